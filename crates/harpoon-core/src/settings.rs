@@ -1,0 +1,80 @@
+//! Settings of the fusion engine (the `harpoon` configuration section).
+
+use serde::{Deserialize, Serialize};
+
+/// A fusion setting whose value is outside what the engine accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{key}`: {reason}")]
+pub struct InvalidSetting {
+    /// Dotted path of the key, e.g. `harpoon.hygiene_threshold`.
+    pub key: &'static str,
+    /// Why the value is refused.
+    pub reason: String,
+}
+
+/// Tuning of envelope cycles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FusionSettings {
+    /// Hygiene score in [0, 1] a fragment needs to be absorbed into an envelope.
+    pub hygiene_threshold: f32,
+    /// Refinement rounds before a fragment is left pending; cycles never run unbounded.
+    pub max_iterations: u32,
+    /// Worker threads for scoring; `None` uses every core.
+    pub thread_count: Option<usize>,
+}
+
+impl Default for FusionSettings {
+    fn default() -> Self {
+        Self {
+            hygiene_threshold: 0.8,
+            max_iterations: 10,
+            thread_count: None,
+        }
+    }
+}
+
+impl FusionSettings {
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        if !(0.0..=1.0).contains(&self.hygiene_threshold) {
+            return Err(InvalidSetting {
+                key: "harpoon.hygiene_threshold",
+                reason: format!("{} is out of range 0.0..=1.0", self.hygiene_threshold),
+            });
+        }
+        if !(1..=1_000).contains(&self.max_iterations) {
+            return Err(InvalidSetting {
+                key: "harpoon.max_iterations",
+                reason: format!("{} is out of range 1..=1000", self.max_iterations),
+            });
+        }
+        if self.thread_count == Some(0) {
+            return Err(InvalidSetting {
+                key: "harpoon.thread_count",
+                reason: "0 threads cannot score anything; leave it unset for all cores".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_ranges_are_checked() {
+        assert_eq!(FusionSettings::default().validate(), Ok(()));
+        let bad = FusionSettings {
+            max_iterations: 0,
+            ..FusionSettings::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().key, "harpoon.max_iterations");
+        let bad = FusionSettings {
+            hygiene_threshold: 1.5,
+            ..FusionSettings::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().key, "harpoon.hygiene_threshold");
+    }
+}

@@ -1,0 +1,15 @@
+//! The orchestrator decides which model tier serves a request and runs it there.
+//!
+//! It owns the complexity classifier (router), the model registry and tiers, the
+//! generation types and the `Engine` trait with its engines (`mlx` behind the
+//! `pymlx` feature, `openai`, `hosted_ai`), the hosted·ai client and pool manager,
+//! and usage metering. It knows nothing about HTTP routes or axum.
+//!
+//! Today it holds the validated settings of the models and of hosted·ai; the
+//! engines that use them arrive with later work.
+
+pub mod secret;
+pub mod settings;
+
+pub use secret::Secret;
+pub use settings::{HostedAiSettings, InvalidSetting, ModelSettings, ModelsSettings};

@@ -1,0 +1,244 @@
+//! Settings of the model tiers and of the hosted·ai pool, with their invariants.
+//!
+//! The service loads these from its configuration sources; this crate owns what
+//! a valid value is, so every user of a setting can rely on it.
+
+use crate::Secret;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A setting whose value is outside what the crate accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{key}`: {reason}")]
+pub struct InvalidSetting {
+    /// Dotted path of the key, e.g. `models.gemma.temperature`.
+    pub key: String,
+    /// Why the value is refused.
+    pub reason: String,
+}
+
+impl InvalidSetting {
+    fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// One configured model, keyed by name (`gemma`, `qwen`, …) in [`ModelsSettings`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSettings {
+    /// Hugging Face repository id or local directory holding the weights.
+    pub repo: String,
+    /// Largest prompt plus completion, in the model's own tokens.
+    pub context_limit: u32,
+    /// Sampling temperature used when a request gives none.
+    pub temperature: f32,
+    /// Nucleus-sampling mass used when a request gives none.
+    pub top_p: f32,
+    /// Upper bound on generated tokens; requests asking for more are clamped.
+    pub max_new_tokens: u32,
+    /// Whether the model may emit a reasoning trace (Qwen3's thinking switch).
+    pub enable_thinking: bool,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            repo: String::new(),
+            context_limit: 32_768,
+            temperature: 0.7,
+            top_p: 0.95,
+            max_new_tokens: 1_024,
+            enable_thinking: false,
+        }
+    }
+}
+
+impl ModelSettings {
+    /// Checks ranges; `prefix` is the key path of this model (`models.gemma`).
+    pub fn validate(&self, prefix: &str) -> Result<(), InvalidSetting> {
+        let key = |field: &str| format!("{prefix}.{field}");
+        if self.repo.trim().is_empty() {
+            return Err(InvalidSetting::new(
+                key("repo"),
+                "must name a Hugging Face repository or a local directory",
+            ));
+        }
+        if !(1..=10_000_000).contains(&self.context_limit) {
+            return Err(InvalidSetting::new(
+                key("context_limit"),
+                format!("{} is out of range 1..=10000000", self.context_limit),
+            ));
+        }
+        if !(0.0..=2.0).contains(&self.temperature) {
+            return Err(InvalidSetting::new(
+                key("temperature"),
+                format!("{} is out of range 0.0..=2.0", self.temperature),
+            ));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(InvalidSetting::new(
+                key("top_p"),
+                format!("{} is out of range (0.0, 1.0]", self.top_p),
+            ));
+        }
+        if self.max_new_tokens == 0 || self.max_new_tokens > self.context_limit {
+            return Err(InvalidSetting::new(
+                key("max_new_tokens"),
+                format!(
+                    "{} is out of range 1..={} (the context_limit)",
+                    self.max_new_tokens, self.context_limit
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// All configured models by name. The defaults are the two tiers Harpoon ships
+/// for: Gemma 3 270M (small) and Qwen3-30B-A3B (large).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ModelsSettings(pub BTreeMap<String, ModelSettings>);
+
+impl Default for ModelsSettings {
+    fn default() -> Self {
+        let gemma = ModelSettings {
+            repo: "mlx-community/gemma-3-270m-it-bf16".into(),
+            context_limit: 32_768,
+            temperature: 0.7,
+            top_p: 0.95,
+            max_new_tokens: 512,
+            enable_thinking: false,
+        };
+        let qwen = ModelSettings {
+            repo: "mlx-community/Qwen3-30B-A3B-4bit".into(),
+            context_limit: 40_960,
+            temperature: 0.6,
+            top_p: 0.95,
+            max_new_tokens: 4_096,
+            enable_thinking: true,
+        };
+        Self(BTreeMap::from([
+            ("gemma".into(), gemma),
+            ("qwen".into(), qwen),
+        ]))
+    }
+}
+
+impl ModelsSettings {
+    /// Checks every model and that at least one is configured.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        if self.0.is_empty() {
+            return Err(InvalidSetting::new(
+                "models",
+                "at least one model is required",
+            ));
+        }
+        for (name, model) in &self.0 {
+            model.validate(&format!("models.{name}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Connection to a hosted·ai GPUaaS user panel (see `docs/hosted-ai.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostedAiSettings {
+    /// User-panel API root, e.g. `https://panel.example.com/api`; unset disables hosted·ai.
+    pub base_url: Option<String>,
+    /// API token of the team (sent as `X-API-Key`).
+    pub api_key: Option<Secret>,
+    /// Team whose subscriptions Harpoon manages.
+    pub team_id: Option<String>,
+    /// Pool to subscribe to; unset means discovery among available pools.
+    pub pool_id: Option<String>,
+    /// Whether oversubscribed pools (sharing ratio above 1) may be used.
+    pub overcommit: bool,
+    /// Highest sharing ratio accepted when `overcommit` is true (1–10, as hosted·ai allows).
+    pub max_sharing_ratio: f32,
+}
+
+impl Default for HostedAiSettings {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            api_key: None,
+            team_id: None,
+            pool_id: None,
+            overcommit: false,
+            max_sharing_ratio: 4.0,
+        }
+    }
+}
+
+impl HostedAiSettings {
+    /// Checks the URL and the sharing ratio.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        if let Some(raw) = &self.base_url {
+            let url = url::Url::parse(raw).map_err(|e| {
+                InvalidSetting::new("hosted_ai.base_url", format!("{raw:?} is not a URL: {e}"))
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(InvalidSetting::new(
+                    "hosted_ai.base_url",
+                    format!("scheme {:?} is not http or https", url.scheme()),
+                ));
+            }
+        }
+        if !(1.0..=10.0).contains(&self.max_sharing_ratio) {
+            return Err(InvalidSetting::new(
+                "hosted_ai.max_sharing_ratio",
+                format!("{} is out of range 1.0..=10.0", self.max_sharing_ratio),
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when enough is set to talk to a panel at all.
+    pub fn is_configured(&self) -> bool {
+        self.base_url.is_some() && self.api_key.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        ModelsSettings::default().validate().unwrap();
+        HostedAiSettings::default().validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_key() {
+        let mut models = ModelsSettings::default();
+        if let Some(m) = models.0.get_mut("qwen") {
+            m.temperature = 3.5;
+        }
+        let err = models.validate().unwrap_err();
+        assert_eq!(err.key, "models.qwen.temperature");
+
+        let mut m = ModelSettings {
+            repo: "x".into(),
+            ..ModelSettings::default()
+        };
+        m.max_new_tokens = m.context_limit + 1;
+        assert_eq!(
+            m.validate("models.x").unwrap_err().key,
+            "models.x.max_new_tokens"
+        );
+
+        let hosted = HostedAiSettings {
+            base_url: Some("ftp://panel".into()),
+            ..HostedAiSettings::default()
+        };
+        assert_eq!(hosted.validate().unwrap_err().key, "hosted_ai.base_url");
+        assert!(ModelsSettings(BTreeMap::new()).validate().is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! The router: routes registered with their OpenAPI annotations, wrapped in the
+//! middleware every request passes through.
+
+use crate::{
+    error::{ApiError, ensure_json_errors},
+    routes::{
+        chat, health, metrics,
+        openapi::{self, ApiDoc, OpenApiJson},
+    },
+    settings::ServiceSettings,
+    state::AppState,
+    telemetry::{UNMATCHED_ROUTE, record_metrics},
+};
+use axum::{
+    Extension, Router,
+    extract::{DefaultBodyLimit, MatchedPath},
+    http::{HeaderName, HeaderValue, Request, Response, StatusCode},
+};
+use std::{sync::Arc, time::Duration};
+use tower::ServiceBuilder;
+use tower_http::{
+    compression::CompressionLayer,
+    cors::{AllowOrigin, Any, CorsLayer},
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::{MakeSpan, OnResponse, TraceLayer},
+};
+use tracing::Span;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// Header carrying the request id, generated when the client sends none.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Every route, registered through `OpenApiRouter` so none can miss the document.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(chat::chat_completions))
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+/// The full application with its middleware.
+pub fn router(state: AppState) -> Router {
+    let (routes, doc) = api().split_for_parts();
+    let doc_json = doc
+        .to_json()
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let service = &state.settings.service;
+
+    let middleware = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(RequestSpan)
+                .on_request(())
+                .on_response(LogResponse)
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(axum::middleware::from_fn(record_metrics))
+        .option_layer(cors(service))
+        .layer(CompressionLayer::new())
+        .layer(axum::middleware::map_response(ensure_json_errors))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            Duration::from_secs(service.request_timeout_secs),
+        ))
+        .layer(DefaultBodyLimit::max(service.body_limit_bytes))
+        .layer(Extension(OpenApiJson(Arc::from(doc_json))));
+
+    routes
+        .fallback(not_found)
+        .layer(middleware)
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no route matches this path",
+    )
+}
+
+fn cors(service: &ServiceSettings) -> Option<CorsLayer> {
+    if service.cors_origins.is_empty() {
+        return None;
+    }
+    let origins = if service.cors_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        // Validated as origins at load time, so every one is a valid header value.
+        AllowOrigin::list(
+            service
+                .cors_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods(Any)
+            .allow_headers(Any)
+            .expose_headers([REQUEST_ID]),
+    )
+}
+
+/// Span per request: method, route template and request id; never the body.
+#[derive(Clone, Copy)]
+struct RequestSpan;
+
+impl<B> MakeSpan<B> for RequestSpan {
+    fn make_span(&mut self, request: &Request<B>) -> Span {
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+        let request_id = request
+            .headers()
+            .get(&REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            route,
+            request_id,
+            status = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        )
+    }
+}
+
+/// Records status and latency on the span and logs one line per response.
+#[derive(Clone, Copy)]
+struct LogResponse;
+
+impl<B> OnResponse<B> for LogResponse {
+    fn on_response(self, response: &Response<B>, latency: Duration, span: &Span) {
+        span.record("status", response.status().as_u16());
+        // Whole microseconds: sub-microsecond digits are noise in a log line.
+        span.record("latency_ms", (latency.as_micros() as f64) / 1_000.0);
+        tracing::info!("response");
+    }
+}

@@ -1,0 +1,59 @@
+//! Request extractors whose rejections use the JSON error envelope with precise codes.
+
+use crate::error::ApiError;
+use axum::{
+    extract::{FromRequest, Request, rejection::JsonRejection},
+    http::StatusCode,
+};
+use serde::de::DeserializeOwned;
+
+/// A JSON body that must deserialize into `T` and then pass [`Validate`].
+///
+/// Malformed JSON is 400 `invalid_json`, a body that breaks the schema is 422
+/// `validation_error` naming the field, a body over the limit is 413, and a
+/// missing `Content-Type: application/json` is 415.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+/// Checks that serde cannot express (ranges, non-empty lists).
+pub trait Validate {
+    /// Returns a 422 naming the offending field, or `Ok`.
+    fn validate(&self) -> Result<(), ApiError>;
+}
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned + Validate,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state)
+            .await
+            .map_err(rejection_to_error)?;
+        value.validate()?;
+        Ok(Self(value))
+    }
+}
+
+fn rejection_to_error(rejection: JsonRejection) -> ApiError {
+    let message = rejection.body_text();
+    match rejection {
+        JsonRejection::JsonDataError(_) => ApiError::validation(message),
+        JsonRejection::JsonSyntaxError(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", message)
+        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected a request with `Content-Type: application/json`",
+        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than service.body_limit_bytes",
+        ),
+        other => ApiError::new(other.status(), "bad_request", message),
+    }
+}

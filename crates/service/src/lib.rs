@@ -1,0 +1,12 @@
+//! The Harpoon service: configuration, routes, OpenAPI, metrics, logging and
+//! shutdown. Handlers stay thin; domain logic lives in `orchestrator`,
+//! `harpoon-core`, `harpoon_bridge` and `resources`.
+
+pub mod app;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod server;
+pub mod settings;
+pub mod state;
+pub mod telemetry;

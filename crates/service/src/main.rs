@@ -1,0 +1,65 @@
+//! The `service` binary: parses the command line, loads configuration, serves.
+
+use clap::Parser;
+use service::settings::Settings;
+use std::{collections::HashMap, path::PathBuf, process::ExitCode};
+
+/// Harpoon: an LLM gateway that routes each request to the model tier it needs.
+#[derive(Debug, Parser)]
+#[command(name = "service", version, about)]
+struct Cli {
+    /// YAML configuration file (default: ~/.orchestrator/config.yaml when present).
+    #[arg(long, env = "HARPOON_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the effective configuration (secrets redacted) and exit: 0 if valid, 2 if not.
+    #[arg(long)]
+    check_config: bool,
+}
+
+/// Exit code for a configuration that cannot be used.
+const EXIT_BAD_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let loaded = match Settings::load(cli.config.as_deref(), &env) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    if cli.check_config {
+        println!("{}", loaded.settings.to_redacted_json());
+        match &loaded.file {
+            Some(file) => eprintln!("configuration is valid (file: {})", file.display()),
+            None => eprintln!("configuration is valid (no file; defaults and environment)"),
+        }
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = service::telemetry::init_logging(&loaded.settings.service) {
+        eprintln!("error: logging: {e}");
+        return ExitCode::FAILURE;
+    }
+    if let Some(file) = &loaded.file {
+        tracing::info!(file = %file.display(), "configuration loaded");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(service::server::serve(loaded.settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "service stopped");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

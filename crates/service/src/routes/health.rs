@@ -1,0 +1,184 @@
+//! Liveness (`/health`) and readiness (`/ready`).
+
+use crate::{error::ApiError, state::AppState};
+use axum::{
+    Json,
+    extract::{Query, State},
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+
+/// Where inference can run.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentMode {
+    /// On this machine, through MLX.
+    Native,
+    /// On GPUs rented from a hosted·ai pool.
+    HostedAi,
+}
+
+/// State of one part of the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ComponentStatus {
+    /// Working.
+    Ok,
+    /// Configured but unable to serve.
+    Unavailable,
+    /// Not set up in this deployment.
+    NotConfigured,
+}
+
+/// A component's state with the reason behind it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Component {
+    /// Its state.
+    pub status: ComponentStatus,
+    /// Why it is in that state.
+    pub detail: String,
+}
+
+/// How the binary was built.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BuildInfo {
+    /// Crate version.
+    pub version: &'static str,
+    /// Commit the binary was built from, when known.
+    pub git_sha: &'static str,
+    /// `release` or `debug`.
+    pub profile: &'static str,
+    /// CPU architecture and OS.
+    pub target: String,
+}
+
+/// Extra fields of `/health?detailed=true`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HealthDetails {
+    /// Seconds since start-up.
+    pub uptime_secs: u64,
+    /// Build metadata.
+    pub build: BuildInfo,
+    /// State of engines, storage and hosted·ai.
+    pub components: BTreeMap<&'static str, Component>,
+}
+
+/// Body of `GET /health`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `healthy` while the process answers.
+    pub status: &'static str,
+    /// Deployment modes that can serve inference right now.
+    pub deployment_modes: Vec<DeploymentMode>,
+    /// Crate version.
+    pub version: &'static str,
+    /// Present with `?detailed=true`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub details: Option<HealthDetails>,
+}
+
+/// Query of `GET /health`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct HealthQuery {
+    /// Adds uptime, build info and component states.
+    #[serde(default)]
+    pub detailed: bool,
+}
+
+/// Body of a successful `GET /ready`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Ready {
+    /// Always `ready`.
+    pub status: &'static str,
+}
+
+/// Liveness: answers while the process runs.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    params(HealthQuery),
+    responses(
+        (status = 200, description = "The process is alive", body = Health),
+        (status = 400, description = "Bad query string", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn health(
+    State(state): State<AppState>,
+    Query(query): Query<HealthQuery>,
+) -> Json<Health> {
+    let details = query.detailed.then(|| HealthDetails {
+        uptime_secs: state.started_at.elapsed().as_secs(),
+        build: BuildInfo {
+            version: env!("CARGO_PKG_VERSION"),
+            git_sha: option_env!("HARPOON_GIT_SHA").unwrap_or("unknown"),
+            profile: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            },
+            target: format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
+        },
+        components: components(&state),
+    });
+    Json(Health {
+        status: "healthy",
+        // No engine exists in this build, so no mode can serve inference.
+        deployment_modes: Vec::new(),
+        version: env!("CARGO_PKG_VERSION"),
+        details,
+    })
+}
+
+fn components(state: &AppState) -> BTreeMap<&'static str, Component> {
+    let hosted_ai = if state.settings.hosted_ai.is_configured() {
+        Component {
+            status: ComponentStatus::Unavailable,
+            detail: "hosted_ai settings are present, but this build has no hosted·ai client".into(),
+        }
+    } else {
+        Component {
+            status: ComponentStatus::NotConfigured,
+            detail: "hosted_ai.base_url and hosted_ai.api_key are not set".into(),
+        }
+    };
+    BTreeMap::from([
+        (
+            "engines",
+            Component {
+                status: ComponentStatus::NotConfigured,
+                detail: "this build has no inference engine; inference requests get 503".into(),
+            },
+        ),
+        (
+            "storage",
+            Component {
+                status: ComponentStatus::NotConfigured,
+                detail: "this build keeps no persistent state".into(),
+            },
+        ),
+        ("hosted_ai", hosted_ai),
+    ])
+}
+
+/// Readiness for load balancers: 503 once shutdown has begun.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Can take traffic", body = Ready),
+        (status = 503, description = "Cannot take traffic; `details.reasons` says why", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
+    if state.is_draining() {
+        return Err(ApiError::unavailable(
+            "not_ready",
+            "the service is shutting down and draining in-flight requests",
+        )
+        .with_details(serde_json::json!({ "reasons": ["shutting_down"] })));
+    }
+    Ok(Json(Ready { status: "ready" }))
+}

@@ -1,0 +1,7 @@
+//! HTTP handlers, one module per API area; each stays thin and calls into the
+//! domain crates.
+
+pub mod chat;
+pub mod health;
+pub mod metrics;
+pub mod openapi;

@@ -1,0 +1,104 @@
+//! Binding, serving and graceful shutdown.
+
+use crate::{app, settings::Settings, state::AppState, telemetry};
+use std::{net::SocketAddr, time::Duration};
+use tokio::net::TcpListener;
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The address is taken or not ours to bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// What we tried to bind.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The metrics recorder could not be installed.
+    #[error("metrics: {0}")]
+    Metrics(String),
+    /// The configuration names an unusable address.
+    #[error(transparent)]
+    Settings(#[from] crate::settings::InvalidSetting),
+    /// Accepting connections failed.
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
+/// finish for up to `service.shutdown_grace_secs`, and returns.
+pub async fn serve(settings: Settings) -> Result<(), ServeError> {
+    let addr = SocketAddr::new(settings.service.bind_ip()?, settings.service.port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let local = listener.local_addr()?;
+    let grace = Duration::from_secs(settings.service.shutdown_grace_secs);
+
+    let prometheus = telemetry::prometheus().map_err(ServeError::Metrics)?;
+    let upkeep = prometheus.clone();
+    tokio::spawn(async move {
+        // Histograms buffer samples until upkeep folds them in; bound that memory.
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+
+    let state = AppState::new(settings, prometheus);
+    let app = app::router(state.clone());
+    tracing::info!(addr = %local, "listening");
+
+    let on_signal = {
+        let state = state.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!(
+                grace_secs = grace.as_secs(),
+                "shutting down: draining in-flight requests"
+            );
+            state.begin_drain();
+        }
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(on_signal);
+    let deadline = async {
+        state.drained_begun().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server.into_future() => result?,
+        () = deadline => tracing::warn!("grace period over with requests still in flight; exiting"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

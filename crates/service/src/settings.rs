@@ -1,0 +1,314 @@
+//! Configuration: built-in defaults < YAML file < environment.
+//!
+//! The file is `--config`/`$HARPOON_CONFIG` when given (and must then exist),
+//! otherwise `~/.orchestrator/config.yaml` when present. Every key is reachable
+//! from the environment as `HARPOON__SECTION__KEY`; the seed's names
+//! (`SERVICE_HOST`, `SERVICE_PORT`, `PORT`, `RUST_LOG`, `HOSTED_AI_*`) are
+//! aliases that win over both. Each section's owner crate decides what a valid
+//! value is; this module only assembles and reports.
+
+use config::{Config, Environment, File, FileFormat};
+use harpoon_core::FusionSettings;
+use orchestrator::{HostedAiSettings, ModelsSettings};
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    path::{Path, PathBuf},
+};
+
+/// The whole effective configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// The HTTP listener and its middleware.
+    pub service: ServiceSettings,
+    /// Models by name, with their tier defaults.
+    pub models: ModelsSettings,
+    /// Fusion (hygiene scoring and envelope cycles).
+    pub harpoon: FusionSettings,
+    /// hosted·ai GPUaaS pool access.
+    pub hosted_ai: HostedAiSettings,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// The `service` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceSettings {
+    /// Address to bind: an IP address or `localhost`.
+    pub host: String,
+    /// TCP port; 0 asks the OS for a free one.
+    pub port: u16,
+    /// `tracing` filter directives, e.g. `info` or `service=debug,tower_http=info`.
+    pub log_level: String,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// Largest accepted request body; larger bodies get 413.
+    pub body_limit_bytes: usize,
+    /// Time a request may take until its response starts; then 504.
+    pub request_timeout_secs: u64,
+    /// Origins allowed by CORS; empty allows none, `*` allows any.
+    pub cors_origins: Vec<String>,
+    /// After SIGTERM/SIGINT, how long in-flight requests may take before exit.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            log_level: "info".into(),
+            log_format: LogFormat::Text,
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 300,
+            cors_origins: Vec::new(),
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+impl ServiceSettings {
+    /// The address to bind, with `localhost` resolved to the IPv4 loopback.
+    pub fn bind_ip(&self) -> Result<IpAddr, InvalidSetting> {
+        if self.host == "localhost" {
+            return Ok(IpAddr::from([127, 0, 0, 1]));
+        }
+        self.host.parse().map_err(|_| {
+            InvalidSetting::new(
+                "service.host",
+                format!("{:?} is not an IP address or `localhost`", self.host),
+            )
+        })
+    }
+
+    fn validate(&self) -> Result<(), InvalidSetting> {
+        self.bind_ip()?;
+        tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|e| {
+            InvalidSetting::new(
+                "service.log_level",
+                format!("{:?} is not a tracing filter: {e}", self.log_level),
+            )
+        })?;
+        if !(1024..=1024 * 1024 * 1024).contains(&self.body_limit_bytes) {
+            return Err(InvalidSetting::new(
+                "service.body_limit_bytes",
+                format!(
+                    "{} is out of range 1024..=1073741824",
+                    self.body_limit_bytes
+                ),
+            ));
+        }
+        if !(1..=86_400).contains(&self.request_timeout_secs) {
+            return Err(InvalidSetting::new(
+                "service.request_timeout_secs",
+                format!("{} is out of range 1..=86400", self.request_timeout_secs),
+            ));
+        }
+        if self.shutdown_grace_secs > 3_600 {
+            return Err(InvalidSetting::new(
+                "service.shutdown_grace_secs",
+                format!("{} is out of range 0..=3600", self.shutdown_grace_secs),
+            ));
+        }
+        for origin in &self.cors_origins {
+            let ok = origin == "*"
+                || url::Url::parse(origin).is_ok_and(|u| {
+                    matches!(u.scheme(), "http" | "https")
+                        && u.host().is_some()
+                        && u.path() == "/"
+                        && !origin.ends_with('/')
+                });
+            if !ok {
+                return Err(InvalidSetting::new(
+                    "service.cors_origins",
+                    format!("{origin:?} is not `*` or an origin like https://app.example.com"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A key whose value is refused, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{key}`: {reason}")]
+pub struct InvalidSetting {
+    /// Dotted path of the key.
+    pub key: String,
+    /// Why it is refused.
+    pub reason: String,
+}
+
+impl InvalidSetting {
+    fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The named file is missing, unreadable or not YAML.
+    #[error("configuration file {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        source: config::ConfigError,
+    },
+    /// A key is unknown, of the wrong type or out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] InvalidSetting),
+}
+
+/// Settings and where they came from.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The effective configuration.
+    pub settings: Settings,
+    /// The YAML file that was read, if any.
+    pub file: Option<PathBuf>,
+}
+
+/// Environment variables of the seed and the key each one sets.
+const ALIASES: &[(&str, &str)] = &[
+    ("SERVICE_HOST", "service.host"),
+    ("RUST_LOG", "service.log_level"),
+    ("HOSTED_AI_BASE_URL", "hosted_ai.base_url"),
+    ("HOSTED_AI_API_KEY", "hosted_ai.api_key"),
+    ("HOSTED_AI_TEAM_ID", "hosted_ai.team_id"),
+    ("HOSTED_AI_POOL_ID", "hosted_ai.pool_id"),
+    ("HOSTED_AI_OVERCOMMIT", "hosted_ai.overcommit"),
+];
+
+/// Keys whose environment value is a comma-separated list.
+const LIST_KEYS: &[&str] = &["service.cors_origins"];
+
+impl Settings {
+    /// Loads defaults < `file` (or `~/.orchestrator/config.yaml`) < `env`.
+    ///
+    /// `env` is passed in rather than read so tests can state it exactly.
+    pub fn load(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Loaded, SettingsError> {
+        let defaults = Config::try_from(&Settings::default()).map_err(|source| {
+            SettingsError::Invalid(InvalidSetting::new("<defaults>", source.to_string()))
+        })?;
+        let mut builder = Config::builder().add_source(defaults);
+
+        let file = match file {
+            Some(path) => Some(path.to_path_buf()),
+            None => env
+                .get("HOME")
+                .map(|home| Path::new(home).join(".orchestrator/config.yaml"))
+                .filter(|p| p.is_file()),
+        };
+        if let Some(path) = &file {
+            // Read it here so a missing or unreadable file names itself.
+            let text = std::fs::read_to_string(path).map_err(|e| SettingsError::File {
+                path: path.clone(),
+                source: config::ConfigError::Foreign(Box::new(e)),
+            })?;
+            let source = Config::builder()
+                .add_source(File::from_str(&text, FileFormat::Yaml))
+                .build()
+                .map_err(|source| SettingsError::File {
+                    path: path.clone(),
+                    source,
+                })?;
+            builder = builder.add_source(source);
+        }
+
+        builder = builder.add_source(
+            Environment::with_prefix("HARPOON")
+                .prefix_separator("__")
+                .separator("__")
+                .source(Some(env.clone().into_iter().collect())),
+        );
+        // `config` splits lists only when it also guesses types, which would turn
+        // a digit-only secret like `000123` into `123`; split list keys here instead.
+        for key in LIST_KEYS {
+            let name = format!("HARPOON__{}", key.replace('.', "__").to_uppercase());
+            if let Some(value) = env.get(&name) {
+                let items: Vec<String> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                builder = builder
+                    .set_override(*key, items)
+                    .map_err(|e| invalid(key, e))?;
+            }
+        }
+
+        let set = |name: &str| env.get(name).filter(|v| !v.is_empty());
+        for (name, key) in ALIASES {
+            if let Some(value) = set(name) {
+                builder = builder
+                    .set_override(*key, value.as_str())
+                    .map_err(|e| invalid(key, e))?;
+            }
+        }
+        // Railway and similar platforms set PORT; SERVICE_PORT wins when both are set.
+        if let Some(port) = set("SERVICE_PORT").or_else(|| set("PORT")) {
+            builder = builder
+                .set_override("service.port", port.as_str())
+                .map_err(|e| invalid("service.port", e))?;
+        }
+
+        let merged = builder.build().map_err(|e| invalid("<environment>", e))?;
+        let settings: Settings = serde_path_to_error::deserialize(merged).map_err(|e| {
+            let path = e.path().to_string();
+            invalid(&path, e.into_inner())
+        })?;
+        settings.validate()?;
+        Ok(Loaded { settings, file })
+    }
+
+    /// Checks every section's invariants.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        self.service.validate()?;
+        self.models
+            .validate()
+            .map_err(|e| InvalidSetting::new(e.key, e.reason))?;
+        self.harpoon
+            .validate()
+            .map_err(|e| InvalidSetting::new(e.key, e.reason))?;
+        self.hosted_ai
+            .validate()
+            .map_err(|e| InvalidSetting::new(e.key, e.reason))?;
+        Ok(())
+    }
+
+    /// The configuration as pretty JSON (which is also valid YAML), secrets redacted.
+    pub fn to_redacted_json(&self) -> String {
+        // Serialization of these plain structs cannot fail; keep a readable fallback anyway.
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("<unprintable: {e}>"))
+    }
+}
+
+fn invalid(key: &str, error: impl std::fmt::Display) -> InvalidSetting {
+    let key = if key == "." || key.is_empty() {
+        "<root>"
+    } else {
+        key
+    };
+    InvalidSetting::new(key, error.to_string())
+}

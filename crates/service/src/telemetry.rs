@@ -1,0 +1,98 @@
+//! Logs (tracing) and metrics (Prometheus): set-up and the per-request middleware.
+
+use crate::settings::{LogFormat, ServiceSettings};
+use axum::{
+    extract::{MatchedPath, Request},
+    http::Method,
+    middleware::Next,
+    response::Response,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::{io::IsTerminal, sync::OnceLock, time::Instant};
+use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+
+/// Counter of finished requests by method, route template and status.
+pub const REQUESTS_TOTAL: &str = "http_requests_total";
+/// Histogram of time to response headers, in seconds, with the same labels.
+pub const REQUEST_DURATION: &str = "http_request_duration_seconds";
+/// Route label of requests that matched no route: raw paths would let clients
+/// grow the label set without bound.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 120.0,
+];
+
+/// Installs the global log subscriber from `service.log_level` and `log_format`.
+pub fn init_logging(settings: &ServiceSettings) -> Result<(), String> {
+    let filter = EnvFilter::try_new(&settings.log_level).map_err(|e| e.to_string())?;
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = match settings.log_format {
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal()))
+            .try_init(),
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
+            .try_init(),
+    };
+    result.map_err(|e| e.to_string())
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+///
+/// A process has one global recorder; a `OnceLock` lets several routers (as in
+/// tests) share it instead of failing on a second install.
+pub fn prometheus() -> Result<PrometheusHandle, String> {
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), LATENCY_BUCKETS)
+                .map_err(|e| e.to_string())?
+                .install_recorder()
+                .map_err(|e| e.to_string())?;
+            metrics::describe_counter!(REQUESTS_TOTAL, "HTTP requests by method, route and status");
+            metrics::describe_histogram!(
+                REQUEST_DURATION,
+                metrics::Unit::Seconds,
+                "Time to response headers by method, route and status"
+            );
+            metrics::gauge!("harpoon_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            Ok(handle)
+        })
+        .clone()
+}
+
+/// Middleware recording [`REQUESTS_TOTAL`] and [`REQUEST_DURATION`].
+pub async fn record_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned());
+    let method = method_label(request.method());
+    let response = next.run(request).await;
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
+    metrics::histogram!(REQUEST_DURATION, &labels).record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Standard methods by name; anything else as `other`, to bound the label set.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
