@@ -152,3 +152,29 @@ impl<B> OnResponse<B> for LogResponse {
         tracing::info!("response");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{settings::Settings, telemetry};
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn ready_turns_503_with_reasons_once_draining() {
+        let state = AppState::new(Settings::default(), telemetry::prometheus().unwrap());
+        let app = router(state.clone());
+        let ready = || Request::get("/ready").body(Body::empty()).unwrap();
+
+        let before = app.clone().oneshot(ready()).await.unwrap();
+        assert_eq!(before.status(), StatusCode::OK);
+
+        state.begin_drain();
+        let after = app.oneshot(ready()).await.unwrap();
+        assert_eq!(after.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(after.into_body(), 4096).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "not_ready");
+        assert_eq!(body["error"]["details"]["reasons"][0], "shutting_down");
+    }
+}
