@@ -1,4 +1,5 @@
 //! `service --check-config` and start-up configuration errors, through the real binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
 
 mod common;
 

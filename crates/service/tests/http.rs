@@ -1,4 +1,5 @@
 //! End to end against the real binary: routes, error envelopes, request ids,
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
 //! metrics, OpenAPI, CORS, compression, timeouts and graceful shutdown.
 
 mod common;

@@ -1,4 +1,5 @@
 //! Configuration precedence and validation: defaults < file < environment.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
 
 use service::settings::{LogFormat, Settings, SettingsError};
 use std::{collections::HashMap, io::Write, path::Path};

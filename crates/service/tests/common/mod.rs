@@ -1,4 +1,5 @@
 //! Starts the real `service` binary on a free loopback port for end-to-end tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failure should panic
 #![allow(dead_code)]
 
 use std::{
