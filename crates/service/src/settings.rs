@@ -168,8 +168,8 @@ pub enum SettingsError {
     File {
         /// The file.
         path: PathBuf,
-        /// What the parser said.
-        source: config::ConfigError,
+        /// What the parser said (boxed: `ConfigError` is large).
+        source: Box<config::ConfigError>,
     },
     /// A key is unknown, of the wrong type or out of range.
     #[error("invalid configuration: {0}")]
@@ -223,14 +223,14 @@ impl Settings {
             // Read it here so a missing or unreadable file names itself.
             let text = std::fs::read_to_string(path).map_err(|e| SettingsError::File {
                 path: path.clone(),
-                source: config::ConfigError::Foreign(Box::new(e)),
+                source: Box::new(config::ConfigError::Foreign(Box::new(e))),
             })?;
             let source = Config::builder()
                 .add_source(File::from_str(&text, FileFormat::Yaml))
                 .build()
                 .map_err(|source| SettingsError::File {
                     path: path.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             builder = builder.add_source(source);
         }

@@ -377,7 +377,7 @@ fn a_slow_request_outlives_sigterm_and_new_connections_are_refused() {
     );
 
     in_flight
-        .write_all(CHAT_BODY[CHAT_BODY.len() / 2..].as_bytes())
+        .write_all(&CHAT_BODY.as_bytes()[CHAT_BODY.len() / 2..])
         .unwrap();
     let response = read_response(&mut in_flight);
     assert!(response.starts_with("HTTP/1.1 503"), "{response}");
