@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what `make test` needs on a fresh machine. Idempotent: each step
+# checks before it installs, so a second run costs seconds.
+set -euo pipefail
+
+say() { printf 'setup: %s\n' "$*"; }
+
+apt_install() {
+  if [ "$(id -u)" -ne 0 ]; then
+    say "cannot install $* without root; install it and run again" >&2
+    return 1
+  fi
+  if [ -z "${HARPOON_APT_UPDATED:-}" ]; then
+    apt-get update -qq
+    export HARPOON_APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# rustfmt and clippy for `make lint`.
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^${component}"; then
+    say "adding rust component ${component}"
+    rustup component add "${component}"
+  fi
+done
+
+# curl runs the README's examples in the test suite.
+command -v curl >/dev/null || { say "installing curl"; apt_install curl ca-certificates; }
+
+say "ready"
