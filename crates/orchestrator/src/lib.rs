@@ -5,11 +5,17 @@
 //! `pymlx` feature, `openai`, `hosted_ai`), the hosted·ai client and pool manager,
 //! and usage metering. It knows nothing about HTTP routes or axum.
 //!
-//! Today it holds the validated settings of the models and of hosted·ai; the
-//! engines that use them arrive with later work.
+//! Today it holds the router (a trained, calibrated complexity classifier) and
+//! the validated settings of the models and of hosted·ai; the engines arrive
+//! with later work.
 
+pub mod router;
 pub mod secret;
 pub mod settings;
+pub mod tier;
 
 pub use secret::Secret;
-pub use settings::{HostedAiSettings, InvalidSetting, ModelSettings, ModelsSettings};
+pub use settings::{
+    HostedAiSettings, InvalidSetting, ModelSettings, ModelsSettings, RouterSettings, RouterStrategy,
+};
+pub use tier::Tier;

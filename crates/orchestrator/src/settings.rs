@@ -3,9 +3,9 @@
 //! The service loads these from its configuration sources; this crate owns what
 //! a valid value is, so every user of a setting can rely on it.
 
-use crate::Secret;
+use crate::{Secret, Tier};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::PathBuf};
 
 /// A setting whose value is outside what the crate accepts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +42,8 @@ pub struct ModelSettings {
     pub max_new_tokens: u32,
     /// Whether the model may emit a reasoning trace (Qwen3's thinking switch).
     pub enable_thinking: bool,
+    /// Tier this model serves by default; at most one model per tier.
+    pub tier: Option<Tier>,
 }
 
 impl Default for ModelSettings {
@@ -53,6 +55,7 @@ impl Default for ModelSettings {
             top_p: 0.95,
             max_new_tokens: 1_024,
             enable_thinking: false,
+            tier: None,
         }
     }
 }
@@ -113,6 +116,7 @@ impl Default for ModelsSettings {
             top_p: 0.95,
             max_new_tokens: 512,
             enable_thinking: false,
+            tier: Some(Tier::Small),
         };
         let qwen = ModelSettings {
             repo: "mlx-community/Qwen3-30B-A3B-4bit".into(),
@@ -121,6 +125,7 @@ impl Default for ModelsSettings {
             top_p: 0.95,
             max_new_tokens: 4_096,
             enable_thinking: true,
+            tier: Some(Tier::Large),
         };
         Self(BTreeMap::from([
             ("gemma".into(), gemma),
@@ -140,6 +145,69 @@ impl ModelsSettings {
         }
         for (name, model) in &self.0 {
             model.validate(&format!("models.{name}"))?;
+        }
+        for tier in [Tier::Small, Tier::Large] {
+            let serving: Vec<&str> = self
+                .0
+                .iter()
+                .filter(|(_, m)| m.tier == Some(tier))
+                .map(|(n, _)| n.as_str())
+                .collect();
+            if serving.len() > 1 {
+                return Err(InvalidSetting::new(
+                    format!("models.{}.tier", serving[1]),
+                    format!(
+                        "the {} tier already has model {:?}; each tier has one model",
+                        tier.as_str(),
+                        serving[0]
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Name of the model that serves `tier`, if one is configured.
+    pub fn model_for_tier(&self, tier: Tier) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(_, m)| m.tier == Some(tier))
+            .map(|(n, _)| n.as_str())
+    }
+}
+
+/// How prompts are routed between tiers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouterStrategy {
+    /// The trained linear classifier.
+    #[default]
+    Linear,
+}
+
+/// The `router` section.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouterSettings {
+    /// Classification strategy.
+    pub strategy: RouterStrategy,
+    /// Artefact written by `train-router` to use instead of the embedded one.
+    pub model_path: Option<PathBuf>,
+    /// Complexity at or above which prompts go to the large tier; unset uses
+    /// the trained value (maximum accuracy on held-back data).
+    pub threshold: Option<f32>,
+}
+
+impl RouterSettings {
+    /// Checks the threshold's range.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        if let Some(t) = self.threshold
+            && !(0.0..=1.0).contains(&t)
+        {
+            return Err(InvalidSetting::new(
+                "router.threshold",
+                format!("{t} is out of range 0.0..=1.0"),
+            ));
         }
         Ok(())
     }
@@ -240,5 +308,20 @@ mod tests {
         };
         assert_eq!(hosted.validate().unwrap_err().key, "hosted_ai.base_url");
         assert!(ModelsSettings(BTreeMap::new()).validate().is_err());
+
+        let mut two_small = ModelsSettings::default();
+        if let Some(q) = two_small.0.get_mut("qwen") {
+            q.tier = Some(Tier::Small);
+        }
+        assert_eq!(two_small.validate().unwrap_err().key, "models.qwen.tier");
+        assert_eq!(
+            ModelsSettings::default().model_for_tier(Tier::Large),
+            Some("qwen")
+        );
+        let bad = RouterSettings {
+            threshold: Some(1.5),
+            ..RouterSettings::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().key, "router.threshold");
     }
 }

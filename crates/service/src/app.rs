@@ -4,7 +4,7 @@
 use crate::{
     error::{ApiError, ensure_json_errors},
     routes::{
-        chat, health, metrics,
+        chat, classify, health, metrics,
         openapi::{self, ApiDoc, OpenApiJson},
     },
     settings::ServiceSettings,
@@ -39,6 +39,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(health::ready))
         .routes(routes!(metrics::metrics))
         .routes(routes!(openapi::openapi_json))
+        .routes(routes!(classify::classify))
         .routes(routes!(chat::chat_completions))
 }
 
@@ -162,7 +163,11 @@ mod tests {
 
     #[tokio::test]
     async fn ready_turns_503_with_reasons_once_draining() {
-        let state = AppState::new(Settings::default(), telemetry::prometheus().unwrap());
+        let settings = Settings::default();
+        let classifier =
+            orchestrator::router::Classifier::from_settings(&settings.router, &settings.models)
+                .unwrap();
+        let state = AppState::new(settings, classifier, telemetry::prometheus().unwrap());
         let app = router(state.clone());
         let ready = || Request::get("/ready").body(Body::empty()).unwrap();
 

@@ -1,7 +1,8 @@
 //! The `service` binary: parses the command line, loads configuration, serves.
 
 use clap::Parser;
-use service::settings::Settings;
+use orchestrator::router::Classifier;
+use service::{server::ServeError, settings::Settings};
 use std::{collections::HashMap, path::PathBuf, process::ExitCode};
 
 /// Harpoon: an LLM gateway that routes each request to the model tier it needs.
@@ -30,6 +31,12 @@ fn main() -> ExitCode {
         }
     };
     if cli.check_config {
+        // Load the router artefact too: a corrupt one is a configuration error.
+        let router = &loaded.settings.router;
+        if let Err(e) = Classifier::from_settings(router, &loaded.settings.models) {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
         println!("{}", loaded.settings.to_redacted_json());
         match &loaded.file {
             Some(file) => eprintln!("configuration is valid (file: {})", file.display()),
@@ -59,7 +66,10 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "service stopped");
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            match e {
+                ServeError::Settings(_) | ServeError::Router(_) => ExitCode::from(EXIT_BAD_CONFIG),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

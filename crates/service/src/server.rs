@@ -1,6 +1,7 @@
 //! Binding, serving and graceful shutdown.
 
 use crate::{app, settings::Settings, state::AppState, telemetry};
+use orchestrator::router::Classifier;
 use std::{net::SocketAddr, time::Duration};
 use tokio::net::TcpListener;
 
@@ -21,6 +22,9 @@ pub enum ServeError {
     /// The configuration names an unusable address.
     #[error(transparent)]
     Settings(#[from] crate::settings::InvalidSetting),
+    /// The router model cannot be loaded.
+    #[error(transparent)]
+    Router(#[from] orchestrator::router::RouterError),
     /// Accepting connections failed.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
@@ -29,6 +33,7 @@ pub enum ServeError {
 /// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
 /// finish for up to `service.shutdown_grace_secs`, and returns.
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {
+    let classifier = Classifier::from_settings(&settings.router, &settings.models)?;
     let addr = SocketAddr::new(settings.service.bind_ip()?, settings.service.port);
     let listener = TcpListener::bind(addr)
         .await
@@ -47,7 +52,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         }
     });
 
-    let state = AppState::new(settings, prometheus);
+    let state = AppState::new(settings, classifier, prometheus);
     let app = app::router(state.clone());
     tracing::info!(addr = %local, "listening");
 

@@ -9,7 +9,7 @@
 
 use config::{Config, Environment, File, FileFormat};
 use harpoon_core::FusionSettings;
-use orchestrator::{HostedAiSettings, ModelsSettings};
+use orchestrator::{HostedAiSettings, ModelsSettings, RouterSettings};
 use serde::{Deserialize, Serialize};
 use std::{
     collections::HashMap,
@@ -25,6 +25,8 @@ pub struct Settings {
     pub service: ServiceSettings,
     /// Models by name, with their tier defaults.
     pub models: ModelsSettings,
+    /// The complexity router.
+    pub router: RouterSettings,
     /// Fusion (hygiene scoring and envelope cycles).
     pub harpoon: FusionSettings,
     /// hosted·ai GPUaaS pool access.
@@ -286,6 +288,9 @@ impl Settings {
     pub fn validate(&self) -> Result<(), InvalidSetting> {
         self.service.validate()?;
         self.models
+            .validate()
+            .map_err(|e| InvalidSetting::new(e.key, e.reason))?;
+        self.router
             .validate()
             .map_err(|e| InvalidSetting::new(e.key, e.reason))?;
         self.harpoon

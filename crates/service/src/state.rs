@@ -2,6 +2,7 @@
 
 use crate::settings::Settings;
 use metrics_exporter_prometheus::PrometheusHandle;
+use orchestrator::router::Classifier;
 use std::{sync::Arc, time::Instant};
 use tokio::sync::watch;
 
@@ -14,16 +15,19 @@ pub struct AppState {
     pub started_at: Instant,
     /// Renders the Prometheus exposition.
     pub prometheus: PrometheusHandle,
+    /// The complexity router.
+    pub classifier: Arc<Classifier>,
     draining: Arc<watch::Sender<bool>>,
 }
 
 impl AppState {
     /// State for a service that has not begun shutting down.
-    pub fn new(settings: Settings, prometheus: PrometheusHandle) -> Self {
+    pub fn new(settings: Settings, classifier: Classifier, prometheus: PrometheusHandle) -> Self {
         Self {
             settings: Arc::new(settings),
             started_at: Instant::now(),
             prometheus,
+            classifier: Arc::new(classifier),
             draining: Arc::new(watch::channel(false).0),
         }
     }

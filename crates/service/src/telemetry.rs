@@ -8,6 +8,7 @@ use axum::{
     response::Response,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use orchestrator::router::classifier::{CLASSIFICATION_SECONDS, CLASSIFICATIONS_TOTAL};
 use std::{io::IsTerminal, sync::OnceLock, time::Instant};
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
@@ -22,6 +23,11 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
     60.0, 120.0,
+];
+
+/// Classification takes microseconds; these buckets resolve that range.
+const CLASSIFICATION_BUCKETS: &[f64] = &[
+    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 1e-2,
 ];
 
 /// Installs the global log subscriber from `service.log_level` and `log_format`.
@@ -50,6 +56,11 @@ pub fn prometheus() -> Result<PrometheusHandle, String> {
             let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), LATENCY_BUCKETS)
                 .map_err(|e| e.to_string())?
+                .set_buckets_for_metric(
+                    Matcher::Full(CLASSIFICATION_SECONDS.into()),
+                    CLASSIFICATION_BUCKETS,
+                )
+                .map_err(|e| e.to_string())?
                 .install_recorder()
                 .map_err(|e| e.to_string())?;
             metrics::describe_counter!(REQUESTS_TOTAL, "HTTP requests by method, route and status");
@@ -57,6 +68,12 @@ pub fn prometheus() -> Result<PrometheusHandle, String> {
                 REQUEST_DURATION,
                 metrics::Unit::Seconds,
                 "Time to response headers by method, route and status"
+            );
+            metrics::describe_counter!(CLASSIFICATIONS_TOTAL, "Router decisions by category");
+            metrics::describe_histogram!(
+                CLASSIFICATION_SECONDS,
+                metrics::Unit::Seconds,
+                "Time the router takes to classify one prompt"
             );
             metrics::gauge!("harpoon_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             Ok(handle)

@@ -91,6 +91,24 @@ fn bad_configuration_exits_2_naming_key_and_reason() {
 }
 
 #[test]
+fn a_corrupt_router_artefact_stops_start_up_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken-router.bin");
+    std::fs::write(&path, b"HRPROUTE but not really").unwrap();
+    for args in [&["--check-config"][..], &[][..]] {
+        let out = common::command()
+            .args(args)
+            .env("HARPOON__ROUTER__MODEL_PATH", &path)
+            .env("SERVICE_PORT", common::free_port().to_string())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("broken-router.bin"), "{stderr}");
+    }
+}
+
+#[test]
 fn serving_with_bad_configuration_exits_2_before_binding() {
     let out = common::command()
         .env("HARPOON__MODELS__QWEN__TEMPERATURE", "5")

@@ -62,7 +62,7 @@ async fn health_in_both_forms_and_ready() {
     assert_eq!(detailed["status"], "healthy");
     assert!(detailed["uptime_secs"].is_u64());
     assert_eq!(detailed["build"]["version"], env!("CARGO_PKG_VERSION"));
-    for component in ["engines", "storage", "hosted_ai"] {
+    for component in ["router", "engines", "storage", "hosted_ai"] {
         let c = &detailed["components"][component];
         assert!(
             c["status"].is_string() && c["detail"].is_string(),
@@ -176,6 +176,88 @@ async fn every_error_is_a_json_envelope() {
 }
 
 #[tokio::test]
+async fn classify_routes_prompts_and_rejects_bad_input() {
+    let svc = Service::start(&[("HARPOON__SERVICE__BODY_LIMIT_BYTES", "4096")]);
+    let http = reqwest::Client::new();
+    let url = svc.url("/classify");
+
+    let simple = json_of(
+        http.post(&url)
+            .json(&json!({"text": "hi there"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(simple["category"], "simple");
+    assert_eq!(simple["tier"], "small");
+    assert_eq!(simple["model"], "gemma");
+    let p = simple["complexity"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p));
+    assert!(simple["latency_ms"].as_f64().unwrap() > 0.0);
+    assert!(simple.get("signals").is_none());
+
+    let proof = "Prove that the square root of 2 is irrational, then generalise the argument \
+                 to every prime p, justifying each step.";
+    let complex = json_of(
+        http.post(&url)
+            .json(&json!({"text": proof, "explain": true}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(complex["category"], "complex");
+    assert_eq!(complex["tier"], "large");
+    assert_eq!(complex["model"], "qwen");
+    let signals = complex["signals"].as_array().unwrap();
+    assert!(!signals.is_empty());
+    assert!(
+        signals
+            .iter()
+            .all(|s| s["signal"].is_string() && s["weight"].is_number())
+    );
+
+    for body in [
+        json!({"text": "   \n\t "}),
+        json!({}),
+        json!({"text": "hi", "colour": 1}),
+    ] {
+        let resp = http.post(&url).json(&body).send().await.unwrap();
+        assert_eq!(
+            error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await,
+            "validation_error",
+            "{body}"
+        );
+    }
+    let big = http
+        .post(&url)
+        .json(&json!({"text": "x".repeat(8192)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(big, StatusCode::PAYLOAD_TOO_LARGE).await,
+        "payload_too_large"
+    );
+
+    let metrics = http
+        .get(svc.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("router_classifications_total{category=\"simple\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("router_classifications_total{category=\"complex\"} 1"));
+    assert!(metrics.contains("router_classification_seconds_bucket"));
+}
+
+#[tokio::test]
 async fn request_ids_are_generated_or_propagated() {
     let svc = Service::start(&[]);
     let http = reqwest::Client::new();
@@ -258,6 +340,7 @@ async fn openapi_documents_every_route_and_the_error_shape() {
     assert_eq!(
         listed,
         [
+            "/classify",
             "/health",
             "/metrics",
             "/openapi.json",

@@ -60,7 +60,7 @@ pub struct HealthDetails {
     pub uptime_secs: u64,
     /// Build metadata.
     pub build: BuildInfo,
-    /// State of engines, storage and hosted·ai.
+    /// State of the router, engines, storage and hosted·ai.
     pub components: BTreeMap<&'static str, Component>,
 }
 
@@ -143,7 +143,23 @@ fn components(state: &AppState) -> BTreeMap<&'static str, Component> {
             detail: "hosted_ai.base_url and hosted_ai.api_key are not set".into(),
         }
     };
+    let router = state.classifier.model();
+    let origin = match &state.settings.router.model_path {
+        Some(path) => path.display().to_string(),
+        None => "embedded".to_owned(),
+    };
     BTreeMap::from([
+        (
+            "router",
+            Component {
+                status: ComponentStatus::Ok,
+                detail: format!(
+                    "linear model ({origin}), threshold {:.3}, cross-validated AUROC {:.4}",
+                    state.classifier.threshold(),
+                    router.facts.cv_auroc
+                ),
+            },
+        ),
         (
             "engines",
             Component {

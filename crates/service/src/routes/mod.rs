@@ -2,6 +2,7 @@
 //! domain crates.
 
 pub mod chat;
+pub mod classify;
 pub mod health;
 pub mod metrics;
 pub mod openapi;

@@ -15,6 +15,7 @@ use utoipa::OpenApi;
     components(schemas(ErrorBody)),
     tags(
         (name = "operations", description = "Health, readiness, metrics and this document"),
+        (name = "routing", description = "The complexity router"),
         (name = "inference", description = "OpenAI-compatible inference"),
     )
 )]

@@ -1,0 +1,121 @@
+//! Trains the router with a fixed seed, prints cross-validated metrics, and
+//! writes the artefact that the crate embeds (`assets/router.bin`).
+//!
+//! `cargo run -p orchestrator --release --bin train-router` (from the
+//! repository root, with `../shared` beside it).
+
+use clap::Parser;
+use orchestrator::router::train::{self, Example, Label, TrainConfig};
+use std::{collections::BTreeMap, path::PathBuf, process::ExitCode, time::Instant};
+
+/// Train the prompt router.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Labelled JSON lines (`{"text","label","source"}`); repeat for several files.
+    #[arg(long = "data", default_values = ["../shared/data/router/train.jsonl", "data/router/extra.jsonl"])]
+    data: Vec<PathBuf>,
+    /// Where to write the artefact.
+    #[arg(long, default_value = "crates/orchestrator/assets/router.bin")]
+    out: PathBuf,
+    /// RNG seed for shuffles, splits and augmentation.
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
+    seed: u64,
+    /// Cross-validation folds.
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    /// Instead of writing, check that training reproduces `--out` byte for byte.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let started = Instant::now();
+    let mut examples: Vec<Example> = Vec::new();
+    for path in &args.data {
+        match train::load_jsonl(path) {
+            Ok(rows) => {
+                println!("data: {} rows from {}", rows.len(), path.display());
+                examples.extend(rows);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for e in &examples {
+        let label = if e.label == Label::Complex {
+            "complex"
+        } else {
+            "simple"
+        };
+        *counts.entry((e.source.as_str(), label)).or_default() += 1;
+    }
+    for ((source, label), n) in &counts {
+        println!("  {source:<20} {label:<8} {n:>6}");
+    }
+
+    let config = TrainConfig {
+        seed: args.seed,
+        folds: args.folds,
+        ..TrainConfig::default()
+    };
+    let (model, report) = train::train(&examples, &config);
+    let elapsed = started.elapsed();
+
+    println!(
+        "\n{}-fold cross-validation (out-of-fold, calibrated):",
+        config.folds
+    );
+    for (name, e) in [
+        ("linear", &report.cv),
+        ("length-only baseline", &report.length_baseline),
+    ] {
+        println!(
+            "  {name:<22} AUROC {:.4}  accuracy {:.4}  ECE {:.4}",
+            e.auroc, e.accuracy, e.ece
+        );
+    }
+    println!("\nper-source accuracy (linear, out-of-fold):");
+    for (source, (right, total)) in &report.cv.per_source {
+        println!(
+            "  {source:<20} {:.4}  ({right}/{total})",
+            *right as f64 / *total as f64
+        );
+    }
+    let bytes = model.to_bytes();
+    println!(
+        "\nthreshold {:.4}  platt a {:.4} b {:.4}  artefact {} bytes  training {:.1} s",
+        model.threshold,
+        model.platt.a,
+        model.platt.b,
+        bytes.len(),
+        elapsed.as_secs_f64()
+    );
+
+    if args.check {
+        return match std::fs::read(&args.out) {
+            Ok(existing) if existing == bytes => {
+                println!("check: {} is reproduced byte for byte", args.out.display());
+                ExitCode::SUCCESS
+            }
+            Ok(_) => {
+                eprintln!("check: training does not reproduce {}", args.out.display());
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("check: {}: {e}", args.out.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Err(e) = std::fs::write(&args.out, &bytes) {
+        eprintln!("error: {}: {e}", args.out.display());
+        return ExitCode::FAILURE;
+    }
+    println!("wrote {}", args.out.display());
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,15 @@
+//! The router: decides per prompt whether the small tier can serve it or the
+//! large tier is needed.
+//!
+//! A linear model over [`features`] (hashed n-grams plus structural signals)
+//! gives a logit; Platt scaling turns it into a calibrated probability of
+//! "complex" ([`Classification::complexity`]); a threshold picks the tier.
+//! The model is trained by `train-router` and embedded at compile time.
+
+pub mod classifier;
+pub mod features;
+pub mod model;
+pub mod train;
+
+pub use classifier::{Category, Classification, Classifier, RouterError};
+pub use model::{ArtefactError, Contribution, RouterModel};

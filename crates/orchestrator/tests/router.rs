@@ -1,0 +1,211 @@
+//! The embedded router artefact: loads, classifies clear cases, survives
+//! wrappers and casing, and round-trips byte for byte.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
+use orchestrator::router::{
+    Category, Classifier, RouterModel,
+    model::EMBEDDED,
+    train::{self, Example, Label, TrainConfig},
+};
+
+fn classifier() -> Classifier {
+    Classifier::new(RouterModel::embedded().unwrap(), None, "gemma", "qwen")
+}
+
+const SIMPLE: &[&str] = &[
+    "hi there",
+    "What is the capital of France?",
+    "thanks, that's all for today",
+    "Translate 'good morning' into Spanish.",
+    "Fix the grammar in this sentence: she dont like apples.",
+    "Summarize this in one sentence: The meeting was moved from Monday to Wednesday because the room was booked.",
+    "Is this review positive or negative? \"The battery died after two days.\"",
+    "how many ounces are in a pound",
+];
+
+const COMPLEX: &[&str] = &[
+    "Prove that there are infinitely many primes, then show step by step that the sum of their reciprocals diverges.",
+    "Write a Rust function that parses an arithmetic expression with operator precedence and returns an AST, with unit tests.",
+    "A train leaves at 9:40 travelling at 72 km/h; a second train leaves the same station at 10:15 at 90 km/h on the same track. When and where does the second catch the first? Show your working.",
+    "Design a distributed rate limiter for an API gateway handling 50,000 requests per second across three regions. Discuss consistency, failure modes and trade-offs.",
+    "Write a 1500-word essay comparing the economic policies of two countries, with an introduction, three sections and a conclusion.",
+];
+
+#[test]
+fn embedded_artefact_loads_and_classifies_clear_cases() {
+    let c = classifier();
+    for text in SIMPLE {
+        let r = c.classify(text);
+        assert_eq!(r.category, Category::Simple, "{text}: {}", r.complexity);
+        assert_eq!(r.model, "gemma");
+    }
+    for text in COMPLEX {
+        let r = c.classify(text);
+        assert_eq!(r.category, Category::Complex, "{text}: {}", r.complexity);
+        assert_eq!(r.model, "qwen");
+    }
+}
+
+#[test]
+fn casing_punctuation_and_wrappers_do_not_flip_clear_cases() {
+    let c = classifier();
+    let variants = |t: &str| {
+        vec![
+            t.to_uppercase(),
+            t.to_lowercase(),
+            format!("Please answer: {t}"),
+            format!("{t} Thanks!"),
+            format!("Hey, quick one. {t}"),
+            t.trim_end_matches(['.', '?', '!']).to_owned(),
+        ]
+    };
+    for (texts, expected) in [(SIMPLE, Category::Simple), (COMPLEX, Category::Complex)] {
+        for text in texts {
+            for v in variants(text) {
+                let r = c.classify(&v);
+                assert_eq!(r.category, expected, "{v:?}: {}", r.complexity);
+            }
+        }
+    }
+}
+
+#[test]
+fn complexity_is_a_probability_and_explanations_name_signals() {
+    let c = classifier();
+    for text in SIMPLE.iter().chain(COMPLEX) {
+        let p = c.classify(text).complexity;
+        assert!((0.0..=1.0).contains(&p), "{p}");
+    }
+    let explained = c.explain(COMPLEX[0], 8);
+    assert_eq!(explained.len(), 8);
+    assert!(
+        explained
+            .windows(2)
+            .all(|w| w[0].weight.abs() >= w[1].weight.abs())
+    );
+    assert!(explained.iter().any(|s| s.signal.contains("prove")
+        || s.signal.contains("proof")
+        || s.signal.contains("prime")));
+}
+
+#[test]
+fn embedded_artefact_round_trips_byte_for_byte_and_is_small() {
+    let model = RouterModel::embedded().unwrap();
+    assert_eq!(model.to_bytes(), EMBEDDED);
+    assert!(
+        EMBEDDED.len() < 4 * 1024 * 1024,
+        "artefact is {} bytes",
+        EMBEDDED.len()
+    );
+    assert!(
+        model.facts.cv_auroc >= 0.97,
+        "trained AUROC {}",
+        model.facts.cv_auroc
+    );
+}
+
+fn tiny_corpus() -> Vec<Example> {
+    let simple = [
+        "hello",
+        "what time is it",
+        "thanks a lot",
+        "translate cat to french",
+        "what is the capital of peru",
+        "good morning",
+    ];
+    let complex = [
+        "prove that sqrt 2 is irrational",
+        "write a python function to merge intervals with tests",
+        "design a cache with eviction and analyse its complexity",
+        "solve the system of equations step by step",
+        "write an essay on the causes of the war",
+        "implement quicksort in rust and explain why it is fast",
+    ];
+    let mut rows = Vec::new();
+    for (i, t) in simple.iter().enumerate() {
+        rows.push(Example {
+            text: format!("{t} {i}"),
+            label: Label::Simple,
+            source: "s".into(),
+        });
+    }
+    for (i, t) in complex.iter().enumerate() {
+        rows.push(Example {
+            text: format!("{t} {i}"),
+            label: Label::Complex,
+            source: "c".into(),
+        });
+    }
+    (0..4).flat_map(|_| rows.iter().cloned()).collect()
+}
+
+#[test]
+fn training_is_deterministic_and_round_trips_through_save_and_load() {
+    let config = TrainConfig {
+        folds: 2,
+        epochs: 3,
+        ..TrainConfig::default()
+    };
+    let data = tiny_corpus();
+    let (a, _) = train::train(&data, &config);
+    let (b, _) = train::train(&data, &config);
+    let bytes = a.to_bytes();
+    assert_eq!(bytes, b.to_bytes(), "same seed, same bytes");
+
+    let dir = std::env::temp_dir().join(format!("harpoon-router-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("router.bin");
+    std::fs::write(&path, &bytes).unwrap();
+    let loaded = RouterModel::load(&path).unwrap();
+    assert_eq!(loaded, a);
+    assert_eq!(loaded.to_bytes(), bytes);
+
+    let other = TrainConfig { seed: 7, ..config };
+    assert_ne!(
+        train::train(&data, &other).0.to_bytes(),
+        bytes,
+        "the seed matters"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn corrupt_truncated_or_incompatible_artefacts_are_refused_naming_the_file() {
+    let dir = std::env::temp_dir().join(format!("harpoon-router-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty.bin", Vec::new()),
+        ("truncated.bin", EMBEDDED[..EMBEDDED.len() / 2].to_vec()),
+        ("flipped.bin", {
+            let mut b = EMBEDDED.to_vec();
+            b[100] ^= 0xFF;
+            b
+        }),
+        ("text.bin", b"definitely not a model".to_vec()),
+    ];
+    for (name, bytes) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let err = RouterModel::load(&path).unwrap_err().to_string();
+        assert!(err.contains(name), "{err}");
+    }
+    let missing = RouterModel::load(&dir.join("missing.bin"))
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("missing.bin"), "{missing}");
+
+    // A valid checksum over an unknown feature version is refused as incompatible.
+    let mut bytes = EMBEDDED[..EMBEDDED.len() - 32].to_vec();
+    bytes[12] = 99; // feature version field
+    use sha2::Digest;
+    let sum = sha2::Sha256::digest(&bytes);
+    bytes.extend_from_slice(&sum);
+    let err = RouterModel::from_bytes(&bytes, "future.bin")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("incompatible") && err.contains("future.bin"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
