@@ -24,9 +24,22 @@ struct Args {
     /// Cross-validation folds.
     #[arg(long, default_value_t = 5)]
     folds: usize,
+    /// Passes over the data.
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
+    epochs: usize,
+    /// Adagrad step size.
+    #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
+    learning_rate: f32,
+    /// L2 penalty per update.
+    #[arg(long, default_value_t = TrainConfig::default().l2)]
+    l2: f32,
     /// Instead of writing, check that training reproduces `--out` byte for byte.
     #[arg(long)]
     check: bool,
+    /// Labelled JSON lines kept out of training, to score the final model on
+    /// (e.g. another distribution); repeat for several files.
+    #[arg(long = "eval")]
+    eval: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -61,6 +74,9 @@ fn main() -> ExitCode {
     let config = TrainConfig {
         seed: args.seed,
         folds: args.folds,
+        epochs: args.epochs,
+        learning_rate: args.learning_rate,
+        l2: args.l2,
         ..TrainConfig::default()
     };
     let (model, report) = train::train(&examples, &config);
@@ -85,6 +101,30 @@ fn main() -> ExitCode {
             "  {source:<20} {:.4}  ({right}/{total})",
             *right as f64 / *total as f64
         );
+    }
+    for path in &args.eval {
+        let rows = match train::load_jsonl(path) {
+            Ok(rows) => rows,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let e = train::evaluate(&model, model.threshold, &rows);
+        println!(
+            "\nheld-out {} ({} rows): AUROC {:.4}  accuracy {:.4}  ECE {:.4}",
+            path.display(),
+            rows.len(),
+            e.auroc,
+            e.accuracy,
+            e.ece
+        );
+        for (source, (right, total)) in &e.per_source {
+            println!(
+                "  {source:<20} {:.4}  ({right}/{total})",
+                *right as f64 / *total as f64
+            );
+        }
     }
     let bytes = model.to_bytes();
     println!(

@@ -1,6 +1,6 @@
 //! Text in, tier out: the classifier every request passes through.
 
-use super::features::{self, Structural};
+use super::features::Structural;
 use super::model::{ArtefactError, Contribution, RouterModel};
 use crate::{ModelsSettings, RouterSettings, Tier};
 use serde::Serialize;
@@ -99,7 +99,7 @@ impl Classifier {
     /// Classifies a prompt and records the router metrics.
     pub fn classify(&self, text: &str) -> Classification {
         let started = Instant::now();
-        let complexity = self.model.complexity(text);
+        let (complexity, signals) = self.model.score(text);
         let (category, tier, model) = if complexity >= self.threshold {
             (Category::Complex, Tier::Large, &self.large_model)
         } else {
@@ -116,7 +116,7 @@ impl Classifier {
             complexity,
             tier,
             model: model.clone(),
-            signals: features::structural(text),
+            signals,
         }
     }
 

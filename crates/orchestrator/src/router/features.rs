@@ -1,11 +1,17 @@
-//! What the classifier sees in a prompt: hashed word and character n-grams,
-//! plus named structural signals.
+//! What the classifier sees in a prompt: hashed word unigrams and bigrams,
+//! character 4-grams at the start and end of each longer word, and named
+//! structural signals.
 //!
 //! Everything is case-insensitive (ASCII lower-casing) and digits are folded
 //! to `0`, so "WRITE A PROOF" and "write a proof", or "15% of 80" and
-//! "12% of 60", look alike. Work is one pass over at most
+//! "12% of 60", look alike. Character n-grams are taken only as word affixes
+//! ("summ…", "…rize"): n-grams across the whole text memorised the surface
+//! style of each training source and transferred worse to other data (see
+//! `docs/routing.md`). Work is one pass over at most
 //! [`HEAD_BYTES`] + [`TAIL_BYTES`] of the prompt, so a 1 MiB body costs no more
 //! than a 12 KiB one; `log_chars` still sees the full length.
+
+use std::borrow::Cow;
 
 /// Bits of the hashed feature space.
 pub const HASH_BITS: u32 = 18;
@@ -17,7 +23,7 @@ pub const HEAD_BYTES: usize = 8 * 1024;
 pub const TAIL_BYTES: usize = 4 * 1024;
 /// Changes whenever extraction changes; artefacts record it and a mismatch
 /// refuses to load, since old weights would mean nothing.
-pub const FEATURE_VERSION: u32 = 1;
+pub const FEATURE_VERSION: u32 = 2;
 
 /// Names of the structural signals, in weight order.
 pub const STRUCTURAL_NAMES: [&str; STRUCTURAL_COUNT] = [
@@ -63,8 +69,10 @@ pub enum GramKind {
     Word,
     /// Two consecutive words or symbols.
     WordPair,
-    /// Four consecutive normalised characters.
-    Chars,
+    /// The first four characters of a word of five or more.
+    Prefix,
+    /// The last four characters of a word of five or more.
+    Suffix,
 }
 
 /// Receives every hashed n-gram of a prompt.
@@ -82,7 +90,8 @@ impl<F: FnMut(u32)> GramSink for F {
 
 const SEED_WORD: u64 = 0x9E37_79B9_7F4A_7C15;
 const SEED_PAIR: u64 = 0xC2B2_AE3D_27D4_EB4F;
-const SEED_CHARS: u64 = 0x1656_67B1_9E37_79F9;
+const SEED_PREFIX: u64 = 0x1656_67B1_9E37_79F9;
+const SEED_SUFFIX: u64 = 0x85EB_CA77_C2B2_AE63;
 
 /// Bucket of a 64-bit key in one namespace (a multiplicative hash: fast and
 /// well spread for the few hundred thousand buckets used here).
@@ -116,8 +125,9 @@ fn is_word_byte(byte: u8) -> bool {
 }
 
 /// The parts of `text` that are read: all of it, or its head and tail.
+/// Surrounding whitespace is not part of a prompt.
 fn window(text: &str) -> (&[u8], &[u8]) {
-    let bytes = text.as_bytes();
+    let bytes = text.trim().as_bytes();
     if bytes.len() <= HEAD_BYTES + TAIL_BYTES {
         (bytes, &[])
     } else {
@@ -129,29 +139,6 @@ fn window(text: &str) -> (&[u8], &[u8]) {
 pub fn hashed_grams(text: &str, sink: &mut impl GramSink) -> u32 {
     let (head, tail) = window(text);
     let mut count = 0u32;
-    // Character 4-grams over the normalised stream, framed by spaces.
-    let mut gram = [b' '; 4];
-    let mut filled = 1usize;
-    let mut last_space = true;
-    let stream = head
-        .iter()
-        .chain(tail)
-        .copied()
-        .map(normalise)
-        .chain([b' ']);
-    for b in stream {
-        if b == b' ' && last_space {
-            continue;
-        }
-        last_space = b == b' ';
-        gram = [gram[1], gram[2], gram[3], b];
-        filled += 1;
-        if filled >= 4 {
-            let key = u64::from(u32::from_le_bytes(gram));
-            sink.gram(bucket(key, SEED_CHARS), GramKind::Chars, &gram);
-            count += 1;
-        }
-    }
     // Words (digit runs fold to one `0`) and single symbols, with pairs.
     let mut word = [0u8; 32];
     let mut previous: Option<u64> = None;
@@ -181,6 +168,12 @@ pub fn hashed_grams(text: &str, sink: &mut impl GramSink) -> u32 {
             }
             let token = &word[..len];
             let h = fnv1a(token);
+            if len >= 5 {
+                let (prefix, suffix) = (&token[..4], &token[len - 4..]);
+                sink.gram(bucket(fnv1a(prefix), SEED_PREFIX), GramKind::Prefix, prefix);
+                sink.gram(bucket(fnv1a(suffix), SEED_SUFFIX), GramKind::Suffix, suffix);
+                count += 2;
+            }
             sink.gram(bucket(h, SEED_WORD), GramKind::Word, token);
             count += 1;
             if let Some(p) = previous {
@@ -205,6 +198,48 @@ fn log_scaled(count: usize, scale: f32) -> f32 {
     ((1.0 + count as f32).ln() / scale).min(1.5)
 }
 
+/// Cue words counted by the structural signals.
+#[derive(Clone, Copy)]
+enum Cue {
+    CodeKeyword,
+    Constraint,
+    Sequencing,
+    LongOutput,
+    ShortOutput,
+    Reasoning,
+    SimpleTask,
+}
+const CUE_COUNT: usize = 7;
+
+/// Which cue a lower-cased word is, given the word before it.
+fn cue(w: &[u8], before: &[u8]) -> Option<Cue> {
+    Some(match w {
+        b"def" | b"fn" | b"function" | b"class" | b"return" | b"import" | b"include"
+        | b"public" | b"private" | b"void" | b"const" | b"let" | b"var" | b"struct" | b"impl"
+        | b"async" | b"await" | b"lambda" | b"elif" | b"println" | b"printf" | b"console"
+        | b"select" | b"null" | b"int" | b"string" | b"bool" => Cue::CodeKeyword,
+        b"must" | b"should" | b"exactly" | b"without" | b"ensure" | b"constraint"
+        | b"constraints" | b"require" | b"requirements" | b"each" | b"every" => Cue::Constraint,
+        b"least" | b"most" if before == b"at" => Cue::Constraint,
+        b"first" | b"then" | b"next" | b"finally" | b"second" | b"third" | b"step" | b"steps"
+        | b"afterwards" => Cue::Sequencing,
+        b"essay" | b"report" | b"detailed" | b"comprehensive" | b"thorough" | b"article"
+        | b"proposal" | b"plan" | b"paragraphs" | b"chapter" | b"sections" | b"outline"
+        | b"story" | b"guide" | b"tutorial" => Cue::LongOutput,
+        b"briefly" | b"brief" | b"short" | b"concise" | b"tl" => Cue::ShortOutput,
+        b"sentence" | b"word" if before == b"one" || before == b"single" => Cue::ShortOutput,
+        b"prove" | b"proof" | b"derive" | b"why" | b"analyze" | b"analyse" | b"compare"
+        | b"evaluate" | b"justify" | b"design" | b"implement" | b"optimize" | b"optimise"
+        | b"algorithm" | b"complexity" | b"tradeoffs" | b"reasoning" | b"calculate" | b"solve"
+        | b"debug" | b"refactor" => Cue::Reasoning,
+        b"summarize" | b"summarise" | b"summary" | b"translate" | b"extract" | b"classify"
+        | b"categorize" | b"categorise" | b"fix" | b"correct" | b"rewrite" | b"paraphrase"
+        | b"spell" | b"define" | b"definition" | b"synonym" | b"antonym" | b"convert"
+        | b"sentiment" | b"headline" | b"title" | b"keywords" => Cue::SimpleTask,
+        _ => return None,
+    })
+}
+
 /// The structural signals of `text`.
 pub fn structural(text: &str) -> Structural {
     let (head, tail) = window(text);
@@ -217,7 +252,11 @@ pub fn structural(text: &str) -> Structural {
     let mut enumeration = 0u32;
     let mut fences = 0u32;
     let mut at_line_start = true;
-    let bytes: Vec<u8> = head.iter().chain(tail).copied().collect();
+    let bytes: Cow<[u8]> = if tail.is_empty() {
+        Cow::Borrowed(head)
+    } else {
+        Cow::Owned([head, tail].concat())
+    };
     for (i, &b) in bytes.iter().enumerate() {
         let next = bytes.get(i + 1).copied().unwrap_or(b' ');
         match b {
@@ -252,89 +291,73 @@ pub fn structural(text: &str) -> Structural {
         }
     }
 
-    let lower: Vec<u8> = bytes.iter().map(u8::to_ascii_lowercase).collect();
-    let words: Vec<&[u8]> = lower
-        .split(|b| !is_word_byte(*b))
-        .filter(|w| !w.is_empty())
-        .collect();
+    let mut words = 0usize;
     let mut numbers = 0usize;
-    let mut code_keywords = 0u32;
-    let mut constraints = 0u32;
-    let mut sequencing = 0u32;
-    let mut long_output = 0u32;
-    let mut short_output = 0u32;
-    let mut reasoning = 0u32;
-    let mut simple_task = 0u32;
+    let mut cues = [0u32; CUE_COUNT];
     let mut requested_words = 0usize;
     let mut word_bytes = 0usize;
-    for (i, w) in words.iter().enumerate() {
-        word_bytes += w.len();
-        let prev = if i > 0 { words[i - 1] } else { &b""[..] };
-        let next = words.get(i + 1).copied().unwrap_or(b"");
-        if w[0].is_ascii_digit() {
+    // Every cue word is short; longer words are counted but never matched, so
+    // a small stack buffer holds the lower-cased word and the one before it.
+    let mut prev = [0u8; 16];
+    let mut prev_len = 0usize;
+    let mut prev_number: Option<usize> = None;
+    for raw in bytes.split(|b| !is_word_byte(*b)).filter(|w| !w.is_empty()) {
+        words += 1;
+        word_bytes += raw.len();
+        let mut buf = [0u8; 16];
+        let len = raw.len().min(buf.len());
+        for (d, s) in buf.iter_mut().zip(raw) {
+            *d = s.to_ascii_lowercase();
+        }
+        let w = if raw.len() > buf.len() {
+            &b"~"[..]
+        } else {
+            &buf[..len]
+        };
+        let before = &prev[..prev_len];
+        let number = if raw[0].is_ascii_digit() {
             numbers += 1;
-            if matches!(next, b"words" | b"word") {
-                requested_words = std::str::from_utf8(w)
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
+            std::str::from_utf8(raw).ok().and_then(|s| s.parse().ok())
+        } else {
+            None
+        };
+        if number.is_none() {
+            if let (Some(n), b"words" | b"word") = (prev_number, w) {
+                requested_words = n;
             }
-            continue;
+            if let Some(c) = cue(w, before) {
+                cues[c as usize] += 1;
+            }
         }
-        match *w {
-            b"def" | b"fn" | b"function" | b"class" | b"return" | b"import" | b"include"
-            | b"public" | b"private" | b"void" | b"const" | b"let" | b"var" | b"struct"
-            | b"impl" | b"async" | b"await" | b"lambda" | b"elif" | b"println" | b"printf"
-            | b"console" | b"select" | b"null" | b"int" | b"string" | b"bool" => {
-                code_keywords += 1;
-            }
-            b"must" | b"should" | b"exactly" | b"without" | b"ensure" | b"constraint"
-            | b"constraints" | b"require" | b"requirements" | b"each" | b"every" => {
-                constraints += 1;
-            }
-            b"least" | b"most" if prev == b"at" => constraints += 1,
-            b"first" | b"then" | b"next" | b"finally" | b"second" | b"third" | b"step"
-            | b"steps" | b"afterwards" => sequencing += 1,
-            b"essay" | b"report" | b"detailed" | b"comprehensive" | b"thorough" | b"article"
-            | b"proposal" | b"plan" | b"paragraphs" | b"chapter" | b"sections" | b"outline"
-            | b"story" | b"guide" | b"tutorial" => long_output += 1,
-            b"briefly" | b"brief" | b"short" | b"concise" | b"tl" => short_output += 1,
-            b"sentence" | b"word" if prev == b"one" || prev == b"single" => short_output += 1,
-            b"prove" | b"proof" | b"derive" | b"why" | b"analyze" | b"analyse" | b"compare"
-            | b"evaluate" | b"justify" | b"design" | b"implement" | b"optimize" | b"optimise"
-            | b"algorithm" | b"complexity" | b"tradeoffs" | b"reasoning" | b"calculate"
-            | b"solve" | b"debug" | b"refactor" => reasoning += 1,
-            b"summarize" | b"summarise" | b"summary" | b"translate" | b"extract" | b"classify"
-            | b"categorize" | b"categorise" | b"fix" | b"correct" | b"rewrite" | b"paraphrase"
-            | b"spell" | b"define" | b"definition" | b"synonym" | b"antonym" | b"convert"
-            | b"sentiment" | b"headline" | b"title" | b"keywords" => simple_task += 1,
-            _ => {}
-        }
+        prev = buf;
+        prev_len = len;
+        prev_number = number;
     }
-    let mean_word_len = if words.is_empty() {
+    let mean_word_len = if words == 0 {
         0.0
     } else {
-        word_bytes as f32 / words.len() as f32
+        word_bytes as f32 / words as f32
     };
+    let cue_share = |c: Cue, scale: f32| capped(cues[c as usize], scale);
     Structural([
-        log_scaled(text.len(), 8.0),
-        log_scaled(words.len(), 6.0),
+        log_scaled(text.trim().len(), 8.0),
+        log_scaled(words, 6.0),
         log_scaled(lines, 4.0),
         capped(fences, 2.0),
         (code_symbols as f32 / (bytes.len().max(1) as f32) * 10.0).min(1.0),
-        capped(code_keywords, 5.0),
+        cue_share(Cue::CodeKeyword, 5.0),
         capped(math_symbols, 10.0),
         capped(latex, 5.0),
         log_scaled(numbers, 3.0),
         capped(questions, 5.0),
-        capped(constraints, 5.0),
+        cue_share(Cue::Constraint, 5.0),
         capped(enumeration, 5.0),
-        capped(sequencing, 5.0),
-        capped(long_output, 3.0),
+        cue_share(Cue::Sequencing, 5.0),
+        cue_share(Cue::LongOutput, 3.0),
         log_scaled(requested_words, 7.0),
-        capped(short_output, 2.0),
-        capped(reasoning, 5.0),
-        capped(simple_task, 3.0),
+        cue_share(Cue::ShortOutput, 2.0),
+        cue_share(Cue::Reasoning, 5.0),
+        cue_share(Cue::SimpleTask, 3.0),
         log_scaled(sentences as usize, 4.0),
         (mean_word_len / 10.0).min(1.0),
     ])
@@ -363,6 +386,32 @@ mod tests {
     }
 
     #[test]
+    fn emits_words_pairs_and_affixes_with_their_text() {
+        let mut seen = Vec::new();
+        struct Record<'a>(&'a mut Vec<(GramKind, String)>);
+        impl GramSink for Record<'_> {
+            fn gram(&mut self, _: u32, kind: GramKind, bytes: &[u8]) {
+                self.0
+                    .push((kind, String::from_utf8_lossy(bytes).into_owned()));
+            }
+        }
+        let n = hashed_grams("Summarise it!", &mut Record(&mut seen));
+        let expect = [
+            (GramKind::Prefix, "summ"),
+            (GramKind::Suffix, "rise"),
+            (GramKind::Word, "summarise"),
+            (GramKind::Word, "it"),
+            (GramKind::WordPair, "it"),
+            (GramKind::Word, "!"),
+            (GramKind::WordPair, "!"),
+        ];
+        let expect: Vec<(GramKind, String)> =
+            expect.iter().map(|(k, t)| (*k, (*t).to_owned())).collect();
+        assert_eq!(seen, expect);
+        assert_eq!(n as usize, seen.len());
+    }
+
+    #[test]
     fn counts_every_gram_and_stays_in_range() {
         let text = "Prove that sqrt(2) is irrational.";
         let mut n = 0;
@@ -379,7 +428,7 @@ mod tests {
     fn long_prompts_read_only_head_and_tail() {
         let long = "word ".repeat(100_000);
         let n = hashed_grams(&long, &mut |_| {});
-        assert!(n < 3 * (HEAD_BYTES + TAIL_BYTES) as u32);
+        assert!(n <= 2 * (HEAD_BYTES + TAIL_BYTES) as u32 / 5 + 2, "{n}");
         assert!(signal(&long, "log_chars") > signal(&"word ".repeat(2_000), "log_chars"));
     }
 

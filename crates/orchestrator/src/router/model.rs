@@ -96,12 +96,13 @@ impl Weights {
         }
     }
 
-    /// Raw score of a prompt: hashed grams scaled by `1/sqrt(n)`, plus
-    /// structural signals, plus bias.
-    pub fn logit(&self, text: &str) -> f32 {
+    /// Raw score of a prompt (hashed grams scaled by `1/sqrt(n)`, plus
+    /// structural signals, plus bias) and the structural signals themselves.
+    pub fn logit(&self, text: &str) -> (f32, Structural) {
         let mut sum = 0.0f32;
         let n = features::hashed_grams(text, &mut |i: u32| sum += self.hashed[i as usize]);
-        self.combine(sum, n, &features::structural(text))
+        let structural = features::structural(text);
+        (self.combine(sum, n, &structural), structural)
     }
 
     fn combine(&self, hashed_sum: f32, n: u32, structural: &Structural) -> f32 {
@@ -119,7 +120,7 @@ impl Weights {
 /// One term of an explanation: what it is and how much it moved the logit.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Contribution {
-    /// A structural signal's name, or the n-gram as `word:…`, `pair:…`, `chars:…`.
+    /// A structural signal's name, or the n-gram as `word:…`, `pair:…`, `prefix:…`, `suffix:…`.
     pub signal: String,
     /// Signed contribution to the logit (positive pushes towards complex).
     pub weight: f32,
@@ -144,7 +145,14 @@ pub static EMBEDDED: &[u8] = include_bytes!("../../assets/router.bin");
 impl RouterModel {
     /// Calibrated probability that `text` needs the large tier.
     pub fn complexity(&self, text: &str) -> f32 {
-        self.platt.probability(self.weights.logit(text))
+        self.score(text).0
+    }
+
+    /// Calibrated probability that `text` needs the large tier, with the
+    /// structural signals computed on the way.
+    pub fn score(&self, text: &str) -> (f32, Structural) {
+        let (logit, structural) = self.weights.logit(text);
+        (self.platt.probability(logit), structural)
     }
 
     /// The `top` largest contributions to the logit, by magnitude.
@@ -153,20 +161,22 @@ impl RouterModel {
             weights: &'a [f32],
             terms: std::collections::HashMap<u32, (String, f32)>,
             previous: Vec<u8>,
+            current: Vec<u8>,
         }
         impl GramSink for Collect<'_> {
             fn gram(&mut self, index: u32, kind: GramKind, bytes: &[u8]) {
+                if kind == GramKind::Word {
+                    self.previous = std::mem::replace(&mut self.current, bytes.to_vec());
+                }
                 let text = String::from_utf8_lossy(bytes);
                 let label = match kind {
                     GramKind::Word => format!("word:{text}"),
                     GramKind::WordPair => {
                         format!("pair:{} {text}", String::from_utf8_lossy(&self.previous))
                     }
-                    GramKind::Chars => format!("chars:{text}"),
+                    GramKind::Prefix => format!("prefix:{text}"),
+                    GramKind::Suffix => format!("suffix:{text}"),
                 };
-                if kind == GramKind::Word {
-                    self.previous = bytes.to_vec();
-                }
                 let entry = self.terms.entry(index).or_insert((label, 0.0));
                 entry.1 += self.weights[index as usize];
             }
@@ -175,6 +185,7 @@ impl RouterModel {
             weights: &self.weights.hashed,
             terms: Default::default(),
             previous: Vec::new(),
+            current: Vec::new(),
         };
         let n = features::hashed_grams(text, &mut collect);
         let scale = if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() };

@@ -99,7 +99,7 @@ impl Default for TrainConfig {
             seed: 20_261_124,
             epochs: 10,
             learning_rate: 0.2,
-            l2: 1e-6,
+            l2: 1e-3,
             holdout: 0.2,
             folds: 5,
             wrapper_augmentation: 0.3,
@@ -397,6 +397,24 @@ fn train_calibrated(
     let probs: Vec<f32> = logits.iter().map(|&s| platt.probability(s)).collect();
     let threshold = best_threshold(&probs, &labels);
     (weights, platt, threshold)
+}
+
+/// Metrics of a trained model on labelled rows it has not seen.
+pub fn evaluate(model: &RouterModel, threshold: f32, examples: &[Example]) -> Evaluation {
+    let probs: Vec<f32> = examples.iter().map(|e| model.complexity(&e.text)).collect();
+    let labels: Vec<bool> = examples.iter().map(|e| e.label == Label::Complex).collect();
+    let mut per_source: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for ((e, &p), &l) in examples.iter().zip(&probs).zip(&labels) {
+        let entry = per_source.entry(e.source.clone()).or_default();
+        entry.0 += usize::from((p >= threshold) == l);
+        entry.1 += 1;
+    }
+    Evaluation {
+        auroc: auroc(&probs, &labels),
+        accuracy: accuracy(&probs, &labels, threshold),
+        ece: expected_calibration_error(&probs, &labels, 10),
+        per_source,
+    }
 }
 
 /// Out-of-fold evaluation: each fold is scored by a model trained and

@@ -40,7 +40,7 @@ impl Validate for ClassifyRequest {
 /// One term of an explanation.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Signal {
-    /// A structural signal (e.g. `code_fences`) or an n-gram (`word:prove`, `pair:step by`, `chars:roof`).
+    /// A structural signal (e.g. `code_fences`) or an n-gram (`word:prove`, `pair:step by`, `prefix:summ`, `suffix:rize`).
     pub signal: String,
     /// Signed contribution to the score before calibration; positive pushes towards complex.
     pub weight: f32,
