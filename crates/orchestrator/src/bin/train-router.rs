@@ -2,10 +2,10 @@
 //! writes the artefact that the crate embeds (`assets/router.bin`).
 //!
 //! `cargo run -p orchestrator --release --bin train-router` (from the
-//! repository root, with `../shared` beside it).
+//! repository root, with `../shared` beside it); `make router` does the same.
 
 use clap::Parser;
-use orchestrator::router::train::{self, Example, Label, TrainConfig};
+use orchestrator::router::train::{self, Evaluation, Example, Label, TrainConfig};
 use std::{collections::BTreeMap, path::PathBuf, process::ExitCode, time::Instant};
 
 /// Train the prompt router.
@@ -22,7 +22,7 @@ struct Args {
     #[arg(long, default_value_t = TrainConfig::default().seed)]
     seed: u64,
     /// Cross-validation folds.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = TrainConfig::default().folds)]
     folds: usize,
     /// Passes over the data.
     #[arg(long, default_value_t = TrainConfig::default().epochs)]
@@ -40,23 +40,68 @@ struct Args {
     /// (e.g. another distribution); repeat for several files.
     #[arg(long = "eval")]
     eval: Vec<PathBuf>,
+    /// Leave every row of this source out of training and score the model on
+    /// them: how it does on a kind of prompt it never saw.
+    #[arg(long)]
+    holdout_source: Option<String>,
+}
+
+fn load(paths: &[PathBuf], announce: bool) -> Result<Vec<Example>, train::DataError> {
+    let mut examples = Vec::new();
+    for path in paths {
+        let rows = train::load_jsonl(path)?;
+        if announce {
+            println!("data: {} rows from {}", rows.len(), path.display());
+        }
+        examples.extend(rows);
+    }
+    Ok(examples)
+}
+
+fn print_per_source(e: &Evaluation) {
+    for (source, (right, total)) in &e.per_source {
+        println!(
+            "  {source:<20} {:.4}  ({right}/{total})",
+            *right as f64 / *total as f64
+        );
+    }
+}
+
+fn print_held_out(name: &str, e: &Evaluation, rows: usize) {
+    // AUROC needs both labels; a one-label source has only accuracy.
+    let auroc = if e.auroc.is_nan() {
+        "n/a (one label)".to_owned()
+    } else {
+        format!("{:.4}", e.auroc)
+    };
+    println!(
+        "\nheld-out {name} ({rows} rows): AUROC {auroc}  accuracy {:.4}  ECE {:.4}",
+        e.accuracy, e.ece
+    );
+    print_per_source(e);
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let started = Instant::now();
-    let mut examples: Vec<Example> = Vec::new();
-    for path in &args.data {
-        match train::load_jsonl(path) {
-            Ok(rows) => {
-                println!("data: {} rows from {}", rows.len(), path.display());
-                examples.extend(rows);
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
+    let (mut examples, evals) = match (load(&args.data, true), load(&args.eval, false)) {
+        (Ok(d), Ok(e)) => (d, e),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
         }
+    };
+    let held_out: Vec<Example> = match &args.holdout_source {
+        Some(source) => {
+            let (out, keep) = examples.into_iter().partition(|e| &e.source == source);
+            examples = keep;
+            out
+        }
+        None => Vec::new(),
+    };
+    if args.holdout_source.is_some() && held_out.is_empty() {
+        eprintln!("error: no rows have that source");
+        return ExitCode::from(2);
     }
     let mut counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for e in &examples {
@@ -96,36 +141,16 @@ fn main() -> ExitCode {
         );
     }
     println!("\nper-source accuracy (linear, out-of-fold):");
-    for (source, (right, total)) in &report.cv.per_source {
-        println!(
-            "  {source:<20} {:.4}  ({right}/{total})",
-            *right as f64 / *total as f64
-        );
+    print_per_source(&report.cv);
+    if let Some(source) = &args.holdout_source {
+        let e = train::evaluate(&model, model.threshold, &held_out);
+        print_held_out(source, &e, held_out.len());
     }
-    for path in &args.eval {
-        let rows = match train::load_jsonl(path) {
-            Ok(rows) => rows,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        let e = train::evaluate(&model, model.threshold, &rows);
-        println!(
-            "\nheld-out {} ({} rows): AUROC {:.4}  accuracy {:.4}  ECE {:.4}",
-            path.display(),
-            rows.len(),
-            e.auroc,
-            e.accuracy,
-            e.ece
-        );
-        for (source, (right, total)) in &e.per_source {
-            println!(
-                "  {source:<20} {:.4}  ({right}/{total})",
-                *right as f64 / *total as f64
-            );
-        }
+    if !evals.is_empty() {
+        let e = train::evaluate(&model, model.threshold, &evals);
+        print_held_out("--eval files", &e, evals.len());
     }
+
     let bytes = model.to_bytes();
     println!(
         "\nthreshold {:.4}  platt a {:.4} b {:.4}  artefact {} bytes  training {:.1} s",
@@ -135,7 +160,6 @@ fn main() -> ExitCode {
         bytes.len(),
         elapsed.as_secs_f64()
     );
-
     if args.check {
         return match std::fs::read(&args.out) {
             Ok(existing) if existing == bytes => {
@@ -143,7 +167,10 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Ok(_) => {
-                eprintln!("check: training does not reproduce {}", args.out.display());
+                eprintln!(
+                    "check: training does not reproduce {}; run `make router` and commit it",
+                    args.out.display()
+                );
                 ExitCode::FAILURE
             }
             Err(e) => {
