@@ -28,4 +28,14 @@ done
 # curl runs the README's examples in the test suite.
 command -v curl >/dev/null || { say "installing curl"; apt_install curl ca-certificates; }
 
+# Python side: MLX + mlx-lm (the OpenAI-compatible peer), the openai client,
+# and the tiny random-weight test models built from them. Offline: nothing may
+# reach the Hugging Face hub; mlx_lm.server's /v1/models scans HF_HUB_CACHE,
+# which must exist.
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"${root}/scripts/setup-python.sh"
+mkdir -p "${root}/target/hf-cache"
+(cd "${root}" && HF_HUB_OFFLINE=1 HF_HUB_CACHE="${root}/target/hf-cache" \
+  .venv/bin/python scripts/make_tiny_model.py target/test-models)
+
 say "ready"

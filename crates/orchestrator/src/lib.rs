@@ -9,6 +9,10 @@
 //! the validated settings of the models and of hosted·ai; the engines arrive
 //! with later work.
 
+pub mod engine;
+pub mod gateway;
+pub mod generation;
+pub mod registry;
 pub mod router;
 pub mod secret;
 pub mod settings;
@@ -16,6 +20,7 @@ pub mod tier;
 
 pub use secret::Secret;
 pub use settings::{
-    HostedAiSettings, InvalidSetting, ModelSettings, ModelsSettings, RouterSettings, RouterStrategy,
+    EngineKind, HostedAiSettings, InvalidSetting, ModelSettings, ModelsSettings, RouterSettings,
+    RouterStrategy,
 };
 pub use tier::Tier;

@@ -26,6 +26,30 @@ impl InvalidSetting {
     }
 }
 
+/// How a model is run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    /// In this process through MLX (needs the `pymlx` build).
+    #[default]
+    Mlx,
+    /// On an OpenAI-compatible server at `base_url`.
+    Openai,
+    /// On a hosted·ai GPU pool.
+    HostedAi,
+}
+
+impl EngineKind {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Mlx => "mlx",
+            EngineKind::Openai => "openai",
+            EngineKind::HostedAi => "hosted_ai",
+        }
+    }
+}
+
 /// One configured model, keyed by name (`gemma`, `qwen`, …) in [`ModelsSettings`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -44,6 +68,22 @@ pub struct ModelSettings {
     pub enable_thinking: bool,
     /// Tier this model serves by default; at most one model per tier.
     pub tier: Option<Tier>,
+    /// Engine that runs it.
+    pub engine: EngineKind,
+    /// `openai` engine: API root including `/v1`.
+    pub base_url: Option<String>,
+    /// `openai` engine: bearer token.
+    pub api_key: Option<Secret>,
+    /// `openai` engine: `model` sent upstream; unset omits it.
+    pub served_model: Option<String>,
+    /// Keep the weights loaded; unset means true for the small tier, false otherwise.
+    pub resident: Option<bool>,
+    /// A non-resident model is unloaded after this many idle seconds.
+    pub idle_unload_secs: u64,
+    /// `openai` engine: seconds to open a connection.
+    pub connect_timeout_secs: u64,
+    /// `openai` engine: seconds to wait between bytes of an answer.
+    pub read_timeout_secs: u64,
 }
 
 impl Default for ModelSettings {
@@ -56,11 +96,24 @@ impl Default for ModelSettings {
             max_new_tokens: 1_024,
             enable_thinking: false,
             tier: None,
+            engine: EngineKind::Mlx,
+            base_url: None,
+            api_key: None,
+            served_model: None,
+            resident: None,
+            idle_unload_secs: 600,
+            connect_timeout_secs: 5,
+            read_timeout_secs: 120,
         }
     }
 }
 
 impl ModelSettings {
+    /// Whether the weights stay loaded (explicit, or by default for the small tier).
+    pub fn is_resident(&self) -> bool {
+        self.resident.unwrap_or(self.tier == Some(Tier::Small))
+    }
+
     /// Checks ranges; `prefix` is the key path of this model (`models.gemma`).
     pub fn validate(&self, prefix: &str) -> Result<(), InvalidSetting> {
         let key = |field: &str| format!("{prefix}.{field}");
@@ -88,6 +141,24 @@ impl ModelSettings {
                 format!("{} is out of range (0.0, 1.0]", self.top_p),
             ));
         }
+        if self.engine == EngineKind::Openai {
+            let raw = self.base_url.as_deref().ok_or_else(|| {
+                InvalidSetting::new(key("base_url"), "required when engine is openai")
+            })?;
+            check_http_url(&key("base_url"), raw)?;
+        }
+        for (field, value, range) in [
+            ("idle_unload_secs", self.idle_unload_secs, 1..=604_800),
+            ("connect_timeout_secs", self.connect_timeout_secs, 1..=600),
+            ("read_timeout_secs", self.read_timeout_secs, 1..=86_400),
+        ] {
+            if !range.contains(&value) {
+                return Err(InvalidSetting::new(
+                    key(field),
+                    format!("{value} is out of range {}..={}", range.start(), range.end()),
+                ));
+            }
+        }
         if self.max_new_tokens == 0 || self.max_new_tokens > self.context_limit {
             return Err(InvalidSetting::new(
                 key("max_new_tokens"),
@@ -99,6 +170,18 @@ impl ModelSettings {
         }
         Ok(())
     }
+}
+
+fn check_http_url(key: &str, raw: &str) -> Result<(), InvalidSetting> {
+    let url = url::Url::parse(raw)
+        .map_err(|e| InvalidSetting::new(key, format!("{raw:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(InvalidSetting::new(
+            key,
+            format!("scheme {:?} is not http or https", url.scheme()),
+        ));
+    }
+    Ok(())
 }
 
 /// All configured models by name. The defaults are the two tiers Harpoon ships
@@ -117,6 +200,7 @@ impl Default for ModelsSettings {
             max_new_tokens: 512,
             enable_thinking: false,
             tier: Some(Tier::Small),
+            ..ModelSettings::default()
         };
         let qwen = ModelSettings {
             repo: "mlx-community/Qwen3-30B-A3B-4bit".into(),
@@ -126,6 +210,7 @@ impl Default for ModelsSettings {
             max_new_tokens: 4_096,
             enable_thinking: true,
             tier: Some(Tier::Large),
+            ..ModelSettings::default()
         };
         Self(BTreeMap::from([
             ("gemma".into(), gemma),
@@ -248,15 +333,7 @@ impl HostedAiSettings {
     /// Checks the URL and the sharing ratio.
     pub fn validate(&self) -> Result<(), InvalidSetting> {
         if let Some(raw) = &self.base_url {
-            let url = url::Url::parse(raw).map_err(|e| {
-                InvalidSetting::new("hosted_ai.base_url", format!("{raw:?} is not a URL: {e}"))
-            })?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(InvalidSetting::new(
-                    "hosted_ai.base_url",
-                    format!("scheme {:?} is not http or https", url.scheme()),
-                ));
-            }
+            check_http_url("hosted_ai.base_url", raw)?;
         }
         if !(1.0..=10.0).contains(&self.max_sharing_ratio) {
             return Err(InvalidSetting::new(

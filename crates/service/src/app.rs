@@ -4,8 +4,9 @@
 use crate::{
     error::{ApiError, ensure_json_errors},
     routes::{
-        chat, classify, health, metrics,
+        chat, classify, health, metrics, models,
         openapi::{self, ApiDoc, OpenApiJson},
+        process, run,
     },
     settings::ServiceSettings,
     state::AppState,
@@ -41,6 +42,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(classify::classify))
         .routes(routes!(chat::chat_completions))
+        .routes(routes!(models::list_models))
+        .routes(routes!(run::run))
+        .routes(routes!(process::process))
 }
 
 /// The OpenAPI document of every route.
@@ -164,10 +168,15 @@ mod tests {
     #[tokio::test]
     async fn ready_turns_503_with_reasons_once_draining() {
         let settings = Settings::default();
-        let classifier =
-            orchestrator::router::Classifier::from_settings(&settings.router, &settings.models)
-                .unwrap();
-        let state = AppState::new(settings, classifier, telemetry::prometheus().unwrap());
+        let gateway = orchestrator::gateway::Gateway {
+            classifier: orchestrator::router::Classifier::from_settings(
+                &settings.router,
+                &settings.models,
+            )
+            .unwrap(),
+            registry: orchestrator::registry::Registry::new(&settings.models),
+        };
+        let state = AppState::new(settings, gateway, telemetry::prometheus().unwrap());
         let app = router(state.clone());
         let ready = || Request::get("/ready").body(Body::empty()).unwrap();
 

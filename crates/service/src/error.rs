@@ -82,6 +82,11 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.code
     }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -94,6 +99,32 @@ impl IntoResponse for ApiError {
             },
         };
         (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<orchestrator::engine::EngineError> for ApiError {
+    fn from(e: orchestrator::engine::EngineError) -> Self {
+        use orchestrator::engine::EngineError as E;
+        let (status, code) = match &e {
+            E::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "engine_unavailable"),
+            E::Connect(_) => (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable"),
+            E::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+            E::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
+            E::ContextLength(_) => (StatusCode::BAD_REQUEST, "context_length_exceeded"),
+            E::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            E::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "generation_failed"),
+        };
+        Self::new(status, code, e.to_string())
+    }
+}
+
+impl From<orchestrator::gateway::RouteError> for ApiError {
+    fn from(e: orchestrator::gateway::RouteError) -> Self {
+        use orchestrator::gateway::RouteError as E;
+        match e {
+            E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "model_not_found", e.to_string()),
+            E::NoModelForTier(_) => Self::unavailable("engine_unavailable", e.to_string()),
+        }
     }
 }
 

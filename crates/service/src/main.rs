@@ -32,6 +32,7 @@ fn main() -> ExitCode {
     };
     if cli.check_config {
         // Load the router artefact too: a corrupt one is a configuration error.
+        // Engines are not started here: checking must not load model weights.
         let router = &loaded.settings.router;
         if let Err(e) = Classifier::from_settings(router, &loaded.settings.models) {
             eprintln!("error: {e}");

@@ -1,7 +1,7 @@
 //! Binding, serving and graceful shutdown.
 
 use crate::{app, settings::Settings, state::AppState, telemetry};
-use orchestrator::router::Classifier;
+use orchestrator::{gateway::Gateway, registry::Registry, router::Classifier};
 use std::{net::SocketAddr, time::Duration};
 use tokio::net::TcpListener;
 
@@ -33,7 +33,14 @@ pub enum ServeError {
 /// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
 /// finish for up to `service.shutdown_grace_secs`, and returns.
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {
-    let classifier = Classifier::from_settings(&settings.router, &settings.models)?;
+    let gateway = Gateway {
+        classifier: Classifier::from_settings(&settings.router, &settings.models)?,
+        registry: Registry::new(&settings.models),
+    };
+    for model in gateway.registry.iter() {
+        let status = model.status();
+        tracing::info!(model = %status.name, engine = status.engine, available = status.available, detail = %status.detail, "model");
+    }
     let addr = SocketAddr::new(settings.service.bind_ip()?, settings.service.port);
     let listener = TcpListener::bind(addr)
         .await
@@ -52,7 +59,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         }
     });
 
-    let state = AppState::new(settings, classifier, prometheus);
+    let state = AppState::new(settings, gateway, prometheus);
     let app = app::router(state.clone());
     tracing::info!(addr = %local, "listening");
 

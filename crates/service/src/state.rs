@@ -2,7 +2,7 @@
 
 use crate::settings::Settings;
 use metrics_exporter_prometheus::PrometheusHandle;
-use orchestrator::router::Classifier;
+use orchestrator::gateway::Gateway;
 use std::{sync::Arc, time::Instant};
 use tokio::sync::watch;
 
@@ -15,19 +15,19 @@ pub struct AppState {
     pub started_at: Instant,
     /// Renders the Prometheus exposition.
     pub prometheus: PrometheusHandle,
-    /// The complexity router.
-    pub classifier: Arc<Classifier>,
+    /// The router and the models.
+    pub gateway: Arc<Gateway>,
     draining: Arc<watch::Sender<bool>>,
 }
 
 impl AppState {
     /// State for a service that has not begun shutting down.
-    pub fn new(settings: Settings, classifier: Classifier, prometheus: PrometheusHandle) -> Self {
+    pub fn new(settings: Settings, gateway: Gateway, prometheus: PrometheusHandle) -> Self {
         Self {
             settings: Arc::new(settings),
             started_at: Instant::now(),
             prometheus,
-            classifier: Arc::new(classifier),
+            gateway: Arc::new(gateway),
             draining: Arc::new(watch::channel(false).0),
         }
     }

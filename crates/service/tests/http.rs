@@ -345,7 +345,10 @@ async fn openapi_documents_every_route_and_the_error_shape() {
             "/metrics",
             "/openapi.json",
             "/ready",
-            "/v1/chat/completions"
+            "/run",
+            "/v1/chat/completions",
+            "/v1/models",
+            "/v2/process"
         ]
     );
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());

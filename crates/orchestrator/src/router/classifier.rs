@@ -21,6 +21,16 @@ pub enum Category {
     Complex,
 }
 
+impl Category {
+    /// Lower-case name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Simple => "simple",
+            Category::Complex => "complex",
+        }
+    }
+}
+
 /// The router's answer for one prompt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Classification {
@@ -105,11 +115,7 @@ impl Classifier {
         } else {
             (Category::Simple, Tier::Small, &self.small_model)
         };
-        let label = match category {
-            Category::Simple => "simple",
-            Category::Complex => "complex",
-        };
-        metrics::counter!(CLASSIFICATIONS_TOTAL, "category" => label).increment(1);
+        metrics::counter!(CLASSIFICATIONS_TOTAL, "category" => category.as_str()).increment(1);
         metrics::histogram!(CLASSIFICATION_SECONDS).record(started.elapsed().as_secs_f64());
         Classification {
             category,

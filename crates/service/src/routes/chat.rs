@@ -1,14 +1,27 @@
-//! `POST /v1/chat/completions`, the OpenAI-compatible entry point.
+//! `POST /v1/chat/completions`, OpenAI-compatible, streaming included.
 //!
-//! The request is parsed and validated in full, so clients learn about bad
-//! input now; this build has no inference engine, so a valid request is
-//! answered with 503 `engine_unavailable` rather than with invented output.
+//! `model: "auto"` lets the router pick the tier from the last user message;
+//! a configured model name goes straight to that model.
 
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{ApiJson, Validate},
+    routes::inference::{self, Routing},
+    state::AppState,
 };
-use serde::Deserialize;
+use axum::{
+    Json,
+    extract::State,
+    response::{
+        IntoResponse, Response,
+        sse::{Event, Sse},
+    },
+};
+use futures_util::StreamExt;
+use orchestrator::generation::{Chunk, FinishReason, Message, Role as GenRole, Usage};
+use orchestrator::registry::Params;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 
 /// Who wrote a chat message.
@@ -57,6 +70,29 @@ pub struct ChatMessage {
     pub content: Option<Content>,
 }
 
+impl ChatMessage {
+    fn text(&self) -> String {
+        match &self.content {
+            None => String::new(),
+            Some(Content::Text(t)) => t.clone(),
+            Some(Content::Parts(parts)) => parts
+                .iter()
+                .map(|ContentPart::Text { text }| text.as_str())
+                .collect(),
+        }
+    }
+
+    fn to_message(&self) -> Message {
+        let role = match self.role {
+            Role::System | Role::Developer => GenRole::System,
+            Role::User => GenRole::User,
+            Role::Assistant => GenRole::Assistant,
+            Role::Tool => GenRole::Tool,
+        };
+        Message::new(role, self.text())
+    }
+}
+
 /// Stop sequences: one string or several.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
@@ -65,6 +101,14 @@ pub enum Stop {
     One(String),
     /// Up to four sequences.
     Many(Vec<String>),
+}
+
+/// Streaming options.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct StreamOptions {
+    /// Send a last chunk with token usage before `[DONE]`.
+    #[serde(default)]
+    pub include_usage: bool,
 }
 
 /// Body of `POST /v1/chat/completions` (the fields Harpoon honours; others are ignored).
@@ -86,25 +130,22 @@ pub struct ChatCompletionRequest {
     /// Stream tokens as server-sent events.
     #[serde(default)]
     pub stream: bool,
+    /// Streaming options.
+    pub stream_options: Option<StreamOptions>,
     /// Sequences that end generation.
     pub stop: Option<Stop>,
     /// Seed for reproducible sampling.
-    pub seed: Option<i64>,
+    pub seed: Option<u64>,
     /// Number of choices; only 1 is supported.
     pub n: Option<u32>,
 }
 
 fn auto() -> String {
-    "auto".into()
+    orchestrator::gateway::AUTO.into()
 }
 
 impl Validate for ChatCompletionRequest {
     fn validate(&self) -> Result<(), ApiError> {
-        if self.model.trim().is_empty() {
-            return Err(ApiError::validation(
-                "model: must not be empty (use \"auto\")",
-            ));
-        }
         if self.messages.is_empty() {
             return Err(ApiError::validation(
                 "messages: at least one message is required",
@@ -118,20 +159,7 @@ impl Validate for ChatCompletionRequest {
                 return Err(ApiError::validation(format!("{field}: must be at least 1")));
             }
         }
-        if let Some(t) = self.temperature
-            && !(0.0..=2.0).contains(&t)
-        {
-            return Err(ApiError::validation(format!(
-                "temperature: {t} is out of range 0..=2"
-            )));
-        }
-        if let Some(p) = self.top_p
-            && !(p > 0.0 && p <= 1.0)
-        {
-            return Err(ApiError::validation(format!(
-                "top_p: {p} is out of range (0, 1]"
-            )));
-        }
+        inference::validate_sampling(self.temperature, self.top_p)?;
         if let Some(Stop::Many(list)) = &self.stop
             && list.len() > 4
         {
@@ -146,29 +174,179 @@ impl Validate for ChatCompletionRequest {
     }
 }
 
-/// Creates a chat completion. Without an inference engine this answers 503.
+impl ChatCompletionRequest {
+    /// The text the router judges: the last user message.
+    fn routing_text(&self) -> String {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .map(ChatMessage::text)
+            .unwrap_or_default()
+    }
+
+    fn params(&self) -> Params {
+        Params {
+            messages: self.messages.iter().map(ChatMessage::to_message).collect(),
+            max_tokens: self.max_completion_tokens.or(self.max_tokens),
+            temperature: self.temperature,
+            top_p: self.top_p,
+            stop: match &self.stop {
+                None => Vec::new(),
+                Some(Stop::One(s)) => vec![s.clone()],
+                Some(Stop::Many(v)) => v.clone(),
+            },
+            seed: self.seed,
+        }
+    }
+}
+
+/// Token counts in OpenAI's shape.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatUsage {
+    /// Prompt tokens, chat template included.
+    pub prompt_tokens: u32,
+    /// Generated tokens.
+    pub completion_tokens: u32,
+    /// Their sum.
+    pub total_tokens: u32,
+}
+
+impl From<&Usage> for ChatUsage {
+    fn from(u: &Usage) -> Self {
+        Self {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.prompt_tokens + u.completion_tokens,
+        }
+    }
+}
+
+/// The assistant's reply.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssistantMessage {
+    /// Always `assistant`.
+    pub role: &'static str,
+    /// The generated text.
+    pub content: String,
+}
+
+/// One choice (Harpoon always returns one).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Choice {
+    /// Always 0.
+    pub index: u32,
+    /// The reply.
+    pub message: AssistantMessage,
+    /// `stop` or `length`.
+    pub finish_reason: &'static str,
+}
+
+/// Body of a non-streamed chat completion.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatCompletion {
+    /// `chatcmpl-…`.
+    pub id: String,
+    /// Always `chat.completion`.
+    pub object: &'static str,
+    /// Unix seconds.
+    pub created: u64,
+    /// The configured model that answered.
+    pub model: String,
+    /// One choice.
+    pub choices: Vec<Choice>,
+    /// Token counts.
+    pub usage: ChatUsage,
+}
+
+/// Creates a chat completion. Non-streamed answers are JSON; with
+/// `stream: true`, server-sent `chat.completion.chunk` events end with
+/// `data: [DONE]`. Headers `x-harpoon-tier` and `x-harpoon-complexity` say
+/// how the request was routed.
 #[utoipa::path(
     post,
     path = "/v1/chat/completions",
     tag = "inference",
     request_body = ChatCompletionRequest,
     responses(
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 200, description = "The completion (or an event stream with stream: true)", body = ChatCompletion),
+        (status = 400, description = "Malformed JSON, or the prompt does not fit the model's context (`context_length_exceeded`)", body = ErrorBody),
+        (status = 404, description = "Unknown model (`model_not_found`)", body = ErrorBody),
         (status = 413, description = "Body larger than service.body_limit_bytes", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 422, description = "A field breaks the schema", body = ErrorBody),
-        (status = 503, description = "No engine can serve the request", body = ErrorBody),
+        (status = 502, description = "The upstream answered with an error", body = ErrorBody),
+        (status = 503, description = "No engine can serve the request, or the upstream is unreachable", body = ErrorBody),
+        (status = 504, description = "The upstream did not answer in time", body = ErrorBody),
     )
 )]
 pub async fn chat_completions(
+    State(state): State<AppState>,
     ApiJson(request): ApiJson<ChatCompletionRequest>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    Err(ApiError::unavailable(
-        "engine_unavailable",
-        format!(
-            "no inference engine can serve model {:?}: this build has no engine for any tier \
-             (mlx, openai and hosted_ai engines are not available)",
-            request.model
-        ),
-    ))
+) -> Result<Response, ApiError> {
+    let routing = Routing::decide(&state.gateway, &request.model, &request.routing_text(), false)?;
+    let generation = routing.model.prepare(request.params())?;
+    let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
+    let created = inference::unix_now();
+    let model = routing.model.name().to_owned();
+    let headers = routing.headers();
+    if !request.stream {
+        let done = routing.model.generate(generation).await?;
+        let body = ChatCompletion {
+            id,
+            object: "chat.completion",
+            created,
+            model,
+            choices: vec![Choice {
+                index: 0,
+                message: AssistantMessage {
+                    role: "assistant",
+                    content: done.text,
+                },
+                finish_reason: done.finish_reason.as_str(),
+            }],
+            usage: ChatUsage::from(&done.usage),
+        };
+        return Ok((headers, Json(body)).into_response());
+    }
+
+    let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
+    let chunks = routing.model.stream(generation).await?;
+    let chunk = move |delta: serde_json::Value, finish: Option<FinishReason>| {
+        json!({
+            "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish.map(FinishReason::as_str)}],
+        })
+    };
+    let first = chunk(json!({"role": "assistant", "content": ""}), None);
+    let events = futures_util::stream::once(async move { first })
+        .chain(chunks.flat_map(move |item| {
+            let out: Vec<serde_json::Value> = match item {
+                Ok(Chunk::Delta(text)) => vec![chunk(json!({"content": text}), None)],
+                Ok(Chunk::Done {
+                    finish_reason,
+                    usage,
+                }) => {
+                    let mut last = vec![chunk(json!({}), Some(finish_reason))];
+                    if include_usage {
+                        let mut u = chunk(json!({}), None);
+                        u["choices"] = json!([]);
+                        u["usage"] = json!(ChatUsage::from(&usage));
+                        last.push(u);
+                    }
+                    last
+                }
+                // Headers are gone; report the failure in-band, as OpenAI does.
+                Err(e) => {
+                    let error = ApiError::from(e);
+                    vec![json!({"error": {"code": error.code(), "message": error.message()}})]
+                }
+            };
+            futures_util::stream::iter(out)
+        }))
+        .map(|v| Ok::<_, std::convert::Infallible>(Event::default().data(v.to_string())))
+        .chain(futures_util::stream::once(async {
+            Ok(Event::default().data("[DONE]"))
+        }));
+    Ok((headers, Sse::new(events)).into_response())
 }

@@ -95,10 +95,11 @@ pub async fn classify(
 ) -> Json<ClassifyResponse> {
     // Microseconds of CPU: cheaper inline than a hop to the blocking pool.
     let started = Instant::now();
-    let c = state.classifier.classify(&request.text);
+    let c = state.gateway.classify(&request.text);
     let latency_ms = started.elapsed().as_secs_f64() * 1_000.0;
     let signals = request.explain.then(|| {
         state
+            .gateway
             .classifier
             .explain(&request.text, EXPLAIN_TOP)
             .into_iter()

@@ -143,7 +143,8 @@ fn components(state: &AppState) -> BTreeMap<&'static str, Component> {
             detail: "hosted_ai.base_url and hosted_ai.api_key are not set".into(),
         }
     };
-    let router = state.classifier.model();
+    let classifier = &state.gateway.classifier;
+    let router = classifier.model();
     let origin = match &state.settings.router.model_path {
         Some(path) => path.display().to_string(),
         None => "embedded".to_owned(),
@@ -155,7 +156,7 @@ fn components(state: &AppState) -> BTreeMap<&'static str, Component> {
                 status: ComponentStatus::Ok,
                 detail: format!(
                     "linear model ({origin}), threshold {:.3}, cross-validated AUROC {:.4}",
-                    state.classifier.threshold(),
+                    classifier.threshold(),
                     router.facts.cv_auroc
                 ),
             },

@@ -4,5 +4,9 @@
 pub mod chat;
 pub mod classify;
 pub mod health;
+pub mod inference;
 pub mod metrics;
+pub mod models;
 pub mod openapi;
+pub mod process;
+pub mod run;

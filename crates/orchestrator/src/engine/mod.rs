@@ -1,0 +1,90 @@
+//! Engines run models: `mlx` (embedded Python, feature `pymlx`), `openai` (any
+//! OpenAI-compatible server) and, later, `hosted_ai`.
+
+pub mod openai;
+
+use crate::generation::{Chunk, Generation, GenerationRequest};
+use futures_util::{StreamExt, stream::BoxStream};
+use std::time::Duration;
+
+/// A stream of generated chunks, ending with [`Chunk::Done`] or an error.
+pub type ChunkStream = BoxStream<'static, Result<Chunk, EngineError>>;
+
+/// Why an engine could not serve a request. Each variant maps to one HTTP status.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    /// The engine cannot serve at all (not compiled in, not configured, not loaded): 503.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The upstream could not be reached: 503.
+    #[error("upstream unreachable: {0}")]
+    Connect(String),
+    /// The upstream did not answer in time: 504.
+    #[error("upstream timed out after {0:?}")]
+    Timeout(Duration),
+    /// The upstream answered with an error or something unparseable: 502.
+    #[error("upstream error: {0}")]
+    Upstream(String),
+    /// The request does not fit the model's context: 400.
+    #[error("{0}")]
+    ContextLength(String),
+    /// The request is invalid for this engine: 400.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The engine failed while generating: 500.
+    #[error("generation failed: {0}")]
+    Failed(String),
+}
+
+/// Whether an engine's model is in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadState {
+    /// Weights are loaded; requests start at once.
+    Loaded,
+    /// Weights load on the next request.
+    Unloaded,
+    /// A remote server holds the model; nothing to load here.
+    Remote,
+}
+
+/// A way of running one model.
+#[async_trait::async_trait]
+pub trait Engine: Send + Sync {
+    /// Engine kind, as in configuration (`mlx`, `openai`).
+    fn kind(&self) -> &'static str;
+
+    /// Whether the model is in memory.
+    fn load_state(&self) -> LoadState;
+
+    /// Streams a reply; the stream ends with [`Chunk::Done`].
+    async fn stream(&self, request: GenerationRequest) -> Result<ChunkStream, EngineError>;
+
+    /// Generates a whole reply (by default, by collecting [`Engine::stream`]).
+    async fn generate(&self, request: GenerationRequest) -> Result<Generation, EngineError> {
+        collect(self.stream(request).await?).await
+    }
+}
+
+/// Collects a chunk stream into a generation.
+pub async fn collect(mut stream: ChunkStream) -> Result<Generation, EngineError> {
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk? {
+            Chunk::Delta(delta) => text.push_str(&delta),
+            Chunk::Done {
+                finish_reason,
+                usage,
+            } => {
+                return Ok(Generation {
+                    text,
+                    finish_reason,
+                    usage,
+                });
+            }
+        }
+    }
+    Err(EngineError::Upstream(
+        "the stream ended without a finish reason".into(),
+    ))
+}

@@ -1,0 +1,278 @@
+//! An engine that forwards to any OpenAI-compatible server (vLLM, llama.cpp
+//! server, Ollama, `mlx_lm.server`, or OpenAI itself).
+//!
+//! Retries happen only before any answer has been received, and only for
+//! connection failures, 429 and 5xx, with jittered exponential back-off; other
+//! 4xx are never retried.
+
+use super::{ChunkStream, Engine, EngineError, LoadState};
+use crate::Secret;
+use crate::generation::{Chunk, FinishReason, Generation, GenerationRequest, Usage};
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// Connection settings of an OpenAI-compatible upstream.
+#[derive(Debug, Clone)]
+pub struct OpenAiConfig {
+    /// API root including `/v1`, e.g. `http://127.0.0.1:8000/v1`.
+    pub base_url: String,
+    /// Sent as `Authorization: Bearer …` when set.
+    pub api_key: Option<Secret>,
+    /// `model` sent upstream; omitted when unset (single-model servers).
+    pub served_model: Option<String>,
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed between bytes of the answer.
+    pub read_timeout: Duration,
+    /// Attempts for retryable failures (1 = no retry).
+    pub max_attempts: u32,
+}
+
+/// The `openai` engine.
+#[derive(Debug, Clone)]
+pub struct OpenAiEngine {
+    client: reqwest::Client,
+    config: OpenAiConfig,
+    endpoint: String,
+}
+
+impl OpenAiEngine {
+    /// An engine for one upstream.
+    pub fn new(config: OpenAiConfig) -> Result<Self, EngineError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.read_timeout)
+            .build()
+            .map_err(|e| EngineError::Unavailable(format!("HTTP client: {e}")))?;
+        let endpoint = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
+        Ok(Self {
+            client,
+            config,
+            endpoint,
+        })
+    }
+
+    fn body(&self, request: &GenerationRequest, stream: bool) -> Value {
+        let mut body = json!({
+            "messages": request.messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "stream": stream,
+        });
+        if let Some(model) = &self.config.served_model {
+            body["model"] = json!(model);
+        }
+        if !request.stop.is_empty() {
+            body["stop"] = json!(request.stop);
+        }
+        if let Some(seed) = request.seed {
+            body["seed"] = json!(seed);
+        }
+        if stream {
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        body
+    }
+
+    /// Sends with retries; returns the first non-retryable answer.
+    async fn send(&self, body: &Value) -> Result<reqwest::Response, EngineError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut builder = self.client.post(&self.endpoint).json(body);
+            if let Some(key) = &self.config.api_key {
+                builder = builder.bearer_auth(key.expose());
+            }
+            let outcome = match builder.send().await {
+                Ok(resp) if resp.status().is_success() => return Ok(resp),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retryable = status.as_u16() == 429 || status.is_server_error();
+                    let error = upstream_status_error(resp).await;
+                    if !retryable {
+                        return Err(error);
+                    }
+                    error
+                }
+                Err(e) => {
+                    let error = self.transport_error(&e);
+                    if !(e.is_connect() || e.is_timeout()) {
+                        return Err(error);
+                    }
+                    error
+                }
+            };
+            if attempt >= self.config.max_attempts {
+                return Err(outcome);
+            }
+            let base = 100u64 << (attempt - 1).min(5);
+            let jitter = rand::rng().random_range(0..=base);
+            tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+        }
+    }
+
+    fn transport_error(&self, e: &reqwest::Error) -> EngineError {
+        if e.is_timeout() {
+            EngineError::Timeout(self.config.read_timeout)
+        } else if e.is_connect() {
+            EngineError::Connect(format!("{}: {e}", self.config.base_url))
+        } else {
+            EngineError::Upstream(e.to_string())
+        }
+    }
+}
+
+/// Turns an upstream error answer into an engine error, keeping its message.
+async fn upstream_status_error(resp: reqwest::Response) -> EngineError {
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| {
+            v["error"]["message"]
+                .as_str()
+                .or_else(|| v["error"].as_str())
+                .or_else(|| v["message"].as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| text.chars().take(300).collect());
+    let lower = message.to_lowercase();
+    match status.as_u16() {
+        400 if lower.contains("context") && (lower.contains("length") || lower.contains("maximum")) => {
+            EngineError::ContextLength(message)
+        }
+        400 | 422 => EngineError::InvalidRequest(format!("upstream rejected the request: {message}")),
+        _ => EngineError::Upstream(format!("HTTP {status}: {message}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u32,
+    #[serde(default)]
+    completion_tokens: u32,
+}
+
+fn finish_reason(value: &Value) -> Option<FinishReason> {
+    match value.as_str()? {
+        "length" => Some(FinishReason::Length),
+        _ => Some(FinishReason::Stop),
+    }
+}
+
+fn usage_of(value: &Value) -> Option<WireUsage> {
+    serde_json::from_value(value.get("usage")?.clone()).ok()
+}
+
+fn timed_usage(prompt: u32, completion: u32, started: Instant, first: Option<Instant>) -> Usage {
+    let now = Instant::now();
+    let first = first.unwrap_or(now);
+    let generating = now.duration_since(first).as_secs_f64();
+    Usage {
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        time_to_first_token: first.duration_since(started),
+        tokens_per_second: if generating > 0.0 {
+            f64::from(completion.saturating_sub(1)) / generating
+        } else {
+            0.0
+        },
+    }
+}
+
+#[async_trait::async_trait]
+impl Engine for OpenAiEngine {
+    fn kind(&self) -> &'static str {
+        "openai"
+    }
+
+    fn load_state(&self) -> LoadState {
+        LoadState::Remote
+    }
+
+    async fn generate(&self, request: GenerationRequest) -> Result<Generation, EngineError> {
+        let started = Instant::now();
+        let resp = self.send(&self.body(&request, false)).await?;
+        let value: Value = resp
+            .json()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        let choice = &value["choices"][0];
+        let text = choice["message"]["content"]
+            .as_str()
+            .ok_or_else(|| EngineError::Upstream(format!("no choices[0].message.content in {value}")))?
+            .to_owned();
+        let usage = usage_of(&value).ok_or_else(|| EngineError::Upstream("no usage in the answer".into()))?;
+        let elapsed = started.elapsed().as_secs_f64();
+        Ok(Generation {
+            text,
+            finish_reason: finish_reason(&choice["finish_reason"]).unwrap_or(FinishReason::Stop),
+            usage: Usage {
+                prompt_tokens: usage.prompt_tokens,
+                completion_tokens: usage.completion_tokens,
+                // Without streaming the first token arrives with the last.
+                time_to_first_token: started.elapsed(),
+                tokens_per_second: if elapsed > 0.0 {
+                    f64::from(usage.completion_tokens) / elapsed
+                } else {
+                    0.0
+                },
+            },
+        })
+    }
+
+    async fn stream(&self, request: GenerationRequest) -> Result<ChunkStream, EngineError> {
+        let started = Instant::now();
+        let resp = self.send(&self.body(&request, true)).await?;
+        let read_timeout = self.config.read_timeout;
+        let mut events = resp.bytes_stream().eventsource();
+        let stream = async_stream::try_stream! {
+            let mut first: Option<Instant> = None;
+            let mut deltas = 0u32;
+            let mut finish: Option<FinishReason> = None;
+            let mut usage: Option<WireUsage> = None;
+            while let Some(event) = events.next().await {
+                let event = event.map_err(|e| match e {
+                    eventsource_stream::EventStreamError::Transport(t) if t.is_timeout() => {
+                        EngineError::Timeout(read_timeout)
+                    }
+                    other => EngineError::Upstream(format!("broken event stream: {other}")),
+                })?;
+                if event.data.trim() == "[DONE]" {
+                    break;
+                }
+                let value: Value = serde_json::from_str(&event.data)
+                    .map_err(|e| EngineError::Upstream(format!("bad chunk {:?}: {e}", event.data)))?;
+                if let Some(u) = usage_of(&value) {
+                    usage = Some(u);
+                }
+                let choice = &value["choices"][0];
+                if let Some(f) = finish_reason(&choice["finish_reason"]) {
+                    finish = Some(f);
+                }
+                if let Some(text) = choice["delta"]["content"].as_str().filter(|t| !t.is_empty()) {
+                    first.get_or_insert_with(Instant::now);
+                    deltas += 1;
+                    yield Chunk::Delta(text.to_owned());
+                }
+            }
+            let finish_reason = finish.ok_or_else(|| {
+                EngineError::Upstream("the stream ended without a finish reason".into())
+            })?;
+            // Servers that ignore include_usage: count one token per delta, the
+            // usual granularity of OpenAI-compatible streams.
+            let (prompt, completion) = usage.map_or((0, deltas), |u| (u.prompt_tokens, u.completion_tokens));
+            yield Chunk::Done {
+                finish_reason,
+                usage: timed_usage(prompt, completion, started, first),
+            };
+        };
+        Ok(stream.boxed())
+    }
+}

@@ -1,0 +1,329 @@
+//! The configured models: each with its engine (or the reason it has none),
+//! its own tokenizer for context checks, its defaults, and its metering.
+
+use crate::engine::openai::{OpenAiConfig, OpenAiEngine};
+use crate::engine::{ChunkStream, Engine, EngineError, LoadState};
+use crate::generation::{Chunk, Generation, GenerationRequest, Message, Usage};
+use crate::{EngineKind, ModelSettings, ModelsSettings, Tier};
+use futures_util::StreamExt;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokenizers::Tokenizer;
+
+/// Histogram of whole-request time per model, in seconds.
+pub const REQUEST_SECONDS: &str = "harpoon_model_request_seconds";
+/// Histogram of time to first token per model, in seconds.
+pub const TTFT_SECONDS: &str = "harpoon_model_time_to_first_token_seconds";
+/// Counter of generated tokens per model.
+pub const GENERATED_TOKENS: &str = "harpoon_model_generated_tokens_total";
+/// Histogram of generation speed per model, in tokens per second.
+pub const TOKENS_PER_SECOND: &str = "harpoon_model_tokens_per_second";
+
+/// Chat-template tokens added around each message (role markers and
+/// separators); the tokenizer alone cannot see them, so they are estimated.
+const TEMPLATE_TOKENS_PER_MESSAGE: usize = 4;
+
+/// What a caller may set for one generation; unset values take the model's defaults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Params {
+    /// The conversation.
+    pub messages: Vec<Message>,
+    /// Most tokens to generate (clamped to the model's `max_new_tokens`).
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+    /// Nucleus-sampling mass.
+    pub top_p: Option<f32>,
+    /// Stop sequences.
+    pub stop: Vec<String>,
+    /// Sampling seed.
+    pub seed: Option<u64>,
+}
+
+/// A model's state, for `/health` and `/v1/models`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelStatus {
+    /// Configured name.
+    pub name: String,
+    /// Tier it serves, if any.
+    pub tier: Option<Tier>,
+    /// Configured engine.
+    pub engine: &'static str,
+    /// Whether requests can be served.
+    pub available: bool,
+    /// Load state, when an engine exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_state: Option<LoadState>,
+    /// Why it is unavailable, or what serves it.
+    pub detail: String,
+}
+
+/// One configured model.
+pub struct ModelHandle {
+    name: String,
+    settings: ModelSettings,
+    engine: Result<Arc<dyn Engine>, String>,
+    tokenizer: Option<Tokenizer>,
+}
+
+impl std::fmt::Debug for ModelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelHandle")
+            .field("name", &self.name)
+            .field("engine", &self.settings.engine)
+            .field("available", &self.engine.is_ok())
+            .finish()
+    }
+}
+
+impl ModelHandle {
+    /// A handle over an engine (or the reason there is none).
+    pub fn new(name: &str, settings: ModelSettings, engine: Result<Arc<dyn Engine>, String>) -> Self {
+        let tokenizer = tokenizer_file(&settings.repo).and_then(|p| Tokenizer::from_file(p).ok());
+        Self {
+            name: name.to_owned(),
+            settings,
+            engine,
+            tokenizer,
+        }
+    }
+
+    /// Configured name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Configured settings.
+    pub fn settings(&self) -> &ModelSettings {
+        &self.settings
+    }
+
+    /// State for reports.
+    pub fn status(&self) -> ModelStatus {
+        let (available, load_state, detail) = match &self.engine {
+            Ok(engine) => (
+                true,
+                Some(engine.load_state()),
+                match self.settings.engine {
+                    EngineKind::Openai => format!(
+                        "served by {}",
+                        self.settings.base_url.as_deref().unwrap_or("?")
+                    ),
+                    _ => format!("weights from {}", self.settings.repo),
+                },
+            ),
+            Err(why) => (false, None, why.clone()),
+        };
+        ModelStatus {
+            name: self.name.clone(),
+            tier: self.settings.tier,
+            engine: self.settings.engine.as_str(),
+            available,
+            load_state,
+            detail,
+        }
+    }
+
+    fn engine(&self) -> Result<&Arc<dyn Engine>, EngineError> {
+        self.engine.as_ref().map_err(|why| {
+            EngineError::Unavailable(format!("model {:?} cannot serve: {why}", self.name))
+        })
+    }
+
+    /// Prompt tokens by the model's own tokenizer, when its `tokenizer.json` is at hand.
+    pub fn count_prompt_tokens(&self, messages: &[Message]) -> Option<usize> {
+        let tokenizer = self.tokenizer.as_ref()?;
+        let mut total = 0;
+        for m in messages {
+            total += tokenizer.encode(m.content.as_str(), false).ok()?.len();
+            total += TEMPLATE_TOKENS_PER_MESSAGE;
+        }
+        Some(total)
+    }
+
+    /// Applies the model's defaults, clamps `max_tokens` to `max_new_tokens`,
+    /// and refuses a prompt that does not fit the context, as OpenAI does.
+    pub fn prepare(&self, params: Params) -> Result<GenerationRequest, EngineError> {
+        let s = &self.settings;
+        let limit = s.context_limit as usize;
+        let mut max_tokens = params.max_tokens.unwrap_or(s.max_new_tokens).min(s.max_new_tokens);
+        if let Some(prompt) = self.count_prompt_tokens(&params.messages) {
+            let asked = prompt + max_tokens as usize;
+            if params.max_tokens.is_some() && asked > limit || prompt >= limit {
+                return Err(EngineError::ContextLength(format!(
+                    "This model's maximum context length is {limit} tokens. However, you \
+                     requested {asked} tokens ({prompt} in the messages, {max_tokens} in the \
+                     completion). Please reduce the length of the messages or completion."
+                )));
+            }
+            // Without an explicit max_tokens, generate into what the context leaves.
+            max_tokens = max_tokens.min((limit - prompt) as u32);
+        }
+        Ok(GenerationRequest {
+            messages: params.messages,
+            max_tokens,
+            temperature: params.temperature.unwrap_or(s.temperature),
+            top_p: params.top_p.unwrap_or(s.top_p),
+            stop: params.stop,
+            seed: params.seed,
+            enable_thinking: s.enable_thinking,
+        })
+    }
+
+    /// Generates a whole reply, recording the model metrics.
+    pub async fn generate(&self, request: GenerationRequest) -> Result<Generation, EngineError> {
+        let started = Instant::now();
+        let generation = self.engine()?.generate(request).await?;
+        record(&self.name, started.elapsed(), &generation.usage);
+        Ok(generation)
+    }
+
+    /// Streams a reply, recording the model metrics when it ends.
+    pub async fn stream(&self, request: GenerationRequest) -> Result<ChunkStream, EngineError> {
+        let started = Instant::now();
+        let name = self.name.clone();
+        let stream = self.engine()?.stream(request).await?;
+        Ok(stream
+            .inspect(move |chunk| {
+                if let Ok(Chunk::Done { usage, .. }) = chunk {
+                    record(&name, started.elapsed(), usage);
+                }
+            })
+            .boxed())
+    }
+}
+
+fn record(model: &str, elapsed: Duration, usage: &Usage) {
+    let model = model.to_owned();
+    metrics::histogram!(REQUEST_SECONDS, "model" => model.clone()).record(elapsed.as_secs_f64());
+    metrics::histogram!(TTFT_SECONDS, "model" => model.clone())
+        .record(usage.time_to_first_token.as_secs_f64());
+    metrics::counter!(GENERATED_TOKENS, "model" => model.clone())
+        .increment(u64::from(usage.completion_tokens));
+    metrics::histogram!(TOKENS_PER_SECOND, "model" => model).record(usage.tokens_per_second);
+}
+
+/// `tokenizer.json` of a local model directory, or of a Hugging Face id
+/// already in the local cache (`$HF_HUB_CACHE`, `$HF_HOME/hub`, or
+/// `~/.cache/huggingface/hub`). Nothing is ever downloaded.
+fn tokenizer_file(repo: &str) -> Option<PathBuf> {
+    let local = Path::new(repo).join("tokenizer.json");
+    if local.is_file() {
+        return Some(local);
+    }
+    let cache = std::env::var_os("HF_HUB_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HF_HOME").map(|h| PathBuf::from(h).join("hub")))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface/hub"))
+        })?;
+    let snapshots = cache
+        .join(format!("models--{}", repo.replace('/', "--")))
+        .join("snapshots");
+    std::fs::read_dir(snapshots)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("tokenizer.json"))
+        .find(|p| p.is_file())
+}
+
+/// Why a name does not resolve to a model.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the model {0:?} does not exist; GET /v1/models lists the models")]
+pub struct ModelNotFound(pub String);
+
+/// All configured models.
+#[derive(Debug, Default)]
+pub struct Registry {
+    models: BTreeMap<String, Arc<ModelHandle>>,
+}
+
+impl Registry {
+    /// Builds every configured model's engine; a model whose engine cannot be
+    /// built is kept, unavailable, with the reason.
+    pub fn new(settings: &ModelsSettings) -> Self {
+        let models = settings
+            .0
+            .iter()
+            .map(|(name, s)| {
+                let handle = ModelHandle::new(name, s.clone(), build_engine(name, s));
+                (name.clone(), Arc::new(handle))
+            })
+            .collect();
+        Self { models }
+    }
+
+    /// A registry over prepared handles (tests, custom engines).
+    pub fn from_handles(handles: impl IntoIterator<Item = ModelHandle>) -> Self {
+        Self {
+            models: handles
+                .into_iter()
+                .map(|h| (h.name.clone(), Arc::new(h)))
+                .collect(),
+        }
+    }
+
+    /// The model called `name`.
+    pub fn get(&self, name: &str) -> Result<Arc<ModelHandle>, ModelNotFound> {
+        self.models
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ModelNotFound(name.to_owned()))
+    }
+
+    /// The model that serves `tier`.
+    pub fn for_tier(&self, tier: Tier) -> Option<Arc<ModelHandle>> {
+        self.models
+            .values()
+            .find(|m| m.settings.tier == Some(tier))
+            .cloned()
+    }
+
+    /// Every model, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<ModelHandle>> {
+        self.models.values()
+    }
+}
+
+fn build_engine(name: &str, s: &ModelSettings) -> Result<Arc<dyn Engine>, String> {
+    match s.engine {
+        EngineKind::Openai => {
+            let base_url = s
+                .base_url
+                .clone()
+                .ok_or_else(|| format!("models.{name}.base_url is not set"))?;
+            let engine = OpenAiEngine::new(OpenAiConfig {
+                base_url,
+                api_key: s.api_key.clone(),
+                served_model: s.served_model.clone(),
+                connect_timeout: Duration::from_secs(s.connect_timeout_secs),
+                read_timeout: Duration::from_secs(s.read_timeout_secs),
+                max_attempts: 3,
+            })
+            .map_err(|e| e.to_string())?;
+            Ok(Arc::new(engine))
+        }
+        EngineKind::Mlx => mlx_engine(name, s),
+        EngineKind::HostedAi => Err(
+            "the hosted_ai engine is not available in this build yet (see docs/hosted-ai.md)"
+                .into(),
+        ),
+    }
+}
+
+#[cfg(not(feature = "pymlx"))]
+fn mlx_engine(_name: &str, _s: &ModelSettings) -> Result<Arc<dyn Engine>, String> {
+    Err("the mlx engine is not compiled into this binary (build with `--features pymlx`), \
+         and no other engine is configured for this model"
+        .into())
+}
+
+#[cfg(feature = "pymlx")]
+fn mlx_engine(name: &str, s: &ModelSettings) -> Result<Arc<dyn Engine>, String> {
+    crate::engine::mlx::MlxEngine::new(name, s)
+        .map(|e| Arc::new(e) as Arc<dyn Engine>)
+        .map_err(|e| e.to_string())
+}

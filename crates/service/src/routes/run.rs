@@ -1,0 +1,139 @@
+//! `POST /run`: one prompt in, the routed model's answer out.
+
+use crate::{
+    error::{ApiError, ErrorBody},
+    extract::{ApiJson, Validate},
+    routes::inference::{Routing, validate_sampling},
+    state::AppState,
+};
+use axum::{Json, extract::State};
+use orchestrator::generation::{Message, Role, Usage};
+use orchestrator::registry::Params;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+use utoipa::ToSchema;
+
+/// Body of `POST /run`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// The prompt.
+    pub text: String,
+    /// `auto` (default) routes by complexity; a configured model name pins it.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Most tokens to generate (clamped to the model's `max_new_tokens`).
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature, 0–2.
+    pub temperature: Option<f32>,
+    /// Nucleus-sampling mass, (0, 1].
+    pub top_p: Option<f32>,
+}
+
+impl Validate for RunRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        if self.text.trim().is_empty() {
+            return Err(ApiError::validation("text: must not be empty or whitespace"));
+        }
+        if self.max_tokens == Some(0) {
+            return Err(ApiError::validation("max_tokens: must be at least 1"));
+        }
+        validate_sampling(self.temperature, self.top_p)
+    }
+}
+
+/// Token counts and timings of a generation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunUsage {
+    /// Prompt tokens, chat template included.
+    pub prompt_tokens: u32,
+    /// Generated tokens.
+    pub completion_tokens: u32,
+    /// Their sum.
+    pub total_tokens: u32,
+    /// Milliseconds from dispatch to the first generated token.
+    pub time_to_first_token_ms: f64,
+    /// Generated tokens per second.
+    pub tokens_per_second: f64,
+}
+
+impl From<&Usage> for RunUsage {
+    fn from(u: &Usage) -> Self {
+        Self {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.prompt_tokens + u.completion_tokens,
+            time_to_first_token_ms: u.time_to_first_token.as_secs_f64() * 1_000.0,
+            tokens_per_second: u.tokens_per_second,
+        }
+    }
+}
+
+/// Body of a `/run` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunResponse {
+    /// The generated text.
+    pub output: String,
+    /// The configured model that answered.
+    pub model: String,
+    /// Tier of that model (`small`/`large`), when it has one.
+    pub tier: Option<&'static str>,
+    /// Router category of the prompt.
+    pub category: &'static str,
+    /// Router complexity of the prompt, in [0, 1].
+    pub complexity: f32,
+    /// `stop` or `length`.
+    pub finish_reason: &'static str,
+    /// Token counts and timings.
+    pub usage: RunUsage,
+    /// Milliseconds for the whole request.
+    pub latency_ms: f64,
+}
+
+/// Routes a prompt and generates the answer with the chosen model.
+#[utoipa::path(
+    post,
+    path = "/run",
+    tag = "inference",
+    request_body = RunRequest,
+    responses(
+        (status = 200, description = "The answer", body = RunResponse),
+        (status = 400, description = "Malformed JSON or context length exceeded", body = ErrorBody),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Empty text or a field out of range", body = ErrorBody),
+        (status = 502, description = "Upstream error", body = ErrorBody),
+        (status = 503, description = "No engine can serve the request", body = ErrorBody),
+        (status = 504, description = "Upstream timeout", body = ErrorBody),
+    )
+)]
+pub async fn run(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<RunRequest>,
+) -> Result<Json<RunResponse>, ApiError> {
+    let started = Instant::now();
+    let requested = request.model.as_deref().unwrap_or_default();
+    let routing = Routing::decide(&state.gateway, requested, &request.text, true)?;
+    let generation = routing.model.prepare(Params {
+        messages: vec![Message::new(Role::User, request.text.as_str())],
+        max_tokens: request.max_tokens,
+        temperature: request.temperature,
+        top_p: request.top_p,
+        ..Params::default()
+    })?;
+    let done = routing.model.generate(generation).await?;
+    let (category, complexity) = routing
+        .classification
+        .as_ref()
+        .map_or(("simple", 0.0), |c| (c.category.as_str(), c.complexity));
+    Ok(Json(RunResponse {
+        output: done.text,
+        model: routing.model.name().to_owned(),
+        tier: routing.tier().map(orchestrator::Tier::as_str),
+        category,
+        complexity,
+        finish_reason: done.finish_reason.as_str(),
+        usage: RunUsage::from(&done.usage),
+        latency_ms: started.elapsed().as_secs_f64() * 1_000.0,
+    }))
+}
