@@ -1,9 +1,9 @@
 //! The routing decision of every inference request: `auto` goes through the
 //! classifier to its tier's model, a model name goes straight to that model.
 
+use crate::Tier;
 use crate::registry::{ModelHandle, ModelNotFound, Registry};
 use crate::router::{Classification, Classifier};
-use crate::Tier;
 use std::sync::Arc;
 
 /// The model name that asks the router to choose.

@@ -81,7 +81,11 @@ impl std::fmt::Debug for ModelHandle {
 
 impl ModelHandle {
     /// A handle over an engine (or the reason there is none).
-    pub fn new(name: &str, settings: ModelSettings, engine: Result<Arc<dyn Engine>, String>) -> Self {
+    pub fn new(
+        name: &str,
+        settings: ModelSettings,
+        engine: Result<Arc<dyn Engine>, String>,
+    ) -> Self {
         let tokenizer = tokenizer_file(&settings.repo).and_then(|p| Tokenizer::from_file(p).ok());
         Self {
             name: name.to_owned(),
@@ -149,7 +153,10 @@ impl ModelHandle {
     pub fn prepare(&self, params: Params) -> Result<GenerationRequest, EngineError> {
         let s = &self.settings;
         let limit = s.context_limit as usize;
-        let mut max_tokens = params.max_tokens.unwrap_or(s.max_new_tokens).min(s.max_new_tokens);
+        let mut max_tokens = params
+            .max_tokens
+            .unwrap_or(s.max_new_tokens)
+            .min(s.max_new_tokens);
         if let Some(prompt) = self.count_prompt_tokens(&params.messages) {
             let asked = prompt + max_tokens as usize;
             if params.max_tokens.is_some() && asked > limit || prompt >= limit {
@@ -316,9 +323,11 @@ fn build_engine(name: &str, s: &ModelSettings) -> Result<Arc<dyn Engine>, String
 
 #[cfg(not(feature = "pymlx"))]
 fn mlx_engine(_name: &str, _s: &ModelSettings) -> Result<Arc<dyn Engine>, String> {
-    Err("the mlx engine is not compiled into this binary (build with `--features pymlx`), \
+    Err(
+        "the mlx engine is not compiled into this binary (build with `--features pymlx`), \
          and no other engine is configured for this model"
-        .into())
+            .into(),
+    )
 }
 
 #[cfg(feature = "pymlx")]

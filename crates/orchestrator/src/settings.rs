@@ -155,7 +155,11 @@ impl ModelSettings {
             if !range.contains(&value) {
                 return Err(InvalidSetting::new(
                     key(field),
-                    format!("{value} is out of range {}..={}", range.start(), range.end()),
+                    format!(
+                        "{value} is out of range {}..={}",
+                        range.start(),
+                        range.end()
+                    ),
                 ));
             }
         }

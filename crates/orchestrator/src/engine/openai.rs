@@ -143,10 +143,14 @@ async fn upstream_status_error(resp: reqwest::Response) -> EngineError {
         .unwrap_or_else(|| text.chars().take(300).collect());
     let lower = message.to_lowercase();
     match status.as_u16() {
-        400 if lower.contains("context") && (lower.contains("length") || lower.contains("maximum")) => {
+        400 if lower.contains("context")
+            && (lower.contains("length") || lower.contains("maximum")) =>
+        {
             EngineError::ContextLength(message)
         }
-        400 | 422 => EngineError::InvalidRequest(format!("upstream rejected the request: {message}")),
+        400 | 422 => {
+            EngineError::InvalidRequest(format!("upstream rejected the request: {message}"))
+        }
         _ => EngineError::Upstream(format!("HTTP {status}: {message}")),
     }
 }
@@ -199,16 +203,16 @@ impl Engine for OpenAiEngine {
     async fn generate(&self, request: GenerationRequest) -> Result<Generation, EngineError> {
         let started = Instant::now();
         let resp = self.send(&self.body(&request, false)).await?;
-        let value: Value = resp
-            .json()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
+        let value: Value = resp.json().await.map_err(|e| self.transport_error(&e))?;
         let choice = &value["choices"][0];
         let text = choice["message"]["content"]
             .as_str()
-            .ok_or_else(|| EngineError::Upstream(format!("no choices[0].message.content in {value}")))?
+            .ok_or_else(|| {
+                EngineError::Upstream(format!("no choices[0].message.content in {value}"))
+            })?
             .to_owned();
-        let usage = usage_of(&value).ok_or_else(|| EngineError::Upstream("no usage in the answer".into()))?;
+        let usage = usage_of(&value)
+            .ok_or_else(|| EngineError::Upstream("no usage in the answer".into()))?;
         let elapsed = started.elapsed().as_secs_f64();
         Ok(Generation {
             text,

@@ -284,7 +284,12 @@ pub async fn chat_completions(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
-    let routing = Routing::decide(&state.gateway, &request.model, &request.routing_text(), false)?;
+    let routing = Routing::decide(
+        &state.gateway,
+        &request.model,
+        &request.routing_text(),
+        false,
+    )?;
     let generation = routing.model.prepare(request.params())?;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = inference::unix_now();

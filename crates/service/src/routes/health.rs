@@ -5,6 +5,7 @@ use axum::{
     Json,
     extract::{Query, State},
 };
+use orchestrator::EngineKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
@@ -62,6 +63,9 @@ pub struct HealthDetails {
     pub build: BuildInfo,
     /// State of the router, engines, storage and hosted·ai.
     pub components: BTreeMap<&'static str, Component>,
+    /// Each configured model: tier, engine, availability and load state.
+    #[schema(value_type = Object)]
+    pub models: Vec<orchestrator::registry::ModelStatus>,
 }
 
 /// Body of `GET /health`.
@@ -121,14 +125,63 @@ pub async fn health(
             target: format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
         },
         components: components(&state),
+        models: state.gateway.registry.iter().map(|m| m.status()).collect(),
     });
     Json(Health {
         status: "healthy",
-        // No engine exists in this build, so no mode can serve inference.
-        deployment_modes: Vec::new(),
+        deployment_modes: deployment_modes(&state),
         version: env!("CARGO_PKG_VERSION"),
         details,
     })
+}
+
+/// Modes with at least one model that can serve now.
+fn deployment_modes(state: &AppState) -> Vec<DeploymentMode> {
+    let available: Vec<EngineKind> = state
+        .gateway
+        .registry
+        .iter()
+        .filter(|m| m.status().available)
+        .map(|m| m.settings().engine)
+        .collect();
+    let mut modes = Vec::new();
+    if available
+        .iter()
+        .any(|e| matches!(e, EngineKind::Mlx | EngineKind::Openai))
+    {
+        modes.push(DeploymentMode::Native);
+    }
+    if available.contains(&EngineKind::HostedAi) {
+        modes.push(DeploymentMode::HostedAi);
+    }
+    modes
+}
+
+fn engines(state: &AppState) -> Component {
+    let statuses: Vec<_> = state.gateway.registry.iter().map(|m| m.status()).collect();
+    let serving: Vec<&str> = statuses
+        .iter()
+        .filter(|s| s.available)
+        .map(|s| s.name.as_str())
+        .collect();
+    if serving.is_empty() {
+        let why: Vec<String> = statuses
+            .iter()
+            .map(|s| format!("{}: {}", s.name, s.detail))
+            .collect();
+        Component {
+            status: ComponentStatus::Unavailable,
+            detail: format!(
+                "no model can serve; inference requests get 503 ({})",
+                why.join("; ")
+            ),
+        }
+    } else {
+        Component {
+            status: ComponentStatus::Ok,
+            detail: format!("serving: {}", serving.join(", ")),
+        }
+    }
 }
 
 fn components(state: &AppState) -> BTreeMap<&'static str, Component> {
@@ -161,13 +214,7 @@ fn components(state: &AppState) -> BTreeMap<&'static str, Component> {
                 ),
             },
         ),
-        (
-            "engines",
-            Component {
-                status: ComponentStatus::NotConfigured,
-                detail: "this build has no inference engine; inference requests get 503".into(),
-            },
-        ),
+        ("engines", engines(state)),
         (
             "storage",
             Component {

@@ -3,10 +3,10 @@
 
 use crate::error::ApiError;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use orchestrator::Tier;
 use orchestrator::gateway::{AUTO, Gateway};
 use orchestrator::registry::ModelHandle;
 use orchestrator::router::Classification;
-use orchestrator::Tier;
 use std::sync::Arc;
 
 /// Tier that served the request.

@@ -55,7 +55,9 @@ pub struct ProcessRequest {
 impl Validate for ProcessRequest {
     fn validate(&self) -> Result<(), ApiError> {
         if self.text.trim().is_empty() {
-            return Err(ApiError::validation("text: must not be empty or whitespace"));
+            return Err(ApiError::validation(
+                "text: must not be empty or whitespace",
+            ));
         }
         Ok(())
     }

@@ -33,7 +33,9 @@ pub struct RunRequest {
 impl Validate for RunRequest {
     fn validate(&self) -> Result<(), ApiError> {
         if self.text.trim().is_empty() {
-            return Err(ApiError::validation("text: must not be empty or whitespace"));
+            return Err(ApiError::validation(
+                "text: must not be empty or whitespace",
+            ));
         }
         if self.max_tokens == Some(0) {
             return Err(ApiError::validation("max_tokens: must be at least 1"));
