@@ -4,7 +4,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 IMAGE ?= harpoon:latest
 
-.PHONY: run build test setup lint unit router-check router bench docker clean
+.PHONY: run run-mlx build test setup lint unit mlx e2e router-check router bench docker clean
+
+# Offline Hugging Face settings for everything that touches mlx-lm.
+HF_ENV := HF_HUB_OFFLINE=1 HF_HUB_CACHE=$(CURDIR)/target/hf-cache
+# The service binary with the in-process MLX engine, for the end-to-end tests.
+PYMLX_BIN := target/service-pymlx
 
 # Training data of the router: the shared labelled set and our own additions.
 ROUTER_DATA := --data ../shared/data/router/train.jsonl --data data/router/extra.jsonl
@@ -14,11 +19,19 @@ run:
 	$(CARGO) build --release --locked -p service
 	./target/release/service
 
+## The same with the in-process MLX engine, serving the tiny test models (after `make setup`).
+run-mlx:
+	$(CARGO) build --release --locked -p service --features pymlx
+	$(HF_ENV) \
+	  HARPOON__MODELS__GEMMA__REPO=$(CURDIR)/target/test-models/gemma3_text \
+	  HARPOON__MODELS__QWEN__REPO=$(CURDIR)/target/test-models/qwen3 \
+	  ./target/release/service
+
 build:
 	$(CARGO) build --release --locked -p service
 
 ## Install what the tests need, then lint and run the whole suite.
-test: setup lint unit router-check
+test: setup lint unit router-check mlx e2e
 
 ## Everything the suite needs on a fresh machine.
 setup:
@@ -27,9 +40,20 @@ setup:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy -p orchestrator -p service --all-targets --locked --features orchestrator/pymlx,service/pymlx -- -D warnings
 
 unit:
 	$(CARGO) test --workspace --locked
+
+## The mlx engine on the tiny test models (needs `make setup`).
+mlx:
+	$(HF_ENV) $(CARGO) test --locked -p orchestrator --features pymlx --test mlx_engine
+
+## The real binary (with MLX) end to end, driven by the official openai client.
+e2e:
+	$(CARGO) build --locked -p service --features pymlx
+	cp target/debug/service $(PYMLX_BIN)
+	cd tests/e2e && HARPOON_SERVICE_BIN=$(CURDIR)/$(PYMLX_BIN) ../../.venv/bin/python -m pytest -q
 
 ## The embedded router artefact is exactly what training produces from the committed data.
 router-check:

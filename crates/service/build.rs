@@ -1,8 +1,11 @@
-//! Records the git commit for `/health?detailed=true`, when built inside a checkout.
+//! Records the git commit for `/health?detailed=true`, when built inside a
+//! checkout; with feature `pymlx`, links the venv's libpython by rpath (as
+//! `orchestrator`'s build script does for its own targets).
 
 use std::{path::Path, process::Command};
 
 fn main() {
+    python_rpath();
     let git_dir = Path::new("../../.git");
     // Only watch paths that exist: a missing one would rebuild on every build.
     for watched in ["HEAD", "refs/heads"] {
@@ -25,5 +28,28 @@ fn main() {
         .filter(|s| !s.is_empty());
     if let Some(sha) = sha {
         println!("cargo:rustc-env=HARPOON_GIT_SHA={sha}");
+    }
+}
+
+/// Without an rpath the loader may pick another libpython3.11 (Debian ships
+/// one), silently running a different interpreter than the venv's.
+fn python_rpath() {
+    println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
+    if std::env::var_os("CARGO_FEATURE_PYMLX").is_none() {
+        return;
+    }
+    let python = std::env::var("PYO3_PYTHON").unwrap_or_else(|_| "python3".into());
+    let libdir = Command::new(&python)
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    match libdir {
+        Some(dir) => println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}"),
+        None => panic!("pymlx: cannot run {python}; run `make test` to create .venv"),
     }
 }

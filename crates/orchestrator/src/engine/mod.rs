@@ -1,6 +1,8 @@
 //! Engines run models: `mlx` (embedded Python, feature `pymlx`), `openai` (any
 //! OpenAI-compatible server) and, later, `hosted_ai`.
 
+#[cfg(feature = "pymlx")]
+pub mod mlx;
 pub mod openai;
 
 use crate::generation::{Chunk, Generation, GenerationRequest};
@@ -44,6 +46,10 @@ pub enum LoadState {
     Loaded,
     /// Weights load on the next request.
     Unloaded,
+    /// Weights are being loaded.
+    Loading,
+    /// The last load failed; the next request tries again.
+    Failed,
     /// A remote server holds the model; nothing to load here.
     Remote,
 }

@@ -1,0 +1,309 @@
+//! The `mlx` engine: mlx-lm in an embedded CPython (feature `pymlx`).
+//!
+//! Each model has one worker thread that owns its Python objects and takes
+//! requests first come, first served, so requests to one model never
+//! interleave; different models run on their own threads. Tokens leave the
+//! worker through a channel, and the GIL is released while the worker waits
+//! for a slow reader, so no `.await` ever holds it. A non-resident model loads
+//! on its first request and unloads after `idle_unload_secs` without one.
+
+use super::{ChunkStream, Engine, EngineError, LoadState};
+use crate::ModelSettings;
+use crate::generation::{Chunk, FinishReason, GenerationRequest, Role, Usage};
+use futures_util::StreamExt;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyModule};
+use std::ffi::CString;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc as tmpsc;
+
+const RUNNER_SOURCE: &str = include_str!("mlx_runner.py");
+
+const UNLOADED: u8 = 0;
+const LOADING: u8 = 1;
+const LOADED: u8 = 2;
+const FAILED: u8 = 3;
+
+struct Job {
+    request: GenerationRequest,
+    out: tmpsc::Sender<Result<Chunk, EngineError>>,
+    received: Instant,
+}
+
+/// A model run by mlx-lm in this process.
+pub struct MlxEngine {
+    jobs: mpsc::Sender<Job>,
+    state: Arc<AtomicU8>,
+}
+
+/// Puts the project venv's site-packages on `sys.path`, once per process:
+/// `$HARPOON_PYTHON_PATH` (colon-separated) when set, else the venv the
+/// binary was built against.
+fn init_python() -> Result<(), String> {
+    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let paths: Vec<String> = match std::env::var("HARPOON_PYTHON_PATH") {
+            Ok(v) => v
+                .split(':')
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            Err(_) => option_env!("HARPOON_VENV_SITE_PACKAGES")
+                .map(|p| vec![p.to_owned()])
+                .unwrap_or_default(),
+        };
+        Python::attach(|py| -> PyResult<()> {
+            let sys_path = py.import("sys")?.getattr("path")?;
+            for p in paths.iter().rev() {
+                sys_path.call_method1("insert", (0, p))?;
+            }
+            Ok(())
+        })
+        .map_err(|e| format!("embedded Python: {e}"))
+    })
+    .clone()
+}
+
+fn load(py: Python<'_>, repo: &str) -> PyResult<Py<PyAny>> {
+    let code = CString::new(RUNNER_SOURCE)?;
+    let module = PyModule::from_code(py, &code, c"mlx_runner.py", c"harpoon_mlx_runner")?;
+    Ok(module.getattr("Runner")?.call1((repo,))?.unbind())
+}
+
+fn role(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    }
+}
+
+/// Cuts `text` where the first stop sequence begins; true if one was found.
+fn cut_at_stop(text: &mut String, stop: &[String]) -> bool {
+    let cut = stop
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min();
+    if let Some(at) = cut {
+        text.truncate(at);
+    }
+    cut.is_some()
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Runs one request, sending chunks until the end or until the reader leaves.
+fn run(py: Python<'_>, runner: &Py<PyAny>, job: Job) -> PyResult<()> {
+    let Job {
+        request,
+        out,
+        received,
+    } = job;
+    let messages = PyList::empty(py);
+    for m in &request.messages {
+        let d = PyDict::new(py);
+        d.set_item("role", role(m.role))?;
+        d.set_item("content", &m.content)?;
+        messages.append(d)?;
+    }
+    let tokens = runner.bind(py).call_method1(
+        "stream",
+        (
+            messages,
+            request.max_tokens,
+            request.temperature,
+            request.top_p,
+            request.seed,
+            request.enable_thinking,
+        ),
+    )?;
+    // Hold back enough text that a stop sequence split across tokens is
+    // caught before any of it is sent.
+    let hold = request
+        .stop
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(1)
+        .saturating_sub(1);
+    let send = |chunk: Result<Chunk, EngineError>| py.detach(|| out.blocking_send(chunk).is_ok());
+    let mut text = String::new();
+    let mut sent = 0usize;
+    let mut first: Option<Instant> = None;
+    let (mut prompt_tokens, mut completion_tokens) = (0u32, 0u32);
+    let mut finish = FinishReason::Stop;
+    for item in tokens.try_iter()? {
+        let (piece, prompt, generated, reason): (String, u32, u32, Option<String>) =
+            item?.extract()?;
+        first.get_or_insert_with(Instant::now);
+        prompt_tokens = prompt;
+        completion_tokens = generated;
+        text.push_str(&piece);
+        if cut_at_stop(&mut text, &request.stop) {
+            finish = FinishReason::Stop;
+            break;
+        }
+        if let Some(reason) = reason {
+            finish = if reason == "length" {
+                FinishReason::Length
+            } else {
+                FinishReason::Stop
+            };
+            break;
+        }
+        let safe = floor_char_boundary(&text, text.len().saturating_sub(hold));
+        if safe > sent {
+            if !send(Ok(Chunk::Delta(text[sent..safe].to_owned()))) {
+                return Ok(()); // the reader left; stop generating
+            }
+            sent = safe;
+        }
+    }
+    if text.len() > sent && !send(Ok(Chunk::Delta(text[sent..].to_owned()))) {
+        return Ok(());
+    }
+    let now = Instant::now();
+    let first = first.unwrap_or(now);
+    let generating = now.duration_since(first).as_secs_f64();
+    send(Ok(Chunk::Done {
+        finish_reason: finish,
+        usage: Usage {
+            prompt_tokens,
+            completion_tokens,
+            time_to_first_token: first.duration_since(received),
+            tokens_per_second: if generating > 0.0 {
+                f64::from(completion_tokens.saturating_sub(1)) / generating
+            } else {
+                0.0
+            },
+        },
+    }));
+    Ok(())
+}
+
+fn worker(
+    repo: String,
+    resident: bool,
+    idle: Duration,
+    jobs: mpsc::Receiver<Job>,
+    state: Arc<AtomicU8>,
+) {
+    let mut runner: Option<Py<PyAny>> = None;
+    let try_load = |state: &AtomicU8| -> Result<Py<PyAny>, String> {
+        state.store(LOADING, Ordering::SeqCst);
+        let loaded = init_python().and_then(|()| {
+            Python::attach(|py| load(py, &repo)).map_err(|e| format!("loading {repo}: {e}"))
+        });
+        state.store(
+            if loaded.is_ok() { LOADED } else { FAILED },
+            Ordering::SeqCst,
+        );
+        if let Err(e) = &loaded {
+            tracing_log(e);
+        }
+        loaded
+    };
+    if resident {
+        runner = try_load(&state).ok();
+    }
+    loop {
+        let job = if runner.is_some() && !resident {
+            match jobs.recv_timeout(idle) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Some(r) = runner.take() {
+                        Python::attach(|py| {
+                            let _ = r.bind(py).call_method0("close");
+                        });
+                        state.store(UNLOADED, Ordering::SeqCst);
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            }
+        };
+        if runner.is_none() {
+            match try_load(&state) {
+                Ok(r) => runner = Some(r),
+                Err(e) => {
+                    let _ = job.out.blocking_send(Err(EngineError::Unavailable(e)));
+                    continue;
+                }
+            }
+        }
+        if let Some(r) = &runner {
+            let out = job.out.clone();
+            if let Err(e) = Python::attach(|py| run(py, r, job)) {
+                let _ = out.blocking_send(Err(EngineError::Failed(e.to_string())));
+            }
+        }
+    }
+}
+
+fn tracing_log(message: &str) {
+    // The orchestrator logs through `metrics` only; stderr reaches the service log.
+    eprintln!("mlx engine: {message}");
+}
+
+impl MlxEngine {
+    /// Starts the model's worker; a resident model begins loading at once.
+    pub fn new(name: &str, settings: &ModelSettings) -> Result<Self, EngineError> {
+        let (jobs, rx) = mpsc::channel();
+        let state = Arc::new(AtomicU8::new(UNLOADED));
+        let worker_state = state.clone();
+        let repo = settings.repo.clone();
+        let resident = settings.is_resident();
+        let idle = Duration::from_secs(settings.idle_unload_secs);
+        std::thread::Builder::new()
+            .name(format!("mlx-{name}"))
+            .spawn(move || worker(repo, resident, idle, rx, worker_state))
+            .map_err(|e| EngineError::Unavailable(format!("cannot start the mlx worker: {e}")))?;
+        Ok(Self { jobs, state })
+    }
+}
+
+#[async_trait::async_trait]
+impl Engine for MlxEngine {
+    fn kind(&self) -> &'static str {
+        "mlx"
+    }
+
+    fn load_state(&self) -> LoadState {
+        match self.state.load(Ordering::SeqCst) {
+            LOADED => LoadState::Loaded,
+            LOADING => LoadState::Loading,
+            FAILED => LoadState::Failed,
+            _ => LoadState::Unloaded,
+        }
+    }
+
+    async fn stream(&self, request: GenerationRequest) -> Result<ChunkStream, EngineError> {
+        let (out, rx) = tmpsc::channel(64);
+        self.jobs
+            .send(Job {
+                request,
+                out,
+                received: Instant::now(),
+            })
+            .map_err(|_| EngineError::Unavailable("the mlx worker has stopped".into()))?;
+        Ok(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        })
+        .boxed())
+    }
+}

@@ -1,0 +1,43 @@
+"""Harpoon's bridge to mlx-lm, run inside the service's embedded interpreter.
+
+One Runner per model: it loads the weights once and streams tokens for one
+request at a time (the Rust side queues requests per model).
+"""
+
+import gc
+
+import mlx.core as mx
+from mlx_lm import load, stream_generate
+from mlx_lm.sample_utils import make_sampler
+
+
+class Runner:
+    def __init__(self, path):
+        self.model, self.tokenizer = load(path)
+
+    def _prompt(self, messages, enable_thinking):
+        # Render to text, then encode: the template already holds any BOS.
+        text = self.tokenizer.apply_chat_template(
+            messages,
+            add_generation_prompt=True,
+            tokenize=False,
+            enable_thinking=enable_thinking,
+        )
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def stream(self, messages, max_tokens, temperature, top_p, seed, enable_thinking):
+        if seed is not None:
+            mx.random.seed(seed)
+        prompt = self._prompt(messages, enable_thinking)
+        sampler = make_sampler(temp=temperature, top_p=top_p)
+        for r in stream_generate(
+            self.model, self.tokenizer, prompt, max_tokens=max_tokens, sampler=sampler
+        ):
+            yield r.text, r.prompt_tokens, r.generation_tokens, r.finish_reason
+
+    def close(self):
+        self.model = None
+        self.tokenizer = None
+        gc.collect()
+        if hasattr(mx, "clear_cache"):
+            mx.clear_cache()

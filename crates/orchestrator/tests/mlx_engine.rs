@@ -1,0 +1,189 @@
+//! The `mlx` engine on real (tiny, random-weight) checkpoints made by
+//! `scripts/make_tiny_model.py`. Asserts structure, never text.
+#![cfg(feature = "pymlx")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
+use futures_util::StreamExt;
+use orchestrator::engine::mlx::MlxEngine;
+use orchestrator::engine::{Engine, LoadState};
+use orchestrator::generation::{Chunk, FinishReason, GenerationRequest, Message, Role};
+use orchestrator::{ModelSettings, Tier};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn model_dir(family: &str) -> String {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/test-models")
+        .join(family);
+    assert!(
+        dir.join("config.json").is_file(),
+        "{} is missing: run `make test` (scripts/setup-test-env.sh) to create the tiny models",
+        dir.display()
+    );
+    dir.to_string_lossy().into_owned()
+}
+
+fn settings(family: &str, resident: bool, idle_unload_secs: u64) -> ModelSettings {
+    ModelSettings {
+        repo: model_dir(family),
+        tier: Some(Tier::Small),
+        resident: Some(resident),
+        idle_unload_secs,
+        ..ModelSettings::default()
+    }
+}
+
+fn request(max_tokens: u32, temperature: f32, seed: Option<u64>) -> GenerationRequest {
+    GenerationRequest {
+        messages: vec![
+            Message::new(Role::System, "You are terse."),
+            Message::new(Role::User, "Tell me about the river and the old mill."),
+        ],
+        max_tokens,
+        temperature,
+        top_p: 0.95,
+        stop: Vec::new(),
+        seed,
+        enable_thinking: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_architecture_generates_and_honours_max_tokens() {
+    for family in ["qwen3", "qwen3_moe", "gemma3_text"] {
+        let engine = MlxEngine::new(family, &settings(family, true, 600)).unwrap();
+        let g = engine.generate(request(12, 0.0, None)).await.unwrap();
+        assert!(g.usage.completion_tokens >= 1, "{family}");
+        assert!(
+            g.usage.completion_tokens <= 12,
+            "{family}: {}",
+            g.usage.completion_tokens
+        );
+        assert!(
+            g.usage.prompt_tokens > 5,
+            "{family}: the chat template was applied"
+        );
+        if g.finish_reason == FinishReason::Length {
+            assert_eq!(g.usage.completion_tokens, 12, "{family}");
+        }
+        assert!(g.usage.tokens_per_second >= 0.0);
+        assert_eq!(engine.load_state(), LoadState::Loaded);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_deltas_then_done_matching_a_whole_generation() {
+    let engine = MlxEngine::new("qwen3", &settings("qwen3", true, 600)).unwrap();
+    let whole = engine.generate(request(24, 0.0, None)).await.unwrap();
+    let mut stream = engine.stream(request(24, 0.0, None)).await.unwrap();
+    let mut text = String::new();
+    let mut deltas = 0;
+    let mut done = None;
+    while let Some(chunk) = stream.next().await {
+        match chunk.unwrap() {
+            Chunk::Delta(d) => {
+                assert!(done.is_none(), "no delta after done");
+                text.push_str(&d);
+                deltas += 1;
+            }
+            Chunk::Done {
+                finish_reason,
+                usage,
+            } => done = Some((finish_reason, usage)),
+        }
+    }
+    let (finish, usage) = done.expect("the stream ends with done");
+    assert!(deltas >= 2, "tokens arrive one by one, not at the end");
+    assert_eq!(text, whole.text, "greedy decoding is deterministic");
+    assert_eq!(finish, whole.finish_reason);
+    assert_eq!(usage.completion_tokens, whole.usage.completion_tokens);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_makes_sampling_reproducible() {
+    let engine = MlxEngine::new("qwen3", &settings("qwen3", true, 600)).unwrap();
+    let a = engine.generate(request(24, 1.0, Some(7))).await.unwrap();
+    let b = engine.generate(request(24, 1.0, Some(7))).await.unwrap();
+    assert_eq!(a.text, b.text);
+    let mut differs = false;
+    for seed in 8..12 {
+        differs |= engine
+            .generate(request(24, 1.0, Some(seed)))
+            .await
+            .unwrap()
+            .text
+            != a.text;
+    }
+    assert!(differs, "other seeds sample other text");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_resident_model_loads_on_first_use_and_unloads_when_idle() {
+    let engine = MlxEngine::new("qwen3_moe", &settings("qwen3_moe", false, 1)).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        engine.load_state(),
+        LoadState::Unloaded,
+        "not loaded before use"
+    );
+    engine.generate(request(4, 0.0, None)).await.unwrap();
+    assert_eq!(engine.load_state(), LoadState::Loaded);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while engine.load_state() != LoadState::Unloaded {
+        assert!(
+            Instant::now() < deadline,
+            "not unloaded after the idle time"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    engine.generate(request(4, 0.0, None)).await.unwrap();
+    assert_eq!(engine.load_state(), LoadState::Loaded, "reloads on demand");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_are_queued_not_interleaved() {
+    let engine =
+        std::sync::Arc::new(MlxEngine::new("qwen3", &settings("qwen3", true, 600)).unwrap());
+    let solo: Vec<String> = {
+        let mut v = Vec::new();
+        for seed in 0..4 {
+            v.push(
+                engine
+                    .generate(request(16, 1.0, Some(seed)))
+                    .await
+                    .unwrap()
+                    .text,
+            );
+        }
+        v
+    };
+    let handles: Vec<_> = (0..4u64)
+        .map(|seed| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                engine
+                    .generate(request(16, 1.0, Some(seed)))
+                    .await
+                    .unwrap()
+                    .text
+            })
+        })
+        .collect();
+    for (seed, h) in handles.into_iter().enumerate() {
+        assert_eq!(
+            h.await.unwrap(),
+            solo[seed],
+            "request {seed} ran alone, as if by itself"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_model_is_reported_as_unavailable() {
+    let mut s = settings("qwen3", false, 600);
+    s.repo = "/nonexistent/model-dir".into();
+    let engine = MlxEngine::new("ghost", &s).unwrap();
+    let err = engine.generate(request(4, 0.0, None)).await.unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/model-dir"), "{err}");
+    assert_eq!(engine.load_state(), LoadState::Failed);
+}
