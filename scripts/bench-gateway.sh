@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Gateway overhead: POST /v1/chat/completions through Harpoon to a static
+# OpenAI-compatible upstream (nginx returning a fixed completion) against the
+# same upstream called directly, A/B interleaved, same load.
+#   A = Harpoon (model "auto": classify, route, call upstream, re-serialise)
+#   B = nginx direct
+# Usage: scripts/bench-gateway.sh [rounds] [secs_per_round] [connections]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds="${1:-3}"; secs="${2:-5}"; conns="${3:-32}"
+
+for tool in wrk nginx; do
+  if ! command -v "$tool" >/dev/null; then
+    [ "$(id -u)" -eq 0 ] || { echo "bench: $tool is not installed" >&2; exit 2; }
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null
+  fi
+done
+cargo build --release --locked -p service
+
+work=$(mktemp -d)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+up=$(free_port); gw=$(free_port)
+cat > "$work/nginx.conf" <<NGINX
+worker_processes 1;
+error_log $work/error.log;
+pid $work/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work;
+  server {
+    listen 127.0.0.1:$up;
+    location /v1/chat/completions {
+      default_type application/json;
+      return 200 '{"id":"chatcmpl-static","object":"chat.completion","created":0,"model":"static","choices":[{"index":0,"message":{"role":"assistant","content":"Paris is the capital of France."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":8,"total_tokens":20}}';
+    }
+  }
+}
+NGINX
+nginx -p "$work" -c "$work/nginx.conf" -g 'daemon off;' &
+nginx_pid=$!
+RUST_LOG=warn SERVICE_PORT="$gw" \
+  HARPOON__MODELS__GEMMA__ENGINE=openai \
+  HARPOON__MODELS__GEMMA__BASE_URL="http://127.0.0.1:$up/v1" \
+  ./target/release/service &
+svc_pid=$!
+trap 'kill "$svc_pid" "$nginx_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+
+cat > "$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"model":"auto","messages":[{"role":"user","content":"What is the capital of France?"}],"max_tokens":16}'
+LUA
+for _ in $(seq 100); do
+  curl -fs -o /dev/null "http://127.0.0.1:$gw/health" && curl -fs -o /dev/null -X POST "http://127.0.0.1:$up/v1/chat/completions" && break
+  sleep 0.05
+done
+# One real request first: the answer must be the upstream's, routed to gemma.
+curl -fs -X POST -H 'content-type: application/json' --data "$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" "$work/post.lua")" \
+  "http://127.0.0.1:$gw/v1/chat/completions" | grep -q 'Paris is the capital of France.'
+
+results="$work/results"
+run() { # side port
+  local out
+  out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/post.lua" "http://127.0.0.1:$2/v1/chat/completions")
+  if grep -q "Non-2xx" <<<"$out"; then echo "bench: $1 answered errors" >&2; echo "$out" >&2; exit 1; fi
+  printf '%s %s %s %s\n' "$1" "$(awk '/^Requests\/sec:/{print $2}' <<<"$out")" \
+    "$(awk '$1=="50%"{print $2}' <<<"$out")" "$(awk '$1=="99%"{print $2}' <<<"$out")" | tee -a "$results"
+}
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -m); wrk, nginx and Harpoon share the cores"
+echo "per round: wrk -t2 -c$conns -d${secs}s --latency -s post.lua http://127.0.0.1:PORT/v1/chat/completions"
+echo "side requests/s p50 p99"
+for _ in $(seq "$rounds"); do run A "$gw"; run B "$up"; done
+python3 - "$results" <<'PY'
+import statistics, sys
+def ms(v):
+    for unit, f in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+        if v.endswith(unit):
+            return float(v[: -len(unit)]) * f
+rows = [l.split() for l in open(sys.argv[1])]
+med = {s: [statistics.median(float(r[1]) for r in rows if r[0] == s),
+           statistics.median(ms(r[2]) for r in rows if r[0] == s),
+           statistics.median(ms(r[3]) for r in rows if r[0] == s)] for s in "AB"}
+for s, name in (("A", "Harpoon -> nginx"), ("B", "nginx direct")):
+    print(f"median {s} ({name}): {med[s][0]:,.0f} req/s, p50 {med[s][1]:.3f} ms, p99 {med[s][2]:.3f} ms")
+print(f"added by Harpoon: p50 {med['A'][1]-med['B'][1]:+.3f} ms, p99 {med['A'][2]-med['B'][2]:+.3f} ms; "
+      f"throughput ratio A/B {med['A'][0]/med['B'][0]:.2f}")
+PY
