@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 IMAGE ?= harpoon:latest
 
-.PHONY: run run-mlx build test setup lint unit mlx e2e router-check router bench docker clean
+.PHONY: run run-mlx build test setup lint unit mlx e2e router-check router bench bench-router bench-health bench-gateway bench-tokens docker clean
 
 # Offline Hugging Face settings for everything that touches mlx-lm.
 HF_ENV := HF_HUB_OFFLINE=1 HF_HUB_CACHE=$(CURDIR)/target/hf-cache
@@ -63,10 +63,25 @@ router-check:
 router:
 	$(CARGO) run --release --locked -p orchestrator --bin train-router -- $(ROUTER_DATA)
 
-## Benchmarks: router classification (criterion), then /health under wrk load; figures go to docs/performance.md.
-bench:
+## Benchmarks; figures go to docs/performance.md with the command behind each.
+bench: bench-router bench-health bench-gateway bench-tokens
+
+bench-router:
 	$(CARGO) bench --locked -p orchestrator --bench classify
+
+bench-health:
 	./scripts/bench-health.sh
+
+## Added latency through Harpoon to a static upstream, closed-loop and at a fixed offered load.
+bench-gateway:
+	./scripts/bench-gateway.sh 3 5 32
+	./scripts/bench-gateway.sh 3 5 32 2000
+
+## Tokens/s through the service (mlx engine) against mlx-lm called directly (after `make setup`).
+bench-tokens:
+	$(CARGO) build --release --locked -p service --features pymlx
+	cp target/release/service target/release/service-pymlx
+	$(HF_ENV) .venv/bin/python scripts/bench-tokens.py --rounds 7 --max-tokens 200
 
 ## Build the container image; needs a running Docker engine.
 docker:

@@ -4,10 +4,14 @@
 # same upstream called directly, A/B interleaved, same load.
 #   A = Harpoon (model "auto": classify, route, call upstream, re-serialise)
 #   B = nginx direct
-# Usage: scripts/bench-gateway.sh [rounds] [secs_per_round] [connections]
+# Usage: scripts/bench-gateway.sh [rounds] [secs_per_round] [connections] [rate]
+# With a rate (requests/s over all connections), each connection waits
+# connections/rate between requests, so both sides get the same offered load
+# and the latency difference is Harpoon's own cost; without one, wrk runs
+# closed-loop and each side goes as fast as it can.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds="${1:-3}"; secs="${2:-5}"; conns="${3:-32}"
+rounds="${1:-3}"; secs="${2:-5}"; conns="${3:-32}"; rate="${4:-}"
 
 for tool in wrk nginx; do
   if ! command -v "$tool" >/dev/null; then
@@ -51,6 +55,9 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"model":"auto","messages":[{"role":"user","content":"What is the capital of France?"}],"max_tokens":16}'
 LUA
+if [ -n "$rate" ]; then
+  echo "function delay() return $(python3 -c "print(round($conns * 1000 / $rate, 3))") end" >> "$work/post.lua"
+fi
 for _ in $(seq 100); do
   curl -fs -o /dev/null "http://127.0.0.1:$gw/health" && curl -fs -o /dev/null -X POST "http://127.0.0.1:$up/v1/chat/completions" && break
   sleep 0.05
@@ -68,7 +75,7 @@ run() { # side port
     "$(awk '$1=="50%"{print $2}' <<<"$out")" "$(awk '$1=="99%"{print $2}' <<<"$out")" | tee -a "$results"
 }
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -m); wrk, nginx and Harpoon share the cores"
-echo "per round: wrk -t2 -c$conns -d${secs}s --latency -s post.lua http://127.0.0.1:PORT/v1/chat/completions"
+echo "per round: wrk -t2 -c$conns -d${secs}s --latency -s post.lua http://127.0.0.1:PORT/v1/chat/completions ${rate:+(offered load $rate req/s)}"
 echo "side requests/s p50 p99"
 for _ in $(seq "$rounds"); do run A "$gw"; run B "$up"; done
 python3 - "$results" <<'PY'

@@ -187,3 +187,35 @@ async fn a_missing_model_is_reported_as_unavailable() {
     assert!(err.to_string().contains("/nonexistent/model-dir"), "{err}");
     assert_eq!(engine.load_state(), LoadState::Failed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_sequences_cut_the_reply_in_whole_and_streamed_generation() {
+    let engine = MlxEngine::new("qwen3", &settings("qwen3", true, 600)).unwrap();
+    let full = engine.generate(request(40, 0.0, None)).await.unwrap().text;
+    let chars: Vec<(usize, char)> = full.char_indices().collect();
+    assert!(chars.len() > 12, "need some text to cut: {full:?}");
+    let (start, _) = chars[chars.len() / 2];
+    let end = chars
+        .get(chars.len() / 2 + 3)
+        .map_or(full.len(), |(i, _)| *i);
+    let stop = full[start..end].to_owned();
+    let expected = &full[..full.find(&stop).unwrap()];
+
+    let mut req = request(40, 0.0, None);
+    req.stop = vec![stop.clone()];
+    let whole = engine.generate(req.clone()).await.unwrap();
+    assert_eq!(whole.text, expected);
+    assert_eq!(whole.finish_reason, FinishReason::Stop);
+
+    let mut streamed = String::new();
+    let mut stream = engine.stream(req).await.unwrap();
+    while let Some(chunk) = stream.next().await {
+        if let Chunk::Delta(d) = chunk.unwrap() {
+            streamed.push_str(&d);
+        }
+    }
+    assert_eq!(
+        streamed, expected,
+        "no part of the stop sequence is ever sent"
+    );
+}

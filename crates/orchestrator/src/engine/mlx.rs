@@ -9,7 +9,7 @@
 
 use super::{ChunkStream, Engine, EngineError, LoadState};
 use crate::ModelSettings;
-use crate::generation::{Chunk, FinishReason, GenerationRequest, Role, Usage};
+use crate::generation::{Chunk, FinishReason, Generation, GenerationRequest, Role, Usage};
 use futures_util::StreamExt;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyModule};
@@ -31,6 +31,10 @@ struct Job {
     request: GenerationRequest,
     out: tmpsc::Sender<Result<Chunk, EngineError>>,
     received: Instant,
+    /// Send each piece as it comes (streams); otherwise generate the whole
+    /// reply inside Python and send it once, sparing a Rust/Python crossing
+    /// and a cross-thread wake-up per token.
+    incremental: bool,
 }
 
 /// A model run by mlx-lm in this process.
@@ -102,13 +106,7 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
-/// Runs one request, sending chunks until the end or until the reader leaves.
-fn run(py: Python<'_>, runner: &Py<PyAny>, job: Job) -> PyResult<()> {
-    let Job {
-        request,
-        out,
-        received,
-    } = job;
+fn messages<'py>(py: Python<'py>, request: &GenerationRequest) -> PyResult<Bound<'py, PyList>> {
     let messages = PyList::empty(py);
     for m in &request.messages {
         let d = PyDict::new(py);
@@ -116,6 +114,88 @@ fn run(py: Python<'_>, runner: &Py<PyAny>, job: Job) -> PyResult<()> {
         d.set_item("content", &m.content)?;
         messages.append(d)?;
     }
+    Ok(messages)
+}
+
+fn usage(
+    prompt_tokens: u32,
+    completion_tokens: u32,
+    received: Instant,
+    first: Instant,
+    end: Instant,
+) -> Usage {
+    let generating = end.duration_since(first).as_secs_f64();
+    Usage {
+        prompt_tokens,
+        completion_tokens,
+        time_to_first_token: first.saturating_duration_since(received),
+        tokens_per_second: if generating > 0.0 {
+            f64::from(completion_tokens.saturating_sub(1)) / generating
+        } else {
+            0.0
+        },
+    }
+}
+
+/// Runs one request whole inside Python and sends the reply once.
+fn run_whole(py: Python<'_>, runner: &Py<PyAny>, job: Job) -> PyResult<()> {
+    let request = &job.request;
+    let called = Instant::now();
+    let clock = py.import("time")?.getattr("perf_counter")?;
+    let called_py: f64 = clock.call0()?.extract()?;
+    let (text, prompt, generated, reason, first_py): (
+        String,
+        u32,
+        u32,
+        Option<String>,
+        Option<f64>,
+    ) = runner
+        .bind(py)
+        .call_method1(
+            "generate",
+            (
+                messages(py, request)?,
+                request.max_tokens,
+                request.temperature,
+                request.top_p,
+                request.seed,
+                request.enable_thinking,
+                request.stop.clone(),
+            ),
+        )?
+        .extract()?;
+    let end = Instant::now();
+    // Python's clock marks the first token; place it on ours.
+    let first = first_py.map_or(end, |f| {
+        called + Duration::from_secs_f64((f - called_py).max(0.0))
+    });
+    let finish_reason = if reason.as_deref() == Some("length") {
+        FinishReason::Length
+    } else {
+        FinishReason::Stop
+    };
+    let out = job.out;
+    let usage = usage(prompt, generated, job.received, first, end);
+    py.detach(|| {
+        let _ = out.blocking_send(Ok(Chunk::Delta(text)));
+        let _ = out.blocking_send(Ok(Chunk::Done {
+            finish_reason,
+            usage,
+        }));
+    });
+    Ok(())
+}
+
+/// Runs one request, sending each piece as it comes, until the end or until
+/// the reader leaves.
+fn run_incremental(py: Python<'_>, runner: &Py<PyAny>, job: Job) -> PyResult<()> {
+    let Job {
+        request,
+        out,
+        received,
+        ..
+    } = job;
+    let messages = messages(py, &request)?;
     let tokens = runner.bind(py).call_method1(
         "stream",
         (
@@ -172,21 +252,16 @@ fn run(py: Python<'_>, runner: &Py<PyAny>, job: Job) -> PyResult<()> {
     if text.len() > sent && !send(Ok(Chunk::Delta(text[sent..].to_owned()))) {
         return Ok(());
     }
-    let now = Instant::now();
-    let first = first.unwrap_or(now);
-    let generating = now.duration_since(first).as_secs_f64();
+    let end = Instant::now();
     send(Ok(Chunk::Done {
         finish_reason: finish,
-        usage: Usage {
+        usage: usage(
             prompt_tokens,
             completion_tokens,
-            time_to_first_token: first.duration_since(received),
-            tokens_per_second: if generating > 0.0 {
-                f64::from(completion_tokens.saturating_sub(1)) / generating
-            } else {
-                0.0
-            },
-        },
+            received,
+            first.unwrap_or(end),
+            end,
+        ),
     }));
     Ok(())
 }
@@ -248,7 +323,12 @@ fn worker(
         }
         if let Some(r) = &runner {
             let out = job.out.clone();
-            if let Err(e) = Python::attach(|py| run(py, r, job)) {
+            let result = if job.incremental {
+                Python::attach(|py| run_incremental(py, r, job))
+            } else {
+                Python::attach(|py| run_whole(py, r, job))
+            };
+            if let Err(e) = result {
                 let _ = out.blocking_send(Err(EngineError::Failed(e.to_string())));
             }
         }
@@ -261,6 +341,26 @@ fn tracing_log(message: &str) {
 }
 
 impl MlxEngine {
+    fn submit(
+        &self,
+        request: GenerationRequest,
+        incremental: bool,
+    ) -> Result<ChunkStream, EngineError> {
+        let (out, rx) = tmpsc::channel(64);
+        self.jobs
+            .send(Job {
+                request,
+                out,
+                received: Instant::now(),
+                incremental,
+            })
+            .map_err(|_| EngineError::Unavailable("the mlx worker has stopped".into()))?;
+        Ok(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        })
+        .boxed())
+    }
+
     /// Starts the model's worker; a resident model begins loading at once.
     pub fn new(name: &str, settings: &ModelSettings) -> Result<Self, EngineError> {
         let (jobs, rx) = mpsc::channel();
@@ -293,17 +393,10 @@ impl Engine for MlxEngine {
     }
 
     async fn stream(&self, request: GenerationRequest) -> Result<ChunkStream, EngineError> {
-        let (out, rx) = tmpsc::channel(64);
-        self.jobs
-            .send(Job {
-                request,
-                out,
-                received: Instant::now(),
-            })
-            .map_err(|_| EngineError::Unavailable("the mlx worker has stopped".into()))?;
-        Ok(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|chunk| (chunk, rx))
-        })
-        .boxed())
+        self.submit(request, true)
+    }
+
+    async fn generate(&self, request: GenerationRequest) -> Result<Generation, EngineError> {
+        super::collect(self.submit(request, false)?).await
     }
 }

@@ -5,6 +5,7 @@ request at a time (the Rust side queues requests per model).
 """
 
 import gc
+import time
 
 import mlx.core as mx
 from mlx_lm import load, stream_generate
@@ -34,6 +35,30 @@ class Runner:
             self.model, self.tokenizer, prompt, max_tokens=max_tokens, sampler=sampler
         ):
             yield r.text, r.prompt_tokens, r.generation_tokens, r.finish_reason
+
+    def generate(self, messages, max_tokens, temperature, top_p, seed, enable_thinking, stop):
+        """The whole reply in one call: no per-token crossing into Rust.
+
+        Returns (text, prompt_tokens, generation_tokens, finish_reason,
+        seconds_to_first_token); a stop sequence cuts the text and ends with "stop".
+        """
+        pieces, first, prompt_tokens, generated, finish = [], None, 0, 0, "stop"
+        text = ""
+        for piece, prompt_tokens, generated, reason in self.stream(
+            messages, max_tokens, temperature, top_p, seed, enable_thinking
+        ):
+            if first is None:
+                first = time.perf_counter()
+            pieces.append(piece)
+            if stop:
+                text = "".join(pieces)
+                cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
+                if cut >= 0:
+                    return text[:cut], prompt_tokens, generated, "stop", first
+            if reason is not None:
+                finish = reason
+                break
+        return "".join(pieces), prompt_tokens, generated, finish, first
 
     def close(self):
         self.model = None
