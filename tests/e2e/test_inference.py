@@ -65,6 +65,18 @@ def test_streaming_sends_chunks_usage_and_matches_the_whole_answer(native):
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
 
 
+def test_generation_metrics_are_exported_per_model(native):
+    client(native).chat.completions.create(
+        model="gemma", messages=[{"role": "user", "content": "hi"}], max_tokens=4)
+    import urllib.request
+    text = urllib.request.urlopen(f"{native}/metrics").read().decode()
+    for metric in ("harpoon_model_request_seconds_bucket", "harpoon_model_time_to_first_token_seconds_bucket",
+                   "harpoon_model_tokens_per_second_bucket"):
+        assert f'{metric}{{model="gemma",le=' in text, metric
+    line = next(l for l in text.splitlines() if l.startswith('harpoon_model_generated_tokens_total{model="gemma"}'))
+    assert float(line.split()[-1]) >= 1
+
+
 def test_a_seed_reproduces_a_sampled_answer(native):
     c = client(native)
     args = dict(model="gemma", messages=[{"role": "user", "content": "Go on."}],

@@ -8,6 +8,7 @@ use axum::{
     response::Response,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use orchestrator::registry;
 use orchestrator::router::classifier::{CLASSIFICATION_SECONDS, CLASSIFICATIONS_TOTAL};
 use std::{io::IsTerminal, sync::OnceLock, time::Instant};
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
@@ -28,6 +29,10 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// Classification takes microseconds; these buckets resolve that range.
 const CLASSIFICATION_BUCKETS: &[f64] = &[
     1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 1e-2,
+];
+
+const TOKENS_PER_SECOND_BUCKETS: &[f64] = &[
+    1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 2_500.0, 5_000.0,
 ];
 
 /// Installs the global log subscriber from `service.log_level` and `log_format`.
@@ -61,6 +66,21 @@ pub fn prometheus() -> Result<PrometheusHandle, String> {
                     CLASSIFICATION_BUCKETS,
                 )
                 .map_err(|e| e.to_string())?
+                .set_buckets_for_metric(
+                    Matcher::Full(registry::REQUEST_SECONDS.into()),
+                    LATENCY_BUCKETS,
+                )
+                .map_err(|e| e.to_string())?
+                .set_buckets_for_metric(
+                    Matcher::Full(registry::TTFT_SECONDS.into()),
+                    LATENCY_BUCKETS,
+                )
+                .map_err(|e| e.to_string())?
+                .set_buckets_for_metric(
+                    Matcher::Full(registry::TOKENS_PER_SECOND.into()),
+                    TOKENS_PER_SECOND_BUCKETS,
+                )
+                .map_err(|e| e.to_string())?
                 .install_recorder()
                 .map_err(|e| e.to_string())?;
             metrics::describe_counter!(REQUESTS_TOTAL, "HTTP requests by method, route and status");
@@ -74,6 +94,21 @@ pub fn prometheus() -> Result<PrometheusHandle, String> {
                 CLASSIFICATION_SECONDS,
                 metrics::Unit::Seconds,
                 "Time the router takes to classify one prompt"
+            );
+            metrics::describe_histogram!(
+                registry::REQUEST_SECONDS,
+                metrics::Unit::Seconds,
+                "Whole generation time per model"
+            );
+            metrics::describe_histogram!(
+                registry::TTFT_SECONDS,
+                metrics::Unit::Seconds,
+                "Time to the first generated token per model"
+            );
+            metrics::describe_counter!(registry::GENERATED_TOKENS, "Tokens generated per model");
+            metrics::describe_histogram!(
+                registry::TOKENS_PER_SECOND,
+                "Generation speed per model, tokens per second"
             );
             metrics::gauge!("harpoon_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             Ok(handle)
