@@ -18,7 +18,8 @@ pub struct InvalidSetting {
 }
 
 impl InvalidSetting {
-    fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+    /// A refusal of `key` for `reason`.
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
         Self {
             key: key.into(),
             reason: reason.into(),

@@ -9,6 +9,7 @@
 
 use config::{Config, Environment, File, FileFormat};
 use harpoon_core::FusionSettings;
+pub use orchestrator::InvalidSetting;
 use orchestrator::{HostedAiSettings, ModelsSettings, RouterSettings};
 use serde::{Deserialize, Serialize};
 use std::{
@@ -143,25 +144,6 @@ impl ServiceSettings {
     }
 }
 
-/// A key whose value is refused, with the reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{key}`: {reason}")]
-pub struct InvalidSetting {
-    /// Dotted path of the key.
-    pub key: String,
-    /// Why it is refused.
-    pub reason: String,
-}
-
-impl InvalidSetting {
-    fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            reason: reason.into(),
-        }
-    }
-}
-
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -287,18 +269,12 @@ impl Settings {
     /// Checks every section's invariants.
     pub fn validate(&self) -> Result<(), InvalidSetting> {
         self.service.validate()?;
-        self.models
-            .validate()
-            .map_err(|e| InvalidSetting::new(e.key, e.reason))?;
-        self.router
-            .validate()
-            .map_err(|e| InvalidSetting::new(e.key, e.reason))?;
+        self.models.validate()?;
+        self.router.validate()?;
         self.harpoon
             .validate()
             .map_err(|e| InvalidSetting::new(e.key, e.reason))?;
-        self.hosted_ai
-            .validate()
-            .map_err(|e| InvalidSetting::new(e.key, e.reason))?;
+        self.hosted_ai.validate()?;
         Ok(())
     }
 
