@@ -5,8 +5,10 @@ Every process started here runs on 127.0.0.1 and is stopped by its PID.
 
 import json
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -71,9 +73,11 @@ def model_env(name, family, tier, **extra):
 def running_service(env):
     assert BINARY.is_file(), f"{BINARY} is missing: `make test` builds it"
     port = free_port()
+    data = tempfile.mkdtemp(prefix="harpoon-e2e-")
     full = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(ROOT / "target" / "e2e-home"),
+        "HARPOON__STORAGE__DATA_DIR": data,
         "SERVICE_PORT": str(port),
         "RUST_LOG": "warn",
         "HF_HUB_OFFLINE": "1",
@@ -87,6 +91,7 @@ def running_service(env):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 //! middleware every request passes through.
 
 use crate::{
+    auth,
     error::{ApiError, ensure_json_errors},
     routes::{
         chat, classify, health, metrics, models,
@@ -74,6 +75,10 @@ pub fn router(state: AppState) -> Router {
         .option_layer(cors(service))
         .layer(CompressionLayer::new())
         .layer(axum::middleware::map_response(ensure_json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             Duration::from_secs(service.request_timeout_secs),
@@ -167,7 +172,14 @@ mod tests {
 
     #[tokio::test]
     async fn ready_turns_503_with_reasons_once_draining() {
-        let settings = Settings::default();
+        let dir = std::env::temp_dir().join(format!("harpoon-app-test-{}", std::process::id()));
+        let mut settings = Settings::default();
+        settings.storage.data_dir = dir.clone();
+        let storage = crate::storage::Storage::open(&settings.storage)
+            .await
+            .unwrap();
+        let local = storage.ensure_tenant("local").await.unwrap();
+        let (usage, _writer) = crate::storage::usage::UsageRecorder::start(storage.clone());
         let gateway = orchestrator::gateway::Gateway {
             classifier: orchestrator::router::Classifier::from_settings(
                 &settings.router,
@@ -176,7 +188,15 @@ mod tests {
             .unwrap(),
             registry: orchestrator::registry::Registry::new(&settings.models),
         };
-        let state = AppState::new(settings, gateway, telemetry::prometheus().unwrap());
+        let state = AppState::new(
+            settings,
+            gateway,
+            telemetry::prometheus().unwrap(),
+            storage,
+            usage,
+            local,
+            crate::settings::AuthMode::Disabled,
+        );
         let app = router(state.clone());
         let ready = || Request::get("/ready").body(Body::empty()).unwrap();
 

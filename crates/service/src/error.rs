@@ -128,6 +128,21 @@ impl From<orchestrator::gateway::RouteError> for ApiError {
     }
 }
 
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        use crate::storage::StorageError as E;
+        match &e {
+            E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            E::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            E::Open { .. } | E::Query(_) => {
+                // The detail may name files or servers; log it, answer plainly.
+                tracing::error!(error = %e, "storage failure");
+                Self::unavailable("storage_unavailable", "storage is unavailable; try again")
+            }
+        }
+    }
+}
+
 /// The code used for an error status when nothing more specific is known.
 pub fn code_for_status(status: StatusCode) -> &'static str {
     match status {

@@ -3,10 +3,13 @@
 //! `harpoon-core`, `harpoon_bridge` and `resources`.
 
 pub mod app;
+pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod quota;
 pub mod routes;
 pub mod server;
 pub mod settings;
 pub mod state;
+pub mod storage;
 pub mod telemetry;

@@ -68,7 +68,9 @@ fn main() -> ExitCode {
             tracing::error!(error = %e, "service stopped");
             eprintln!("error: {e}");
             match e {
-                ServeError::Settings(_) | ServeError::Router(_) => ExitCode::from(EXIT_BAD_CONFIG),
+                ServeError::Settings(_) | ServeError::Router(_) | ServeError::Storage(_) => {
+                    ExitCode::from(EXIT_BAD_CONFIG)
+                }
                 _ => ExitCode::FAILURE,
             }
         }

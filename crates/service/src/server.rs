@@ -1,5 +1,7 @@
 //! Binding, serving and graceful shutdown.
 
+use crate::settings::AuthMode;
+use crate::storage::{Storage, usage::UsageRecorder};
 use crate::{app, settings::Settings, state::AppState, telemetry};
 use orchestrator::{gateway::Gateway, registry::Registry, router::Classifier};
 use std::{net::SocketAddr, time::Duration};
@@ -25,6 +27,9 @@ pub enum ServeError {
     /// The router model cannot be loaded.
     #[error(transparent)]
     Router(#[from] orchestrator::router::RouterError),
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
     /// Accepting connections failed.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
@@ -59,7 +64,26 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         }
     });
 
-    let state = AppState::new(settings, gateway, prometheus);
+    let auth_mode = settings.auth_mode()?;
+    let storage = Storage::open(&settings.storage).await?;
+    tracing::info!(backend = ?storage.backend(), target = %storage.target(), "storage ready");
+    let local_tenant = storage.ensure_tenant(&settings.auth.local_tenant).await?;
+    if auth_mode == AuthMode::Disabled {
+        tracing::warn!(
+            tenant = %local_tenant.name,
+            "authentication is disabled (loopback bind): every request runs as the built-in tenant"
+        );
+    }
+    let (usage, usage_writer) = UsageRecorder::start(storage.clone());
+    let state = AppState::new(
+        settings,
+        gateway,
+        prometheus,
+        storage.clone(),
+        usage,
+        local_tenant,
+        auth_mode,
+    );
     let app = app::router(state.clone());
     tracing::info!(addr = %local, "listening");
 
@@ -83,6 +107,15 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         result = server.into_future() => result?,
         () = deadline => tracing::warn!("grace period over with requests still in flight; exiting"),
     }
+    // Let the usage writer drain what was queued, then close the database.
+    drop(state);
+    if tokio::time::timeout(Duration::from_secs(5), usage_writer)
+        .await
+        .is_err()
+    {
+        tracing::warn!("usage writer did not drain within 5 s");
+    }
+    storage.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -32,6 +32,68 @@ pub struct Settings {
     pub harpoon: FusionSettings,
     /// hosted·ai GPUaaS pool access.
     pub hosted_ai: HostedAiSettings,
+    /// Durable state.
+    pub storage: crate::storage::StorageSettings,
+    /// API keys.
+    pub auth: AuthSettings,
+    /// Default per-tenant limits.
+    pub quotas: QuotaSettings,
+}
+
+/// Whether requests need an API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Every route but `/health`, `/ready`, `/openapi.json` (and `/metrics`,
+    /// which has its own token) needs a key.
+    Required,
+    /// No keys; everything runs as the built-in tenant. Loopback binds only.
+    Disabled,
+}
+
+/// The `auth` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// `required` or `disabled`; unset means disabled on a loopback bind and
+    /// required on any other.
+    pub mode: Option<AuthMode>,
+    /// Bearer token `/metrics` requires when set.
+    pub metrics_token: Option<orchestrator::Secret>,
+    /// Tenant that owns requests when auth is disabled.
+    pub local_tenant: String,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            mode: None,
+            metrics_token: None,
+            local_tenant: "local".into(),
+        }
+    }
+}
+
+/// The `quotas` section: limits of tenants whose own quota leaves them unset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaSettings {
+    /// Requests per minute per tenant (token bucket).
+    pub requests_per_minute: u32,
+    /// Requests in flight at once per tenant.
+    pub max_concurrent: u32,
+    /// Prompt plus completion tokens per tenant per UTC day; unset is unlimited.
+    pub tokens_per_day: Option<u64>,
+}
+
+impl Default for QuotaSettings {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: 600,
+            max_concurrent: 32,
+            tokens_per_day: None,
+        }
+    }
 }
 
 /// Log line format.
@@ -178,6 +240,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("HOSTED_AI_TEAM_ID", "hosted_ai.team_id"),
     ("HOSTED_AI_POOL_ID", "hosted_ai.pool_id"),
     ("HOSTED_AI_OVERCOMMIT", "hosted_ai.overcommit"),
+    ("DATABASE_URL", "storage.database_url"),
+    ("HARPOON_METRICS_TOKEN", "auth.metrics_token"),
 ];
 
 /// Keys whose environment value is a comma-separated list.
@@ -270,12 +334,44 @@ impl Settings {
     pub fn validate(&self) -> Result<(), InvalidSetting> {
         self.service.validate()?;
         self.models.validate()?;
+        self.storage.validate()?;
+        let mode = self.auth_mode()?;
+        if mode == AuthMode::Disabled && self.auth.local_tenant.trim().is_empty() {
+            return Err(InvalidSetting::new(
+                "auth.local_tenant",
+                "must not be empty",
+            ));
+        }
+        if self.quotas.requests_per_minute == 0 || self.quotas.max_concurrent == 0 {
+            return Err(InvalidSetting::new(
+                "quotas",
+                "requests_per_minute and max_concurrent must be at least 1",
+            ));
+        }
         self.router.validate()?;
         self.harpoon
             .validate()
             .map_err(|e| InvalidSetting::new(e.key, e.reason))?;
         self.hosted_ai.validate()?;
         Ok(())
+    }
+
+    /// The authentication mode in force: explicit, or by the bind address.
+    /// Disabling auth on an address other hosts can reach is refused.
+    pub fn auth_mode(&self) -> Result<AuthMode, InvalidSetting> {
+        let loopback = self.service.bind_ip()?.is_loopback();
+        match self.auth.mode {
+            Some(AuthMode::Disabled) if !loopback => Err(InvalidSetting::new(
+                "auth.mode",
+                format!(
+                    "`disabled` is allowed only on a loopback bind, not on {}",
+                    self.service.host
+                ),
+            )),
+            Some(mode) => Ok(mode),
+            None if loopback => Ok(AuthMode::Disabled),
+            None => Ok(AuthMode::Required),
+        }
     }
 
     /// The configuration as pretty JSON (which is also valid YAML), secrets redacted.

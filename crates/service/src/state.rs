@@ -1,6 +1,11 @@
 //! State shared by every handler.
 
+use crate::quota::Quotas;
+use crate::settings::AuthMode;
 use crate::settings::Settings;
+use crate::storage::Storage;
+use crate::storage::tenants::Tenant;
+use crate::storage::usage::UsageRecorder;
 use metrics_exporter_prometheus::PrometheusHandle;
 use orchestrator::gateway::Gateway;
 use std::{sync::Arc, time::Instant};
@@ -17,13 +22,36 @@ pub struct AppState {
     pub prometheus: PrometheusHandle,
     /// The router and the models.
     pub gateway: Arc<Gateway>,
+    /// Durable state.
+    pub storage: Storage,
+    /// Queue of usage-ledger rows.
+    pub usage: UsageRecorder,
+    /// Live per-tenant counters.
+    pub quotas: Arc<Quotas>,
+    /// Authentication in force.
+    pub auth_mode: AuthMode,
+    /// Owner of requests when auth is disabled.
+    pub local_tenant: Tenant,
     draining: Arc<watch::Sender<bool>>,
 }
 
 impl AppState {
     /// State for a service that has not begun shutting down.
-    pub fn new(settings: Settings, gateway: Gateway, prometheus: PrometheusHandle) -> Self {
+    pub fn new(
+        settings: Settings,
+        gateway: Gateway,
+        prometheus: PrometheusHandle,
+        storage: Storage,
+        usage: UsageRecorder,
+        local_tenant: Tenant,
+        auth_mode: AuthMode,
+    ) -> Self {
         Self {
+            storage,
+            usage,
+            quotas: Arc::new(Quotas::default()),
+            auth_mode,
+            local_tenant,
             settings: Arc::new(settings),
             started_at: Instant::now(),
             prometheus,

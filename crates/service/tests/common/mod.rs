@@ -13,6 +13,8 @@ pub struct Service {
     pub child: Child,
     pub port: u16,
     pub base: String,
+    /// Holds the service's data directory until the test ends.
+    pub data: tempfile::TempDir,
 }
 
 /// A port that was free a moment ago (the OS hands out a fresh one each time).
@@ -40,8 +42,15 @@ impl Service {
     /// Starts the service with extra environment variables and waits until it answers.
     pub fn start(env: &[(&str, &str)]) -> Service {
         let port = free_port();
+        let data = tempfile::tempdir().expect("temp data dir");
+        Self::start_in(data, port, env)
+    }
+
+    /// Starts the service on `port` with its state in `data` (for restarts).
+    pub fn start_in(data: tempfile::TempDir, port: u16, env: &[(&str, &str)]) -> Service {
         let mut cmd = command();
         cmd.env("SERVICE_PORT", port.to_string())
+            .env("HARPOON__STORAGE__DATA_DIR", data.path())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -53,6 +62,7 @@ impl Service {
             child,
             port,
             base: format!("http://127.0.0.1:{port}"),
+            data,
         };
         service.wait_until_listening();
         service
