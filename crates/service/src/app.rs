@@ -5,9 +5,9 @@ use crate::{
     auth,
     error::{ApiError, ensure_json_errors},
     routes::{
-        chat, classify, health, metrics, models,
+        admin, chat, classify, health, metrics, models,
         openapi::{self, ApiDoc, OpenApiJson},
-        process, run,
+        process, run, usage,
     },
     settings::ServiceSettings,
     state::AppState,
@@ -46,6 +46,12 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(models::list_models))
         .routes(routes!(run::run))
         .routes(routes!(process::process))
+        .routes(routes!(usage::usage))
+        .routes(routes!(admin::create_tenant, admin::list_tenants))
+        .routes(routes!(admin::suspend_tenant))
+        .routes(routes!(admin::activate_tenant))
+        .routes(routes!(admin::create_key, admin::list_keys))
+        .routes(routes!(admin::revoke_key))
 }
 
 /// The OpenAPI document of every route.

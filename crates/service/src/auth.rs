@@ -10,7 +10,7 @@ use crate::storage::tenants::Tenant;
 use axum::{
     body::Body,
     extract::{MatchedPath, Request, State},
-    http::{HeaderValue, StatusCode, header},
+    http::{StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -62,13 +62,7 @@ fn presented_key(request: &Request) -> Option<&str> {
 }
 
 fn too_many(message: String, retry_after: Duration) -> Response {
-    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-    let mut response =
-        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).into_response();
-    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    response
+    ApiError::too_many_requests(message, retry_after).into_response()
 }
 
 /// Authenticates, applies the request-rate and concurrency quotas, and

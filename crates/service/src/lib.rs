@@ -2,11 +2,13 @@
 //! shutdown. Handlers stay thin; domain logic lives in `orchestrator`,
 //! `harpoon-core`, `harpoon_bridge` and `resources`.
 
+pub mod admin_cli;
 pub mod app;
 pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod quota;
+pub mod redact;
 pub mod routes;
 pub mod server;
 pub mod settings;

@@ -15,10 +15,45 @@ struct Cli {
     /// Print the effective configuration (secrets redacted) and exit: 0 if valid, 2 if not.
     #[arg(long)]
     check_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Manage tenants, API keys and usage (prints JSON).
+    #[command(subcommand)]
+    Admin(service::admin_cli::AdminCommand),
 }
 
 /// Exit code for a configuration that cannot be used.
 const EXIT_BAD_CONFIG: u8 = 2;
+
+fn admin(settings: &Settings, command: service::admin_cli::AdminCommand) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(service::admin_cli::run(settings, command)) {
+        Ok(value) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -44,6 +79,9 @@ fn main() -> ExitCode {
             None => eprintln!("configuration is valid (no file; defaults and environment)"),
         }
         return ExitCode::SUCCESS;
+    }
+    if let Some(Command::Admin(command)) = cli.command {
+        return admin(&loaded.settings, command);
     }
     if let Err(e) = service::telemetry::init_logging(&loaded.settings.service) {
         eprintln!("error: logging: {e}");

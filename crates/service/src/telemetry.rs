@@ -1,5 +1,6 @@
 //! Logs (tracing) and metrics (Prometheus): set-up and the per-request middleware.
 
+use crate::redact::RedactingWriter;
 use crate::settings::{LogFormat, ServiceSettings};
 use axum::{
     extract::{MatchedPath, Request},
@@ -39,12 +40,24 @@ const TOKENS_PER_SECOND_BUCKETS: &[f64] = &[
 pub fn init_logging(settings: &ServiceSettings) -> Result<(), String> {
     let filter = EnvFilter::try_new(&settings.log_level).map_err(|e| e.to_string())?;
     let registry = tracing_subscriber::registry().with(filter);
+    // Every line passes the redactor: whatever a field carries, user text
+    // such as emails or keys never reaches the log.
+    let writer = || RedactingWriter::new(std::io::stdout);
     let result = match settings.log_format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal()))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::stdout().is_terminal())
+                    .with_writer(writer()),
+            )
             .try_init(),
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_writer(writer()),
+            )
             .try_init(),
     };
     result.map_err(|e| e.to_string())

@@ -4,14 +4,16 @@
 //! a configured model name goes straight to that model.
 
 use crate::{
+    auth::Caller,
     error::{ApiError, ErrorBody},
     extract::{ApiJson, Validate},
-    routes::inference::{self, Routing},
+    routes::inference::{self, Ledger, Routing, admit},
     state::AppState,
 };
 use axum::{
-    Json,
+    Extension, Json,
     extract::State,
+    http::StatusCode,
     response::{
         IntoResponse, Response,
         sse::{Event, Sse},
@@ -282,14 +284,45 @@ pub struct ChatCompletion {
 )]
 pub async fn chat_completions(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(request): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
+    let mut ledger = Ledger::start(&state, &caller, "/v1/chat/completions", &request.model);
+    match answer(&state, &caller, request, &mut ledger).await {
+        Ok(Answer::Whole(response, usage)) => {
+            ledger.finish(StatusCode::OK, Some(&usage));
+            Ok(response)
+        }
+        Ok(Answer::Stream(respond)) => Ok(respond(ledger)),
+        Err(e) => {
+            ledger.finish(e.status(), None);
+            Err(e)
+        }
+    }
+}
+
+/// A streamed answer, given the ledger it finishes when the stream ends.
+type Respond = Box<dyn FnOnce(Ledger) -> Response + Send>;
+
+enum Answer {
+    Whole(Response, Usage),
+    Stream(Respond),
+}
+
+async fn answer(
+    state: &AppState,
+    caller: &Caller,
+    request: ChatCompletionRequest,
+    ledger: &mut Ledger,
+) -> Result<Answer, ApiError> {
+    admit(state, caller).await?;
     let routing = Routing::decide(
         &state.gateway,
         &request.model,
         &request.routing_text(),
         false,
     )?;
+    ledger.routed(&routing);
     let generation = routing.model.prepare(request.params())?;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = inference::unix_now();
@@ -312,7 +345,10 @@ pub async fn chat_completions(
             }],
             usage: ChatUsage::from(&done.usage),
         };
-        return Ok((headers, Json(body)).into_response());
+        return Ok(Answer::Whole(
+            (headers, Json(body)).into_response(),
+            done.usage,
+        ));
     }
 
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
@@ -324,34 +360,44 @@ pub async fn chat_completions(
         })
     };
     let first = chunk(json!({"role": "assistant", "content": ""}), None);
-    let events = futures_util::stream::once(async move { first })
-        .chain(chunks.flat_map(move |item| {
-            let out: Vec<serde_json::Value> = match item {
-                Ok(Chunk::Delta(text)) => vec![chunk(json!({"content": text}), None)],
-                Ok(Chunk::Done {
-                    finish_reason,
-                    usage,
-                }) => {
-                    let mut last = vec![chunk(json!({}), Some(finish_reason))];
-                    if include_usage {
-                        let mut u = chunk(json!({}), None);
-                        u["choices"] = json!([]);
-                        u["usage"] = json!(ChatUsage::from(&usage));
-                        last.push(u);
+    Ok(Answer::Stream(Box::new(move |ledger: Ledger| {
+        // Finished at the end of the stream; dropped unfinished if the client leaves.
+        let mut ledger = Some(ledger);
+        let events = futures_util::stream::once(async move { first })
+            .chain(chunks.flat_map(move |item| {
+                let out: Vec<serde_json::Value> = match item {
+                    Ok(Chunk::Delta(text)) => vec![chunk(json!({"content": text}), None)],
+                    Ok(Chunk::Done {
+                        finish_reason,
+                        usage,
+                    }) => {
+                        if let Some(l) = ledger.take() {
+                            l.finish(StatusCode::OK, Some(&usage));
+                        }
+                        let mut last = vec![chunk(json!({}), Some(finish_reason))];
+                        if include_usage {
+                            let mut u = chunk(json!({}), None);
+                            u["choices"] = json!([]);
+                            u["usage"] = json!(ChatUsage::from(&usage));
+                            last.push(u);
+                        }
+                        last
                     }
-                    last
-                }
-                // Headers are gone; report the failure in-band, as OpenAI does.
-                Err(e) => {
-                    let error = ApiError::from(e);
-                    vec![json!({"error": {"code": error.code(), "message": error.message()}})]
-                }
-            };
-            futures_util::stream::iter(out)
-        }))
-        .map(|v| Ok::<_, std::convert::Infallible>(Event::default().data(v.to_string())))
-        .chain(futures_util::stream::once(async {
-            Ok(Event::default().data("[DONE]"))
-        }));
-    Ok((headers, Sse::new(events)).into_response())
+                    // Headers are gone; report the failure in-band, as OpenAI does.
+                    Err(e) => {
+                        let error = ApiError::from(e);
+                        if let Some(l) = ledger.take() {
+                            l.finish(error.status(), None);
+                        }
+                        vec![json!({"error": {"code": error.code(), "message": error.message()}})]
+                    }
+                };
+                futures_util::stream::iter(out)
+            }))
+            .map(|v| Ok::<_, std::convert::Infallible>(Event::default().data(v.to_string())))
+            .chain(futures_util::stream::once(async {
+                Ok(Event::default().data("[DONE]"))
+            }));
+        (headers, Sse::new(events)).into_response()
+    })))
 }

@@ -1,13 +1,20 @@
 //! What the inference routes share: the routing decision, its headers, and
 //! sampling validation.
 
+use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::now_ms;
+use crate::storage::usage::{UsageRecorder, UsageRow, day_start};
+use axum::http::StatusCode;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use orchestrator::Tier;
 use orchestrator::gateway::{AUTO, Gateway};
+use orchestrator::generation::Usage;
 use orchestrator::registry::ModelHandle;
 use orchestrator::router::Classification;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Tier that served the request.
 pub const TIER_HEADER: HeaderName = HeaderName::from_static("x-harpoon-tier");
@@ -64,6 +71,96 @@ impl Routing {
             headers.insert(COMPLEXITY_HEADER, v);
         }
         headers
+    }
+}
+
+/// Refuses a request when the caller's tenant has spent its tokens for the
+/// UTC day (429, `Retry-After` until midnight UTC).
+pub async fn admit(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    let Some(budget) = caller.limits.tokens_per_day else {
+        return Ok(());
+    };
+    let now = now_ms();
+    let used = state
+        .storage
+        .tokens_since(&caller.tenant.id, day_start(now))
+        .await?;
+    if u64::try_from(used).unwrap_or(0) >= budget {
+        let until_midnight = day_start(now) + 86_400_000 - now;
+        return Err(ApiError::too_many_requests(
+            format!(
+                "tenant {:?} has used its {budget} tokens for today (UTC)",
+                caller.tenant.name
+            ),
+            Duration::from_millis(u64::try_from(until_midnight).unwrap_or(1_000)),
+        ));
+    }
+    Ok(())
+}
+
+/// One usage-ledger row per inference request: finished with the outcome,
+/// or, if dropped unfinished (the client left mid-stream), with status 499.
+pub struct Ledger {
+    usage: UsageRecorder,
+    tenant_id: String,
+    route: &'static str,
+    started: Instant,
+    model: String,
+    tier: Option<&'static str>,
+    done: bool,
+}
+
+impl Ledger {
+    /// Starts timing a request to `route` that asked for `model`.
+    pub fn start(state: &AppState, caller: &Caller, route: &'static str, model: &str) -> Self {
+        Self {
+            usage: state.usage.clone(),
+            tenant_id: caller.tenant.id.clone(),
+            route,
+            started: Instant::now(),
+            model: if model.is_empty() {
+                AUTO.to_owned()
+            } else {
+                model.to_owned()
+            },
+            tier: None,
+            done: false,
+        }
+    }
+
+    /// Notes the model the request was routed to.
+    pub fn routed(&mut self, routing: &Routing) {
+        self.model = routing.model.name().to_owned();
+        self.tier = routing.tier().map(Tier::as_str);
+    }
+
+    /// Writes the row.
+    pub fn finish(mut self, status: StatusCode, usage: Option<&Usage>) {
+        self.write(status.as_u16(), usage);
+    }
+
+    fn write(&mut self, status: u16, usage: Option<&Usage>) {
+        self.done = true;
+        self.usage.record(UsageRow {
+            tenant_id: self.tenant_id.clone(),
+            route: self.route.to_owned(),
+            model: self.model.clone(),
+            tier: self.tier.map(str::to_owned),
+            prompt_tokens: usage.map_or(0, |u| i64::from(u.prompt_tokens)),
+            completion_tokens: usage.map_or(0, |u| i64::from(u.completion_tokens)),
+            latency_ms: self.started.elapsed().as_secs_f64() * 1_000.0,
+            status: i64::from(status),
+            created_at: now_ms(),
+        });
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        if !self.done {
+            // 499: the client closed the request before it finished.
+            self.write(499, None);
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per API area; each stays thin and calls into the
 //! domain crates.
 
+pub mod admin;
 pub mod chat;
 pub mod classify;
 pub mod health;
@@ -10,3 +11,4 @@ pub mod models;
 pub mod openapi;
 pub mod process;
 pub mod run;
+pub mod usage;

@@ -17,6 +17,8 @@ use utoipa::OpenApi;
         (name = "operations", description = "Health, readiness, metrics and this document"),
         (name = "routing", description = "The complexity router"),
         (name = "inference", description = "OpenAI-compatible inference"),
+        (name = "tenancy", description = "The caller's own usage"),
+        (name = "admin", description = "Tenants and API keys (admin keys only)"),
     )
 )]
 pub struct ApiDoc;

@@ -2,12 +2,16 @@
 //! run, generate — with the deployment made explicit.
 
 use crate::{
+    auth::Caller,
     error::{ApiError, ErrorBody},
     extract::{ApiJson, Validate},
-    routes::{inference::Routing, run::RunUsage},
+    routes::{
+        inference::{Ledger, Routing, admit},
+        run::RunUsage,
+    },
     state::AppState,
 };
-use axum::{Json, extract::State};
+use axum::{Extension, Json, extract::State, http::StatusCode};
 use orchestrator::EngineKind;
 use orchestrator::generation::{Message, Role};
 use orchestrator::registry::Params;
@@ -121,9 +125,31 @@ pub struct ProcessResponse {
 )]
 pub async fn process(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(request): ApiJson<ProcessRequest>,
 ) -> Result<Json<ProcessResponse>, ApiError> {
+    let mut ledger = Ledger::start(&state, &caller, "/v2/process", "");
+    match answer(&state, &caller, request, &mut ledger).await {
+        Ok((body, usage)) => {
+            ledger.finish(StatusCode::OK, Some(&usage));
+            Ok(Json(body))
+        }
+        Err(e) => {
+            ledger.finish(e.status(), None);
+            Err(e)
+        }
+    }
+}
+
+async fn answer(
+    state: &AppState,
+    caller: &Caller,
+    request: ProcessRequest,
+    ledger: &mut Ledger,
+) -> Result<(ProcessResponse, orchestrator::generation::Usage), ApiError> {
+    admit(state, caller).await?;
     let routing = Routing::decide(&state.gateway, "", &request.text, false)?;
+    ledger.routed(&routing);
     let engine = routing.model.settings().engine;
     if !request.deployment.allows(engine) {
         return Err(ApiError::unavailable(
@@ -146,20 +172,24 @@ pub async fn process(
         .classification
         .as_ref()
         .ok_or_else(|| ApiError::unavailable("router_unavailable", "no classification was made"))?;
-    Ok(Json(ProcessResponse {
-        classification: ProcessClassification {
-            category: c.category.as_str(),
-            complexity: c.complexity,
-            tier: c.tier.as_str(),
-            model: routing.model.name().to_owned(),
+    let usage = done.usage;
+    Ok((
+        ProcessResponse {
+            classification: ProcessClassification {
+                category: c.category.as_str(),
+                complexity: c.complexity,
+                tier: c.tier.as_str(),
+                model: routing.model.name().to_owned(),
+            },
+            inference: ProcessInference {
+                output: done.text,
+                finish_reason: done.finish_reason.as_str(),
+                usage: RunUsage::from(&done.usage),
+            },
+            deployment_used: request.deployment,
+            fragment_context: request.fragment_context,
+            covenant_id: request.covenant_id,
         },
-        inference: ProcessInference {
-            output: done.text,
-            finish_reason: done.finish_reason.as_str(),
-            usage: RunUsage::from(&done.usage),
-        },
-        deployment_used: request.deployment,
-        fragment_context: request.fragment_context,
-        covenant_id: request.covenant_id,
-    }))
+        usage,
+    ))
 }

@@ -1,12 +1,13 @@
 //! `POST /run`: one prompt in, the routed model's answer out.
 
 use crate::{
+    auth::Caller,
     error::{ApiError, ErrorBody},
     extract::{ApiJson, Validate},
-    routes::inference::{Routing, validate_sampling},
+    routes::inference::{Ledger, Routing, admit, validate_sampling},
     state::AppState,
 };
-use axum::{Json, extract::State};
+use axum::{Extension, Json, extract::State, http::StatusCode};
 use orchestrator::generation::{Message, Role, Usage};
 use orchestrator::registry::Params;
 use serde::{Deserialize, Serialize};
@@ -111,11 +112,34 @@ pub struct RunResponse {
 )]
 pub async fn run(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(request): ApiJson<RunRequest>,
 ) -> Result<Json<RunResponse>, ApiError> {
+    let requested = request.model.as_deref().unwrap_or_default();
+    let mut ledger = Ledger::start(&state, &caller, "/run", requested);
+    match answer(&state, &caller, &request, &mut ledger).await {
+        Ok(body) => {
+            ledger.finish(StatusCode::OK, Some(&body.1));
+            Ok(Json(body.0))
+        }
+        Err(e) => {
+            ledger.finish(e.status(), None);
+            Err(e)
+        }
+    }
+}
+
+async fn answer(
+    state: &AppState,
+    caller: &Caller,
+    request: &RunRequest,
+    ledger: &mut Ledger,
+) -> Result<(RunResponse, Usage), ApiError> {
     let started = Instant::now();
+    admit(state, caller).await?;
     let requested = request.model.as_deref().unwrap_or_default();
     let routing = Routing::decide(&state.gateway, requested, &request.text, true)?;
+    ledger.routed(&routing);
     let generation = routing.model.prepare(Params {
         messages: vec![Message::new(Role::User, request.text.as_str())],
         max_tokens: request.max_tokens,
@@ -128,14 +152,17 @@ pub async fn run(
         .classification
         .as_ref()
         .map_or(("simple", 0.0), |c| (c.category.as_str(), c.complexity));
-    Ok(Json(RunResponse {
-        output: done.text,
-        model: routing.model.name().to_owned(),
-        tier: routing.tier().map(orchestrator::Tier::as_str),
-        category,
-        complexity,
-        finish_reason: done.finish_reason.as_str(),
-        usage: RunUsage::from(&done.usage),
-        latency_ms: started.elapsed().as_secs_f64() * 1_000.0,
-    }))
+    Ok((
+        RunResponse {
+            output: done.text,
+            model: routing.model.name().to_owned(),
+            tier: routing.tier().map(orchestrator::Tier::as_str),
+            category,
+            complexity,
+            finish_reason: done.finish_reason.as_str(),
+            usage: RunUsage::from(&done.usage),
+            latency_ms: started.elapsed().as_secs_f64() * 1_000.0,
+        },
+        done.usage,
+    ))
 }

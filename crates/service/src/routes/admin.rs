@@ -1,0 +1,217 @@
+//! Admin routes: tenants and their keys. Admin-scoped keys only.
+
+use crate::{
+    auth::Caller,
+    error::{ApiError, ErrorBody},
+    extract::{ApiJson, Validate},
+    state::AppState,
+    storage::{
+        keys::{KeyRecord, Scope},
+        tenants::{Quota, Tenant},
+    },
+};
+use axum::{
+    Extension, Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Body of `POST /v2/admin/tenants`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// Unique name: 1–64 letters, digits, `-`, `_` or `.`.
+    pub name: String,
+    /// Limits; unset fields use the configured defaults.
+    #[serde(default)]
+    pub quota: Quota,
+}
+
+impl Validate for NewTenant {
+    fn validate(&self) -> Result<(), ApiError> {
+        let ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            return Err(ApiError::validation(
+                "name: 1-64 letters, digits, '-', '_' or '.'",
+            ));
+        }
+        for (field, v) in [
+            ("quota.requests_per_minute", self.quota.requests_per_minute),
+            ("quota.max_concurrent", self.quota.max_concurrent),
+            ("quota.tokens_per_day", self.quota.tokens_per_day),
+        ] {
+            if v.is_some_and(|v| v < 1) {
+                return Err(ApiError::validation(format!("{field}: must be at least 1")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Body of `POST /v2/admin/tenants/{id}/keys`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    /// `tenant` (default) or `admin`.
+    pub scope: Option<Scope>,
+}
+
+impl Validate for NewKey {
+    fn validate(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+/// A new key: shown this once, never again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedKey {
+    /// The key. Store it now; only its hash is kept.
+    pub key: String,
+    /// Its record.
+    pub record: KeyRecord,
+}
+
+/// Creates a tenant.
+#[utoipa::path(post, path = "/v2/admin/tenants", tag = "admin", request_body = NewTenant,
+    responses(
+        (status = 201, description = "Created", body = Tenant),
+        (status = 401, description = "No or invalid key", body = ErrorBody),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 409, description = "Name taken", body = ErrorBody),
+        (status = 422, description = "Bad name or quota", body = ErrorBody),
+    ))]
+pub async fn create_tenant(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<NewTenant>,
+) -> Result<(StatusCode, Json<Tenant>), ApiError> {
+    caller.require_admin()?;
+    let tenant = state.storage.create_tenant(&body.name, body.quota).await?;
+    Ok((StatusCode::CREATED, Json(tenant)))
+}
+
+/// Lists tenants.
+#[utoipa::path(get, path = "/v2/admin/tenants", tag = "admin",
+    responses(
+        (status = 200, description = "Every tenant", body = [Tenant]),
+        (status = 401, description = "No or invalid key", body = ErrorBody),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+    ))]
+pub async fn list_tenants(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Vec<Tenant>>, ApiError> {
+    caller.require_admin()?;
+    Ok(Json(state.storage.list_tenants().await?))
+}
+
+async fn set_status(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    status: &str,
+) -> Result<Json<Tenant>, ApiError> {
+    caller.require_admin()?;
+    let tenant = state.storage.find_tenant(id).await?;
+    Ok(Json(
+        state.storage.set_tenant_status(&tenant.id, status).await?,
+    ))
+}
+
+/// Suspends a tenant: its keys answer 403 until it is reactivated.
+#[utoipa::path(post, path = "/v2/admin/tenants/{id}/suspend", tag = "admin",
+    params(("id" = String, Path, description = "Tenant id or name")),
+    responses(
+        (status = 200, description = "Suspended", body = Tenant),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+    ))]
+pub async fn suspend_tenant(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Tenant>, ApiError> {
+    set_status(&state, &caller, &id, "suspended").await
+}
+
+/// Reactivates a suspended tenant.
+#[utoipa::path(post, path = "/v2/admin/tenants/{id}/activate", tag = "admin",
+    params(("id" = String, Path, description = "Tenant id or name")),
+    responses(
+        (status = 200, description = "Active", body = Tenant),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+    ))]
+pub async fn activate_tenant(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Tenant>, ApiError> {
+    set_status(&state, &caller, &id, "active").await
+}
+
+/// Creates a key for a tenant; the key is in this answer only.
+#[utoipa::path(post, path = "/v2/admin/tenants/{id}/keys", tag = "admin", request_body = NewKey,
+    params(("id" = String, Path, description = "Tenant id or name")),
+    responses(
+        (status = 201, description = "Created", body = CreatedKey),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 422, description = "Bad scope", body = ErrorBody),
+    ))]
+pub async fn create_key(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NewKey>,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    caller.require_admin()?;
+    let tenant = state.storage.find_tenant(&id).await?;
+    let (key, record) = state
+        .storage
+        .create_key(&tenant.id, body.scope.unwrap_or(Scope::Tenant))
+        .await?;
+    Ok((StatusCode::CREATED, Json(CreatedKey { key, record })))
+}
+
+/// Lists a tenant's keys (prefixes only).
+#[utoipa::path(get, path = "/v2/admin/tenants/{id}/keys", tag = "admin",
+    params(("id" = String, Path, description = "Tenant id or name")),
+    responses(
+        (status = 200, description = "Keys, newest first", body = [KeyRecord]),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+    ))]
+pub async fn list_keys(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<KeyRecord>>, ApiError> {
+    caller.require_admin()?;
+    let tenant = state.storage.find_tenant(&id).await?;
+    Ok(Json(state.storage.list_keys(&tenant.id).await?))
+}
+
+/// Revokes a key at once.
+#[utoipa::path(post, path = "/v2/admin/keys/{id}/revoke", tag = "admin",
+    params(("id" = String, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "Revoked", body = KeyRecord),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 404, description = "No such key", body = ErrorBody),
+    ))]
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<KeyRecord>, ApiError> {
+    caller.require_admin()?;
+    Ok(Json(state.storage.revoke_key(&id).await?))
+}

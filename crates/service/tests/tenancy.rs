@@ -1,0 +1,437 @@
+//! Tenants, keys, quotas and the usage ledger through the real binary with
+//! `auth.mode: required`, and durability across SIGKILL.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
+mod common;
+
+use common::Service;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const REQUIRED: (&str, &str) = ("HARPOON__AUTH__MODE", "required");
+
+/// Runs `service admin …` on a data directory and returns its JSON.
+fn admin(data: &std::path::Path, args: &[&str]) -> Value {
+    let out = common::command()
+        .env("HARPOON__STORAGE__DATA_DIR", data)
+        .arg("admin")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A data directory with an admin tenant and key, made with the CLI.
+fn bootstrapped() -> (tempfile::TempDir, String) {
+    let data = tempfile::tempdir().unwrap();
+    admin(data.path(), &["tenant", "create", "ops"]);
+    let key = admin(
+        data.path(),
+        &["key", "create", "--tenant", "ops", "--scope", "admin"],
+    );
+    (data, key["key"].as_str().unwrap().to_owned())
+}
+
+async fn code(resp: reqwest::Response) -> (StatusCode, String) {
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    (
+        status,
+        body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+struct Api {
+    http: reqwest::Client,
+    svc: Service,
+}
+
+impl Api {
+    fn new(svc: Service) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            svc,
+        }
+    }
+
+    async fn post(&self, key: &str, path: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(self.svc.url(path))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, key: &str, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.svc.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a tenant and a tenant-scoped key for it; returns (tenant id, key).
+    async fn tenant(&self, admin_key: &str, name: &str, quota: Value) -> (String, String) {
+        let t = self
+            .post(
+                admin_key,
+                "/v2/admin/tenants",
+                json!({"name": name, "quota": quota}),
+            )
+            .await;
+        assert_eq!(t.status(), StatusCode::CREATED);
+        let id = t.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let k = self
+            .post(
+                admin_key,
+                &format!("/v2/admin/tenants/{id}/keys"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(k.status(), StatusCode::CREATED);
+        let key = k.json::<Value>().await.unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (id, key)
+    }
+}
+
+#[tokio::test]
+async fn key_lifecycle_and_the_401_403_paths() {
+    let (data, admin_key) = bootstrapped();
+    let api = Api::new(Service::start_in(data, common::free_port(), &[REQUIRED]));
+    let (tenant_id, key) = api.tenant(&admin_key, "acme", json!({})).await;
+
+    // Probes and the API description need no key.
+    for path in ["/health", "/ready", "/openapi.json", "/metrics"] {
+        let r = api.http.get(api.svc.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+    }
+    let none = api.http.get(api.svc.url("/v2/usage")).send().await.unwrap();
+    assert_eq!(
+        code(none).await,
+        (StatusCode::UNAUTHORIZED, "missing_api_key".into())
+    );
+    let wrong = api
+        .get("hk_not_a_real_key_at_all_0000000000", "/v2/usage")
+        .await;
+    assert_eq!(
+        code(wrong).await,
+        (StatusCode::UNAUTHORIZED, "invalid_api_key".into())
+    );
+
+    let ok = api.get(&key, "/v2/usage").await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let x_api_key = api
+        .http
+        .get(api.svc.url("/v2/usage"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(x_api_key.status(), StatusCode::OK, "X-API-Key works too");
+
+    let not_admin = api.get(&key, "/v2/admin/tenants").await;
+    assert_eq!(
+        code(not_admin).await,
+        (StatusCode::FORBIDDEN, "admin_required".into())
+    );
+
+    // Only a hash is stored: the listing shows the prefix, never the key.
+    let listed = api
+        .get(&admin_key, &format!("/v2/admin/tenants/{tenant_id}/keys"))
+        .await;
+    let text = listed.text().await.unwrap();
+    assert!(text.contains(&key[..11]) && !text.contains(&key));
+
+    let suspended = api
+        .post(
+            &admin_key,
+            &format!("/v2/admin/tenants/{tenant_id}/suspend"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(suspended.status(), StatusCode::OK);
+    assert_eq!(
+        code(api.get(&key, "/v2/usage").await).await,
+        (StatusCode::FORBIDDEN, "tenant_suspended".into())
+    );
+    api.post(
+        &admin_key,
+        &format!("/v2/admin/tenants/{tenant_id}/activate"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(api.get(&key, "/v2/usage").await.status(), StatusCode::OK);
+
+    let keys: Value = api
+        .get(&admin_key, &format!("/v2/admin/tenants/{tenant_id}/keys"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let key_id = keys[0]["id"].as_str().unwrap();
+    let revoked = api
+        .post(
+            &admin_key,
+            &format!("/v2/admin/keys/{key_id}/revoke"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(
+        code(api.get(&key, "/v2/usage").await).await,
+        (StatusCode::UNAUTHORIZED, "invalid_api_key".into())
+    );
+
+    let dup = api
+        .post(&admin_key, "/v2/admin/tenants", json!({"name": "acme"}))
+        .await;
+    assert_eq!(code(dup).await, (StatusCode::CONFLICT, "conflict".into()));
+}
+
+#[tokio::test]
+async fn request_quota_answers_429_with_retry_after_and_refills() {
+    let (data, admin_key) = bootstrapped();
+    let api = Api::new(Service::start_in(data, common::free_port(), &[REQUIRED]));
+    let (_, key) = api
+        .tenant(&admin_key, "small", json!({"requests_per_minute": 60}))
+        .await;
+    // The bucket holds 60 and refills one a second.
+    for _ in 0..60 {
+        assert_eq!(api.get(&key, "/v2/usage").await.status(), StatusCode::OK);
+    }
+    let limited = api.get(&key, "/v2/usage").await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    assert_eq!(code(limited).await.1, "rate_limited");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(
+        api.get(&key, "/v2/usage").await.status(),
+        StatusCode::OK,
+        "refilled"
+    );
+    // Another tenant is not affected.
+    assert_eq!(
+        api.get(&admin_key, "/v2/usage").await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn concurrency_quota_answers_429_while_a_request_is_in_flight() {
+    use std::io::Write;
+    let (data, admin_key) = bootstrapped();
+    let api = Api::new(Service::start_in(data, common::free_port(), &[REQUIRED]));
+    let (_, key) = api
+        .tenant(&admin_key, "one-at-a-time", json!({"max_concurrent": 1}))
+        .await;
+    // Hold one request open: headers sent, body not finished.
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", api.svc.port)).unwrap();
+    write!(
+        slow,
+        "POST /classify HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\n\
+         content-type: application/json\r\ncontent-length: 20\r\n\r\n{{\"text\":"
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = api.post(&key, "/classify", json!({"text": "hi"})).await;
+    assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(second.headers().contains_key("retry-after"));
+    drop(slow);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        api.post(&key, "/classify", json!({"text": "hi"}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+async fn usage_of(api: &Api, key: &str, query: &str) -> Value {
+    // Rows are written by a background writer; wait for them briefly.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let v: Value = api
+            .get(key, &format!("/v2/usage?{query}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if !v["groups"].as_array().unwrap().is_empty() || Instant::now() > deadline {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn failed_inference_is_in_the_ledger_and_tenants_cannot_see_each_other() {
+    let (data, admin_key) = bootstrapped();
+    let api = Api::new(Service::start_in(data, common::free_port(), &[REQUIRED]));
+    let (a_id, a_key) = api.tenant(&admin_key, "team-a", json!({})).await;
+    let (b_id, b_key) = api.tenant(&admin_key, "team-b", json!({})).await;
+
+    // No engine in this build: 503, and the attempt is still recorded.
+    let chat = json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(
+        api.post(&a_key, "/v1/chat/completions", chat)
+            .await
+            .status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let unknown = json!({"model": "gpt-17", "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(
+        api.post(&a_key, "/v1/chat/completions", unknown)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api.post(&a_key, "/run", json!({"text": "hello"}))
+            .await
+            .status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
+    let report = usage_of(&api, &a_key, "group_by=model").await;
+    assert_eq!(report["tenant"], a_id.as_str());
+    let groups = report["groups"].as_array().unwrap();
+    let by = |m: &str| {
+        groups
+            .iter()
+            .find(|g| g["key"] == m)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(by("gemma")["requests"], 2, "{report}");
+    assert_eq!(by("gemma")["errors"], 2);
+    assert_eq!(by("gpt-17")["requests"], 1);
+
+    // B sees none of A's rows, and A's id does not exist for B.
+    let b_report: Value = api.get(&b_key, "/v2/usage").await.json().await.unwrap();
+    assert!(b_report["groups"].as_array().unwrap().is_empty());
+    let cross = api.get(&b_key, &format!("/v2/usage?tenant={a_id}")).await;
+    assert_eq!(
+        code(cross).await,
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
+    let own = api.get(&b_key, &format!("/v2/usage?tenant={b_id}")).await;
+    assert_eq!(own.status(), StatusCode::OK);
+    // An admin may look at any tenant.
+    let by_admin = usage_of(&api, &admin_key, &format!("tenant={a_id}&group_by=day")).await;
+    assert_eq!(by_admin["groups"][0]["requests"], 3);
+    let bad = api.get(&admin_key, "/v2/usage?since=yesterday").await;
+    assert_eq!(code(bad).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_restart_keeps_tenants_keys_and_usage() {
+    let (data, admin_key) = bootstrapped();
+    let port = common::free_port();
+    let mut api = Api::new(Service::start_in(data, port, &[REQUIRED]));
+    let (_, key) = api.tenant(&admin_key, "durable", json!({})).await;
+    api.post(&key, "/run", json!({"text": "hello"})).await;
+    usage_of(&api, &key, "").await;
+    api.svc.terminate();
+    assert_eq!(api.svc.wait_exit(Duration::from_secs(10)).code(), Some(0));
+
+    let data = std::mem::replace(&mut api.svc.data, tempfile::tempdir().unwrap());
+    let api = Api::new(Service::start_in(data, common::free_port(), &[REQUIRED]));
+    assert_eq!(
+        api.get(&key, "/v2/usage").await.status(),
+        StatusCode::OK,
+        "the key survived"
+    );
+    let report: Value = api.get(&key, "/v2/usage").await.json().await.unwrap();
+    assert_eq!(
+        report["groups"][0]["requests"], 1,
+        "usage survived: {report}"
+    );
+}
+
+#[tokio::test]
+async fn every_acknowledged_tenant_survives_sigkill() {
+    let (data, admin_key) = bootstrapped();
+    let mut api = Api::new(Service::start_in(data, common::free_port(), &[REQUIRED]));
+    let base = api.svc.base.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (base, key, stop) = (base.clone(), admin_key.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut acknowledged = Vec::new();
+            for i in 0.. {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let name = format!("w{w}-n{i}");
+                let sent = http
+                    .post(format!("{base}/v2/admin/tenants"))
+                    .bearer_auth(&key)
+                    .json(&json!({"name": name}))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status() == StatusCode::CREATED => {
+                        let t: Value = r.json().await.unwrap_or_default();
+                        acknowledged.push((name, t["id"].as_str().unwrap_or_default().to_owned()));
+                    }
+                    _ => break, // the process is gone
+                }
+            }
+            acknowledged
+        }));
+    }
+    // Kill at a moment that varies from run to run.
+    let at = 300 + (std::process::id() as u64 * 7919) % 700;
+    tokio::time::sleep(Duration::from_millis(at)).await;
+    api.svc.child.kill().unwrap(); // SIGKILL
+    api.svc.child.wait().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut acknowledged = Vec::new();
+    for w in writers {
+        acknowledged.extend(w.await.unwrap());
+    }
+    assert!(
+        acknowledged.len() > 10,
+        "the test created records before the kill"
+    );
+
+    let data = std::mem::replace(&mut api.svc.data, tempfile::tempdir().unwrap());
+    let api = Api::new(Service::start_in(data, common::free_port(), &[REQUIRED]));
+    let listed: Vec<Value> = api
+        .get(&admin_key, "/v2/admin/tenants")
+        .await
+        .json()
+        .await
+        .unwrap();
+    for (name, id) in &acknowledged {
+        let found = listed.iter().find(|t| t["name"] == name.as_str());
+        let found = found.unwrap_or_else(|| panic!("acknowledged tenant {name} was lost"));
+        assert_eq!(found["id"], id.as_str(), "{name} intact");
+        assert_eq!(found["status"], "active");
+    }
+}
