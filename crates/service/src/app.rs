@@ -11,7 +11,7 @@ use crate::{
     },
     settings::ServiceSettings,
     state::AppState,
-    telemetry::{UNMATCHED_ROUTE, record_metrics},
+    telemetry::{self, UNMATCHED_ROUTE, record_metrics},
 };
 use axum::{
     Extension, Router,
@@ -90,6 +90,12 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(service.request_timeout_secs),
         ))
         .layer(DefaultBodyLimit::max(service.body_limit_bytes))
+        .option_layer(service.log_bodies.then(|| {
+            axum::middleware::from_fn_with_state(
+                service.body_limit_bytes,
+                telemetry::log_request_body,
+            )
+        }))
         .layer(Extension(OpenApiJson(Arc::from(doc_json))));
 
     routes

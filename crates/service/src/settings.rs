@@ -127,6 +127,8 @@ pub struct ServiceSettings {
     pub cors_origins: Vec<String>,
     /// After SIGTERM/SIGINT, how long in-flight requests may take before exit.
     pub shutdown_grace_secs: u64,
+    /// Log request bodies at debug level (redacted). Off: logs never carry what users send.
+    pub log_bodies: bool,
 }
 
 impl Default for ServiceSettings {
@@ -140,6 +142,7 @@ impl Default for ServiceSettings {
             request_timeout_secs: 300,
             cors_origins: Vec::new(),
             shutdown_grace_secs: 20,
+            log_bodies: false,
         }
     }
 }

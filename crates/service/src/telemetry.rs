@@ -6,7 +6,7 @@ use axum::{
     extract::{MatchedPath, Request},
     http::Method,
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use orchestrator::registry;
@@ -127,6 +127,30 @@ pub fn prometheus() -> Result<PrometheusHandle, String> {
             Ok(handle)
         })
         .clone()
+}
+
+/// With `service.log_bodies`, logs each request body at debug level; the
+/// log writer redacts it like every other line. The body is read (within the
+/// body limit) and handed on unchanged.
+pub async fn log_request_body(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => {
+            tracing::debug!(body = %String::from_utf8_lossy(&bytes), "request body");
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(_) => crate::error::ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than service.body_limit_bytes",
+        )
+        .into_response(),
+    }
 }
 
 /// Middleware recording [`REQUESTS_TOTAL`] and [`REQUEST_DURATION`].
