@@ -12,14 +12,20 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --create-home --home-dir /home/harpoon harpoon
+ && useradd --system --uid 10001 --user-group --create-home --home-dir /home/harpoon harpoon \
+ && install -d -o harpoon -g harpoon /var/lib/harpoon
 COPY --from=build /usr/local/bin/service /usr/local/bin/service
 COPY configs/config.example.yaml /etc/harpoon/config.example.yaml
 
 # Listen on every interface inside the container. SERVICE_PORT is left unset so
 # a platform's PORT (Railway) takes effect; without either the port is 8080.
+# API keys are required (as on any non-loopback bind); the SQLite file lives in
+# /var/lib/harpoon (mount a volume there), or set DATABASE_URL for PostgreSQL.
 ENV SERVICE_HOST=0.0.0.0 \
-    HARPOON__SERVICE__LOG_FORMAT=json
+    HARPOON__SERVICE__LOG_FORMAT=json \
+    HARPOON__AUTH__MODE=required \
+    HARPOON__STORAGE__DATA_DIR=/var/lib/harpoon
+VOLUME /var/lib/harpoon
 USER harpoon
 WORKDIR /home/harpoon
 EXPOSE 8080

@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 IMAGE ?= harpoon:latest
 
-.PHONY: run run-mlx build test setup lint unit mlx e2e router-check router bench bench-router bench-health bench-gateway bench-tokens docker clean
+.PHONY: run run-mlx build test setup lint unit pg mlx e2e router-check router bench bench-router bench-health bench-gateway bench-tokens docker clean
 
 # Offline Hugging Face settings for everything that touches mlx-lm.
 HF_ENV := HF_HUB_OFFLINE=1 HF_HUB_CACHE=$(CURDIR)/target/hf-cache
@@ -31,7 +31,7 @@ build:
 	$(CARGO) build --release --locked -p service
 
 ## Install what the tests need, then lint and run the whole suite.
-test: setup lint unit router-check mlx e2e
+test: setup lint unit pg router-check mlx e2e
 
 ## Everything the suite needs on a fresh machine.
 setup:
@@ -44,6 +44,10 @@ lint:
 
 unit:
 	$(CARGO) test --workspace --locked
+
+## The storage tests again on a real, throwaway PostgreSQL.
+pg:
+	./scripts/with-postgres.sh -- sh -c 'HARPOON_TEST_DATABASE_URL="$$DATABASE_URL" $(CARGO) test --locked -p service --test storage_backends'
 
 ## The mlx engine on the tiny test models (needs `make setup`).
 mlx:

@@ -112,7 +112,7 @@ impl Storage {
     /// Prompt plus completion tokens of a tenant since `since_ms`.
     pub async fn tokens_since(&self, tenant_id: &str, since_ms: i64) -> Result<i64, StorageError> {
         let row = sqlx::query(
-            "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS total FROM usage_ledger \
+            "SELECT CAST(COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS BIGINT) AS total FROM usage_ledger \
              WHERE tenant_id = $1 AND created_at >= $2",
         )
         .bind(tenant_id)
@@ -135,11 +135,13 @@ impl Storage {
             GroupBy::Model => "model",
             GroupBy::Day => "created_at / 86400000",
         };
+        // Sums are cast: PostgreSQL widens SUM(BIGINT) to NUMERIC.
         let sql = format!(
-            "SELECT {key} AS k, COUNT(*) AS requests, \
-             SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors, \
-             SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens, \
-             AVG(latency_ms) AS mean_latency_ms \
+            "SELECT {key} AS k, CAST(COUNT(*) AS BIGINT) AS requests, \
+             CAST(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors, \
+             CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens, \
+             CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens, \
+             CAST(AVG(latency_ms) AS DOUBLE PRECISION) AS mean_latency_ms \
              FROM usage_ledger WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 \
              GROUP BY {key} ORDER BY {key}"
         );

@@ -1,0 +1,148 @@
+//! The same storage lifecycle on SQLite and on a real PostgreSQL
+//! (`HARPOON_TEST_DATABASE_URL`, set by `scripts/with-postgres.sh` in `make test`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
+use service::storage::keys::{KeyRefusal, Scope};
+use service::storage::tenants::Quota;
+use service::storage::usage::{GroupBy, UsageRow, day_start};
+use service::storage::{Storage, StorageError, StorageSettings, now_ms};
+
+fn row(tenant: &str, model: &str, status: i64, tokens: i64, at: i64) -> UsageRow {
+    UsageRow {
+        tenant_id: tenant.into(),
+        route: "/run".into(),
+        model: model.into(),
+        tier: Some("small".into()),
+        prompt_tokens: tokens,
+        completion_tokens: tokens,
+        latency_ms: 12.5,
+        status,
+        created_at: at,
+    }
+}
+
+async fn lifecycle(settings: &StorageSettings) {
+    let storage = Storage::open(settings).await.unwrap();
+    let suffix = uuid_suffix();
+    let name = format!("acme-{suffix}");
+    let quota = Quota {
+        requests_per_minute: Some(30),
+        max_concurrent: None,
+        tokens_per_day: Some(1000),
+    };
+    let t = storage.create_tenant(&name, quota).await.unwrap();
+    assert!(matches!(
+        storage.create_tenant(&name, Quota::default()).await,
+        Err(StorageError::Conflict(_))
+    ));
+    assert_eq!(storage.quota(&t.id).await.unwrap(), quota);
+    assert_eq!(storage.find_tenant(&name).await.unwrap(), t);
+
+    let (key, rec) = storage.create_key(&t.id, Scope::Tenant).await.unwrap();
+    assert!(key.starts_with("hk_") && key.starts_with(&rec.prefix));
+    let (found, tenant) = storage.authenticate(&key).await.unwrap().unwrap();
+    assert_eq!(
+        (found.id.as_str(), tenant.id.as_str()),
+        (rec.id.as_str(), t.id.as_str())
+    );
+    assert_eq!(
+        storage.authenticate("hk_nope").await.unwrap().unwrap_err(),
+        KeyRefusal::Invalid
+    );
+    storage.set_tenant_status(&t.id, "suspended").await.unwrap();
+    assert_eq!(
+        storage.authenticate(&key).await.unwrap().unwrap_err(),
+        KeyRefusal::Suspended
+    );
+    storage.set_tenant_status(&t.id, "active").await.unwrap();
+    let revoked = storage.revoke_key(&rec.id).await.unwrap();
+    assert!(revoked.revoked_at.is_some());
+    assert_eq!(
+        storage.authenticate(&key).await.unwrap().unwrap_err(),
+        KeyRefusal::Invalid
+    );
+
+    let now = now_ms();
+    let yesterday = day_start(now) - 3_600_000;
+    storage
+        .insert_usage(&[
+            row(&t.id, "gemma", 200, 10, now),
+            row(&t.id, "gemma", 503, 0, now),
+            row(&t.id, "qwen", 200, 20, yesterday),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        storage.tokens_since(&t.id, day_start(now)).await.unwrap(),
+        20
+    );
+    let by_model = storage
+        .usage_summary(&t.id, 0, now + 1, GroupBy::Model)
+        .await
+        .unwrap();
+    assert_eq!(by_model.len(), 2);
+    assert_eq!(
+        (
+            by_model[0].key.as_str(),
+            by_model[0].requests,
+            by_model[0].errors
+        ),
+        ("gemma", 2, 1)
+    );
+    assert_eq!(by_model[1].completion_tokens, 20);
+    let by_day = storage
+        .usage_summary(&t.id, 0, now + 1, GroupBy::Day)
+        .await
+        .unwrap();
+    assert_eq!(by_day.len(), 2, "{by_day:?}");
+    assert!(by_day[0].key < by_day[1].key && by_day[1].key.len() == 10);
+
+    let local = storage
+        .ensure_tenant(&format!("local-{suffix}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        storage.ensure_tenant(&local.name).await.unwrap(),
+        local,
+        "idempotent"
+    );
+    storage.close().await;
+
+    // Reopening (and re-running the migrations) keeps everything.
+    let again = Storage::open(settings).await.unwrap();
+    assert_eq!(again.find_tenant(&t.id).await.unwrap().name, name);
+    assert_eq!(again.list_keys(&t.id).await.unwrap().len(), 1);
+    again.close().await;
+}
+
+fn uuid_suffix() -> String {
+    format!("{}-{}", std::process::id(), now_ms())
+}
+
+#[tokio::test]
+async fn sqlite_from_an_empty_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = StorageSettings {
+        data_dir: dir.path().join("fresh/sub"),
+        ..StorageSettings::default()
+    };
+    lifecycle(&settings).await;
+}
+
+#[tokio::test]
+async fn postgresql_when_available() {
+    let Ok(url) = std::env::var("HARPOON_TEST_DATABASE_URL") else {
+        eprintln!(
+            "\n**********************************************************************\n\
+             POSTGRESQL TEST SKIPPED: HARPOON_TEST_DATABASE_URL is not set.\n\
+             `make test` runs this test under scripts/with-postgres.sh.\n\
+             **********************************************************************\n"
+        );
+        return;
+    };
+    let settings = StorageSettings {
+        database_url: Some(orchestrator::Secret::new(url)),
+        ..StorageSettings::default()
+    };
+    lifecycle(&settings).await;
+}
