@@ -45,6 +45,10 @@ fn dockerfile_copies_only_existing_paths_and_runs_as_non_root() {
     );
     assert!(dockerfile.contains("${PORT"), "health check honours PORT");
     assert!(
+        dockerfile.contains("HARPOON__AUTH__MODE=required"),
+        "keys are required in the image"
+    );
+    assert!(
         !dockerfile.contains("SERVICE_PORT="),
         "setting SERVICE_PORT in the image would shadow a platform's PORT"
     );
