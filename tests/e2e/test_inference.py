@@ -150,3 +150,37 @@ def test_an_unreachable_upstream_is_503_within_the_timeout():
         assert e.value.status_code == 503
         assert e.value.body["code"] == "upstream_unavailable"
         assert time.monotonic() - started < 5
+
+
+def test_successful_generations_are_in_the_usage_ledger(native):
+    c = client(native)
+    r = c.chat.completions.create(model="gemma", messages=[{"role": "user", "content": "hi"}], max_tokens=5)
+    deadline = time.monotonic() + 5
+    while True:
+        report = get_json(f"{native}/v2/usage?group_by=model")
+        gemma = [g for g in report["groups"] if g["key"] == "gemma"]
+        if gemma and gemma[0]["completion_tokens"] >= r.usage.completion_tokens or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert gemma and gemma[0]["requests"] >= 1
+    assert gemma[0]["completion_tokens"] >= r.usage.completion_tokens
+
+
+def test_a_spent_daily_token_budget_answers_429_with_retry_after():
+    env = {**model_env("gemma", "gemma3_text", "small"), "HARPOON__QUOTAS__TOKENS_PER_DAY": "20"}
+    with running_service(env) as base:
+        c = client(base)
+        c.chat.completions.create(model="gemma", messages=[{"role": "user", "content": "hello there"}],
+                                  max_tokens=16)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                c.chat.completions.create(model="gemma", messages=[{"role": "user", "content": "hi"}],
+                                          max_tokens=4)
+            except openai.RateLimitError as e:
+                assert e.body["code"] == "rate_limited"
+                retry = int(e.response.headers["retry-after"])
+                assert 1 <= retry <= 86_400
+                break
+            assert time.monotonic() < deadline, "the budget was never enforced"
+            time.sleep(0.1)
