@@ -43,7 +43,11 @@ http {
 NGINX
 nginx -p "$work" -c "$work/nginx.conf" -g 'daemon off;' &
 nginx_pid=$!
+# Quotas far above the offered load: this measures the gateway, not the limiter.
 RUST_LOG=warn SERVICE_PORT="$gw" \
+  HARPOON__STORAGE__DATA_DIR="$work/data" \
+  HARPOON__QUOTAS__REQUESTS_PER_MINUTE=100000000 \
+  HARPOON__QUOTAS__MAX_CONCURRENT=100000 \
   HARPOON__MODELS__GEMMA__ENGINE=openai \
   HARPOON__MODELS__GEMMA__BASE_URL="http://127.0.0.1:$up/v1" \
   ./target/release/service &

@@ -115,7 +115,14 @@ pub async fn authenticate(
     };
     request.extensions_mut().insert(caller);
     let response = next.run(request).await;
-    // A streamed body is still in flight: release the slot when it ends.
+    let streaming = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !streaming {
+        return response; // complete: the slot is released here
+    }
+    // A streamed body is still in flight: hold the slot until it ends.
     let (parts, body) = response.into_parts();
     let body = Body::from_stream(body.into_data_stream().map(move |chunk| {
         let _held = &slot;
@@ -124,7 +131,57 @@ pub async fn authenticate(
     Response::from_parts(parts, body)
 }
 
+/// How long a resolved caller is reused without asking the database. Admin
+/// changes made through this process clear the cache at once; changes made
+/// elsewhere (the CLI, another replica) take effect within this time.
+const CALLER_TTL: Duration = Duration::from_secs(2);
+
+/// Recently resolved callers by key hash (or the local tenant's marker).
+#[derive(Debug, Default)]
+pub struct CallerCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Caller)>>,
+}
+
+impl CallerCache {
+    fn get(&self, id: &str) -> Option<Caller> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(id)
+            .filter(|(at, _)| at.elapsed() < CALLER_TTL)
+            .map(|(_, caller)| caller.clone())
+    }
+
+    fn put(&self, id: String, caller: Caller) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|_, (at, _)| at.elapsed() < CALLER_TTL);
+        entries.insert(id, (std::time::Instant::now(), caller));
+    }
+
+    /// Forgets every caller (after a suspension, revocation or quota change).
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
 async fn identify(state: &AppState, key: Option<&str>) -> Result<Caller, ApiError> {
+    // Hash once: the cache never holds a key itself.
+    let cache_id = match (state.auth_mode, key) {
+        (AuthMode::Disabled, _) => "local".to_owned(),
+        (AuthMode::Required, Some(k)) => crate::storage::keys::hash_key(k),
+        (AuthMode::Required, None) => String::new(),
+    };
+    if let Some(caller) = state.callers.get(&cache_id) {
+        return Ok(caller);
+    }
+    let caller = resolve(state, key).await?;
+    state.callers.put(cache_id, caller.clone());
+    Ok(caller)
+}
+
+async fn resolve(state: &AppState, key: Option<&str>) -> Result<Caller, ApiError> {
     let settings = &state.settings;
     let (tenant, scope) = if state.auth_mode == AuthMode::Disabled {
         (state.local_tenant.clone(), Scope::Admin)

@@ -28,6 +28,8 @@ pub struct AppState {
     pub usage: UsageRecorder,
     /// Live per-tenant counters.
     pub quotas: Arc<Quotas>,
+    /// Recently authenticated callers.
+    pub callers: Arc<crate::auth::CallerCache>,
     /// Authentication in force.
     pub auth_mode: AuthMode,
     /// Owner of requests when auth is disabled.
@@ -50,6 +52,7 @@ impl AppState {
             storage,
             usage,
             quotas: Arc::new(Quotas::default()),
+            callers: Arc::default(),
             auth_mode,
             local_tenant,
             settings: Arc::new(settings),

@@ -120,9 +120,9 @@ async fn set_status(
 ) -> Result<Json<Tenant>, ApiError> {
     caller.require_admin()?;
     let tenant = state.storage.find_tenant(id).await?;
-    Ok(Json(
-        state.storage.set_tenant_status(&tenant.id, status).await?,
-    ))
+    let tenant = state.storage.set_tenant_status(&tenant.id, status).await?;
+    state.callers.clear();
+    Ok(Json(tenant))
 }
 
 /// Suspends a tenant: its keys answer 403 until it is reactivated.
@@ -213,5 +213,7 @@ pub async fn revoke_key(
     Path(id): Path<String>,
 ) -> Result<Json<KeyRecord>, ApiError> {
     caller.require_admin()?;
-    Ok(Json(state.storage.revoke_key(&id).await?))
+    let record = state.storage.revoke_key(&id).await?;
+    state.callers.clear();
+    Ok(Json(record))
 }
