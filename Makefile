@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 IMAGE ?= harpoon:latest
 
-.PHONY: run run-mlx build test setup lint unit pg mlx e2e router-check router bench bench-router bench-health bench-gateway bench-tokens docker clean
+.PHONY: run run-mlx build test setup lint unit pg mlx e2e fuzz router-check router bench bench-router bench-health bench-gateway bench-tokens docker clean
 
 # Offline Hugging Face settings for everything that touches mlx-lm.
 HF_ENV := HF_HUB_OFFLINE=1 HF_HUB_CACHE=$(CURDIR)/target/hf-cache
@@ -31,7 +31,7 @@ build:
 	$(CARGO) build --release --locked -p service
 
 ## Install what the tests need, then lint and run the whole suite.
-test: setup lint unit pg router-check mlx e2e
+test: setup lint unit pg router-check mlx e2e fuzz
 
 ## Everything the suite needs on a fresh machine.
 setup:
@@ -44,6 +44,12 @@ lint:
 
 unit:
 	$(CARGO) test --workspace --locked
+
+## Schema-driven fuzzing of the HTTP API from its OpenAPI document (schemathesis):
+## no undocumented 5xx, no response that breaks the document, 1,000+ requests.
+fuzz:
+	$(CARGO) build --locked -p service
+	./scripts/fuzz-api.sh target/debug/service
 
 ## The storage tests again on a real, throwaway PostgreSQL.
 pg:

@@ -54,17 +54,16 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::revoke_key))
 }
 
-/// The OpenAPI document of every route.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+/// The OpenAPI document of every route, completed with the shared security
+/// and error responses.
+pub fn openapi() -> serde_json::Value {
+    openapi::complete(api().into_openapi())
 }
 
 /// The full application with its middleware.
 pub fn router(state: AppState) -> Router {
     let (routes, doc) = api().split_for_parts();
-    let doc_json = doc
-        .to_json()
-        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let doc_json = openapi::complete(doc).to_string();
     let service = &state.settings.service;
 
     let middleware = ServiceBuilder::new()

@@ -44,7 +44,9 @@ impl Caller {
 }
 
 /// Routes anyone may call: probes and the API description.
-const PUBLIC: &[&str] = &["/health", "/ready", "/openapi.json"];
+pub const PUBLIC: &[&str] = &["/health", "/ready", "/openapi.json"];
+/// The route guarded by `auth.metrics_token` instead of API keys.
+pub const METRICS: &str = "/metrics";
 
 fn presented_key(request: &Request) -> Option<&str> {
     let headers = request.headers();
@@ -79,7 +81,7 @@ pub async fn authenticate(
     if route.as_deref().is_some_and(|r| PUBLIC.contains(&r)) {
         return next.run(request).await;
     }
-    if route.as_deref() == Some("/metrics") {
+    if route.as_deref() == Some(METRICS) {
         return match &state.settings.auth.metrics_token {
             Some(token) if presented_key(&request) != Some(token.expose()) => ApiError::new(
                 StatusCode::UNAUTHORIZED,

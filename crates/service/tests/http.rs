@@ -348,7 +348,13 @@ async fn openapi_documents_every_route_and_the_error_shape() {
             "/run",
             "/v1/chat/completions",
             "/v1/models",
-            "/v2/process"
+            "/v2/admin/keys/{id}/revoke",
+            "/v2/admin/tenants",
+            "/v2/admin/tenants/{id}/activate",
+            "/v2/admin/tenants/{id}/keys",
+            "/v2/admin/tenants/{id}/suspend",
+            "/v2/process",
+            "/v2/usage"
         ]
     );
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
@@ -356,6 +362,21 @@ async fn openapi_documents_every_route_and_the_error_shape() {
     for status in ["400", "413", "422", "503"] {
         let schema = &chat_responses[status]["content"]["application/json"]["schema"]["$ref"];
         assert_eq!(schema, "#/components/schemas/ErrorBody", "{status}");
+    }
+    // Authenticated operations declare the key schemes and the 401/403/429
+    // the middleware can answer; public ones do not.
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let usage = &paths["/v2/usage"]["get"];
+    assert!(usage["security"].is_array());
+    for status in ["401", "403", "429"] {
+        assert!(usage["responses"][status].is_object(), "/v2/usage {status}");
+    }
+    assert!(paths["/health"]["get"].get("security").is_none());
+    for status in ["400", "413", "415", "422"] {
+        assert!(
+            paths["/run"]["post"]["responses"][status].is_object(),
+            "/run {status}"
+        );
     }
     // The served document is the one the code generates.
     let generated: Value = serde_json::to_value(service::app::openapi()).unwrap();

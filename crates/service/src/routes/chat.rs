@@ -120,14 +120,19 @@ pub struct ChatCompletionRequest {
     #[serde(default = "auto")]
     pub model: String,
     /// The conversation; at least one message.
+    #[schema(min_items = 1)]
     pub messages: Vec<ChatMessage>,
     /// Most tokens to generate (clamped to the model's `max_new_tokens`).
+    #[schema(minimum = 1)]
     pub max_tokens: Option<u32>,
     /// Newer name for `max_tokens`; wins when both are given.
+    #[schema(minimum = 1)]
     pub max_completion_tokens: Option<u32>,
     /// Sampling temperature, 0–2.
+    #[schema(minimum = 0, maximum = 2)]
     pub temperature: Option<f32>,
     /// Nucleus-sampling mass, (0, 1].
+    #[schema(exclusive_minimum = 0, maximum = 1)]
     pub top_p: Option<f32>,
     /// Stream tokens as server-sent events.
     #[serde(default)]
@@ -139,6 +144,7 @@ pub struct ChatCompletionRequest {
     /// Seed for reproducible sampling.
     pub seed: Option<u64>,
     /// Number of choices; only 1 is supported.
+    #[schema(minimum = 1, maximum = 1)]
     pub n: Option<u32>,
 }
 

@@ -20,6 +20,7 @@ const EXPLAIN_TOP: usize = 8;
 #[serde(deny_unknown_fields)]
 pub struct ClassifyRequest {
     /// The prompt; must contain more than whitespace.
+    #[schema(min_length = 1, pattern = "\\S")]
     pub text: String,
     /// Add the signals and n-grams that moved the score most.
     #[serde(default)]

@@ -54,21 +54,7 @@ pub struct BuildInfo {
     pub target: String,
 }
 
-/// Extra fields of `/health?detailed=true`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct HealthDetails {
-    /// Seconds since start-up.
-    pub uptime_secs: u64,
-    /// Build metadata.
-    pub build: BuildInfo,
-    /// State of the router, engines, storage and hosted·ai.
-    pub components: BTreeMap<&'static str, Component>,
-    /// Each configured model: tier, engine, availability and load state.
-    #[schema(value_type = Object)]
-    pub models: Vec<orchestrator::registry::ModelStatus>,
-}
-
-/// Body of `GET /health`.
+/// Body of `GET /health`; the optional fields come with `?detailed=true`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Health {
     /// Always `healthy` while the process answers.
@@ -77,9 +63,19 @@ pub struct Health {
     pub deployment_modes: Vec<DeploymentMode>,
     /// Crate version.
     pub version: &'static str,
-    /// Present with `?detailed=true`.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub details: Option<HealthDetails>,
+    /// Seconds since start-up (detailed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uptime_secs: Option<u64>,
+    /// Build metadata (detailed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildInfo>,
+    /// State of the router, engines, storage and hosted·ai (detailed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub components: Option<BTreeMap<&'static str, Component>>,
+    /// Each configured model: tier, engine, availability, load state (detailed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub models: Option<Vec<orchestrator::registry::ModelStatus>>,
 }
 
 /// Query of `GET /health`.
@@ -112,9 +108,13 @@ pub async fn health(
     State(state): State<AppState>,
     Query(query): Query<HealthQuery>,
 ) -> Json<Health> {
-    let details = query.detailed.then(|| HealthDetails {
-        uptime_secs: state.started_at.elapsed().as_secs(),
-        build: BuildInfo {
+    let detailed = query.detailed;
+    Json(Health {
+        status: "healthy",
+        deployment_modes: deployment_modes(&state),
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_secs: detailed.then(|| state.started_at.elapsed().as_secs()),
+        build: detailed.then(|| BuildInfo {
             version: env!("CARGO_PKG_VERSION"),
             git_sha: option_env!("HARPOON_GIT_SHA").unwrap_or("unknown"),
             profile: if cfg!(debug_assertions) {
@@ -123,15 +123,9 @@ pub async fn health(
                 "release"
             },
             target: format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
-        },
-        components: components(&state),
-        models: state.gateway.registry.iter().map(|m| m.status()).collect(),
-    });
-    Json(Health {
-        status: "healthy",
-        deployment_modes: deployment_modes(&state),
-        version: env!("CARGO_PKG_VERSION"),
-        details,
+        }),
+        components: detailed.then(|| components(&state)),
+        models: detailed.then(|| state.gateway.registry.iter().map(|m| m.status()).collect()),
     })
 }
 

@@ -23,6 +23,69 @@ use utoipa::OpenApi;
 )]
 pub struct ApiDoc;
 
+/// Adds what every operation shares but no handler states: the API-key
+/// security schemes, `security` on authenticated operations, and the error
+/// statuses the middleware can answer (401/403/429 where keys and quotas
+/// apply; 400/413/415/422 wherever a JSON body is read). Existing entries win.
+pub fn complete(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let mut doc = serde_json::to_value(doc).unwrap_or(Value::Null);
+    let error = |description: &str| {
+        json!({"description": description,
+               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}})
+    };
+    doc["components"]["securitySchemes"] = json!({
+        "bearer": {"type": "http", "scheme": "bearer", "description": "Harpoon API key (hk_…)"},
+        "x_api_key": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    });
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return doc;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for operation in item.values_mut().filter_map(Value::as_object_mut) {
+            let has_body = operation.contains_key("requestBody");
+            let Some(responses) = operation
+                .get_mut("responses")
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            let mut add = |status: &str, description: &str| {
+                responses
+                    .entry(status)
+                    .or_insert_with(|| error(description));
+            };
+            if has_body {
+                add("400", "Malformed JSON");
+                add("413", "Body larger than service.body_limit_bytes");
+                add("415", "Not `Content-Type: application/json`");
+                add("422", "A field breaks the schema");
+            }
+            if path == crate::auth::METRICS {
+                add(
+                    "401",
+                    "Wrong or missing metrics token (when auth.metrics_token is set)",
+                );
+            } else if !crate::auth::PUBLIC.contains(&path.as_str()) {
+                add("401", "Missing, unknown or revoked API key");
+                add(
+                    "403",
+                    "Suspended tenant, or an admin route without an admin key",
+                );
+                add("429", "Over the tenant's quota; see Retry-After");
+                operation.insert(
+                    "security".into(),
+                    json!([{"bearer": []}, {"x_api_key": []}]),
+                );
+            }
+        }
+    }
+    doc
+}
+
 /// The serialized document, computed once at start-up.
 #[derive(Clone)]
 pub struct OpenApiJson(pub Arc<str>);

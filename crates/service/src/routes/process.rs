@@ -32,6 +32,13 @@ pub enum Deployment {
 }
 
 impl Deployment {
+    fn as_str(self) -> &'static str {
+        match self {
+            Deployment::Native => "native",
+            Deployment::HostedAi => "hosted_ai",
+        }
+    }
+
     fn allows(self, engine: EngineKind) -> bool {
         match self {
             Deployment::Native => matches!(engine, EngineKind::Mlx | EngineKind::Openai),
@@ -44,7 +51,8 @@ impl Deployment {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessRequest {
-    /// The prompt.
+    /// The prompt; must contain more than whitespace.
+    #[schema(min_length = 1, pattern = "\\S")]
     pub text: String,
     /// `native` (default) or `hosted_ai`; the seed's `Native`, `HostedAI` and `hostedai` are accepted.
     #[serde(default)]
@@ -155,8 +163,8 @@ async fn answer(
         return Err(ApiError::unavailable(
             "engine_unavailable",
             format!(
-                "deployment {:?} cannot serve this prompt: the {} tier's model {:?} runs on the {} engine",
-                request.deployment,
+                "deployment {} cannot serve this prompt: the {} tier's model {:?} runs on the {} engine",
+                request.deployment.as_str(),
                 routing.tier().map_or("routed", orchestrator::Tier::as_str),
                 routing.model.name(),
                 engine.as_str()

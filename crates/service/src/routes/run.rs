@@ -18,16 +18,20 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
-    /// The prompt.
+    /// The prompt; must contain more than whitespace.
+    #[schema(min_length = 1, pattern = "\\S")]
     pub text: String,
     /// `auto` (default) routes by complexity; a configured model name pins it.
     #[serde(default)]
     pub model: Option<String>,
     /// Most tokens to generate (clamped to the model's `max_new_tokens`).
+    #[schema(minimum = 1)]
     pub max_tokens: Option<u32>,
     /// Sampling temperature, 0–2.
+    #[schema(minimum = 0, maximum = 2)]
     pub temperature: Option<f32>,
     /// Nucleus-sampling mass, (0, 1].
+    #[schema(exclusive_minimum = 0, maximum = 1)]
     pub top_p: Option<f32>,
 }
 

@@ -26,6 +26,7 @@ pub struct UsageQuery {
     pub until: Option<String>,
     /// `model` (default) or `day`.
     #[serde(default)]
+    #[param(value_type = Option<String>, pattern = "^(model|day)$")]
     pub group_by: GroupBy,
     /// Another tenant's id or name (admin keys only).
     pub tenant: Option<String>,
