@@ -231,3 +231,36 @@ fn printed_configuration_redacts_secrets() {
     assert!(!printed.contains("sk-very-secret-value"));
     assert!(printed.contains("\"api_key\": \"<redacted>\""));
 }
+
+#[test]
+fn auth_is_required_off_loopback_and_cannot_be_disabled_there() {
+    use service::settings::AuthMode;
+    let local = load(None, &[]).unwrap();
+    assert_eq!(
+        local.auth_mode().unwrap(),
+        AuthMode::Disabled,
+        "loopback default"
+    );
+    let public = load(None, &[("SERVICE_HOST", "0.0.0.0")]).unwrap();
+    assert_eq!(
+        public.auth_mode().unwrap(),
+        AuthMode::Required,
+        "non-loopback default"
+    );
+    assert_eq!(
+        invalid_key(load(
+            None,
+            &[
+                ("SERVICE_HOST", "0.0.0.0"),
+                ("HARPOON__AUTH__MODE", "disabled")
+            ]
+        )),
+        "auth.mode"
+    );
+    let forced = load(None, &[("HARPOON__AUTH__MODE", "required")]).unwrap();
+    assert_eq!(forced.auth_mode().unwrap(), AuthMode::Required);
+    assert_eq!(
+        invalid_key(load(None, &[("DATABASE_URL", "mysql://x")])),
+        "storage.database_url"
+    );
+}

@@ -435,3 +435,28 @@ async fn every_acknowledged_tenant_survives_sigkill() {
         assert_eq!(found["status"], "active");
     }
 }
+
+#[tokio::test]
+async fn metrics_take_their_own_token_when_one_is_set() {
+    let svc = Service::start(&[("HARPOON_METRICS_TOKEN", "scrape-me-123")]);
+    let http = reqwest::Client::new();
+    let without = http.get(svc.url("/metrics")).send().await.unwrap();
+    assert_eq!(
+        code(without).await,
+        (StatusCode::UNAUTHORIZED, "invalid_metrics_token".into())
+    );
+    let wrong = http
+        .get(svc.url("/metrics"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let right = http
+        .get(svc.url("/metrics"))
+        .bearer_auth("scrape-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), StatusCode::OK);
+}
