@@ -123,6 +123,11 @@ async fn execute(storage: &Storage, command: AdminCommand) -> Result<Value, Admi
             concurrency,
             tokens_per_day,
         }) => {
+            if name.starts_with("ten_") {
+                return Err(AdminError::Usage(
+                    "names may not start with `ten_` (tenant ids do)".into(),
+                ));
+            }
             if [rpm, concurrency, tokens_per_day]
                 .iter()
                 .flatten()

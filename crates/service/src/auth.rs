@@ -50,17 +50,30 @@ pub const METRICS: &str = "/metrics";
 
 fn presented_key(request: &Request) -> Option<&str> {
     let headers = request.headers();
-    if let Some(v) = headers
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-    {
-        let (scheme, token) = v.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
-    }
-    headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    // An `Authorization` of another scheme (e.g. Basic, for a proxy) does not
+    // hide an X-API-Key.
+    bearer.or_else(|| {
+        headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    })
+}
+
+/// Equal without leaking where they differ: digests compared in full.
+fn same_secret(a: &str, b: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    x.iter()
+        .zip(y.iter())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
+        == 0
 }
 
 fn too_many(message: String, retry_after: Duration) -> Response {
@@ -82,15 +95,19 @@ pub async fn authenticate(
         return next.run(request).await;
     }
     if route.as_deref() == Some(METRICS) {
-        return match &state.settings.auth.metrics_token {
-            Some(token) if presented_key(&request) != Some(token.expose()) => ApiError::new(
+        let allowed = match &state.settings.auth.metrics_token {
+            Some(token) => presented_key(&request).is_some_and(|k| same_secret(k, token.expose())),
+            None => true,
+        };
+        if !allowed {
+            return ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_metrics_token",
                 "/metrics needs `Authorization: Bearer <auth.metrics_token>`",
             )
-            .into_response(),
-            _ => next.run(request).await,
-        };
+            .into_response();
+        }
+        return next.run(request).await;
     }
     let key = presented_key(&request).map(str::to_owned);
     let caller = match identify(&state, key.as_deref()).await {
@@ -142,6 +159,9 @@ const CALLER_TTL: Duration = Duration::from_secs(2);
 #[derive(Debug, Default)]
 pub struct CallerCache {
     entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Caller)>>,
+    /// Bumped by every `clear`: a lookup that began before a clear must not
+    /// put its (possibly stale) answer back.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl CallerCache {
@@ -153,18 +173,25 @@ impl CallerCache {
             .map(|(_, caller)| caller.clone())
     }
 
-    fn put(&self, id: String, caller: Caller) {
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn put(&self, id: String, caller: Caller, seen: u64) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if self.generation() != seen {
+            return;
+        }
         entries.retain(|_, (at, _)| at.elapsed() < CALLER_TTL);
         entries.insert(id, (std::time::Instant::now(), caller));
     }
 
     /// Forgets every caller (after a suspension, revocation or quota change).
     pub fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        entries.clear();
     }
 }
 
@@ -178,8 +205,9 @@ async fn identify(state: &AppState, key: Option<&str>) -> Result<Caller, ApiErro
     if let Some(caller) = state.callers.get(&cache_id) {
         return Ok(caller);
     }
+    let seen = state.callers.generation();
     let caller = resolve(state, key).await?;
-    state.callers.put(cache_id, caller.clone());
+    state.callers.put(cache_id, caller.clone(), seen);
     Ok(caller)
 }
 

@@ -339,6 +339,17 @@ impl Settings {
         self.models.validate()?;
         self.storage.validate()?;
         let mode = self.auth_mode()?;
+        if self
+            .auth
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.expose().trim().is_empty())
+        {
+            return Err(InvalidSetting::new(
+                "auth.metrics_token",
+                "must not be empty (leave it unset for an open /metrics)",
+            ));
+        }
         if mode == AuthMode::Disabled && self.auth.local_tenant.trim().is_empty() {
             return Err(InvalidSetting::new(
                 "auth.local_tenant",

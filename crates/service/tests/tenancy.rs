@@ -200,6 +200,14 @@ async fn key_lifecycle_and_the_401_403_paths() {
         (StatusCode::UNAUTHORIZED, "invalid_api_key".into())
     );
 
+    let idlike = api
+        .post(&admin_key, "/v2/admin/tenants", json!({"name": tenant_id}))
+        .await;
+    assert_eq!(
+        code(idlike).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "names cannot mimic ids"
+    );
     let dup = api
         .post(&admin_key, "/v2/admin/tenants", json!({"name": "acme"}))
         .await;

@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
     /// Unique name: 1–64 letters, digits, `-`, `_` or `.`.
-    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    #[schema(pattern = "^(?!ten_)[A-Za-z0-9._-]{1,64}$")]
     pub name: String,
     /// Limits; unset fields use the configured defaults.
     #[serde(default)]
@@ -33,6 +33,7 @@ pub struct NewTenant {
 impl Validate for NewTenant {
     fn validate(&self) -> Result<(), ApiError> {
         let ok = !self.name.is_empty()
+            && !self.name.starts_with("ten_")
             && self.name.len() <= 64
             && self
                 .name
@@ -40,7 +41,7 @@ impl Validate for NewTenant {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if !ok {
             return Err(ApiError::validation(
-                "name: 1-64 letters, digits, '-', '_' or '.'",
+                "name: 1-64 letters, digits, '-', '_' or '.', not starting with `ten_`",
             ));
         }
         for (field, v) in [

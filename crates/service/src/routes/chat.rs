@@ -225,7 +225,7 @@ impl From<&Usage> for ChatUsage {
         Self {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
-            total_tokens: u.prompt_tokens + u.completion_tokens,
+            total_tokens: u.prompt_tokens.saturating_add(u.completion_tokens),
         }
     }
 }
@@ -329,7 +329,9 @@ async fn answer(
         false,
     )?;
     ledger.routed(&routing);
-    let generation = routing.model.prepare(request.params())?;
+    let params = request.params();
+    ledger.prompt_tokens(routing.model.count_prompt_tokens(&params.messages));
+    let generation = routing.model.prepare(params)?;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = inference::unix_now();
     let model = routing.model.name().to_owned();
@@ -372,7 +374,12 @@ async fn answer(
         let events = futures_util::stream::once(async move { first })
             .chain(chunks.flat_map(move |item| {
                 let out: Vec<serde_json::Value> = match item {
-                    Ok(Chunk::Delta(text)) => vec![chunk(json!({"content": text}), None)],
+                    Ok(Chunk::Delta(text)) => {
+                        if let Some(l) = ledger.as_mut() {
+                            l.streamed_delta();
+                        }
+                        vec![chunk(json!({"content": text}), None)]
+                    }
                     Ok(Chunk::Done {
                         finish_reason,
                         usage,

@@ -108,6 +108,8 @@ pub struct Ledger {
     model: String,
     tier: Option<&'static str>,
     done: bool,
+    /// Counted while streaming, so a client that leaves is still charged.
+    partial: Usage,
 }
 
 impl Ledger {
@@ -125,6 +127,7 @@ impl Ledger {
             },
             tier: None,
             done: false,
+            partial: Usage::default(),
         }
     }
 
@@ -132,6 +135,16 @@ impl Ledger {
     pub fn routed(&mut self, routing: &Routing) {
         self.model = routing.model.name().to_owned();
         self.tier = routing.tier().map(Tier::as_str);
+    }
+
+    /// Notes the prompt's size by the model's tokenizer, when known.
+    pub fn prompt_tokens(&mut self, tokens: Option<usize>) {
+        self.partial.prompt_tokens = tokens.map_or(0, |t| u32::try_from(t).unwrap_or(u32::MAX));
+    }
+
+    /// Counts one streamed delta (about one token) towards the partial usage.
+    pub fn streamed_delta(&mut self) {
+        self.partial.completion_tokens = self.partial.completion_tokens.saturating_add(1);
     }
 
     /// Writes the row.
@@ -158,8 +171,10 @@ impl Ledger {
 impl Drop for Ledger {
     fn drop(&mut self) {
         if !self.done {
-            // 499: the client closed the request before it finished.
-            self.write(499, None);
+            // 499: the client closed the request before it finished; it is
+            // charged for what was streamed to it.
+            let partial = self.partial;
+            self.write(499, Some(&partial));
         }
     }
 }

@@ -69,7 +69,7 @@ impl From<&Usage> for RunUsage {
         Self {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
-            total_tokens: u.prompt_tokens + u.completion_tokens,
+            total_tokens: u.prompt_tokens.saturating_add(u.completion_tokens),
             time_to_first_token_ms: u.time_to_first_token.as_secs_f64() * 1_000.0,
             tokens_per_second: u.tokens_per_second,
         }

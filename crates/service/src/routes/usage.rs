@@ -93,7 +93,12 @@ pub async fn usage(
     Extension(caller): Extension<Caller>,
     Query(query): Query<UsageQuery>,
 ) -> Result<Json<UsageReport>, ApiError> {
+    let admin = caller.require_admin().is_ok();
     let tenant = match &query.tenant {
+        // A non-admin only ever sees its own tenant, found without a lookup.
+        Some(t) if !admin && (t == &caller.tenant.id || t == &caller.tenant.name) => {
+            caller.tenant.clone()
+        }
         // Another tenant's data does not exist for a non-admin caller.
         Some(t)
             if caller.require_admin().is_err()

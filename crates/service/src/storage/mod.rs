@@ -111,7 +111,9 @@ impl Storage {
             Some(url) => {
                 let url = url.expose().to_owned();
                 // Name the server in errors without its credentials.
-                let target = url.rsplit('@').next().unwrap_or("postgres").to_owned();
+                // Host, port and database only: no user, password or query string.
+                let after_at = url.rsplit('@').next().unwrap_or("postgres");
+                let target = after_at.split('?').next().unwrap_or(after_at).to_owned();
                 (url, Backend::Postgres, format!("postgres {target}"))
             }
             None => {

@@ -96,8 +96,10 @@ impl Storage {
 
     /// A tenant by id or by name.
     pub async fn find_tenant(&self, id_or_name: &str) -> Result<Tenant, StorageError> {
+        // An id wins over a name (names may not look like ids, but be sure).
         let row = sqlx::query(
-            "SELECT id, name, status, created_at FROM tenants WHERE id = $1 OR name = $1",
+            "SELECT id, name, status, created_at FROM tenants WHERE id = $1 OR name = $1 \
+             ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END LIMIT 1",
         )
         .bind(id_or_name)
         .fetch_optional(self.pool())

@@ -104,10 +104,14 @@ impl Storage {
                 .await?;
         }
         let written = Self::insert_rows(&mut conn, rows).await;
-        if sqlite {
-            sqlx::query("PRAGMA synchronous=FULL")
+        if sqlite
+            && sqlx::query("PRAGMA synchronous=FULL")
                 .execute(&mut *conn)
-                .await?;
+                .await
+                .is_err()
+        {
+            // Never hand a connection with lowered durability back to the pool.
+            conn.close_on_drop();
         }
         written
     }
