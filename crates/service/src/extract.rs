@@ -57,3 +57,13 @@ fn rejection_to_error(rejection: JsonRejection) -> ApiError {
         other => ApiError::new(other.status(), "bad_request", message),
     }
 }
+
+/// 422 naming `field` when `value` holds nothing but whitespace.
+pub fn non_blank(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::validation(format!(
+            "{field}: must not be empty or whitespace"
+        )));
+    }
+    Ok(())
+}

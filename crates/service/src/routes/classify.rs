@@ -2,7 +2,7 @@
 
 use crate::{
     error::{ApiError, ErrorBody},
-    extract::{ApiJson, Validate},
+    extract::{ApiJson, Validate, non_blank},
     state::AppState,
 };
 use axum::{Json, extract::State};
@@ -29,11 +29,7 @@ pub struct ClassifyRequest {
 
 impl Validate for ClassifyRequest {
     fn validate(&self) -> Result<(), ApiError> {
-        if self.text.trim().is_empty() {
-            return Err(ApiError::validation(
-                "text: must not be empty or whitespace",
-            ));
-        }
+        non_blank("text", &self.text)?;
         Ok(())
     }
 }

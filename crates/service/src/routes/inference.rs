@@ -147,6 +147,20 @@ impl Ledger {
         self.partial.completion_tokens = self.partial.completion_tokens.saturating_add(1);
     }
 
+    /// Writes the row for a finished request and passes its outcome on.
+    pub fn settle<T>(self, outcome: Result<(T, Usage), ApiError>) -> Result<T, ApiError> {
+        match outcome {
+            Ok((body, usage)) => {
+                self.finish(StatusCode::OK, Some(&usage));
+                Ok(body)
+            }
+            Err(e) => {
+                self.finish(e.status(), None);
+                Err(e)
+            }
+        }
+    }
+
     /// Writes the row.
     pub fn finish(mut self, status: StatusCode, usage: Option<&Usage>) {
         self.write(status.as_u16(), usage);

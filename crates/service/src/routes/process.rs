@@ -4,14 +4,14 @@
 use crate::{
     auth::Caller,
     error::{ApiError, ErrorBody},
-    extract::{ApiJson, Validate},
+    extract::{ApiJson, Validate, non_blank},
     routes::{
         inference::{Ledger, Routing, admit},
         run::RunUsage,
     },
     state::AppState,
 };
-use axum::{Extension, Json, extract::State, http::StatusCode};
+use axum::{Extension, Json, extract::State};
 use orchestrator::EngineKind;
 use orchestrator::generation::{Message, Role};
 use orchestrator::registry::Params;
@@ -66,11 +66,7 @@ pub struct ProcessRequest {
 
 impl Validate for ProcessRequest {
     fn validate(&self) -> Result<(), ApiError> {
-        if self.text.trim().is_empty() {
-            return Err(ApiError::validation(
-                "text: must not be empty or whitespace",
-            ));
-        }
+        non_blank("text", &self.text)?;
         Ok(())
     }
 }
@@ -137,16 +133,8 @@ pub async fn process(
     ApiJson(request): ApiJson<ProcessRequest>,
 ) -> Result<Json<ProcessResponse>, ApiError> {
     let mut ledger = Ledger::start(&state, &caller, "/v2/process", "");
-    match answer(&state, &caller, request, &mut ledger).await {
-        Ok((body, usage)) => {
-            ledger.finish(StatusCode::OK, Some(&usage));
-            Ok(Json(body))
-        }
-        Err(e) => {
-            ledger.finish(e.status(), None);
-            Err(e)
-        }
-    }
+    let outcome = answer(&state, &caller, request, &mut ledger).await;
+    ledger.settle(outcome).map(Json)
 }
 
 async fn answer(

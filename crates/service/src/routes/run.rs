@@ -3,11 +3,11 @@
 use crate::{
     auth::Caller,
     error::{ApiError, ErrorBody},
-    extract::{ApiJson, Validate},
+    extract::{ApiJson, Validate, non_blank},
     routes::inference::{Ledger, Routing, admit, validate_sampling},
     state::AppState,
 };
-use axum::{Extension, Json, extract::State, http::StatusCode};
+use axum::{Extension, Json, extract::State};
 use orchestrator::generation::{Message, Role, Usage};
 use orchestrator::registry::Params;
 use serde::{Deserialize, Serialize};
@@ -37,11 +37,7 @@ pub struct RunRequest {
 
 impl Validate for RunRequest {
     fn validate(&self) -> Result<(), ApiError> {
-        if self.text.trim().is_empty() {
-            return Err(ApiError::validation(
-                "text: must not be empty or whitespace",
-            ));
-        }
+        non_blank("text", &self.text)?;
         if self.max_tokens == Some(0) {
             return Err(ApiError::validation("max_tokens: must be at least 1"));
         }
@@ -121,16 +117,8 @@ pub async fn run(
 ) -> Result<Json<RunResponse>, ApiError> {
     let requested = request.model.as_deref().unwrap_or_default();
     let mut ledger = Ledger::start(&state, &caller, "/run", requested);
-    match answer(&state, &caller, &request, &mut ledger).await {
-        Ok(body) => {
-            ledger.finish(StatusCode::OK, Some(&body.1));
-            Ok(Json(body.0))
-        }
-        Err(e) => {
-            ledger.finish(e.status(), None);
-            Err(e)
-        }
-    }
+    let outcome = answer(&state, &caller, &request, &mut ledger).await;
+    ledger.settle(outcome).map(Json)
 }
 
 async fn answer(
