@@ -8,6 +8,8 @@ IMAGE ?= harpoon:latest
 
 # Offline Hugging Face settings for everything that touches mlx-lm.
 HF_ENV := HF_HUB_OFFLINE=1 HF_HUB_CACHE=$(CURDIR)/target/hf-cache
+# Tiny models with short replies for fuzzing the inference routes.
+FUZZ_MODELS := $(foreach m,GEMMA:gemma3_text QWEN:qwen3,HARPOON__MODELS__$(word 1,$(subst :, ,$(m)))__REPO=$(CURDIR)/target/test-models/$(word 2,$(subst :, ,$(m))) HARPOON__MODELS__$(word 1,$(subst :, ,$(m)))__MAX_NEW_TOKENS=4 HARPOON__MODELS__$(word 1,$(subst :, ,$(m)))__CONTEXT_LIMIT=2048)
 # The service binary with the in-process MLX engine, for the end-to-end tests.
 PYMLX_BIN := target/service-pymlx
 
@@ -50,6 +52,10 @@ unit:
 fuzz:
 	$(CARGO) build --locked -p service
 	./scripts/fuzz-api.sh target/debug/service
+	@echo "fuzz: again with the mlx engine serving the tiny models, so inference answers for real"
+	$(CARGO) build --locked -p service --features pymlx
+	cp target/debug/service $(PYMLX_BIN)
+	$(HF_ENV) HARPOON_FUZZ_SERVICE_ENV="$(FUZZ_MODELS)" ./scripts/fuzz-api.sh $(PYMLX_BIN)
 
 ## The storage tests again on a real, throwaway PostgreSQL.
 pg:

@@ -41,6 +41,8 @@
 #      HARPOON_FUZZ_MIN_REQUESTS  fail below this many requests (default 1000)
 #      HARPOON_FUZZ_REPORT_DIR    where reports go (default target/fuzz-api)
 #      HARPOON_FUZZ_TIMEOUT       seconds the schemathesis run may take (default 600)
+#      HARPOON_FUZZ_SERVICE_ENV  extra KEY=VALUE words for the service's environment
+#                                 (e.g. models pointing at the tiny test models)
 #      HARPOON_FUZZ_EXTRA_CHECKS  more schemathesis checks, comma-separated (e.g.
 #                                 negative_data_rejection,positive_data_acceptance)
 set -euo pipefail
@@ -124,6 +126,8 @@ say "starting ${binary#"${root}"/} on 127.0.0.1:${port} (cwd ${tmp}, HOME=${tmp}
   cd "${tmp}"
   exec env -i PATH="${PATH}" HOME="${tmp}/home" SERVICE_PORT="${port}" RUST_LOG=warn \
     HARPOON__QUOTAS__REQUESTS_PER_MINUTE=1000000 \
+    HF_HUB_OFFLINE=1 HF_HUB_CACHE="${HF_HUB_CACHE:-${tmp}/hf-cache}" \
+    ${HARPOON_FUZZ_SERVICE_ENV:-} \
     "${binary}" >"${tmp}/service.log" 2>&1
 ) &
 service_pid=$!

@@ -184,3 +184,11 @@ def test_a_spent_daily_token_budget_answers_429_with_retry_after():
                 break
             assert time.monotonic() < deadline, "the budget was never enforced"
             time.sleep(0.1)
+
+
+def test_a_conversation_the_chat_template_rejects_is_400_not_500(native):
+    with pytest.raises(openai.BadRequestError) as e:
+        client(native).chat.completions.create(
+            model="gemma", messages=[{"role": "tool", "content": "x"}], max_tokens=4)
+    assert e.value.body["code"] == "invalid_request"
+    assert "template" in e.value.body["message"]

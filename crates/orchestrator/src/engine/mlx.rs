@@ -323,13 +323,25 @@ fn worker(
         }
         if let Some(r) = &runner {
             let out = job.out.clone();
-            let result = if job.incremental {
-                Python::attach(|py| run_incremental(py, r, job))
-            } else {
-                Python::attach(|py| run_whole(py, r, job))
-            };
+            let incremental = job.incremental;
+            let result = Python::attach(|py| {
+                let ran = if incremental {
+                    run_incremental(py, r, job)
+                } else {
+                    run_whole(py, r, job)
+                };
+                ran.map_err(|e| {
+                    // The runner raises ValueError for requests the model
+                    // cannot take (its template's rules): the caller's error.
+                    if e.is_instance_of::<pyo3::exceptions::PyValueError>(py) {
+                        EngineError::InvalidRequest(e.value(py).to_string())
+                    } else {
+                        EngineError::Failed(e.to_string())
+                    }
+                })
+            });
             if let Err(e) = result {
-                let _ = out.blocking_send(Err(EngineError::Failed(e.to_string())));
+                let _ = out.blocking_send(Err(e));
             }
         }
     }

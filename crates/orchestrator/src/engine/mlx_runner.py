@@ -18,12 +18,16 @@ class Runner:
 
     def _prompt(self, messages, enable_thinking):
         # Render to text, then encode: the template already holds any BOS.
-        text = self.tokenizer.apply_chat_template(
-            messages,
-            add_generation_prompt=True,
-            tokenize=False,
-            enable_thinking=enable_thinking,
-        )
+        try:
+            text = self.tokenizer.apply_chat_template(
+                messages,
+                add_generation_prompt=True,
+                tokenize=False,
+                enable_thinking=enable_thinking,
+            )
+        except Exception as e:  # the template's own rules, e.g. alternating roles
+            # ValueError marks the caller's mistake (400), not the engine's.
+            raise ValueError(f"the model's chat template rejects this conversation: {e}") from e
         return self.tokenizer.encode(text, add_special_tokens=False)
 
     def stream(self, messages, max_tokens, temperature, top_p, seed, enable_thinking):

@@ -250,6 +250,14 @@ pub struct Choice {
     pub finish_reason: &'static str,
 }
 
+/// One server-sent event of a streamed completion.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatStreamEvent {
+    /// A `chat.completion.chunk` (or, after headers, an error object) as JSON;
+    /// the last event is `[DONE]`.
+    pub data: String,
+}
+
 /// Body of a non-streamed chat completion.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChatCompletion {
@@ -277,7 +285,8 @@ pub struct ChatCompletion {
     tag = "inference",
     request_body = ChatCompletionRequest,
     responses(
-        (status = 200, description = "The completion (or an event stream with stream: true)", body = ChatCompletion),
+        (status = 200, description = "The completion, or with stream: true an event stream of chat.completion.chunk objects ending with `data: [DONE]`",
+            content((ChatCompletion = "application/json"), (ChatStreamEvent = "text/event-stream"))),
         (status = 400, description = "Malformed JSON, or the prompt does not fit the model's context (`context_length_exceeded`)", body = ErrorBody),
         (status = 404, description = "Unknown model (`model_not_found`)", body = ErrorBody),
         (status = 413, description = "Body larger than service.body_limit_bytes", body = ErrorBody),

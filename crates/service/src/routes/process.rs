@@ -57,9 +57,9 @@ pub struct ProcessRequest {
     /// `native` (default) or `hosted_ai`; the seed's `Native`, `HostedAI` and `hostedai` are accepted.
     #[serde(default)]
     pub deployment: Deployment,
-    /// Code fragments for fusion; accepted and echoed until fusion lands.
-    #[schema(value_type = Option<Object>)]
-    pub fragment_context: Option<serde_json::Value>,
+    /// Code fragments for fusion (objects); accepted and echoed until fusion lands.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub fragment_context: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
     /// Covenant this request belongs to; echoed.
     pub covenant_id: Option<String>,
 }
@@ -105,8 +105,8 @@ pub struct ProcessResponse {
     /// Where it ran.
     pub deployment_used: Deployment,
     /// The request's fragments, unchanged (fusion is not applied yet).
-    #[schema(value_type = Option<Object>)]
-    pub fragment_context: Option<serde_json::Value>,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub fragment_context: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
     /// The request's covenant id.
     pub covenant_id: Option<String>,
 }
