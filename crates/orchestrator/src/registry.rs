@@ -105,6 +105,11 @@ impl ModelHandle {
         &self.settings
     }
 
+    /// Whether an engine exists to serve requests.
+    pub fn is_available(&self) -> bool {
+        self.engine.is_ok()
+    }
+
     /// State for reports.
     pub fn status(&self) -> ModelStatus {
         let (available, load_state, detail) = match &self.engine {
@@ -261,16 +266,6 @@ impl Registry {
             })
             .collect();
         Self { models }
-    }
-
-    /// A registry over prepared handles (tests, custom engines).
-    pub fn from_handles(handles: impl IntoIterator<Item = ModelHandle>) -> Self {
-        Self {
-            models: handles
-                .into_iter()
-                .map(|h| (h.name.clone(), Arc::new(h)))
-                .collect(),
-        }
     }
 
     /// The model called `name`.

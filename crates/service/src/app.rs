@@ -18,7 +18,7 @@ use axum::{
     extract::{DefaultBodyLimit, MatchedPath},
     http::{HeaderName, HeaderValue, Request, Response, StatusCode},
 };
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::{
     compression::CompressionLayer,
@@ -95,7 +95,7 @@ pub fn router(state: AppState) -> Router {
                 telemetry::log_request_body,
             )
         }))
-        .layer(Extension(OpenApiJson(Arc::from(doc_json))));
+        .layer(Extension(OpenApiJson(doc_json.into())));
 
     routes
         .fallback(not_found)

@@ -76,10 +76,6 @@ fn same_secret(a: &str, b: &str) -> bool {
         == 0
 }
 
-fn too_many(message: String, retry_after: Duration) -> Response {
-    ApiError::too_many_requests(message, retry_after).into_response()
-}
-
 /// Authenticates, applies the request-rate and concurrency quotas, and
 /// passes the [`Caller`] on.
 pub async fn authenticate(
@@ -115,22 +111,24 @@ pub async fn authenticate(
         Err(error) => return error.into_response(),
     };
     if let Err(wait) = state.quotas.take_request(&caller.tenant.id, &caller.limits) {
-        return too_many(
+        return ApiError::too_many_requests(
             format!(
                 "tenant {:?} is over its {} requests per minute",
                 caller.tenant.name, caller.limits.requests_per_minute
             ),
             wait,
-        );
+        )
+        .into_response();
     }
     let Some(slot) = state.quotas.take_slot(&caller.tenant.id, &caller.limits) else {
-        return too_many(
+        return ApiError::too_many_requests(
             format!(
                 "tenant {:?} already has {} requests in flight",
                 caller.tenant.name, caller.limits.max_concurrent
             ),
             Duration::from_secs(1),
-        );
+        )
+        .into_response();
     };
     request.extensions_mut().insert(caller);
     let response = next.run(request).await;

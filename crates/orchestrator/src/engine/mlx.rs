@@ -284,7 +284,7 @@ fn worker(
             Ordering::SeqCst,
         );
         if let Err(e) = &loaded {
-            tracing_log(e);
+            tracing::error!(error = %e, "mlx engine: model load failed");
         }
         loaded
     };
@@ -345,11 +345,6 @@ fn worker(
             }
         }
     }
-}
-
-fn tracing_log(message: &str) {
-    // The orchestrator logs through `metrics` only; stderr reaches the service log.
-    eprintln!("mlx engine: {message}");
 }
 
 impl MlxEngine {

@@ -102,11 +102,11 @@ impl Weights {
         let mut sum = 0.0f32;
         let n = features::hashed_grams(text, &mut |i: u32| sum += self.hashed[i as usize]);
         let structural = features::structural(text);
-        (self.combine(sum, n, &structural), structural)
+        (self.combine(sum, gram_scale(n), &structural), structural)
     }
 
-    fn combine(&self, hashed_sum: f32, n: u32, structural: &Structural) -> f32 {
-        let scale = if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() };
+    /// The logit from the summed hashed weights, their scale and the signals.
+    pub(crate) fn combine(&self, hashed_sum: f32, scale: f32, structural: &Structural) -> f32 {
         let dense: f32 = structural
             .0
             .iter()
@@ -115,6 +115,12 @@ impl Weights {
             .sum();
         self.bias + hashed_sum * scale + dense
     }
+}
+
+/// Weight of each of a prompt's `n` hashed n-grams: `1/sqrt(n)`, so long and
+/// short prompts land on one scale.
+pub(crate) fn gram_scale(n: u32) -> f32 {
+    if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() }
 }
 
 /// One term of an explanation: what it is and how much it moved the logit.
@@ -187,8 +193,7 @@ impl RouterModel {
             previous: Vec::new(),
             current: Vec::new(),
         };
-        let n = features::hashed_grams(text, &mut collect);
-        let scale = if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() };
+        let scale = gram_scale(features::hashed_grams(text, &mut collect));
         let structural = features::structural(text);
         let mut terms: Vec<Contribution> = collect
             .terms

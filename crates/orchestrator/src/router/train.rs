@@ -3,7 +3,7 @@
 //! metrics, and a length-only baseline. Deterministic for a given seed.
 
 use super::features::{self, STRUCTURAL_COUNT, Structural};
-use super::model::{Platt, RouterModel, TrainingFacts, Weights, sigmoid};
+use super::model::{Platt, RouterModel, TrainingFacts, Weights, gram_scale, sigmoid};
 use rand::{SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
@@ -136,7 +136,7 @@ impl Row {
         let n = features::hashed_grams(text, &mut |i| grams.push(i));
         Self {
             grams,
-            scale: if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() },
+            scale: gram_scale(n),
             structural: features::structural(text),
             complex,
         }
@@ -156,14 +156,7 @@ impl Row {
 
     fn logit(&self, w: &Weights) -> f32 {
         let hashed: f32 = self.grams.iter().map(|&i| w.hashed[i as usize]).sum();
-        let dense: f32 = self
-            .structural
-            .0
-            .iter()
-            .zip(&w.structural)
-            .map(|(x, w)| x * w)
-            .sum();
-        w.bias + hashed * self.scale + dense
+        w.combine(hashed, self.scale, &self.structural)
     }
 }
 

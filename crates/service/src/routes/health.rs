@@ -135,7 +135,7 @@ fn deployment_modes(state: &AppState) -> Vec<DeploymentMode> {
         .gateway
         .registry
         .iter()
-        .filter(|m| m.status().available)
+        .filter(|m| m.is_available())
         .map(|m| m.settings().engine)
         .collect();
     let mut modes = Vec::new();

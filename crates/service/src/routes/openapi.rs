@@ -2,7 +2,6 @@
 
 use crate::error::ErrorBody;
 use axum::{Extension, http::header, response::IntoResponse};
-use std::sync::Arc;
 use utoipa::OpenApi;
 
 /// Root of the generated document; paths are added as routes are registered.
@@ -86,9 +85,9 @@ pub fn complete(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
     doc
 }
 
-/// The serialized document, computed once at start-up.
+/// The serialized document, computed once at start-up (cheap to clone).
 #[derive(Clone)]
-pub struct OpenApiJson(pub Arc<str>);
+pub struct OpenApiJson(pub axum::body::Bytes);
 
 /// OpenAPI 3.1 description of every route and error shape.
 #[utoipa::path(
@@ -98,8 +97,5 @@ pub struct OpenApiJson(pub Arc<str>);
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object))
 )]
 pub async fn openapi_json(Extension(doc): Extension<OpenApiJson>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        doc.0.to_string(),
-    )
+    ([(header::CONTENT_TYPE, "application/json")], doc.0)
 }

@@ -48,15 +48,6 @@ pub struct UsageReport {
     pub groups: Vec<UsageGroup>,
 }
 
-impl Serialize for GroupBy {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(match self {
-            GroupBy::Model => "model",
-            GroupBy::Day => "day",
-        })
-    }
-}
-
 /// Parses `YYYY-MM-DD` (UTC midnight) or an RFC 3339 instant into Unix ms.
 pub fn parse_instant(field: &str, raw: &str) -> Result<i64, ApiError> {
     let rfc3339 = time::format_description::well_known::Rfc3339;

@@ -46,7 +46,7 @@ pub struct UsageRow {
 }
 
 /// How `/v2/usage` groups rows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupBy {
     /// One group per model.
