@@ -150,25 +150,63 @@ pub async fn authenticate(
 
 /// How long a resolved caller is reused without asking the database. Admin
 /// changes made through this process clear the cache at once; changes made
-/// elsewhere (the CLI, another replica) take effect within this time.
+/// elsewhere (the CLI, another replica) take effect within this time plus
+/// one lookup.
 const CALLER_TTL: Duration = Duration::from_secs(2);
 
+/// How long an expired caller may still be served while one background
+/// lookup refreshes it. Without this, every key's expiry sent each request
+/// arriving during the lookup to the database too: at a few thousand
+/// requests a second that stampede was the gateway's p99.
+const CALLER_STALE_LIMIT: Duration = Duration::from_secs(10);
+
+struct CachedCaller {
+    fetched: std::time::Instant,
+    caller: Caller,
+    /// A background lookup is under way; other requests serve the stale entry.
+    refreshing: bool,
+}
+
+/// What the cache knows about a key.
+enum Cached {
+    /// Serve it.
+    Fresh(Caller),
+    /// Serve it, and this request must start the refresh.
+    Stale(Caller),
+    /// Ask the database before answering.
+    Missing,
+}
+
 /// Recently resolved callers by key hash (or the local tenant's marker).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct CallerCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Caller)>>,
+    entries: std::sync::Mutex<std::collections::HashMap<String, CachedCaller>>,
     /// Bumped by every `clear`: a lookup that began before a clear must not
     /// put its (possibly stale) answer back.
     generation: std::sync::atomic::AtomicU64,
 }
 
+impl std::fmt::Debug for CallerCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallerCache").finish_non_exhaustive()
+    }
+}
+
 impl CallerCache {
-    fn get(&self, id: &str) -> Option<Caller> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(id)
-            .filter(|(at, _)| at.elapsed() < CALLER_TTL)
-            .map(|(_, caller)| caller.clone())
+    fn get(&self, id: &str) -> Cached {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(entry) = entries.get_mut(id) else {
+            return Cached::Missing;
+        };
+        let age = entry.fetched.elapsed();
+        if age < CALLER_TTL || (age < CALLER_STALE_LIMIT && entry.refreshing) {
+            Cached::Fresh(entry.caller.clone())
+        } else if age < CALLER_STALE_LIMIT {
+            entry.refreshing = true;
+            Cached::Stale(entry.caller.clone())
+        } else {
+            Cached::Missing
+        }
     }
 
     fn generation(&self) -> u64 {
@@ -180,8 +218,27 @@ impl CallerCache {
         if self.generation() != seen {
             return;
         }
-        entries.retain(|_, (at, _)| at.elapsed() < CALLER_TTL);
-        entries.insert(id, (std::time::Instant::now(), caller));
+        entries.retain(|_, e| e.fetched.elapsed() < CALLER_STALE_LIMIT);
+        let fetched = std::time::Instant::now();
+        entries.insert(
+            id,
+            CachedCaller {
+                fetched,
+                caller,
+                refreshing: false,
+            },
+        );
+    }
+
+    /// A refresh failed: a refused key is forgotten (the next request gets
+    /// the refusal); on a storage error the next request tries again.
+    fn refresh_failed(&self, id: &str, refused: bool) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if refused {
+            entries.remove(id);
+        } else if let Some(entry) = entries.get_mut(id) {
+            entry.refreshing = false;
+        }
     }
 
     /// Forgets every caller (after a suspension, revocation or quota change).
@@ -200,13 +257,28 @@ async fn identify(state: &AppState, key: Option<&str>) -> Result<Caller, ApiErro
         (AuthMode::Required, Some(k)) => crate::storage::keys::hash_key(k),
         (AuthMode::Required, None) => String::new(),
     };
-    if let Some(caller) = state.callers.get(&cache_id) {
-        return Ok(caller);
+    match state.callers.get(&cache_id) {
+        Cached::Fresh(caller) => Ok(caller),
+        Cached::Stale(caller) => {
+            let (state, key) = (state.clone(), key.map(str::to_owned));
+            tokio::spawn(async move {
+                let seen = state.callers.generation();
+                match resolve(&state, key.as_deref()).await {
+                    Ok(fresh) => state.callers.put(cache_id, fresh, seen),
+                    Err(e) => state
+                        .callers
+                        .refresh_failed(&cache_id, e.status().is_client_error()),
+                }
+            });
+            Ok(caller)
+        }
+        Cached::Missing => {
+            let seen = state.callers.generation();
+            let caller = resolve(state, key).await?;
+            state.callers.put(cache_id, caller.clone(), seen);
+            Ok(caller)
+        }
     }
-    let seen = state.callers.generation();
-    let caller = resolve(state, key).await?;
-    state.callers.put(cache_id, caller.clone(), seen);
-    Ok(caller)
 }
 
 async fn resolve(state: &AppState, key: Option<&str>) -> Result<Caller, ApiError> {
@@ -254,4 +326,81 @@ async fn resolve(state: &AppState, key: Option<&str>) -> Result<Caller, ApiError
         tenant,
         scope,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn caller(name: &str) -> Caller {
+        Caller {
+            tenant: Tenant {
+                id: format!("ten_{name}"),
+                name: name.to_owned(),
+                status: "active".to_owned(),
+                created_at: 0,
+            },
+            scope: Scope::Tenant,
+            limits: Limits {
+                requests_per_minute: 60,
+                max_concurrent: 4,
+                tokens_per_day: None,
+            },
+        }
+    }
+
+    fn age(cache: &CallerCache, id: &str, by: Duration) {
+        let mut entries = cache.entries.lock().unwrap();
+        let entry = entries.get_mut(id).unwrap();
+        entry.fetched = Instant::now().checked_sub(by).unwrap();
+    }
+
+    #[test]
+    fn an_expired_caller_is_refreshed_by_one_request_while_others_are_served() {
+        let cache = CallerCache::default();
+        cache.put("k".into(), caller("a"), cache.generation());
+        assert!(matches!(cache.get("k"), Cached::Fresh(_)));
+        age(&cache, "k", CALLER_TTL + Duration::from_millis(1));
+        assert!(
+            matches!(cache.get("k"), Cached::Stale(_)),
+            "the first request after expiry starts the refresh"
+        );
+        assert!(
+            matches!(cache.get("k"), Cached::Fresh(_)),
+            "the others do not stampede the database"
+        );
+        age(&cache, "k", CALLER_STALE_LIMIT);
+        assert!(
+            matches!(cache.get("k"), Cached::Missing),
+            "too old to serve at all"
+        );
+    }
+
+    #[test]
+    fn a_refused_refresh_forgets_the_caller_and_a_failed_one_retries() {
+        let cache = CallerCache::default();
+        cache.put("k".into(), caller("a"), cache.generation());
+        age(&cache, "k", CALLER_TTL);
+        assert!(matches!(cache.get("k"), Cached::Stale(_)));
+        cache.refresh_failed("k", false);
+        assert!(
+            matches!(cache.get("k"), Cached::Stale(_)),
+            "after a storage error the next request tries again"
+        );
+        cache.refresh_failed("k", true);
+        assert!(
+            matches!(cache.get("k"), Cached::Missing),
+            "a revoked key is not served again"
+        );
+    }
+
+    #[test]
+    fn a_lookup_that_began_before_a_clear_is_not_cached() {
+        let cache = CallerCache::default();
+        let seen = cache.generation();
+        cache.clear();
+        cache.put("k".into(), caller("a"), seen);
+        assert!(matches!(cache.get("k"), Cached::Missing));
+    }
 }
