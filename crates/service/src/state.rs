@@ -11,9 +11,14 @@ use orchestrator::gateway::Gateway;
 use std::{sync::Arc, time::Instant};
 use tokio::sync::watch;
 
-/// Cheap to clone; everything inside is shared.
+/// Cheap to clone: one reference count. axum clones the state for every
+/// middleware and extractor of every request, so its parts live behind a
+/// single `Arc` instead of being cloned one by one.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What every handler shares, reached through [`AppState`].
+pub struct Shared {
     /// The effective configuration.
     pub settings: Arc<Settings>,
     /// When the service started, for uptime.
@@ -34,7 +39,15 @@ pub struct AppState {
     pub auth_mode: AuthMode,
     /// Owner of requests when auth is disabled.
     pub local_tenant: Tenant,
-    draining: Arc<watch::Sender<bool>>,
+    draining: watch::Sender<bool>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -48,7 +61,7 @@ impl AppState {
         local_tenant: Tenant,
         auth_mode: AuthMode,
     ) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             storage,
             usage,
             quotas: Arc::new(Quotas::default()),
@@ -59,8 +72,8 @@ impl AppState {
             started_at: Instant::now(),
             prometheus,
             gateway: Arc::new(gateway),
-            draining: Arc::new(watch::channel(false).0),
-        }
+            draining: watch::channel(false).0,
+        }))
     }
 
     /// Marks the service as shutting down: `/ready` turns 503 from now on.

@@ -37,7 +37,8 @@ pub struct OpenAiConfig {
 pub struct OpenAiEngine {
     client: reqwest::Client,
     config: OpenAiConfig,
-    endpoint: String,
+    /// Parsed once: parsing (IDNA included) per request showed in profiles.
+    endpoint: reqwest::Url,
 }
 
 impl OpenAiEngine {
@@ -49,6 +50,8 @@ impl OpenAiEngine {
             .build()
             .map_err(|e| EngineError::Unavailable(format!("HTTP client: {e}")))?;
         let endpoint = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
+        let endpoint = reqwest::Url::parse(&endpoint)
+            .map_err(|e| EngineError::Unavailable(format!("base_url {endpoint:?}: {e}")))?;
         Ok(Self {
             client,
             config,
@@ -84,7 +87,7 @@ impl OpenAiEngine {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut builder = self.client.post(&self.endpoint).json(body);
+            let mut builder = self.client.post(self.endpoint.clone()).json(body);
             if let Some(key) = &self.config.api_key {
                 builder = builder.bearer_auth(key.expose());
             }
