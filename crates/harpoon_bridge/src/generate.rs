@@ -41,12 +41,22 @@ pub fn fragments(scan: &Scan, covenant: &Covenant) -> String {
     let mut out = String::new();
     for (_, path, text) in ranked.into_iter().take(5) {
         let lines: Vec<&str> = text.lines().take(60).collect();
-        out.push_str(&format!("--- {path} (lines 1-{}) ---\n{}\n", lines.len(), lines.join("\n")));
+        out.push_str(&format!(
+            "--- {path} (lines 1-{}) ---\n{}\n",
+            lines.len(),
+            lines.join("\n")
+        ));
     }
     out
 }
 
-fn prompt(covenant: &Covenant, repo: &str, role: Role, cables: &[String], fragments: &str) -> String {
+fn prompt(
+    covenant: &Covenant,
+    repo: &str,
+    role: Role,
+    cables: &[String],
+    fragments: &str,
+) -> String {
     format!(
         "You change the repository {repo} as part of a coordinated change across repositories.\n\
          Covenant: {title}\n{description}\nToday: {reality}\nKey aspects: {aspects}\n\
@@ -66,7 +76,11 @@ fn prompt(covenant: &Covenant, repo: &str, role: Role, cables: &[String], fragme
             Role::Anchor => "anchor (leads; the others follow its change)",
             Role::Agnos => "agnos (follows the anchor's change)",
         },
-        cables = if cables.is_empty() { "none".to_owned() } else { cables.join(", ") },
+        cables = if cables.is_empty() {
+            "none".to_owned()
+        } else {
+            cables.join(", ")
+        },
     )
 }
 
@@ -74,7 +88,10 @@ fn prompt(covenant: &Covenant, repo: &str, role: Role, cables: &[String], fragme
 pub fn parse(answer: &str, gate: &dyn HygieneGate, threshold: f64) -> Result<Generated, String> {
     // Models wrap JSON in prose or code fences; take the outermost object.
     let start = answer.find('{').ok_or("the answer holds no JSON object")?;
-    let end = answer.rfind('}').filter(|e| *e > start).ok_or("the answer holds no complete JSON object")?;
+    let end = answer
+        .rfind('}')
+        .filter(|e| *e > start)
+        .ok_or("the answer holds no complete JSON object")?;
     let g: Generated = serde_json::from_str(&answer[start..=end])
         .map_err(|e| format!("the answer is not the expected JSON: {e}"))?;
     if g.title.trim().is_empty() {
@@ -115,7 +132,10 @@ pub async fn generate(
             ChatRole::System,
             "You write code changes as strict JSON. No prose outside the JSON object.",
         ),
-        Message::new(ChatRole::User, prompt(covenant, repo, role, cables, &fragments(scan, covenant))),
+        Message::new(
+            ChatRole::User,
+            prompt(covenant, repo, role, cables, &fragments(scan, covenant)),
+        ),
     ];
     let mut last = String::from("no attempt made");
     for attempt in 1..=attempts.max(1) {
@@ -138,7 +158,9 @@ pub async fn generate(
                 messages.push(Message::new(ChatRole::Assistant, answer.text));
                 messages.push(Message::new(
                     ChatRole::User,
-                    format!("That answer was refused: {reason}. Answer again with only the JSON object."),
+                    format!(
+                        "That answer was refused: {reason}. Answer again with only the JSON object."
+                    ),
                 ));
             }
         }
@@ -163,10 +185,22 @@ mod tests {
     fn answers_are_parsed_and_gated() {
         let ok = "```json\n{\"title\":\"t\",\"body\":\"b\",\"files\":[{\"path\":\"src/a.rs\",\"content\":\"fn a() {}\"}]}\n```";
         assert_eq!(parse(ok, &NonEmpty, 0.8).map(|g| g.files.len()), Ok(1));
-        assert!(parse("no json here", &NonEmpty, 0.8).unwrap_err().contains("no JSON"));
+        assert!(
+            parse("no json here", &NonEmpty, 0.8)
+                .unwrap_err()
+                .contains("no JSON")
+        );
         let empty = r#"{"title":"t","body":"b","files":[{"path":"a","content":"  "}]}"#;
-        assert!(parse(empty, &NonEmpty, 0.8).unwrap_err().contains("hygiene gate"));
+        assert!(
+            parse(empty, &NonEmpty, 0.8)
+                .unwrap_err()
+                .contains("hygiene gate")
+        );
         let escape = r#"{"title":"t","body":"b","files":[{"path":"../x","content":"x"}]}"#;
-        assert!(parse(escape, &NonEmpty, 0.8).unwrap_err().contains("files[0].path"));
+        assert!(
+            parse(escape, &NonEmpty, 0.8)
+                .unwrap_err()
+                .contains("files[0].path")
+        );
     }
 }

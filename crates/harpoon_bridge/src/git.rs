@@ -141,7 +141,12 @@ pub async fn remote_branch(
 ) -> Result<Option<String>, GitStop> {
     let out = git(
         dir,
-        &["ls-remote", "--heads", "origin", &format!("refs/heads/{branch}")],
+        &[
+            "ls-remote",
+            "--heads",
+            "origin",
+            &format!("refs/heads/{branch}"),
+        ],
         None,
         cancel,
     )

@@ -73,9 +73,15 @@ impl GitHub {
         self.token.is_some()
     }
 
-    fn request(&self, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder, BridgeError> {
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> Result<reqwest::RequestBuilder, BridgeError> {
         let token = self.token.as_deref().ok_or_else(|| {
-            BridgeError::Upstream("GITHUB_TOKEN is not set, so no pull request can be opened".into())
+            BridgeError::Upstream(
+                "GITHUB_TOKEN is not set, so no pull request can be opened".into(),
+            )
         })?;
         Ok(self
             .http
@@ -104,7 +110,9 @@ impl GitHub {
                 .ok()
                 .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
                 .unwrap_or_else(|| text.chars().take(300).collect());
-            return Err(BridgeError::Upstream(format!("GitHub {what}: {status}: {message}")));
+            return Err(BridgeError::Upstream(format!(
+                "GitHub {what}: {status}: {message}"
+            )));
         }
         serde_json::from_str(&text)
             .map_err(|e| BridgeError::Upstream(format!("GitHub {what}: unexpected answer: {e}")))
@@ -126,26 +134,44 @@ impl GitHub {
     }
 
     /// The pull request (any state) whose head is `owner:branch`, if one exists.
-    pub async fn find_pr(&self, repo: &str, branch: &str) -> Result<Option<PullRequest>, BridgeError> {
+    pub async fn find_pr(
+        &self,
+        repo: &str,
+        branch: &str,
+    ) -> Result<Option<PullRequest>, BridgeError> {
         let owner = repo.split('/').next().unwrap_or(repo);
         let req = self
             .request(reqwest::Method::GET, &format!("/repos/{repo}/pulls"))?
-            .query(&[("head", format!("{owner}:{branch}")), ("state", "all".into())]);
+            .query(&[
+                ("head", format!("{owner}:{branch}")),
+                ("state", "all".into()),
+            ]);
         let found: Vec<PullRequest> = self.send(req, "list pull requests").await?;
         Ok(found.into_iter().next())
     }
 
     /// Replaces a pull request's body.
-    pub async fn update_body(&self, repo: &str, number: i64, body: &str) -> Result<PullRequest, BridgeError> {
+    pub async fn update_body(
+        &self,
+        repo: &str,
+        number: i64,
+        body: &str,
+    ) -> Result<PullRequest, BridgeError> {
         let req = self
-            .request(reqwest::Method::PATCH, &format!("/repos/{repo}/pulls/{number}"))?
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/repos/{repo}/pulls/{number}"),
+            )?
             .json(&json!({"body": body}));
         self.send(req, "update pull request").await
     }
 
     /// A pull request by number.
     pub async fn get_pr(&self, repo: &str, number: i64) -> Result<PullRequest, BridgeError> {
-        let req = self.request(reqwest::Method::GET, &format!("/repos/{repo}/pulls/{number}"))?;
+        let req = self.request(
+            reqwest::Method::GET,
+            &format!("/repos/{repo}/pulls/{number}"),
+        )?;
         self.send(req, "get pull request").await
     }
 }
@@ -156,8 +182,14 @@ mod tests {
 
     #[test]
     fn github_remotes_are_recognised() {
-        assert_eq!(github_repo_of("https://github.com/acme/api.git").as_deref(), Some("acme/api"));
-        assert_eq!(github_repo_of("git@github.com:acme/api.git").as_deref(), Some("acme/api"));
+        assert_eq!(
+            github_repo_of("https://github.com/acme/api.git").as_deref(),
+            Some("acme/api")
+        );
+        assert_eq!(
+            github_repo_of("git@github.com:acme/api.git").as_deref(),
+            Some("acme/api")
+        );
         assert_eq!(github_repo_of("https://gitlab.com/acme/api"), None);
         assert_eq!(github_repo_of("file:///tmp/api.git"), None);
     }

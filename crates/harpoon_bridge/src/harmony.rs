@@ -71,7 +71,10 @@ impl Document {
             if Some(text.as_str()) == scan.readme() && !path.contains('/') {
                 continue;
             }
-            let end = text.char_indices().nth(MAX_FILE_CHARS).map_or(text.len(), |(i, _)| i);
+            let end = text
+                .char_indices()
+                .nth(MAX_FILE_CHARS)
+                .map_or(text.len(), |(i, _)| i);
             d.add(&text[..end]);
         }
         d
@@ -109,7 +112,10 @@ pub fn bm25(docs: &[Document], terms: &[String]) -> Vec<(f64, Vec<String>)> {
                 .collect();
             parts.sort_by(|a, b| b.0.total_cmp(&a.0));
             let score = parts.iter().map(|p| p.0).sum();
-            (score, parts.iter().take(5).map(|p| p.1.to_owned()).collect())
+            (
+                score,
+                parts.iter().take(5).map(|p| p.1.to_owned()).collect(),
+            )
         })
         .collect()
 }
@@ -175,7 +181,13 @@ pub fn rank(
     let best = scores.iter().map(|s| s.0).fold(0.0, f64::max);
     let incoming: Vec<f64> = names
         .iter()
-        .map(|n| cables.iter().filter(|c| &c.to == n).map(|c| c.strength).sum())
+        .map(|n| {
+            cables
+                .iter()
+                .filter(|c| &c.to == n)
+                .map(|c| c.strength)
+                .sum()
+        })
         .collect();
     let most = incoming.iter().copied().fold(0.0, f64::max);
     let mut all: Vec<HarmonyChoice> = names
@@ -196,7 +208,11 @@ pub fn rank(
             }
         })
         .collect();
-    all.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.repo.cmp(&b.repo)));
+    all.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.repo.cmp(&b.repo))
+    });
     let (mut chosen, excluded): (Vec<_>, Vec<_>) = all
         .into_iter()
         .partition(|c| best > 0.0 && c.relevance_norm >= MIN_RELEVANCE);

@@ -111,7 +111,10 @@ pub fn slug(title: &str) -> String {
 
 fn non_blank(field: &str, value: &str) -> Result<(), BridgeError> {
     if value.trim().is_empty() {
-        return Err(BridgeError::invalid(field, "must not be empty or whitespace"));
+        return Err(BridgeError::invalid(
+            field,
+            "must not be empty or whitespace",
+        ));
     }
     Ok(())
 }
@@ -120,7 +123,10 @@ fn non_blank(field: &str, value: &str) -> Result<(), BridgeError> {
 pub fn validate_covenant(c: &NewCovenant) -> Result<(), BridgeError> {
     non_blank("title", &c.title)?;
     if c.title.chars().count() > 200 {
-        return Err(BridgeError::invalid("title", "must be at most 200 characters"));
+        return Err(BridgeError::invalid(
+            "title",
+            "must be at most 200 characters",
+        ));
     }
     non_blank("description", &c.description)?;
     non_blank("reality_state.description", &c.reality_state.description)?;
@@ -171,7 +177,10 @@ impl Bridge {
         };
         let github = GitHub::new(
             &settings.github_api_url,
-            settings.github_token.as_ref().map(|t| t.expose().to_owned()),
+            settings
+                .github_token
+                .as_ref()
+                .map(|t| t.expose().to_owned()),
         )?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -205,7 +214,11 @@ impl Bridge {
     }
 
     /// Stores a new covenant for the tenant.
-    pub async fn create_covenant(&self, tenant: &str, new: NewCovenant) -> Result<Covenant, BridgeError> {
+    pub async fn create_covenant(
+        &self,
+        tenant: &str,
+        new: NewCovenant,
+    ) -> Result<Covenant, BridgeError> {
         validate_covenant(&new)?;
         let mut metadata = new.metadata;
         // A client that sends `metadata` itself means its content, not a nested copy.
@@ -234,7 +247,11 @@ impl Bridge {
     }
 
     /// A page of the tenant's covenants, newest first.
-    pub async fn list_covenants(&self, tenant: &str, page: Page) -> Result<Paged<Covenant>, BridgeError> {
+    pub async fn list_covenants(
+        &self,
+        tenant: &str,
+        page: Page,
+    ) -> Result<Paged<Covenant>, BridgeError> {
         if !(1..=200).contains(&page.limit) {
             return Err(BridgeError::invalid("limit", "must be between 1 and 200"));
         }
@@ -251,7 +268,10 @@ impl Bridge {
         if !valid_repo_name(&new.name) {
             return Err(BridgeError::invalid(
                 "name",
-                format!("{:?} is not like org/app (letters, digits, `-`, `_`, `.`)", new.name),
+                format!(
+                    "{:?} is not like org/app (letters, digits, `-`, `_`, `.`)",
+                    new.name
+                ),
             ));
         }
         non_blank("url", &new.url)?;
@@ -267,12 +287,22 @@ impl Bridge {
             ));
         }
         let branch = new.default_branch.unwrap_or_else(|| "main".into());
-        if branch.trim().is_empty() || branch.starts_with('-') || branch.contains("..") || branch.contains(' ') {
-            return Err(BridgeError::invalid("default_branch", format!("{branch:?} is not a branch name")));
+        if branch.trim().is_empty()
+            || branch.starts_with('-')
+            || branch.contains("..")
+            || branch.contains(' ')
+        {
+            return Err(BridgeError::invalid(
+                "default_branch",
+                format!("{branch:?} is not a branch name"),
+            ));
         }
         let github_repo = match new.github_repo {
             Some(g) if !valid_repo_name(&g) => {
-                return Err(BridgeError::invalid("github_repo", format!("{g:?} is not like owner/name")));
+                return Err(BridgeError::invalid(
+                    "github_repo",
+                    format!("{g:?} is not like owner/name"),
+                ));
             }
             Some(g) => Some(g),
             None => github_repo_of(&url),
@@ -282,7 +312,13 @@ impl Bridge {
             .map_err(|e| BridgeError::Git(format!("workspace: {e}")))?;
         let found = git(
             &self.inner.workspace,
-            &["ls-remote", "--heads", "--", &url, &format!("refs/heads/{branch}")],
+            &[
+                "ls-remote",
+                "--heads",
+                "--",
+                &url,
+                &format!("refs/heads/{branch}"),
+            ],
             None,
             None,
         )
@@ -322,15 +358,24 @@ impl Bridge {
             return Err(BridgeError::invalid("strength", "must be in (0, 1]"));
         }
         if cable.from == cable.to {
-            return Err(BridgeError::invalid("to", "a repository cannot be cabled to itself"));
+            return Err(BridgeError::invalid(
+                "to",
+                "a repository cannot be cabled to itself",
+            ));
         }
         let repos = self.inner.store.repos(tenant).await?;
         for (field, name) in [("from", &cable.from), ("to", &cable.to)] {
             if !repos.iter().any(|r| &r.name == name) {
-                return Err(BridgeError::invalid(field, format!("{name:?} is not a registered repository")));
+                return Err(BridgeError::invalid(
+                    field,
+                    format!("{name:?} is not a registered repository"),
+                ));
             }
         }
-        self.inner.store.upsert_cable(tenant, &cable, strength).await?;
+        self.inner
+            .store
+            .upsert_cable(tenant, &cable, strength)
+            .await?;
         Ok(Cable {
             from: cable.from,
             to: cable.to,
@@ -342,7 +387,10 @@ impl Bridge {
 
     /// Fetches every repository of the tenant into its read-only mirror and
     /// reads it; repositories that fail are reported, not fatal.
-    async fn read_repos(&self, tenant: &str) -> Result<(Vec<Repo>, Vec<(String, Scan)>, Vec<RepoProblem>), BridgeError> {
+    async fn read_repos(
+        &self,
+        tenant: &str,
+    ) -> Result<(Vec<Repo>, Vec<(String, Scan)>, Vec<RepoProblem>), BridgeError> {
         let repos = self.inner.store.repos(tenant).await?;
         let _one_at_a_time = self.inner.mirrors.lock().await;
         let base = self.inner.workspace.join(dir_name(tenant)).join("mirrors");
@@ -354,7 +402,12 @@ impl Bridge {
                 clone_or_fetch(&r.url, &r.default_branch, &dir, None).await?;
                 git(
                     &dir,
-                    &["checkout", "--force", "--detach", &format!("origin/{}", r.default_branch)],
+                    &[
+                        "checkout",
+                        "--force",
+                        "--detach",
+                        &format!("origin/{}", r.default_branch),
+                    ],
                     None,
                     None,
                 )
@@ -362,25 +415,47 @@ impl Bridge {
             }
             .await;
             if let Err(e) = refreshed {
-                problems.push(RepoProblem { repo: r.name.clone(), reason: BridgeError::from(e).to_string() });
+                problems.push(RepoProblem {
+                    repo: r.name.clone(),
+                    reason: BridgeError::from(e).to_string(),
+                });
                 continue;
             }
             let read = tokio::task::spawn_blocking(move || scan::scan(&dir)).await;
             match read {
                 Ok(Ok(s)) => scans.push((r.name.clone(), s)),
-                Ok(Err(e)) => problems.push(RepoProblem { repo: r.name.clone(), reason: e.to_string() }),
-                Err(e) => problems.push(RepoProblem { repo: r.name.clone(), reason: e.to_string() }),
+                Ok(Err(e)) => problems.push(RepoProblem {
+                    repo: r.name.clone(),
+                    reason: e.to_string(),
+                }),
+                Err(e) => problems.push(RepoProblem {
+                    repo: r.name.clone(),
+                    reason: e.to_string(),
+                }),
             }
         }
         Ok((repos, scans, problems))
     }
 
-    fn graph_of(repos: &[Repo], scans: &[(String, Scan)], declared: Vec<(String, String, f64)>) -> Vec<Cable> {
-        let manifests: Vec<_> = scans.iter().map(|(n, s)| (n.clone(), scan::manifests(s))).collect();
+    fn graph_of(
+        repos: &[Repo],
+        scans: &[(String, Scan)],
+        declared: Vec<(String, String, f64)>,
+    ) -> Vec<Cable> {
+        let manifests: Vec<_> = scans
+            .iter()
+            .map(|(n, s)| (n.clone(), scan::manifests(s)))
+            .collect();
         let mut cables = harmony::infer_cables(&manifests);
         for (from, to, strength) in declared {
             if repos.iter().any(|r| r.name == from) && repos.iter().any(|r| r.name == to) {
-                cables.push(Cable { from, to, kind: CableKind::Declared, strength, evidence: "declared".into() });
+                cables.push(Cable {
+                    from,
+                    to,
+                    kind: CableKind::Declared,
+                    strength,
+                    evidence: "declared".into(),
+                });
             }
         }
         cables
@@ -398,18 +473,28 @@ impl Bridge {
     }
 
     /// Ranks the tenant's repositories for a covenant, stores the review and returns it.
-    pub async fn harmony_review(&self, tenant: &str, covenant_id: &str) -> Result<HarmonyReview, BridgeError> {
+    pub async fn harmony_review(
+        &self,
+        tenant: &str,
+        covenant_id: &str,
+    ) -> Result<HarmonyReview, BridgeError> {
         let covenant = self.get_covenant(tenant, covenant_id).await?;
         let (repos, scans, unreadable) = self.read_repos(tenant).await?;
         if repos.is_empty() {
-            return Err(BridgeError::invalid("repos", "no repository is registered; POST /v2/repos first"));
+            return Err(BridgeError::invalid(
+                "repos",
+                "no repository is registered; POST /v2/repos first",
+            ));
         }
         let declared = self.inner.store.declared_cables(tenant).await?;
         let cables = Self::graph_of(&repos, &scans, declared);
         let names: Vec<String> = scans.iter().map(|(n, _)| n.clone()).collect();
         let terms = harmony::query_terms(&covenant);
         let docs = tokio::task::spawn_blocking(move || {
-            scans.iter().map(|(_, s)| harmony::Document::of(s)).collect::<Vec<_>>()
+            scans
+                .iter()
+                .map(|(_, s)| harmony::Document::of(s))
+                .collect::<Vec<_>>()
         })
         .await
         .map_err(|e| BridgeError::Git(format!("reading repositories: {e}")))?;
@@ -434,13 +519,21 @@ impl Bridge {
     }
 
     /// The stored review of a covenant.
-    pub async fn stored_review(&self, tenant: &str, covenant_id: &str) -> Result<Option<HarmonyReview>, BridgeError> {
+    pub async fn stored_review(
+        &self,
+        tenant: &str,
+        covenant_id: &str,
+    ) -> Result<Option<HarmonyReview>, BridgeError> {
         self.get_covenant(tenant, covenant_id).await?;
         self.inner.store.review(tenant, covenant_id).await
     }
 
     /// A strike of the tenant with each repository's progress.
-    pub async fn strike_status(&self, tenant: &str, run_id: &str) -> Result<StrikeStatus, BridgeError> {
+    pub async fn strike_status(
+        &self,
+        tenant: &str,
+        run_id: &str,
+    ) -> Result<StrikeStatus, BridgeError> {
         self.inner.store.strike(tenant, run_id).await
     }
 
@@ -467,7 +560,11 @@ impl Bridge {
 
     /// Asks a running strike to stop: running git commands are killed and
     /// unfinished repositories end `cancelled`.
-    pub async fn cancel_strike(&self, tenant: &str, run_id: &str) -> Result<StrikeStatus, BridgeError> {
+    pub async fn cancel_strike(
+        &self,
+        tenant: &str,
+        run_id: &str,
+    ) -> Result<StrikeStatus, BridgeError> {
         let status = self.strike_status(tenant, run_id).await?;
         let signalled = self
             .inner
@@ -500,16 +597,26 @@ impl Bridge {
         let mut changed = 0;
         for (run_id, repo, number) in self.inner.store.open_prs().await? {
             let (_, plan) = self.inner.store.plan(&run_id).await?;
-            let Some(gh) = plan.repos.iter().find(|p| p.repo.name == repo).and_then(|p| p.repo.github_repo.clone()) else {
+            let Some(gh) = plan
+                .repos
+                .iter()
+                .find(|p| p.repo.name == repo)
+                .and_then(|p| p.repo.github_repo.clone())
+            else {
                 continue;
             };
             match self.inner.github.get_pr(&gh, number).await {
                 Ok(pr) if pr.effective_state() != "open" => {
-                    self.inner.store.set_pr_state(&run_id, &repo, pr.effective_state()).await?;
+                    self.inner
+                        .store
+                        .set_pr_state(&run_id, &repo, pr.effective_state())
+                        .await?;
                     changed += 1;
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(%run_id, %repo, error = %e, "pull request state not refreshed"),
+                Err(e) => {
+                    tracing::warn!(%run_id, %repo, error = %e, "pull request state not refreshed")
+                }
             }
         }
         Ok(changed)

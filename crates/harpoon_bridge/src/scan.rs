@@ -10,7 +10,15 @@ const MAX_FILE_BYTES: u64 = 256 * 1024;
 const MAX_FILES: usize = 4000;
 /// Directories never read: vendored, generated or tool state.
 const SKIP_DIRS: &[&str] = &[
-    ".git", "node_modules", "target", "vendor", "dist", "build", ".venv", "venv", "__pycache__",
+    ".git",
+    "node_modules",
+    "target",
+    "vendor",
+    "dist",
+    "build",
+    ".venv",
+    "venv",
+    "__pycache__",
     ".harpoon",
 ];
 
@@ -56,7 +64,9 @@ pub fn scan(root: &Path) -> std::io::Result<Scan> {
             if !kind.is_file() {
                 continue;
             }
-            let Ok(rel) = path.strip_prefix(root) else { continue };
+            let Ok(rel) = path.strip_prefix(root) else {
+                continue;
+            };
             let rel = rel.to_string_lossy().replace('\\', "/");
             out.paths.push(rel.clone());
             if e.metadata().is_ok_and(|m| m.len() <= MAX_FILE_BYTES)
@@ -109,7 +119,11 @@ pub fn manifests(scan: &Scan) -> Manifests {
             "go.mod" => go_mod(path, text, &mut m),
             "pyproject.toml" => pyproject(path, text, &mut m),
             f if f.starts_with("requirements") && f.ends_with(".txt") => {
-                let strength = if f.contains("dev") || f.contains("test") { 0.5 } else { 1.0 };
+                let strength = if f.contains("dev") || f.contains("test") {
+                    0.5
+                } else {
+                    1.0
+                };
                 for line in text.lines() {
                     let line = line.split('#').next().unwrap_or("").trim();
                     if line.is_empty() || line.starts_with('-') {
@@ -163,7 +177,11 @@ fn cargo(path: &str, text: &str, m: &mut Manifests) {
             section = line.trim_matches(|c| c == '[' || c == ']').to_owned();
             // `[dependencies.foo]` declares `foo` by its header.
             for kind in ["dependencies.", "dev-dependencies.", "build-dependencies."] {
-                if let Some(name) = section.split(kind).nth(1).filter(|_| section.contains(kind)) {
+                if let Some(name) = section
+                    .split(kind)
+                    .nth(1)
+                    .filter(|_| section.contains(kind))
+                {
                     let strength = if kind == "dependencies." { 1.0 } else { 0.5 };
                     push(m, name, strength, &format!("{path} [{section}]"));
                 }
@@ -176,13 +194,14 @@ fn cargo(path: &str, text: &str, m: &mut Manifests) {
             }
             continue;
         }
-        let strength = if section.ends_with("dev-dependencies") || section.ends_with("build-dependencies") {
-            0.5
-        } else if section.ends_with("dependencies") {
-            1.0
-        } else {
-            continue;
-        };
+        let strength =
+            if section.ends_with("dev-dependencies") || section.ends_with("build-dependencies") {
+                0.5
+            } else if section.ends_with("dependencies") {
+                1.0
+            } else {
+                continue;
+            };
         if let Some(key) = toml_key(line) {
             // `foo.workspace = true` names `foo`.
             let name = key.split('.').next().unwrap_or(key);
@@ -192,7 +211,9 @@ fn cargo(path: &str, text: &str, m: &mut Manifests) {
 }
 
 fn package_json(path: &str, text: &str, m: &mut Manifests) {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else { return };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+        return;
+    };
     if let Some(name) = v.get("name").and_then(|n| n.as_str()) {
         m.names.push(name.to_owned());
     }
@@ -235,7 +256,12 @@ fn pyproject(path: &str, text: &str, m: &mut Manifests) {
         let line = line.split('#').next().unwrap_or("").trim();
         if let Some(strength) = in_array {
             for item in quoted(line) {
-                push(m, requirement_name(item), strength, &format!("{path} [{section}]"));
+                push(
+                    m,
+                    requirement_name(item),
+                    strength,
+                    &format!("{path} [{section}]"),
+                );
             }
             if line.contains(']') {
                 in_array = None;
@@ -261,7 +287,12 @@ fn pyproject(path: &str, text: &str, m: &mut Manifests) {
         if let Some(strength) = strength {
             let rest = line.split_once('=').map_or("", |(_, v)| v);
             for item in quoted(rest) {
-                push(m, requirement_name(item), strength, &format!("{path} [{section}]"));
+                push(
+                    m,
+                    requirement_name(item),
+                    strength,
+                    &format!("{path} [{section}]"),
+                );
             }
             if rest.contains('[') && !rest.contains(']') {
                 in_array = Some(strength);
@@ -269,7 +300,11 @@ fn pyproject(path: &str, text: &str, m: &mut Manifests) {
             continue;
         }
         if section == "tool.poetry.dependencies" || section.starts_with("tool.poetry.group.") {
-            let strength = if section == "tool.poetry.dependencies" { 1.0 } else { 0.5 };
+            let strength = if section == "tool.poetry.dependencies" {
+                1.0
+            } else {
+                0.5
+            };
             if let Some(key) = toml_key(line).filter(|k| *k != "python") {
                 push(m, key, strength, &format!("{path} [{section}]"));
             }
@@ -299,21 +334,40 @@ mod tests {
     fn scan_of(files: &[(&str, &str)]) -> Scan {
         Scan {
             paths: files.iter().map(|(p, _)| (*p).to_owned()).collect(),
-            texts: files.iter().map(|(p, t)| ((*p).to_owned(), (*t).to_owned())).collect(),
+            texts: files
+                .iter()
+                .map(|(p, t)| ((*p).to_owned(), (*t).to_owned()))
+                .collect(),
         }
     }
 
     #[test]
     fn reads_every_manifest_kind() {
         let s = scan_of(&[
-            ("Cargo.toml", "[package]\nname = \"api\"\n[dependencies]\nauth-core = { git = \"x\" }\nserde.workspace = true\n[dev-dependencies]\ntest_kit = \"1\"\n[dependencies.billing]\nversion = \"1\"\n"),
-            ("web/package.json", r#"{"name":"@acme/web","dependencies":{"auth-client":"1"},"devDependencies":{"jest":"1"}}"#),
-            ("go.mod", "module github.com/acme/gw\n\nrequire (\n\tgithub.com/acme/authz v1.0.0 // indirect\n)\nrequire golang.org/x/net v0.1.0\n"),
-            ("pyproject.toml", "[project]\nname = \"ml\"\ndependencies = [\n  \"auth_py>=1\",\n  \"numpy\",\n]\n"),
+            (
+                "Cargo.toml",
+                "[package]\nname = \"api\"\n[dependencies]\nauth-core = { git = \"x\" }\nserde.workspace = true\n[dev-dependencies]\ntest_kit = \"1\"\n[dependencies.billing]\nversion = \"1\"\n",
+            ),
+            (
+                "web/package.json",
+                r#"{"name":"@acme/web","dependencies":{"auth-client":"1"},"devDependencies":{"jest":"1"}}"#,
+            ),
+            (
+                "go.mod",
+                "module github.com/acme/gw\n\nrequire (\n\tgithub.com/acme/authz v1.0.0 // indirect\n)\nrequire golang.org/x/net v0.1.0\n",
+            ),
+            (
+                "pyproject.toml",
+                "[project]\nname = \"ml\"\ndependencies = [\n  \"auth_py>=1\",\n  \"numpy\",\n]\n",
+            ),
             ("requirements-dev.txt", "pytest==8 # tests\n-r base.txt\n"),
         ]);
         let m = manifests(&s);
-        let names: Vec<_> = m.dependencies.iter().map(|d| (d.name.as_str(), d.strength)).collect();
+        let names: Vec<_> = m
+            .dependencies
+            .iter()
+            .map(|d| (d.name.as_str(), d.strength))
+            .collect();
         for want in [
             ("auth-core", 1.0),
             ("serde", 1.0),
@@ -330,7 +384,11 @@ mod tests {
             assert!(names.contains(&want), "{want:?} missing from {names:?}");
         }
         for name in ["api", "@acme/web", "github.com/acme/gw", "ml"] {
-            assert!(m.names.contains(&name.to_owned()), "{name} missing from {:?}", m.names);
+            assert!(
+                m.names.contains(&name.to_owned()),
+                "{name} missing from {:?}",
+                m.names
+            );
         }
     }
 }

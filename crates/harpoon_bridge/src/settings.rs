@@ -46,7 +46,10 @@ impl BridgeSettings {
     /// Checks ranges and shapes, naming the dotted key.
     pub fn validate(&self) -> Result<(), InvalidSetting> {
         if self.author_name.trim().is_empty() {
-            return Err(InvalidSetting::new("bridge.author_name", "must not be empty"));
+            return Err(InvalidSetting::new(
+                "bridge.author_name",
+                "must not be empty",
+            ));
         }
         if !self.author_email.contains('@') {
             return Err(InvalidSetting::new(

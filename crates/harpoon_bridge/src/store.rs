@@ -70,13 +70,15 @@ impl Store {
 
     /// Saves a new covenant.
     pub async fn insert_covenant(&self, tenant: &str, c: &Covenant) -> Result<(), BridgeError> {
-        sqlx::query("INSERT INTO covenants (id, tenant_id, body, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&c.covenant_id)
-            .bind(tenant)
-            .bind(serde_json::to_string(c)?)
-            .bind(c.created_at)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO covenants (id, tenant_id, body, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&c.covenant_id)
+        .bind(tenant)
+        .bind(serde_json::to_string(c)?)
+        .bind(c.created_at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -92,7 +94,11 @@ impl Store {
     }
 
     /// A page of the tenant's covenants, newest first.
-    pub async fn covenants(&self, tenant: &str, page: Page) -> Result<Paged<Covenant>, BridgeError> {
+    pub async fn covenants(
+        &self,
+        tenant: &str,
+        page: Page,
+    ) -> Result<Paged<Covenant>, BridgeError> {
         let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM covenants WHERE tenant_id = $1")
             .bind(tenant)
             .fetch_one(&self.pool)
@@ -210,14 +216,21 @@ impl Store {
     }
 
     /// Declares (or re-weights) a cable.
-    pub async fn upsert_cable(&self, tenant: &str, c: &NewCable, strength: f64) -> Result<(), BridgeError> {
+    pub async fn upsert_cable(
+        &self,
+        tenant: &str,
+        c: &NewCable,
+        strength: f64,
+    ) -> Result<(), BridgeError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM declared_cables WHERE tenant_id = $1 AND from_repo = $2 AND to_repo = $3")
-            .bind(tenant)
-            .bind(&c.from)
-            .bind(&c.to)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM declared_cables WHERE tenant_id = $1 AND from_repo = $2 AND to_repo = $3",
+        )
+        .bind(tenant)
+        .bind(&c.from)
+        .bind(&c.to)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO declared_cables (tenant_id, from_repo, to_repo, strength, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -234,7 +247,10 @@ impl Store {
     }
 
     /// Declared cables of the tenant: (from, to, strength).
-    pub async fn declared_cables(&self, tenant: &str) -> Result<Vec<(String, String, f64)>, BridgeError> {
+    pub async fn declared_cables(
+        &self,
+        tenant: &str,
+    ) -> Result<Vec<(String, String, f64)>, BridgeError> {
         let rows = sqlx::query(
             "SELECT from_repo, to_repo, strength FROM declared_cables WHERE tenant_id = $1 \
              ORDER BY from_repo, to_repo",
@@ -243,12 +259,22 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("from_repo")?, r.try_get("to_repo")?, r.try_get("strength")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("from_repo")?,
+                    r.try_get("to_repo")?,
+                    r.try_get("strength")?,
+                ))
+            })
             .collect()
     }
 
     /// Stores (replacing) the review of a covenant.
-    pub async fn save_review(&self, tenant: &str, review: &HarmonyReview) -> Result<(), BridgeError> {
+    pub async fn save_review(
+        &self,
+        tenant: &str,
+        review: &HarmonyReview,
+    ) -> Result<(), BridgeError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM harmony_reviews WHERE covenant_id = $1")
             .bind(&review.covenant_id)
@@ -268,15 +294,23 @@ impl Store {
     }
 
     /// The stored review of a covenant, if any.
-    pub async fn review(&self, tenant: &str, covenant_id: &str) -> Result<Option<HarmonyReview>, BridgeError> {
-        let row = sqlx::query("SELECT body FROM harmony_reviews WHERE covenant_id = $1 AND tenant_id = $2")
-            .bind(covenant_id)
-            .bind(tenant)
-            .fetch_optional(&self.pool)
-            .await?;
+    pub async fn review(
+        &self,
+        tenant: &str,
+        covenant_id: &str,
+    ) -> Result<Option<HarmonyReview>, BridgeError> {
+        let row = sqlx::query(
+            "SELECT body FROM harmony_reviews WHERE covenant_id = $1 AND tenant_id = $2",
+        )
+        .bind(covenant_id)
+        .bind(tenant)
+        .fetch_optional(&self.pool)
+        .await?;
         match row {
             None => Ok(None),
-            Some(r) => Ok(Some(serde_json::from_str(&r.try_get::<String, _>("body")?)?)),
+            Some(r) => Ok(Some(serde_json::from_str(
+                &r.try_get::<String, _>("body")?,
+            )?)),
         }
     }
 
@@ -372,7 +406,11 @@ impl Store {
                 let phase: String = r.try_get("phase")?;
                 Ok(RepoRun {
                     repo: r.try_get("repo")?,
-                    role: if role == "anchor" { Role::Anchor } else { Role::Agnos },
+                    role: if role == "anchor" {
+                        Role::Anchor
+                    } else {
+                        Role::Agnos
+                    },
                     phase: Phase::parse(&phase).unwrap_or(Phase::Failed),
                     branch: r.try_get("branch")?,
                     commit: r.try_get("commit_sha")?,
@@ -496,12 +534,23 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("strike_id")?, r.try_get("repo")?, r.try_get("pr_number")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("strike_id")?,
+                    r.try_get("repo")?,
+                    r.try_get("pr_number")?,
+                ))
+            })
             .collect()
     }
 
     /// Updates the state the monitor saw.
-    pub async fn set_pr_state(&self, run_id: &str, repo: &str, state: &str) -> Result<(), BridgeError> {
+    pub async fn set_pr_state(
+        &self,
+        run_id: &str,
+        repo: &str,
+        state: &str,
+    ) -> Result<(), BridgeError> {
         sqlx::query("UPDATE strike_repos SET pr_state = $1, updated_at = $2 WHERE strike_id = $3 AND repo = $4")
             .bind(state)
             .bind(now_ms())

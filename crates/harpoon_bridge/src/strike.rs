@@ -5,9 +5,7 @@
 
 use crate::git::{Author, GitStop, clone_or_fetch, git, remote_branch};
 use crate::store::{Plan, PlannedRepo, new_id, now_ms};
-use crate::types::{
-    Cable, Covenant, Phase, RepoChange, Role, StrikeEvent, StrikeRequest,
-};
+use crate::types::{Cable, Covenant, Phase, RepoChange, Role, StrikeEvent, StrikeRequest};
 use crate::{Bridge, BridgeError, Live, check_path, dir_name};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -37,19 +35,29 @@ fn role_name(role: Role) -> &'static str {
 fn covenant_file(c: &Covenant, repo: &str, role: Role, anchor: &str, cables: &[String]) -> String {
     let mut s = format!(
         "# Covenant: {}\n\n`{}` · written by Harpoon\n\n{}\n\n## Reality\n\n{}\n",
-        c.title, c.covenant_id, c.description.trim(), c.reality_state.description.trim()
+        c.title,
+        c.covenant_id,
+        c.description.trim(),
+        c.reality_state.description.trim()
     );
     for a in &c.reality_state.key_aspects {
         s.push_str(&format!("\n- {a}"));
     }
-    s.push_str(&format!("\n\n## Target\n\n{}\n", c.target_state.description.trim()));
+    s.push_str(&format!(
+        "\n\n## Target\n\n{}\n",
+        c.target_state.description.trim()
+    ));
     for a in &c.target_state.success_criteria {
         s.push_str(&format!("\n- {a}"));
     }
     s.push_str(&format!(
         "\n\n## This repository\n\n`{repo}` is the {} of this change{}.\n\n## Cables\n\n",
         role_name(role),
-        if role == Role::Agnos { format!("; the anchor is `{anchor}`") } else { String::new() }
+        if role == Role::Agnos {
+            format!("; the anchor is `{anchor}`")
+        } else {
+            String::new()
+        }
     ));
     if cables.is_empty() {
         s.push_str("None known.\n");
@@ -69,9 +77,15 @@ fn cable_lines(repo: &str, cables: &[Cable]) -> Vec<String> {
             crate::types::CableKind::Declared => "is declared to depend on",
         };
         if c.from == repo {
-            out.push(format!("`{repo}` {kind} `{}` (strength {}, {})", c.to, c.strength, c.evidence));
+            out.push(format!(
+                "`{repo}` {kind} `{}` (strength {}, {})",
+                c.to, c.strength, c.evidence
+            ));
         } else if c.to == repo {
-            out.push(format!("`{}` {kind} `{repo}` (strength {}, {})", c.from, c.strength, c.evidence));
+            out.push(format!(
+                "`{}` {kind} `{repo}` (strength {}, {})",
+                c.from, c.strength, c.evidence
+            ));
         }
     }
     out
@@ -94,7 +108,14 @@ impl Bridge {
         }
     }
 
-    async fn phase(&self, run_id: &str, repo: &str, phase: Phase, error: Option<&str>, detail: &str) {
+    async fn phase(
+        &self,
+        run_id: &str,
+        repo: &str,
+        phase: Phase,
+        error: Option<&str>,
+        detail: &str,
+    ) {
         if let Err(e) = self.inner.store.set_phase(run_id, repo, phase, error).await {
             tracing::error!(%run_id, %repo, error = %e, "strike phase not stored");
         }
@@ -102,27 +123,47 @@ impl Bridge {
     }
 
     /// Validates a strike request, freezes its plan and starts it.
-    pub async fn start_strike(&self, tenant: &str, req: StrikeRequest) -> Result<String, BridgeError> {
+    pub async fn start_strike(
+        &self,
+        tenant: &str,
+        req: StrikeRequest,
+    ) -> Result<String, BridgeError> {
         let covenant = self.get_covenant(tenant, &req.covenant_id).await?;
         if req.generate && req.changes.is_some() {
-            return Err(BridgeError::invalid("changes", "give changes or set generate, not both"));
+            return Err(BridgeError::invalid(
+                "changes",
+                "give changes or set generate, not both",
+            ));
         }
         let registered = self.inner.store.repos(tenant).await?;
         let by_name: HashMap<&str, &crate::types::Repo> =
             registered.iter().map(|r| (r.name.as_str(), r)).collect();
-        let review = self.inner.store.review(tenant, &covenant.covenant_id).await?;
+        let review = self
+            .inner
+            .store
+            .review(tenant, &covenant.covenant_id)
+            .await?;
         let targets: Vec<String> = match &req.target_repos {
             Some(list) => {
                 if list.is_empty() {
-                    return Err(BridgeError::invalid("target_repos", "must not be empty (omit it to use the harmony review)"));
+                    return Err(BridgeError::invalid(
+                        "target_repos",
+                        "must not be empty (omit it to use the harmony review)",
+                    ));
                 }
                 let mut seen = HashSet::new();
                 for (i, name) in list.iter().enumerate() {
                     if !by_name.contains_key(name.as_str()) {
-                        return Err(BridgeError::invalid(format!("target_repos[{i}]"), format!("{name:?} is not a registered repository")));
+                        return Err(BridgeError::invalid(
+                            format!("target_repos[{i}]"),
+                            format!("{name:?} is not a registered repository"),
+                        ));
                     }
                     if !seen.insert(name) {
-                        return Err(BridgeError::invalid(format!("target_repos[{i}]"), format!("{name:?} is listed twice")));
+                        return Err(BridgeError::invalid(
+                            format!("target_repos[{i}]"),
+                            format!("{name:?} is listed twice"),
+                        ));
                     }
                 }
                 // The reviewed anchor leads when it is among the targets; else the first named.
@@ -142,11 +183,15 @@ impl Bridge {
                         "no targets given and no harmony review stored; POST /v2/covenant/{id}/harmony first",
                     ));
                 };
-                let all: Vec<String> = std::iter::once(r.anchor.clone()).chain(r.agnos.iter().cloned()).collect();
+                let all: Vec<String> = std::iter::once(r.anchor.clone())
+                    .chain(r.agnos.iter().cloned())
+                    .collect();
                 if let Some(gone) = all.iter().find(|n| !by_name.contains_key(n.as_str())) {
                     return Err(BridgeError::invalid(
                         "target_repos",
-                        format!("the reviewed repository {gone:?} is no longer registered; review again"),
+                        format!(
+                            "the reviewed repository {gone:?} is no longer registered; review again"
+                        ),
                     ));
                 }
                 all
@@ -155,16 +200,27 @@ impl Bridge {
         let mut changes: HashMap<String, RepoChange> = HashMap::new();
         for (i, c) in req.changes.iter().flatten().enumerate() {
             if !targets.contains(&c.repo) {
-                return Err(BridgeError::invalid(format!("changes[{i}].repo"), format!("{:?} is not a target of this strike", c.repo)));
+                return Err(BridgeError::invalid(
+                    format!("changes[{i}].repo"),
+                    format!("{:?} is not a target of this strike", c.repo),
+                ));
             }
             if c.files.is_empty() && c.diff.as_deref().is_none_or(|d| d.trim().is_empty()) {
-                return Err(BridgeError::invalid(format!("changes[{i}]"), "give files or a diff"));
+                return Err(BridgeError::invalid(
+                    format!("changes[{i}]"),
+                    "give files or a diff",
+                ));
             }
             for (j, f) in c.files.iter().enumerate() {
-                check_path(&f.path).map_err(|m| BridgeError::invalid(format!("changes[{i}].files[{j}].path"), m))?;
+                check_path(&f.path).map_err(|m| {
+                    BridgeError::invalid(format!("changes[{i}].files[{j}].path"), m)
+                })?;
             }
             if changes.insert(c.repo.clone(), c.clone()).is_some() {
-                return Err(BridgeError::invalid(format!("changes[{i}].repo"), format!("{:?} has two changes", c.repo)));
+                return Err(BridgeError::invalid(
+                    format!("changes[{i}].repo"),
+                    format!("{:?} has two changes", c.repo),
+                ));
             }
         }
         let plan = Plan {
@@ -184,7 +240,10 @@ impl Bridge {
         let run_id = new_id("run");
         let short: String = run_id.trim_start_matches("run_").chars().take(8).collect();
         let branch = format!("harpoon/{}-{short}", plan.covenant.slug);
-        self.inner.store.insert_strike(tenant, &run_id, &plan, &branch).await?;
+        self.inner
+            .store
+            .insert_strike(tenant, &run_id, &plan, &branch)
+            .await?;
         self.launch(tenant.to_owned(), run_id.clone());
         Ok(run_id)
     }
@@ -197,12 +256,21 @@ impl Bridge {
         if self.is_live(run_id) {
             return Err(BridgeError::Conflict(format!("strike {run_id} is running")));
         }
-        let redo: Vec<_> = status.repos.iter().filter(|r| r.phase != Phase::Done).collect();
+        let redo: Vec<_> = status
+            .repos
+            .iter()
+            .filter(|r| r.phase != Phase::Done)
+            .collect();
         if redo.is_empty() {
-            return Err(BridgeError::Conflict(format!("strike {run_id} has nothing left to do")));
+            return Err(BridgeError::Conflict(format!(
+                "strike {run_id} has nothing left to do"
+            )));
         }
         for r in redo {
-            self.inner.store.set_phase(run_id, &r.repo, Phase::Queued, None).await?;
+            self.inner
+                .store
+                .set_phase(run_id, &r.repo, Phase::Queued, None)
+                .await?;
         }
         self.inner.store.set_state(run_id, "running").await?;
         self.launch(tenant.to_owned(), run_id.to_owned());
@@ -210,7 +278,11 @@ impl Bridge {
     }
 
     fn is_live(&self, run_id: &str) -> bool {
-        self.inner.live.lock().map(|l| l.contains_key(run_id)).unwrap_or(false)
+        self.inner
+            .live
+            .lock()
+            .map(|l| l.contains_key(run_id))
+            .unwrap_or(false)
     }
 
     fn launch(&self, tenant: String, run_id: String) {
@@ -255,15 +327,27 @@ impl Bridge {
         // a repository that cannot be read still gets its strike.
         let (cables, scans) = match self.read_repos(tenant).await {
             Ok((repos, scans, _)) => {
-                let declared = self.inner.store.declared_cables(tenant).await.unwrap_or_default();
-                (Self::graph_of(&repos, &scans, declared), scans.into_iter().collect::<HashMap<_, _>>())
+                let declared = self
+                    .inner
+                    .store
+                    .declared_cables(tenant)
+                    .await
+                    .unwrap_or_default();
+                (
+                    Self::graph_of(&repos, &scans, declared),
+                    scans.into_iter().collect::<HashMap<_, _>>(),
+                )
             }
             Err(e) => {
                 tracing::warn!(%run_id, error = %e, "cables unknown for this strike");
                 (Vec::new(), HashMap::new())
             }
         };
-        let anchor = plan.repos.first().map(|p| p.repo.name.clone()).unwrap_or_default();
+        let anchor = plan
+            .repos
+            .first()
+            .map(|p| p.repo.name.clone())
+            .unwrap_or_default();
         let todo: Vec<String> = self
             .inner
             .store
@@ -281,7 +365,12 @@ impl Bridge {
             .first()
             .map(|r| r.branch.clone())
             .unwrap_or_default();
-        let workdir = self.inner.workspace.join(dir_name(tenant)).join("strikes").join(run_id);
+        let workdir = self
+            .inner
+            .workspace
+            .join(dir_name(tenant))
+            .join("strikes")
+            .join(run_id);
 
         let mut jobs = tokio::task::JoinSet::new();
         for p in plan.repos.iter().filter(|p| todo.contains(&p.repo.name)) {
@@ -292,7 +381,12 @@ impl Bridge {
             let scan = scans.get(&p.repo.name).cloned();
             let mut cancel = cancel.clone();
             let dir = workdir.join(dir_name(&p.repo.name));
-            let (run_id, branch, anchor, generate) = (run_id.to_owned(), branch.clone(), anchor.clone(), plan.generate);
+            let (run_id, branch, anchor, generate) = (
+                run_id.to_owned(),
+                branch.clone(),
+                anchor.clone(),
+                plan.generate,
+            );
             jobs.spawn(async move {
                 let permit = tokio::select! {
                     p = bridge.inner.permits.clone().acquire_owned() => p.ok(),
@@ -302,14 +396,37 @@ impl Bridge {
                     Outcome::Cancelled
                 } else {
                     bridge
-                        .prepare(&run_id, &p, &covenant, &branch, &anchor, &cables, scan.as_ref(), generate, &dir, &cancel)
+                        .prepare(
+                            &run_id,
+                            &p,
+                            &covenant,
+                            &branch,
+                            &anchor,
+                            &cables,
+                            scan.as_ref(),
+                            generate,
+                            &dir,
+                            &cancel,
+                        )
                         .await
                 };
                 let name = p.repo.name.as_str();
                 match outcome {
-                    Outcome::Pushed => bridge.phase(&run_id, name, Phase::Pushed, None, "branch pushed").await,
-                    Outcome::Failed(m) => bridge.phase(&run_id, name, Phase::Failed, Some(&m), "").await,
-                    Outcome::Cancelled => bridge.phase(&run_id, name, Phase::Cancelled, None, "cancelled").await,
+                    Outcome::Pushed => {
+                        bridge
+                            .phase(&run_id, name, Phase::Pushed, None, "branch pushed")
+                            .await
+                    }
+                    Outcome::Failed(m) => {
+                        bridge
+                            .phase(&run_id, name, Phase::Failed, Some(&m), "")
+                            .await
+                    }
+                    Outcome::Cancelled => {
+                        bridge
+                            .phase(&run_id, name, Phase::Cancelled, None, "cancelled")
+                            .await
+                    }
                 }
                 drop(permit);
             });
@@ -349,7 +466,8 @@ impl Bridge {
     ) -> Outcome {
         let name = p.repo.name.as_str();
         let c = Some(cancel);
-        self.phase(run_id, name, Phase::Cloning, None, "cloning or fetching").await;
+        self.phase(run_id, name, Phase::Cloning, None, "cloning or fetching")
+            .await;
         if let Err(e) = clone_or_fetch(&p.repo.url, &p.repo.default_branch, dir, c).await {
             return e.into();
         }
@@ -360,7 +478,12 @@ impl Bridge {
                 if let Err(e) = self.inner.store.set_commit(run_id, name, &sha).await {
                     return Outcome::Failed(e.to_string());
                 }
-                self.emit(run_id, Some(name), Phase::Pushed.as_str(), format!("branch {branch} already pushed at {sha}"));
+                self.emit(
+                    run_id,
+                    Some(name),
+                    Phase::Pushed.as_str(),
+                    format!("branch {branch} already pushed at {sha}"),
+                );
                 return Outcome::Pushed;
             }
             Ok(None) => {}
@@ -377,11 +500,14 @@ impl Bridge {
             }
         }
 
-        self.phase(run_id, name, Phase::Applying, None, "applying the change").await;
+        self.phase(run_id, name, Phase::Applying, None, "applying the change")
+            .await;
         let mut title = p.change.as_ref().and_then(|c| c.title.clone());
         if generate {
             let Some(model) = self.inner.model.clone() else {
-                return Outcome::Failed("no large-tier model is configured for the generate path".into());
+                return Outcome::Failed(
+                    "no large-tier model is configured for the generate path".into(),
+                );
             };
             let empty = crate::scan::Scan::default();
             let mut stop = cancel.clone();
@@ -423,7 +549,9 @@ impl Bridge {
                 let patch = patch.to_string_lossy().into_owned();
                 match git(dir, &["apply", "--whitespace=nowarn", &patch], None, c).await {
                     Ok(_) => {}
-                    Err(GitStop::Failed(m)) => return Outcome::Failed(format!("the diff does not apply: {m}")),
+                    Err(GitStop::Failed(m)) => {
+                        return Outcome::Failed(format!("the diff does not apply: {m}"));
+                    }
                     Err(GitStop::Cancelled) => return Outcome::Cancelled,
                 }
             }
@@ -436,7 +564,8 @@ impl Bridge {
             return Outcome::Failed(m);
         }
 
-        self.phase(run_id, name, Phase::Committing, None, "committing").await;
+        self.phase(run_id, name, Phase::Committing, None, "committing")
+            .await;
         let author = Author {
             name: self.inner.settings.author_name.clone(),
             email: self.inner.settings.author_email.clone(),
@@ -451,7 +580,14 @@ impl Bridge {
         if let Err(e) = git(dir, &["add", "--all"], None, c).await {
             return e.into();
         }
-        if let Err(e) = git(dir, &["commit", "--no-verify", "--quiet", "-m", &message], Some(&author), c).await {
+        if let Err(e) = git(
+            dir,
+            &["commit", "--no-verify", "--quiet", "-m", &message],
+            Some(&author),
+            c,
+        )
+        .await
+        {
             return e.into();
         }
         let sha = match git(dir, &["rev-parse", "HEAD"], None, c).await {
@@ -462,7 +598,8 @@ impl Bridge {
             return Outcome::Failed(e.to_string());
         }
 
-        self.phase(run_id, name, Phase::Pushing, None, "pushing").await;
+        self.phase(run_id, name, Phase::Pushing, None, "pushing")
+            .await;
         let refspec = format!("HEAD:refs/heads/{branch}");
         match git(dir, &["push", "--quiet", "origin", &refspec], None, c).await {
             Ok(_) => Outcome::Pushed,
@@ -474,13 +611,21 @@ impl Bridge {
     async fn store_pr_text(&self, run_id: &str, repo: &str, body: &str) -> Result<(), BridgeError> {
         let path = self.pr_text_path(run_id, repo);
         if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(|e| BridgeError::Git(e.to_string()))?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| BridgeError::Git(e.to_string()))?;
         }
-        tokio::fs::write(&path, body).await.map_err(|e| BridgeError::Git(e.to_string()))
+        tokio::fs::write(&path, body)
+            .await
+            .map_err(|e| BridgeError::Git(e.to_string()))
     }
 
     fn pr_text_path(&self, run_id: &str, repo: &str) -> PathBuf {
-        self.inner.workspace.join("pr-text").join(run_id).join(format!("{}.md", dir_name(repo)))
+        self.inner
+            .workspace
+            .join("pr-text")
+            .join(run_id)
+            .join(format!("{}.md", dir_name(repo)))
     }
 
     /// Opens (or finds) the pull requests of pushed repositories, anchor
@@ -496,19 +641,42 @@ impl Bridge {
         for p in &plan.repos {
             let name = p.repo.name.as_str();
             let current = self.inner.store.strike_repos(run_id).await?;
-            let Some(run) = current.iter().find(|r| r.repo == name) else { continue };
+            let Some(run) = current.iter().find(|r| r.repo == name) else {
+                continue;
+            };
             if run.phase != Phase::Pushed {
                 continue;
             }
             if *cancel.borrow() {
-                self.phase(run_id, name, Phase::Cancelled, None, "cancelled before the pull request").await;
+                self.phase(
+                    run_id,
+                    name,
+                    Phase::Cancelled,
+                    None,
+                    "cancelled before the pull request",
+                )
+                .await;
                 continue;
             }
             let Some(gh_repo) = &p.repo.github_repo else {
-                self.phase(run_id, name, Phase::Done, None, &format!("branch {branch} pushed (no GitHub remote, no pull request)")).await;
+                self.phase(
+                    run_id,
+                    name,
+                    Phase::Done,
+                    None,
+                    &format!("branch {branch} pushed (no GitHub remote, no pull request)"),
+                )
+                .await;
                 continue;
             };
-            self.phase(run_id, name, Phase::OpeningPr, None, "opening the pull request").await;
+            self.phase(
+                run_id,
+                name,
+                Phase::OpeningPr,
+                None,
+                "opening the pull request",
+            )
+            .await;
             let body = self.pr_body(run_id, plan, p, &current).await;
             let title = p
                 .change
@@ -517,13 +685,26 @@ impl Bridge {
                 .unwrap_or_else(|| format!("{} ({})", plan.covenant.title, role_name(p.role)));
             let opened = match gh.find_pr(gh_repo, branch).await {
                 Ok(Some(pr)) => Ok(pr),
-                Ok(None) => gh.create_pr(gh_repo, branch, &p.repo.default_branch, &title, &body).await,
+                Ok(None) => {
+                    gh.create_pr(gh_repo, branch, &p.repo.default_branch, &title, &body)
+                        .await
+                }
                 Err(e) => Err(e),
             };
             match opened {
                 Ok(pr) => {
-                    self.inner.store.set_pr(run_id, name, &pr.html_url, pr.number, pr.effective_state()).await?;
-                    self.phase(run_id, name, Phase::Done, None, &format!("pull request {}", pr.html_url)).await;
+                    self.inner
+                        .store
+                        .set_pr(run_id, name, &pr.html_url, pr.number, pr.effective_state())
+                        .await?;
+                    self.phase(
+                        run_id,
+                        name,
+                        Phase::Done,
+                        None,
+                        &format!("pull request {}", pr.html_url),
+                    )
+                    .await;
                 }
                 Err(e) => {
                     let m = format!("branch {branch} pushed, but the pull request failed: {e}");
@@ -536,8 +717,12 @@ impl Bridge {
         let with_pr: Vec<_> = current.iter().filter(|r| r.pr_number.is_some()).collect();
         if with_pr.len() > 1 {
             for r in with_pr {
-                let Some(p) = plan.repos.iter().find(|p| p.repo.name == r.repo) else { continue };
-                let (Some(gh_repo), Some(number)) = (&p.repo.github_repo, r.pr_number) else { continue };
+                let Some(p) = plan.repos.iter().find(|p| p.repo.name == r.repo) else {
+                    continue;
+                };
+                let (Some(gh_repo), Some(number)) = (&p.repo.github_repo, r.pr_number) else {
+                    continue;
+                };
                 let body = self.pr_body(run_id, plan, p, &current).await;
                 if let Err(e) = gh.update_body(gh_repo, number, &body).await {
                     tracing::warn!(%run_id, repo = %r.repo, error = %e, "sibling links not updated");
@@ -547,7 +732,13 @@ impl Bridge {
         Ok(())
     }
 
-    async fn pr_body(&self, run_id: &str, plan: &Plan, p: &PlannedRepo, current: &[crate::types::RepoRun]) -> String {
+    async fn pr_body(
+        &self,
+        run_id: &str,
+        plan: &Plan,
+        p: &PlannedRepo,
+        current: &[crate::types::RepoRun],
+    ) -> String {
         let given = match p.change.as_ref().and_then(|c| c.body.clone()) {
             Some(b) => b,
             None => tokio::fs::read_to_string(self.pr_text_path(run_id, &p.repo.name))
@@ -565,17 +756,26 @@ impl Bridge {
             plan.covenant.covenant_id,
             role_name(p.role)
         );
-        if let Some(a) = current.iter().find(|r| r.role == Role::Anchor && r.repo != p.repo.name) {
+        if let Some(a) = current
+            .iter()
+            .find(|r| r.role == Role::Anchor && r.repo != p.repo.name)
+        {
             body.push_str(&format!("\nAnchor: `{}` {}\n", a.repo, link(a)));
         }
-        let siblings: Vec<_> = current.iter().filter(|r| r.repo != p.repo.name && r.role == Role::Agnos).collect();
+        let siblings: Vec<_> = current
+            .iter()
+            .filter(|r| r.repo != p.repo.name && r.role == Role::Agnos)
+            .collect();
         if !siblings.is_empty() {
             body.push_str("\nSiblings:\n");
             for s in siblings {
                 body.push_str(&format!("- `{}` {}\n", s.repo, link(s)));
             }
         }
-        body.push_str(&format!("\nSee `.harpoon/covenants/{}.md`.\n", plan.covenant.covenant_id));
+        body.push_str(&format!(
+            "\nSee `.harpoon/covenants/{}.md`.\n",
+            plan.covenant.covenant_id
+        ));
         body
     }
 }

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 /// Where the repositories are today.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RealityState {
     /// The present state in prose.
     pub description: String,
@@ -15,6 +16,7 @@ pub struct RealityState {
 
 /// Where they must get to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TargetState {
     /// The goal in prose.
     pub description: String,
@@ -25,6 +27,7 @@ pub struct TargetState {
 
 /// Body of a new covenant; unknown fields land in `metadata`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewCovenant {
     /// Short name; also the branch slug.
     pub title: String,
@@ -36,11 +39,13 @@ pub struct NewCovenant {
     pub target_state: TargetState,
     /// Every other field the client sent, kept as given.
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: Map<String, Value>,
 }
 
 /// A stored covenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Covenant {
     /// `cov_…`.
     pub covenant_id: String,
@@ -55,6 +60,7 @@ pub struct Covenant {
     /// The goal.
     pub target_state: TargetState,
     /// Fields the client sent beyond the known ones.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: Map<String, Value>,
     /// Unix milliseconds.
     pub created_at: i64,
@@ -62,6 +68,7 @@ pub struct Covenant {
 
 /// Which page of a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page {
     /// Items per page (1 to 200).
     pub limit: u32,
@@ -80,6 +87,7 @@ impl Default for Page {
 
 /// One page of a list, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Paged<T> {
     /// The items.
     pub items: Vec<T>,
@@ -95,6 +103,7 @@ pub struct Paged<T> {
 
 /// Body of `POST /v2/repos`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewRepo {
     /// `org/app`.
@@ -111,6 +120,7 @@ pub struct NewRepo {
 
 /// A registered repository.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Repo {
     /// `org/app`.
     pub name: String,
@@ -126,6 +136,7 @@ pub struct Repo {
 
 /// How a cable was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CableKind {
     /// Read from a manifest: `from` depends on `to`.
@@ -136,6 +147,7 @@ pub enum CableKind {
 
 /// A link from one repository to another.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Cable {
     /// The dependent repository.
     pub from: String,
@@ -151,6 +163,7 @@ pub struct Cable {
 
 /// Body of `POST /v2/cables`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewCable {
     /// The dependent repository.
@@ -164,6 +177,7 @@ pub struct NewCable {
 
 /// The cable graph of a tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CableGraph {
     /// Registered repositories.
     pub repos: Vec<String>,
@@ -175,6 +189,7 @@ pub struct CableGraph {
 
 /// A repository that could not be used, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RepoProblem {
     /// `org/app`.
     pub repo: String,
@@ -184,6 +199,7 @@ pub struct RepoProblem {
 
 /// Part a repository plays in a strike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Leads: its change comes first and the others link to it.
@@ -194,6 +210,7 @@ pub enum Role {
 
 /// One repository's place in a harmony review, with every score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HarmonyChoice {
     /// `org/app`.
     pub repo: String,
@@ -213,6 +230,7 @@ pub struct HarmonyChoice {
 
 /// Which repositories take part in a covenant, and who leads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HarmonyReview {
     /// The covenant reviewed.
     pub covenant_id: String,
@@ -232,6 +250,7 @@ pub struct HarmonyReview {
 
 /// A file to write, whole.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FileWrite {
     /// Path relative to the repository root.
@@ -242,6 +261,7 @@ pub struct FileWrite {
 
 /// The given change of one repository.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RepoChange {
     /// `org/app`.
@@ -262,6 +282,7 @@ pub struct RepoChange {
 
 /// Body of `POST /v2/strike`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StrikeRequest {
     /// The covenant to carry out.
@@ -279,6 +300,7 @@ pub struct StrikeRequest {
 
 /// Where one repository of a strike is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Waiting for a worker.
@@ -339,6 +361,7 @@ impl Phase {
 
 /// One repository of a strike.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RepoRun {
     /// `org/app`.
     pub repo: String,
@@ -364,6 +387,7 @@ pub struct RepoRun {
 
 /// A strike and each of its repositories.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StrikeStatus {
     /// `run_…`.
     pub run_id: String,
@@ -383,6 +407,7 @@ pub struct StrikeStatus {
 
 /// One step of progress, as sent on the events stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StrikeEvent {
     /// The strike.
     pub run_id: String,

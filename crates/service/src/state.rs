@@ -34,11 +34,14 @@ pub struct AppState {
     pub auth_mode: AuthMode,
     /// Owner of requests when auth is disabled.
     pub local_tenant: Tenant,
+    /// Covenants, harmony reviews, strikes and cables.
+    pub bridge: harpoon_bridge::Bridge,
     draining: Arc<watch::Sender<bool>>,
 }
 
 impl AppState {
     /// State for a service that has not begun shutting down.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: Settings,
         gateway: Gateway,
@@ -47,8 +50,10 @@ impl AppState {
         usage: UsageRecorder,
         local_tenant: Tenant,
         auth_mode: AuthMode,
+        bridge: harpoon_bridge::Bridge,
     ) -> Self {
         Self {
+            bridge,
             storage,
             usage,
             quotas: Arc::new(Quotas::default()),

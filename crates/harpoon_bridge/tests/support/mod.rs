@@ -58,7 +58,10 @@ pub async fn pool(dir: &Path) -> (AnyPool, String) {
 
 pub fn uuid_like() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{n:x}{:x}", std::process::id())
 }
 
@@ -103,7 +106,17 @@ pub fn remote(root: &Path, name: &str, files: &[(&str, &str)]) -> (String, PathB
     let bare = root.join(format!("{}.git", name.replace('/', "_")));
     let work = root.join(format!("{}.seed", name.replace('/', "_")));
     std::fs::create_dir_all(&work).unwrap();
-    git(root, &["init", "--quiet", "--bare", "-b", "main", bare.to_str().unwrap()]);
+    git(
+        root,
+        &[
+            "init",
+            "--quiet",
+            "--bare",
+            "-b",
+            "main",
+            bare.to_str().unwrap(),
+        ],
+    );
     git(&work, &["init", "--quiet", "-b", "main"]);
     for (path, content) in files {
         let p = work.join(path);
@@ -129,14 +142,22 @@ pub fn block_pushes(bare: &Path, block: &Path) {
         ),
     )
     .unwrap();
-    Command::new("chmod").args(["+x", hook.to_str().unwrap()]).status().unwrap();
+    Command::new("chmod")
+        .args(["+x", hook.to_str().unwrap()])
+        .status()
+        .unwrap();
     std::fs::write(block, "").unwrap();
 }
 
 /// The commit `branch` points at in `bare`, if it exists.
 pub fn branch_sha(bare: &Path, branch: &str) -> Option<String> {
     let out = Command::new("git")
-        .args(["rev-parse", "--verify", "--quiet", &format!("refs/heads/{branch}")])
+        .args([
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/heads/{branch}"),
+        ])
         .current_dir(bare)
         .output()
         .unwrap();
@@ -174,7 +195,10 @@ impl FakeGitHub {
         let hub = Arc::new(Mutex::new(Hub::default()));
         let app = Router::new()
             .route("/repos/{owner}/{repo}/pulls", get(list).post(create))
-            .route("/repos/{owner}/{repo}/pulls/{number}", get(one).patch(update))
+            .route(
+                "/repos/{owner}/{repo}/pulls/{number}",
+                get(one).patch(update),
+            )
             .with_state(hub.clone());
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -193,7 +217,11 @@ impl FakeGitHub {
     }
 
     pub fn add_remote(&self, github_repo: &str, bare: &Path) {
-        self.hub.lock().unwrap().remotes.insert(github_repo.into(), bare.into());
+        self.hub
+            .lock()
+            .unwrap()
+            .remotes
+            .insert(github_repo.into(), bare.into());
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -219,18 +247,30 @@ impl FakeGitHub {
 type Reply = (StatusCode, Json<Value>);
 
 fn authorised(headers: &HeaderMap) -> Result<(), Reply> {
-    let ok = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer test-token")
-        && headers.get("accept").and_then(|v| v.to_str().ok()) == Some("application/vnd.github+json")
+    let ok = headers.get("authorization").and_then(|v| v.to_str().ok())
+        == Some("Bearer test-token")
+        && headers.get("accept").and_then(|v| v.to_str().ok())
+            == Some("application/vnd.github+json")
         && headers.contains_key("user-agent");
     if ok {
         Ok(())
     } else {
-        Err((StatusCode::UNAUTHORIZED, Json(json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}))))
+        Err((
+            StatusCode::UNAUTHORIZED,
+            Json(
+                json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}),
+            ),
+        ))
     }
 }
 
 fn invalid(message: &str) -> Reply {
-    (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom", "message": message}]})))
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(
+            json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom", "message": message}]}),
+        ),
+    )
 }
 
 async fn create(
@@ -244,7 +284,11 @@ async fn create(
     }
     let full = format!("{owner}/{repo}");
     let mut hub = hub.lock().unwrap();
-    hub.seen.push(Seen { method: "POST", repo: full.clone(), body: body.clone() });
+    hub.seen.push(Seen {
+        method: "POST",
+        repo: full.clone(),
+        body: body.clone(),
+    });
     for field in ["title", "head", "base", "body"] {
         if !body[field].is_string() {
             return invalid(&format!("{field} is missing"));
@@ -254,11 +298,19 @@ async fn create(
         return (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"})));
     };
     let head = body["head"].as_str().unwrap();
-    if branch_sha(&bare, head).is_none() || branch_sha(&bare, body["base"].as_str().unwrap()).is_none() {
+    if branch_sha(&bare, head).is_none()
+        || branch_sha(&bare, body["base"].as_str().unwrap()).is_none()
+    {
         return invalid(&format!("head {head} or base does not exist"));
     }
-    if hub.prs.iter().any(|(r, p)| r == &full && p["head"]["ref"] == head) {
-        return invalid(&format!("A pull request already exists for {owner}:{head}."));
+    if hub
+        .prs
+        .iter()
+        .any(|(r, p)| r == &full && p["head"]["ref"] == head)
+    {
+        return invalid(&format!(
+            "A pull request already exists for {owner}:{head}."
+        ));
     }
     let number = hub.prs.len() as i64 + 1;
     let pr = json!({
@@ -289,7 +341,11 @@ async fn list(
     let found: Vec<Value> = hub
         .prs
         .iter()
-        .filter(|(r, p)| r == &full && q.get("head").is_none_or(|h| p["head"]["label"] == h.as_str()))
+        .filter(|(r, p)| {
+            r == &full
+                && q.get("head")
+                    .is_none_or(|h| p["head"]["label"] == h.as_str())
+        })
         .map(|(_, p)| p.clone())
         .collect();
     (StatusCode::OK, Json(Value::Array(found)))
@@ -305,7 +361,11 @@ async fn one(
     }
     let full = format!("{owner}/{repo}");
     let hub = hub.lock().unwrap();
-    match hub.prs.iter().find(|(r, p)| r == &full && p["number"] == number) {
+    match hub
+        .prs
+        .iter()
+        .find(|(r, p)| r == &full && p["number"] == number)
+    {
         Some((_, p)) => (StatusCode::OK, Json(p.clone())),
         None => (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))),
     }
@@ -322,8 +382,16 @@ async fn update(
     }
     let full = format!("{owner}/{repo}");
     let mut hub = hub.lock().unwrap();
-    hub.seen.push(Seen { method: "PATCH", repo: full.clone(), body: body.clone() });
-    match hub.prs.iter_mut().find(|(r, p)| r == &full && p["number"] == number) {
+    hub.seen.push(Seen {
+        method: "PATCH",
+        repo: full.clone(),
+        body: body.clone(),
+    });
+    match hub
+        .prs
+        .iter_mut()
+        .find(|(r, p)| r == &full && p["number"] == number)
+    {
         Some((_, p)) => {
             if let Some(b) = body.get("body") {
                 p["body"] = b.clone();
@@ -348,7 +416,10 @@ pub async fn until<F: Fn(&harpoon_bridge::StrikeStatus) -> bool>(
         if f(&s) {
             return s;
         }
-        assert!(std::time::Instant::now() < deadline, "timed out; last status {s:#?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out; last status {s:#?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
