@@ -103,7 +103,7 @@ pub fn parse(answer: &str, gate: &dyn HygieneGate, threshold: f64) -> Result<Gen
     for (i, f) in g.files.iter().enumerate() {
         crate::check_path(&f.path).map_err(|m| format!("files[{i}].path: {m}"))?;
         let score = gate.score(&f.path, &f.content);
-        if !(score >= threshold) {
+        if score.is_nan() || score < threshold {
             return Err(format!(
                 "files[{i}] ({}) scored {score:.2} on the hygiene gate, below {threshold:.2}",
                 f.path

@@ -746,7 +746,7 @@ impl Bridge {
                 .unwrap_or_else(|_| plan.covenant.description.clone()),
         };
         let link = |r: &crate::types::RepoRun| match &r.pr_url {
-            Some(u) => format!("{u}"),
+            Some(u) => u.clone(),
             None => format!("branch `{}`", r.branch),
         };
         let mut body = format!(
