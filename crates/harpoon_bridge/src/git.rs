@@ -54,6 +54,12 @@ pub async fn git(
         // A user's global config (hooks, signing, templates) must not change what we commit.
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        // Only plain transports: never `ext::` (runs commands) or other helpers.
+        .env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh")
+        .env(
+            "GIT_SSH_COMMAND",
+            "ssh -o BatchMode=yes -o ConnectTimeout=15",
+        )
         .kill_on_drop(true);
     if let Some(a) = author {
         cmd.env("GIT_AUTHOR_NAME", &a.name)

@@ -286,6 +286,13 @@ impl Bridge {
                 "must be a git URL (https, ssh, git, file) or an absolute local path",
             ));
         }
+        let local = url.starts_with("file://") || Path::new(&url).is_absolute();
+        if local && !self.inner.settings.allow_local_remotes {
+            return Err(BridgeError::invalid(
+                "url",
+                "local repositories (file:// or a path) are off; set bridge.allow_local_remotes",
+            ));
+        }
         let branch = new.default_branch.unwrap_or_else(|| "main".into());
         if branch.trim().is_empty()
             || branch.starts_with('-')
@@ -310,20 +317,25 @@ impl Bridge {
         tokio::fs::create_dir_all(&self.inner.workspace)
             .await
             .map_err(|e| BridgeError::Git(format!("workspace: {e}")))?;
-        let found = git(
-            &self.inner.workspace,
-            &[
-                "ls-remote",
-                "--heads",
-                "--",
-                &url,
-                &format!("refs/heads/{branch}"),
-            ],
-            None,
-            None,
-        )
-        .await
-        .map_err(|e| BridgeError::invalid("url", format!("cannot read the repository: {e:?}")))?;
+        let head = format!("refs/heads/{branch}");
+        let args = ["ls-remote", "--heads", "--", url.as_str(), head.as_str()];
+        let listing = git(&self.inner.workspace, &args, None, None);
+        // The child is killed when the timeout drops it.
+        let found = match tokio::time::timeout(std::time::Duration::from_secs(30), listing).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                return Err(BridgeError::invalid(
+                    "url",
+                    format!("cannot read the repository: {}", BridgeError::from(e)),
+                ));
+            }
+            Err(_) => {
+                return Err(BridgeError::invalid(
+                    "url",
+                    "the repository did not answer within 30 s",
+                ));
+            }
+        };
         if found.is_empty() {
             return Err(BridgeError::invalid(
                 "default_branch",

@@ -25,6 +25,10 @@ pub struct BridgeSettings {
     pub pr_monitor_secs: u64,
     /// Model attempts per repository on the generate path before it fails.
     pub generate_attempts: u32,
+    /// Accept `file://` URLs and local paths as repositories. Off by default:
+    /// on a shared deployment they would let a tenant read and push to any
+    /// repository on the server's disk.
+    pub allow_local_remotes: bool,
 }
 
 impl Default for BridgeSettings {
@@ -38,6 +42,7 @@ impl Default for BridgeSettings {
             github_token: None,
             pr_monitor_secs: 300,
             generate_attempts: 3,
+            allow_local_remotes: false,
         }
     }
 }

@@ -514,6 +514,23 @@ async fn strike_requests_are_validated_naming_the_field() {
             other => panic!("{other:?}"),
         }
     }
+    // Local remotes are refused unless the deployment allows them.
+    let mut strict = support::settings(None);
+    strict.allow_local_remotes = false;
+    let (db, _) = support::pool(tmp.path()).await;
+    let strict =
+        harpoon_bridge::Bridge::new(db, &strict, tmp.path(), std::sync::Arc::new(NonBlank))
+            .unwrap();
+    match strict
+        .register_repo(&tenant, bad("org/l", &url, None))
+        .await
+    {
+        Err(harpoon_bridge::BridgeError::Invalid { field, message }) => {
+            assert_eq!(field, "url");
+            assert!(message.contains("allow_local_remotes"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(matches!(
         bridge
             .register_repo(&tenant, bad("org/a", &url, None))

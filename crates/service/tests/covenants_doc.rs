@@ -32,7 +32,7 @@ fn the_covenants_walkthrough_runs_as_written() {
         "the page promises outputs: {promises:?}"
     );
 
-    let svc = common::Service::start(&[]);
+    let svc = common::Service::start(&[("HARPOON__BRIDGE__ALLOW_LOCAL_REMOTES", "true")]);
     let demo = tempfile::tempdir().unwrap();
     let script = script.replace("localhost:8080", &format!("127.0.0.1:{}", svc.port));
     let out = Command::new("bash")
