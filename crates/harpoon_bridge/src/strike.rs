@@ -434,6 +434,11 @@ impl Bridge {
         while jobs.join_next().await.is_some() {}
 
         self.open_prs(run_id, &plan, &branch, &cancel).await?;
+        // The clones served their purpose; a resume clones again (cheap next to
+        // keeping every strike's checkouts forever).
+        if let Err(e) = tokio::fs::remove_dir_all(&workdir).await {
+            tracing::debug!(%run_id, error = %e, "strike workspace not removed");
+        }
 
         let repos = self.inner.store.strike_repos(run_id).await?;
         let done = repos.iter().filter(|r| r.phase == Phase::Done).count();
