@@ -525,7 +525,7 @@ impl Store {
         Ok(ids)
     }
 
-    /// Open pull requests to refresh: (run_id, repo, github owner/name, number).
+    /// Open pull requests to refresh: (run_id, repo, number).
     pub async fn open_prs(&self) -> Result<Vec<(String, String, i64)>, BridgeError> {
         let rows = sqlx::query(
             "SELECT strike_id, repo, pr_number FROM strike_repos WHERE pr_state = $1 AND pr_number IS NOT NULL",
