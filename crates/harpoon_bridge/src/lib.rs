@@ -45,8 +45,8 @@ struct Inner {
     settings: BridgeSettings,
     workspace: PathBuf,
     gate: Arc<dyn HygieneGate>,
-    hygiene_threshold: f64,
-    model: Option<Arc<ModelHandle>>,
+    /// The large-tier model and the hygiene bar, set once after construction.
+    generation: std::sync::OnceLock<(Arc<ModelHandle>, f64)>,
     github: GitHub,
     permits: Arc<Semaphore>,
     mirrors: tokio::sync::Mutex<()>,
@@ -188,8 +188,7 @@ impl Bridge {
                 settings: settings.clone(),
                 workspace,
                 gate,
-                hygiene_threshold: 0.8,
-                model: None,
+                generation: std::sync::OnceLock::new(),
                 github,
                 permits: Arc::new(Semaphore::new(settings.parallelism.max(1))),
                 mirrors: tokio::sync::Mutex::new(()),
@@ -199,11 +198,11 @@ impl Bridge {
     }
 
     /// Sets the large-tier model for the generate path and the hygiene score
-    /// each generated file needs. Call before the bridge is cloned.
-    pub fn with_generation(mut self, model: Option<Arc<ModelHandle>>, threshold: f64) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.model = model;
-            inner.hygiene_threshold = threshold;
+    /// each generated file needs (the first call wins). Without a model, a
+    /// generate strike fails each repository with that reason.
+    pub fn with_generation(self, model: Option<Arc<ModelHandle>>, threshold: f64) -> Self {
+        if let Some(model) = model {
+            let _ = self.inner.generation.set((model, threshold));
         }
         self
     }

@@ -509,7 +509,7 @@ impl Bridge {
             .await;
         let mut title = p.change.as_ref().and_then(|c| c.title.clone());
         if generate {
-            let Some(model) = self.inner.model.clone() else {
+            let Some((model, threshold)) = self.inner.generation.get().cloned() else {
                 return Outcome::Failed(
                     "no large-tier model is configured for the generate path".into(),
                 );
@@ -520,7 +520,7 @@ impl Bridge {
                 g = crate::generate::generate(
                     &model,
                     self.inner.gate.as_ref(),
-                    self.inner.hygiene_threshold,
+                    threshold,
                     self.inner.settings.generate_attempts,
                     covenant,
                     name,
