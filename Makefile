@@ -57,9 +57,10 @@ fuzz:
 	cp target/debug/service $(PYMLX_BIN)
 	$(HF_ENV) HARPOON_FUZZ_SERVICE_ENV="$(FUZZ_MODELS)" ./scripts/fuzz-api.sh $(PYMLX_BIN)
 
-## The storage tests again on a real, throwaway PostgreSQL.
+## The storage tests (service and bridge) again on a real, throwaway PostgreSQL.
 pg:
-	./scripts/with-postgres.sh -- sh -c 'HARPOON_TEST_DATABASE_URL="$$DATABASE_URL" $(CARGO) test --locked -p service --test storage_backends'
+	./scripts/with-postgres.sh -- sh -c 'HARPOON_TEST_DATABASE_URL="$$DATABASE_URL" $(CARGO) test --locked -p service --test storage_backends \
+	  && HARPOON_TEST_DATABASE_URL="$$DATABASE_URL" $(CARGO) test --locked -p harpoon_bridge --test covenants --test strikes -- --test-threads=1'
 
 ## The mlx engine on the tiny test models (needs `make setup`).
 mlx:

@@ -3,4 +3,653 @@
 //! (real branches, commits and pull requests in each), and cables (the links
 //! between repositories), with their storage. It does not serve HTTP.
 //!
-//! Nothing is implemented here yet.
+//! Git runs through the `git` command line; pull requests through GitHub's
+//! REST API; storage through the service's `sqlx` pool (SQLite or
+//! PostgreSQL, schema in the service's `0002_bridge.sql` migration).
+
+pub mod error;
+pub mod generate;
+pub mod git;
+pub mod github;
+pub mod harmony;
+pub mod scan;
+pub mod settings;
+pub mod store;
+mod strike;
+pub mod types;
+
+pub use error::BridgeError;
+pub use generate::HygieneGate;
+pub use settings::BridgeSettings;
+pub use types::*;
+
+use crate::git::{clone_or_fetch, git};
+use crate::github::{GitHub, github_repo_of};
+use crate::scan::Scan;
+use crate::store::{Store, new_id, now_ms};
+use orchestrator::registry::ModelHandle;
+use sqlx::AnyPool;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Semaphore, broadcast, watch};
+
+/// A running strike's controls.
+struct Live {
+    cancel: watch::Sender<bool>,
+    events: broadcast::Sender<StrikeEvent>,
+}
+
+struct Inner {
+    store: Store,
+    settings: BridgeSettings,
+    workspace: PathBuf,
+    gate: Arc<dyn HygieneGate>,
+    /// The large-tier model and the hygiene bar, set once after construction.
+    generation: std::sync::OnceLock<(Arc<ModelHandle>, f64)>,
+    github: GitHub,
+    permits: Arc<Semaphore>,
+    mirrors: tokio::sync::Mutex<()>,
+    live: Mutex<HashMap<String, Live>>,
+}
+
+/// The bridge: cheap to clone, everything inside is shared.
+#[derive(Clone)]
+pub struct Bridge {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("workspace", &self.inner.workspace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks a path a change writes: relative, inside the repository, not in `.git`.
+pub fn check_path(path: &str) -> Result<(), String> {
+    let p = Path::new(path);
+    if path.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if p.is_absolute() || path.starts_with('/') || path.contains('\\') {
+        return Err(format!("{path:?} must be relative to the repository root"));
+    }
+    if p.components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(format!("{path:?} must not contain `..` or `.` segments"));
+    }
+    if path.split('/').next() == Some(".git") {
+        return Err(format!("{path:?} is inside .git"));
+    }
+    Ok(())
+}
+
+/// Lower-case words of the title joined by dashes, at most 40 characters.
+pub fn slug(title: &str) -> String {
+    let mut out = String::new();
+    for word in title
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        if out.len() + word.len() + 1 > 40 {
+            break;
+        }
+        if !out.is_empty() {
+            out.push('-');
+        }
+        out.push_str(&word.to_ascii_lowercase());
+    }
+    if out.is_empty() {
+        "covenant".into()
+    } else {
+        out
+    }
+}
+
+fn non_blank(field: &str, value: &str) -> Result<(), BridgeError> {
+    if value.trim().is_empty() {
+        return Err(BridgeError::invalid(
+            field,
+            "must not be empty or whitespace",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a new covenant, naming the first bad field.
+pub fn validate_covenant(c: &NewCovenant) -> Result<(), BridgeError> {
+    non_blank("title", &c.title)?;
+    if c.title.chars().count() > 200 {
+        return Err(BridgeError::invalid(
+            "title",
+            "must be at most 200 characters",
+        ));
+    }
+    non_blank("description", &c.description)?;
+    non_blank("reality_state.description", &c.reality_state.description)?;
+    non_blank("target_state.description", &c.target_state.description)?;
+    for (i, a) in c.reality_state.key_aspects.iter().enumerate() {
+        non_blank(&format!("reality_state.key_aspects[{i}]"), a)?;
+    }
+    for (i, a) in c.target_state.success_criteria.iter().enumerate() {
+        non_blank(&format!("target_state.success_criteria[{i}]"), a)?;
+    }
+    Ok(())
+}
+
+fn valid_repo_name(name: &str) -> bool {
+    let ok_part = |p: &str| {
+        !p.is_empty()
+            && !p.starts_with('.')
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    matches!(name.split_once('/'), Some((org, app)) if ok_part(org) && ok_part(app))
+}
+
+/// Directory name of a repository in the workspace.
+fn dir_name(repo: &str) -> String {
+    repo.replace('/', "__")
+}
+
+impl Bridge {
+    /// A bridge over a migrated pool, working under `settings.workspace_dir`
+    /// (or `<data_dir>/bridge`), gating generated files with `gate`.
+    pub fn new(
+        pool: AnyPool,
+        settings: &BridgeSettings,
+        data_dir: &Path,
+        gate: Arc<dyn HygieneGate>,
+    ) -> Result<Self, BridgeError> {
+        let workspace = settings
+            .workspace_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("bridge"));
+        let workspace = if workspace.is_absolute() {
+            workspace
+        } else {
+            std::env::current_dir()
+                .map_err(|e| BridgeError::Git(format!("working directory: {e}")))?
+                .join(workspace)
+        };
+        let github = GitHub::new(
+            &settings.github_api_url,
+            settings
+                .github_token
+                .as_ref()
+                .map(|t| t.expose().to_owned()),
+        )?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store: Store::new(pool),
+                settings: settings.clone(),
+                workspace,
+                gate,
+                generation: std::sync::OnceLock::new(),
+                github,
+                permits: Arc::new(Semaphore::new(settings.parallelism.max(1))),
+                mirrors: tokio::sync::Mutex::new(()),
+                live: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// Sets the large-tier model for the generate path and the hygiene score
+    /// each generated file needs (the first call wins). Without a model, a
+    /// generate strike fails each repository with that reason.
+    pub fn with_generation(self, model: Option<Arc<ModelHandle>>, threshold: f64) -> Self {
+        if let Some(model) = model {
+            let _ = self.inner.generation.set((model, threshold));
+        }
+        self
+    }
+
+    /// Where clones live.
+    pub fn workspace(&self) -> &Path {
+        &self.inner.workspace
+    }
+
+    /// Stores a new covenant for the tenant.
+    pub async fn create_covenant(
+        &self,
+        tenant: &str,
+        new: NewCovenant,
+    ) -> Result<Covenant, BridgeError> {
+        validate_covenant(&new)?;
+        let mut metadata = new.metadata;
+        // A client that sends `metadata` itself means its content, not a nested copy.
+        if let Some(serde_json::Value::Object(given)) = metadata.remove("metadata") {
+            for (k, v) in given {
+                metadata.entry(k).or_insert(v);
+            }
+        }
+        let covenant = Covenant {
+            covenant_id: new_id("cov"),
+            slug: slug(&new.title),
+            title: new.title.trim().to_owned(),
+            description: new.description,
+            reality_state: new.reality_state,
+            target_state: new.target_state,
+            metadata,
+            created_at: now_ms(),
+        };
+        self.inner.store.insert_covenant(tenant, &covenant).await?;
+        Ok(covenant)
+    }
+
+    /// A covenant of the tenant.
+    pub async fn get_covenant(&self, tenant: &str, id: &str) -> Result<Covenant, BridgeError> {
+        self.inner.store.covenant(tenant, id).await
+    }
+
+    /// A page of the tenant's covenants, newest first.
+    pub async fn list_covenants(
+        &self,
+        tenant: &str,
+        page: Page,
+    ) -> Result<Paged<Covenant>, BridgeError> {
+        if !(1..=200).contains(&page.limit) {
+            return Err(BridgeError::invalid("limit", "must be between 1 and 200"));
+        }
+        self.inner.store.covenants(tenant, page).await
+    }
+
+    /// Deletes a covenant and its stored review.
+    pub async fn delete_covenant(&self, tenant: &str, id: &str) -> Result<(), BridgeError> {
+        self.inner.store.delete_covenant(tenant, id).await
+    }
+
+    /// Registers a repository after checking that its default branch can be read.
+    pub async fn register_repo(&self, tenant: &str, new: NewRepo) -> Result<Repo, BridgeError> {
+        if !valid_repo_name(&new.name) {
+            return Err(BridgeError::invalid(
+                "name",
+                format!(
+                    "{:?} is not like org/app (letters, digits, `-`, `_`, `.`)",
+                    new.name
+                ),
+            ));
+        }
+        non_blank("url", &new.url)?;
+        let url = new.url.trim().to_owned();
+        let remote_like = ["https://", "http://", "ssh://", "git://", "file://"]
+            .iter()
+            .any(|s| url.starts_with(s))
+            || (url.contains('@') && url.contains(':'));
+        if !remote_like && !Path::new(&url).is_absolute() {
+            return Err(BridgeError::invalid(
+                "url",
+                "must be a git URL (https, ssh, git, file) or an absolute local path",
+            ));
+        }
+        let local = url.starts_with("file://") || Path::new(&url).is_absolute();
+        if local && !self.inner.settings.allow_local_remotes {
+            return Err(BridgeError::invalid(
+                "url",
+                "local repositories (file:// or a path) are off; set bridge.allow_local_remotes",
+            ));
+        }
+        let branch = new.default_branch.unwrap_or_else(|| "main".into());
+        if branch.trim().is_empty()
+            || branch.starts_with('-')
+            || branch.contains("..")
+            || branch.contains(' ')
+        {
+            return Err(BridgeError::invalid(
+                "default_branch",
+                format!("{branch:?} is not a branch name"),
+            ));
+        }
+        let github_repo = match new.github_repo {
+            Some(g) if !valid_repo_name(&g) => {
+                return Err(BridgeError::invalid(
+                    "github_repo",
+                    format!("{g:?} is not like owner/name"),
+                ));
+            }
+            Some(g) => Some(g),
+            None => github_repo_of(&url),
+        };
+        tokio::fs::create_dir_all(&self.inner.workspace)
+            .await
+            .map_err(|e| BridgeError::Git(format!("workspace: {e}")))?;
+        let head = format!("refs/heads/{branch}");
+        let args = ["ls-remote", "--heads", "--", url.as_str(), head.as_str()];
+        let listing = git(&self.inner.workspace, &args, None, None);
+        // The child is killed when the timeout drops it.
+        let found = match tokio::time::timeout(std::time::Duration::from_secs(30), listing).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                return Err(BridgeError::invalid(
+                    "url",
+                    format!("cannot read the repository: {}", BridgeError::from(e)),
+                ));
+            }
+            Err(_) => {
+                return Err(BridgeError::invalid(
+                    "url",
+                    "the repository did not answer within 30 s",
+                ));
+            }
+        };
+        if found.is_empty() {
+            return Err(BridgeError::invalid(
+                "default_branch",
+                format!("the repository has no branch {branch:?}"),
+            ));
+        }
+        let repo = Repo {
+            name: new.name,
+            url,
+            default_branch: branch,
+            github_repo,
+            created_at: now_ms(),
+        };
+        self.inner.store.insert_repo(tenant, &repo).await?;
+        Ok(repo)
+    }
+
+    /// The tenant's repositories.
+    pub async fn list_repos(&self, tenant: &str) -> Result<Vec<Repo>, BridgeError> {
+        self.inner.store.repos(tenant).await
+    }
+
+    /// Removes a repository registration.
+    pub async fn delete_repo(&self, tenant: &str, name: &str) -> Result<(), BridgeError> {
+        self.inner.store.delete_repo(tenant, name).await
+    }
+
+    /// Declares a cable by hand.
+    pub async fn declare_cable(&self, tenant: &str, cable: NewCable) -> Result<Cable, BridgeError> {
+        let strength = cable.strength.unwrap_or(1.0);
+        if !(strength > 0.0 && strength <= 1.0) {
+            return Err(BridgeError::invalid("strength", "must be in (0, 1]"));
+        }
+        if cable.from == cable.to {
+            return Err(BridgeError::invalid(
+                "to",
+                "a repository cannot be cabled to itself",
+            ));
+        }
+        let repos = self.inner.store.repos(tenant).await?;
+        for (field, name) in [("from", &cable.from), ("to", &cable.to)] {
+            if !repos.iter().any(|r| &r.name == name) {
+                return Err(BridgeError::invalid(
+                    field,
+                    format!("{name:?} is not a registered repository"),
+                ));
+            }
+        }
+        self.inner
+            .store
+            .upsert_cable(tenant, &cable, strength)
+            .await?;
+        Ok(Cable {
+            from: cable.from,
+            to: cable.to,
+            kind: CableKind::Declared,
+            strength,
+            evidence: "declared".into(),
+        })
+    }
+
+    /// Fetches every repository of the tenant into its read-only mirror and
+    /// reads it; repositories that fail are reported, not fatal.
+    async fn read_repos(
+        &self,
+        tenant: &str,
+    ) -> Result<(Vec<Repo>, Vec<(String, Scan)>, Vec<RepoProblem>), BridgeError> {
+        let repos = self.inner.store.repos(tenant).await?;
+        let _one_at_a_time = self.inner.mirrors.lock().await;
+        let base = self.inner.workspace.join(dir_name(tenant)).join("mirrors");
+        let mut scans = Vec::new();
+        let mut problems = Vec::new();
+        for r in &repos {
+            let dir = base.join(dir_name(&r.name));
+            let refreshed = async {
+                clone_or_fetch(&r.url, &r.default_branch, &dir, None).await?;
+                git(
+                    &dir,
+                    &[
+                        "checkout",
+                        "--force",
+                        "--detach",
+                        &format!("origin/{}", r.default_branch),
+                    ],
+                    None,
+                    None,
+                )
+                .await
+            }
+            .await;
+            if let Err(e) = refreshed {
+                problems.push(RepoProblem {
+                    repo: r.name.clone(),
+                    reason: BridgeError::from(e).to_string(),
+                });
+                continue;
+            }
+            let read = tokio::task::spawn_blocking(move || scan::scan(&dir)).await;
+            match read {
+                Ok(Ok(s)) => scans.push((r.name.clone(), s)),
+                Ok(Err(e)) => problems.push(RepoProblem {
+                    repo: r.name.clone(),
+                    reason: e.to_string(),
+                }),
+                Err(e) => problems.push(RepoProblem {
+                    repo: r.name.clone(),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        Ok((repos, scans, problems))
+    }
+
+    fn graph_of(
+        repos: &[Repo],
+        scans: &[(String, Scan)],
+        declared: Vec<(String, String, f64)>,
+    ) -> Vec<Cable> {
+        let manifests: Vec<_> = scans
+            .iter()
+            .map(|(n, s)| (n.clone(), scan::manifests(s)))
+            .collect();
+        let mut cables = harmony::infer_cables(&manifests);
+        for (from, to, strength) in declared {
+            if repos.iter().any(|r| r.name == from) && repos.iter().any(|r| r.name == to) {
+                cables.push(Cable {
+                    from,
+                    to,
+                    kind: CableKind::Declared,
+                    strength,
+                    evidence: "declared".into(),
+                });
+            }
+        }
+        cables
+    }
+
+    /// The tenant's cable graph: inferred from manifests plus declared.
+    pub async fn cables(&self, tenant: &str) -> Result<CableGraph, BridgeError> {
+        let (repos, scans, unreadable) = self.read_repos(tenant).await?;
+        let declared = self.inner.store.declared_cables(tenant).await?;
+        Ok(CableGraph {
+            repos: repos.iter().map(|r| r.name.clone()).collect(),
+            cables: Self::graph_of(&repos, &scans, declared),
+            unreadable,
+        })
+    }
+
+    /// Ranks the tenant's repositories for a covenant, stores the review and returns it.
+    pub async fn harmony_review(
+        &self,
+        tenant: &str,
+        covenant_id: &str,
+    ) -> Result<HarmonyReview, BridgeError> {
+        let covenant = self.get_covenant(tenant, covenant_id).await?;
+        let (repos, scans, unreadable) = self.read_repos(tenant).await?;
+        if repos.is_empty() {
+            return Err(BridgeError::invalid(
+                "repos",
+                "no repository is registered; POST /v2/repos first",
+            ));
+        }
+        let declared = self.inner.store.declared_cables(tenant).await?;
+        let cables = Self::graph_of(&repos, &scans, declared);
+        let names: Vec<String> = scans.iter().map(|(n, _)| n.clone()).collect();
+        let terms = harmony::query_terms(&covenant);
+        let docs = tokio::task::spawn_blocking(move || {
+            scans
+                .iter()
+                .map(|(_, s)| harmony::Document::of(s))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| BridgeError::Git(format!("reading repositories: {e}")))?;
+        let (choices, excluded) = harmony::rank(&names, &docs, &terms, &cables);
+        let Some(anchor) = choices.first().map(|c| c.repo.clone()) else {
+            return Err(BridgeError::invalid(
+                "covenant_id",
+                "no registered repository's content matches the covenant's words",
+            ));
+        };
+        let review = HarmonyReview {
+            covenant_id: covenant.covenant_id,
+            anchor,
+            agnos: choices.iter().skip(1).map(|c| c.repo.clone()).collect(),
+            choices,
+            excluded,
+            unreadable,
+            created_at: now_ms(),
+        };
+        self.inner.store.save_review(tenant, &review).await?;
+        Ok(review)
+    }
+
+    /// The stored review of a covenant.
+    pub async fn stored_review(
+        &self,
+        tenant: &str,
+        covenant_id: &str,
+    ) -> Result<Option<HarmonyReview>, BridgeError> {
+        self.get_covenant(tenant, covenant_id).await?;
+        self.inner.store.review(tenant, covenant_id).await
+    }
+
+    /// A strike of the tenant with each repository's progress.
+    pub async fn strike_status(
+        &self,
+        tenant: &str,
+        run_id: &str,
+    ) -> Result<StrikeStatus, BridgeError> {
+        self.inner.store.strike(tenant, run_id).await
+    }
+
+    /// The current status and, while the strike runs, a receiver of its events.
+    pub async fn subscribe(
+        &self,
+        tenant: &str,
+        run_id: &str,
+    ) -> Result<(StrikeStatus, Option<broadcast::Receiver<StrikeEvent>>), BridgeError> {
+        // Subscribe first so no event between the snapshot and the receiver is lost.
+        let rx = self.live_events(run_id);
+        let status = self.strike_status(tenant, run_id).await?;
+        Ok((status, rx))
+    }
+
+    fn live_events(&self, run_id: &str) -> Option<broadcast::Receiver<StrikeEvent>> {
+        self.inner
+            .live
+            .lock()
+            .ok()?
+            .get(run_id)
+            .map(|l| l.events.subscribe())
+    }
+
+    /// Asks a running strike to stop: running git commands are killed and
+    /// unfinished repositories end `cancelled`.
+    pub async fn cancel_strike(
+        &self,
+        tenant: &str,
+        run_id: &str,
+    ) -> Result<StrikeStatus, BridgeError> {
+        let status = self.strike_status(tenant, run_id).await?;
+        let signalled = self
+            .inner
+            .live
+            .lock()
+            .ok()
+            .and_then(|l| l.get(run_id).map(|l| l.cancel.send_replace(true)))
+            .is_some();
+        if !signalled {
+            return Err(BridgeError::Conflict(format!(
+                "strike {run_id} is not running (state {})",
+                status.state
+            )));
+        }
+        Ok(status)
+    }
+
+    /// Marks strikes that were running when the service stopped as
+    /// `interrupted`; call once at start-up. Returns their ids.
+    pub async fn recover(&self) -> Result<Vec<String>, BridgeError> {
+        let ids = self.inner.store.mark_interrupted().await?;
+        if !ids.is_empty() {
+            tracing::warn!(strikes = ?ids, "strikes interrupted by the last stop; resume them with POST /v2/strike/{{run_id}}/resume");
+        }
+        Ok(ids)
+    }
+
+    /// Refreshes the state of every open pull request once.
+    pub async fn refresh_pr_states(&self) -> Result<usize, BridgeError> {
+        let mut changed = 0;
+        for (run_id, repo, number) in self.inner.store.open_prs().await? {
+            let (_, plan) = self.inner.store.plan(&run_id).await?;
+            let Some(gh) = plan
+                .repos
+                .iter()
+                .find(|p| p.repo.name == repo)
+                .and_then(|p| p.repo.github_repo.clone())
+            else {
+                continue;
+            };
+            match self.inner.github.get_pr(&gh, number).await {
+                Ok(pr) if pr.effective_state() != "open" => {
+                    self.inner
+                        .store
+                        .set_pr_state(&run_id, &repo, pr.effective_state())
+                        .await?;
+                    changed += 1;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(%run_id, %repo, error = %e, "pull request state not refreshed")
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Starts the monitor that refreshes pull-request states every
+    /// `bridge.pr_monitor_secs` (nothing when 0 or without a token).
+    pub fn spawn_pr_monitor(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let secs = self.inner.settings.pr_monitor_secs;
+        if secs == 0 || !self.inner.github.has_token() {
+            return None;
+        }
+        let bridge = self.clone();
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = bridge.refresh_pr_states().await {
+                    tracing::warn!(error = %e, "pull-request monitor");
+                }
+            }
+        }))
+    }
+}

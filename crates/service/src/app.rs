@@ -5,7 +5,7 @@ use crate::{
     auth,
     error::{ApiError, ensure_json_errors},
     routes::{
-        admin, chat, classify, health, metrics, models,
+        admin, chat, classify, covenants, health, metrics, models,
         openapi::{self, ApiDoc, OpenApiJson},
         process, run, usage,
     },
@@ -52,6 +52,17 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::activate_tenant))
         .routes(routes!(admin::create_key, admin::list_keys))
         .routes(routes!(admin::revoke_key))
+        .routes(routes!(covenants::create_covenant))
+        .routes(routes!(covenants::get_covenant, covenants::delete_covenant))
+        .routes(routes!(covenants::list_covenants))
+        .routes(routes!(covenants::harmony, covenants::stored_harmony))
+        .routes(routes!(covenants::register_repo, covenants::list_repos))
+        .routes(routes!(covenants::cables, covenants::declare_cable))
+        .routes(routes!(covenants::start_strike))
+        .routes(routes!(covenants::strike_status))
+        .routes(routes!(covenants::strike_events))
+        .routes(routes!(covenants::cancel_strike))
+        .routes(routes!(covenants::resume_strike))
 }
 
 /// The OpenAPI document of every route, completed with the shared security
@@ -199,6 +210,7 @@ mod tests {
             .unwrap(),
             registry: orchestrator::registry::Registry::new(&settings.models),
         };
+        let bridge = crate::bridge_gate::build(&settings, &storage, &gateway).unwrap();
         let state = AppState::new(
             settings,
             gateway,
@@ -207,6 +219,7 @@ mod tests {
             usage,
             local,
             crate::settings::AuthMode::Disabled,
+            bridge,
         );
         let app = router(state.clone());
         let ready = || Request::get("/ready").body(Body::empty()).unwrap();

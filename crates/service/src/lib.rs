@@ -5,6 +5,7 @@
 pub mod admin_cli;
 pub mod app;
 pub mod auth;
+pub mod bridge_gate;
 pub mod error;
 pub mod extract;
 pub mod quota;

@@ -30,6 +30,9 @@ pub enum ServeError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),
+    /// The bridge (covenants and strikes) could not be set up.
+    #[error("bridge: {0}")]
+    Bridge(#[from] harpoon_bridge::BridgeError),
     /// Accepting connections failed.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
@@ -75,6 +78,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         );
     }
     let (usage, usage_writer) = UsageRecorder::start(storage.clone());
+    let bridge = crate::bridge_gate::build(&settings, &storage, &gateway)?;
+    bridge.recover().await?;
+    let _pr_monitor = bridge.spawn_pr_monitor();
     let state = AppState::new(
         settings,
         gateway,
@@ -83,6 +89,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         usage,
         local_tenant,
         auth_mode,
+        bridge,
     );
     let app = app::router(state.clone());
     tracing::info!(addr = %local, "listening");

@@ -38,6 +38,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Default per-tenant limits.
     pub quotas: QuotaSettings,
+    /// Covenants and strikes: workspace, commit author, GitHub.
+    pub bridge: harpoon_bridge::BridgeSettings,
 }
 
 /// Whether requests need an API key.
@@ -245,6 +247,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("HOSTED_AI_OVERCOMMIT", "hosted_ai.overcommit"),
     ("DATABASE_URL", "storage.database_url"),
     ("HARPOON_METRICS_TOKEN", "auth.metrics_token"),
+    ("GITHUB_TOKEN", "bridge.github_token"),
 ];
 
 /// Keys whose environment value is a comma-separated list.
@@ -367,6 +370,7 @@ impl Settings {
             .validate()
             .map_err(|e| InvalidSetting::new(e.key, e.reason))?;
         self.hosted_ai.validate()?;
+        self.bridge.validate()?;
         Ok(())
     }
 

@@ -39,6 +39,8 @@ pub struct Shared {
     pub auth_mode: AuthMode,
     /// Owner of requests when auth is disabled.
     pub local_tenant: Tenant,
+    /// Covenants, harmony reviews, strikes and cables.
+    pub bridge: harpoon_bridge::Bridge,
     draining: watch::Sender<bool>,
 }
 
@@ -52,6 +54,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// State for a service that has not begun shutting down.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: Settings,
         gateway: Gateway,
@@ -60,8 +63,10 @@ impl AppState {
         usage: UsageRecorder,
         local_tenant: Tenant,
         auth_mode: AuthMode,
+        bridge: harpoon_bridge::Bridge,
     ) -> Self {
         Self(Arc::new(Shared {
+            bridge,
             storage,
             usage,
             quotas: Arc::new(Quotas::default()),

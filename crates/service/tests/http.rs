@@ -353,7 +353,18 @@ async fn openapi_documents_every_route_and_the_error_shape() {
             "/v2/admin/tenants/{id}/activate",
             "/v2/admin/tenants/{id}/keys",
             "/v2/admin/tenants/{id}/suspend",
+            "/v2/cables",
+            "/v2/covenant",
+            "/v2/covenant/{id}",
+            "/v2/covenant/{id}/harmony",
+            "/v2/covenants",
             "/v2/process",
+            "/v2/repos",
+            "/v2/strike",
+            "/v2/strike/{run_id}",
+            "/v2/strike/{run_id}/cancel",
+            "/v2/strike/{run_id}/events",
+            "/v2/strike/{run_id}/resume",
             "/v2/usage"
         ]
     );

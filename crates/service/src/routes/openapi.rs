@@ -18,6 +18,7 @@ use utoipa::OpenApi;
         (name = "inference", description = "OpenAI-compatible inference"),
         (name = "tenancy", description = "The caller's own usage"),
         (name = "admin", description = "Tenants and API keys (admin keys only)"),
+        (name = "covenants", description = "Covenants, harmony reviews, strikes and cables across repositories"),
     )
 )]
 pub struct ApiDoc;

@@ -1,0 +1,163 @@
+//! The `git` command line, run as child processes (never on an async thread's
+//! time: tokio waits for them), killed when a strike is cancelled.
+
+use crate::error::BridgeError;
+use std::path::Path;
+use std::process::Stdio;
+use tokio::process::Command;
+use tokio::sync::watch;
+
+/// Who commits.
+#[derive(Debug, Clone)]
+pub struct Author {
+    /// Name.
+    pub name: String,
+    /// E-mail.
+    pub email: String,
+}
+
+/// Why a git step stopped.
+#[derive(Debug)]
+pub enum GitStop {
+    /// Cancelled while it ran; the child was killed.
+    Cancelled,
+    /// It failed, with git's own words.
+    Failed(String),
+}
+
+impl From<GitStop> for BridgeError {
+    fn from(s: GitStop) -> Self {
+        match s {
+            GitStop::Cancelled => BridgeError::Git("cancelled".into()),
+            GitStop::Failed(m) => BridgeError::Git(m),
+        }
+    }
+}
+
+/// Runs `git args…` in `dir`; returns trimmed stdout. A `cancel` that turns
+/// true kills the child.
+pub async fn git(
+    dir: &Path,
+    args: &[&str],
+    author: Option<&Author>,
+    cancel: Option<&watch::Receiver<bool>>,
+) -> Result<String, GitStop> {
+    let mut cmd = Command::new("git");
+    cmd.args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Never prompt for credentials: a prompt would hang a background strike.
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "true")
+        // A user's global config (hooks, signing, templates) must not change what we commit.
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        // Only plain transports: never `ext::` (runs commands) or other helpers.
+        .env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh")
+        .env(
+            "GIT_SSH_COMMAND",
+            "ssh -o BatchMode=yes -o ConnectTimeout=15",
+        )
+        .kill_on_drop(true);
+    if let Some(a) = author {
+        cmd.env("GIT_AUTHOR_NAME", &a.name)
+            .env("GIT_AUTHOR_EMAIL", &a.email)
+            .env("GIT_COMMITTER_NAME", &a.name)
+            .env("GIT_COMMITTER_EMAIL", &a.email);
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| GitStop::Failed(format!("cannot run git: {e}")))?;
+    let output = match cancel {
+        Some(rx) => {
+            let mut rx = rx.clone();
+            if *rx.borrow() {
+                return Err(GitStop::Cancelled);
+            }
+            tokio::select! {
+                out = child.wait_with_output() => out,
+                // Dropping the future drops the child, which kill_on_drop kills.
+                _ = rx.wait_for(|c| *c) => return Err(GitStop::Cancelled),
+            }
+        }
+        None => child.wait_with_output().await,
+    }
+    .map_err(|e| GitStop::Failed(format!("git {}: {e}", args.first().unwrap_or(&""))))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = stderr.trim();
+        Err(GitStop::Failed(format!(
+            "git {} failed ({}): {}",
+            args.first().unwrap_or(&""),
+            output.status,
+            last_chars(stderr, 600)
+        )))
+    }
+}
+
+fn last_chars(s: &str, n: usize) -> &str {
+    let count = s.chars().count();
+    if count <= n {
+        return s;
+    }
+    let skip = s.char_indices().nth(count - n).map_or(0, |(i, _)| i);
+    &s[skip..]
+}
+
+/// Clones `url` at `branch` into `dir`, or, when `dir` already holds a clone,
+/// fetches and resets to the remote branch.
+pub async fn clone_or_fetch(
+    url: &str,
+    branch: &str,
+    dir: &Path,
+    cancel: Option<&watch::Receiver<bool>>,
+) -> Result<(), GitStop> {
+    if dir.join(".git").is_dir() {
+        git(dir, &["fetch", "--prune", "origin"], None, cancel).await?;
+    } else {
+        let parent = dir.parent().unwrap_or(dir);
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| GitStop::Failed(format!("workspace {}: {e}", parent.display())))?;
+        // A half-made directory from a killed clone would make git refuse.
+        if dir.exists() {
+            let _ = tokio::fs::remove_dir_all(dir).await;
+        }
+        let target = dir.to_string_lossy().into_owned();
+        git(
+            parent,
+            &["clone", "--no-tags", "--branch", branch, "--", url, &target],
+            None,
+            cancel,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Whether `refs/heads/<branch>` exists on the remote, and its commit.
+pub async fn remote_branch(
+    dir: &Path,
+    branch: &str,
+    cancel: Option<&watch::Receiver<bool>>,
+) -> Result<Option<String>, GitStop> {
+    let out = git(
+        dir,
+        &[
+            "ls-remote",
+            "--heads",
+            "origin",
+            &format!("refs/heads/{branch}"),
+        ],
+        None,
+        cancel,
+    )
+    .await?;
+    Ok(out
+        .lines()
+        .find_map(|l| l.split_whitespace().next().map(str::to_owned)))
+}

@@ -1,0 +1,100 @@
+//! The `bridge` settings section.
+
+use orchestrator::{InvalidSetting, Secret};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The `bridge` section: where strikes work, who commits, how many at once,
+/// and which GitHub to open pull requests on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BridgeSettings {
+    /// Directory of the clones; unset means `<storage.data_dir>/bridge`.
+    pub workspace_dir: Option<PathBuf>,
+    /// Commit author name.
+    pub author_name: String,
+    /// Commit author e-mail.
+    pub author_email: String,
+    /// Repositories worked on at once, across all strikes.
+    pub parallelism: usize,
+    /// GitHub REST API root (GitHub Enterprise: `https://host/api/v3`).
+    pub github_api_url: String,
+    /// Token for pull requests (env `GITHUB_TOKEN`).
+    pub github_token: Option<Secret>,
+    /// Seconds between pull-request state refreshes; 0 turns the monitor off.
+    pub pr_monitor_secs: u64,
+    /// Model attempts per repository on the generate path before it fails.
+    pub generate_attempts: u32,
+    /// Accept `file://` URLs and local paths as repositories. Off by default:
+    /// on a shared deployment they would let a tenant read and push to any
+    /// repository on the server's disk.
+    pub allow_local_remotes: bool,
+}
+
+impl Default for BridgeSettings {
+    fn default() -> Self {
+        Self {
+            workspace_dir: None,
+            author_name: "Harpoon".into(),
+            author_email: "harpoon@localhost".into(),
+            parallelism: 4,
+            github_api_url: "https://api.github.com".into(),
+            github_token: None,
+            pr_monitor_secs: 300,
+            generate_attempts: 3,
+            allow_local_remotes: false,
+        }
+    }
+}
+
+impl BridgeSettings {
+    /// Checks ranges and shapes, naming the dotted key.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        if self.author_name.trim().is_empty() {
+            return Err(InvalidSetting::new(
+                "bridge.author_name",
+                "must not be empty",
+            ));
+        }
+        if !self.author_email.contains('@') {
+            return Err(InvalidSetting::new(
+                "bridge.author_email",
+                format!("{:?} is not an e-mail address", self.author_email),
+            ));
+        }
+        if !(1..=64).contains(&self.parallelism) {
+            return Err(InvalidSetting::new(
+                "bridge.parallelism",
+                format!("{} is out of range 1..=64", self.parallelism),
+            ));
+        }
+        let url_ok = url_like(&self.github_api_url);
+        if !url_ok {
+            return Err(InvalidSetting::new(
+                "bridge.github_api_url",
+                format!("{:?} is not an http(s) URL", self.github_api_url),
+            ));
+        }
+        if self
+            .github_token
+            .as_ref()
+            .is_some_and(|t| t.expose().trim().is_empty())
+        {
+            return Err(InvalidSetting::new(
+                "bridge.github_token",
+                "must not be empty (leave it unset to push branches without pull requests)",
+            ));
+        }
+        if !(1..=10).contains(&self.generate_attempts) {
+            return Err(InvalidSetting::new(
+                "bridge.generate_attempts",
+                format!("{} is out of range 1..=10", self.generate_attempts),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn url_like(s: &str) -> bool {
+    (s.starts_with("http://") || s.starts_with("https://")) && s.len() > "https://".len()
+}

@@ -1,0 +1,802 @@
+//! Strikes: per repository, clone or fetch, branch, apply the change, commit,
+//! push; then pull requests, anchor first, each linking the others. Runs in
+//! the background with bounded parallelism; every step is persisted so a
+//! restart can resume without duplicating branches or pull requests.
+
+use crate::git::{Author, GitStop, clone_or_fetch, git, remote_branch};
+use crate::store::{Plan, PlannedRepo, new_id, now_ms};
+use crate::types::{Cable, Covenant, Phase, RepoChange, Role, StrikeEvent, StrikeRequest};
+use crate::{Bridge, BridgeError, Live, check_path, dir_name};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use tokio::sync::{broadcast, watch};
+
+/// How one repository's preparation ended.
+enum Outcome {
+    Pushed,
+    Failed(String),
+    Cancelled,
+}
+
+impl From<GitStop> for Outcome {
+    fn from(s: GitStop) -> Self {
+        match s {
+            GitStop::Cancelled => Outcome::Cancelled,
+            GitStop::Failed(m) => Outcome::Failed(m),
+        }
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    crate::store::role_str(role)
+}
+
+/// The covenant file written into every branch.
+fn covenant_file(c: &Covenant, repo: &str, role: Role, anchor: &str, cables: &[String]) -> String {
+    let mut s = format!(
+        "# Covenant: {}\n\n`{}` · written by Harpoon\n\n{}\n\n## Reality\n\n{}\n",
+        c.title,
+        c.covenant_id,
+        c.description.trim(),
+        c.reality_state.description.trim()
+    );
+    for a in &c.reality_state.key_aspects {
+        s.push_str(&format!("\n- {a}"));
+    }
+    s.push_str(&format!(
+        "\n\n## Target\n\n{}\n",
+        c.target_state.description.trim()
+    ));
+    for a in &c.target_state.success_criteria {
+        s.push_str(&format!("\n- {a}"));
+    }
+    s.push_str(&format!(
+        "\n\n## This repository\n\n`{repo}` is the {} of this change{}.\n\n## Cables\n\n",
+        role_name(role),
+        if role == Role::Agnos {
+            format!("; the anchor is `{anchor}`")
+        } else {
+            String::new()
+        }
+    ));
+    if cables.is_empty() {
+        s.push_str("None known.\n");
+    }
+    for c in cables {
+        s.push_str(&format!("- {c}\n"));
+    }
+    s
+}
+
+/// Cable lines about `repo`, in words.
+fn cable_lines(repo: &str, cables: &[Cable]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in cables {
+        let kind = match c.kind {
+            crate::types::CableKind::DependsOn => "depends on",
+            crate::types::CableKind::Declared => "is declared to depend on",
+        };
+        if c.from == repo {
+            out.push(format!(
+                "`{repo}` {kind} `{}` (strength {}, {})",
+                c.to, c.strength, c.evidence
+            ));
+        } else if c.to == repo {
+            out.push(format!(
+                "`{}` {kind} `{repo}` (strength {}, {})",
+                c.from, c.strength, c.evidence
+            ));
+        }
+    }
+    out
+}
+
+impl Bridge {
+    fn emit(&self, run_id: &str, repo: Option<&str>, phase: &str, detail: impl Into<String>) {
+        let event = StrikeEvent {
+            run_id: run_id.to_owned(),
+            repo: repo.map(str::to_owned),
+            phase: phase.to_owned(),
+            detail: detail.into(),
+            at: now_ms(),
+        };
+        if let Ok(live) = self.inner.live.lock()
+            && let Some(l) = live.get(run_id)
+        {
+            // No subscriber is fine: the state is in the database too.
+            let _ = l.events.send(event);
+        }
+    }
+
+    async fn phase(
+        &self,
+        run_id: &str,
+        repo: &str,
+        phase: Phase,
+        error: Option<&str>,
+        detail: &str,
+    ) {
+        if let Err(e) = self.inner.store.set_phase(run_id, repo, phase, error).await {
+            tracing::error!(%run_id, %repo, error = %e, "strike phase not stored");
+        }
+        self.emit(run_id, Some(repo), phase.as_str(), error.unwrap_or(detail));
+    }
+
+    /// Validates a strike request, freezes its plan and starts it.
+    pub async fn start_strike(
+        &self,
+        tenant: &str,
+        req: StrikeRequest,
+    ) -> Result<String, BridgeError> {
+        let covenant = self.get_covenant(tenant, &req.covenant_id).await?;
+        if req.generate && req.changes.is_some() {
+            return Err(BridgeError::invalid(
+                "changes",
+                "give changes or set generate, not both",
+            ));
+        }
+        let registered = self.inner.store.repos(tenant).await?;
+        let by_name: HashMap<&str, &crate::types::Repo> =
+            registered.iter().map(|r| (r.name.as_str(), r)).collect();
+        let review = self
+            .inner
+            .store
+            .review(tenant, &covenant.covenant_id)
+            .await?;
+        let targets: Vec<String> = match &req.target_repos {
+            Some(list) => {
+                if list.is_empty() {
+                    return Err(BridgeError::invalid(
+                        "target_repos",
+                        "must not be empty (omit it to use the harmony review)",
+                    ));
+                }
+                let mut seen = HashSet::new();
+                for (i, name) in list.iter().enumerate() {
+                    if !by_name.contains_key(name.as_str()) {
+                        return Err(BridgeError::invalid(
+                            format!("target_repos[{i}]"),
+                            format!("{name:?} is not a registered repository"),
+                        ));
+                    }
+                    if !seen.insert(name) {
+                        return Err(BridgeError::invalid(
+                            format!("target_repos[{i}]"),
+                            format!("{name:?} is listed twice"),
+                        ));
+                    }
+                }
+                // The reviewed anchor leads when it is among the targets; else the first named.
+                let mut ordered = list.clone();
+                if let Some(r) = &review
+                    && let Some(at) = ordered.iter().position(|n| n == &r.anchor)
+                {
+                    let anchor = ordered.remove(at);
+                    ordered.insert(0, anchor);
+                }
+                ordered
+            }
+            None => {
+                let Some(r) = &review else {
+                    return Err(BridgeError::invalid(
+                        "target_repos",
+                        "no targets given and no harmony review stored; POST /v2/covenant/{id}/harmony first",
+                    ));
+                };
+                let all: Vec<String> = std::iter::once(r.anchor.clone())
+                    .chain(r.agnos.iter().cloned())
+                    .collect();
+                if let Some(gone) = all.iter().find(|n| !by_name.contains_key(n.as_str())) {
+                    return Err(BridgeError::invalid(
+                        "target_repos",
+                        format!(
+                            "the reviewed repository {gone:?} is no longer registered; review again"
+                        ),
+                    ));
+                }
+                all
+            }
+        };
+        let mut changes: HashMap<String, RepoChange> = HashMap::new();
+        for (i, c) in req.changes.iter().flatten().enumerate() {
+            if !targets.contains(&c.repo) {
+                return Err(BridgeError::invalid(
+                    format!("changes[{i}].repo"),
+                    format!("{:?} is not a target of this strike", c.repo),
+                ));
+            }
+            if c.files.is_empty() && c.diff.as_deref().is_none_or(|d| d.trim().is_empty()) {
+                return Err(BridgeError::invalid(
+                    format!("changes[{i}]"),
+                    "give files or a diff",
+                ));
+            }
+            for (j, f) in c.files.iter().enumerate() {
+                check_path(&f.path).map_err(|m| {
+                    BridgeError::invalid(format!("changes[{i}].files[{j}].path"), m)
+                })?;
+            }
+            if changes.insert(c.repo.clone(), c.clone()).is_some() {
+                return Err(BridgeError::invalid(
+                    format!("changes[{i}].repo"),
+                    format!("{:?} has two changes", c.repo),
+                ));
+            }
+        }
+        let plan = Plan {
+            repos: targets
+                .iter()
+                .enumerate()
+                .map(|(i, name)| PlannedRepo {
+                    repo: (*by_name[name.as_str()]).clone(),
+                    role: if i == 0 { Role::Anchor } else { Role::Agnos },
+                    change: changes.remove(name),
+                    cables: Vec::new(),
+                })
+                .collect(),
+            covenant,
+            generate: req.generate,
+        };
+        let run_id = new_id("run");
+        let short: String = run_id.trim_start_matches("run_").chars().take(8).collect();
+        let branch = format!("harpoon/{}-{short}", plan.covenant.slug);
+        self.inner
+            .store
+            .insert_strike(tenant, &run_id, &plan, &branch)
+            .await?;
+        self.launch(tenant.to_owned(), run_id.clone());
+        Ok(run_id)
+    }
+
+    /// Resumes an interrupted, cancelled or partly failed strike: repositories
+    /// not done are worked again; pushed branches and opened pull requests are
+    /// found by branch name and reused.
+    pub async fn resume_strike(&self, tenant: &str, run_id: &str) -> Result<String, BridgeError> {
+        let status = self.strike_status(tenant, run_id).await?;
+        if self.is_live(run_id) {
+            return Err(BridgeError::Conflict(format!("strike {run_id} is running")));
+        }
+        let redo: Vec<_> = status
+            .repos
+            .iter()
+            .filter(|r| r.phase != Phase::Done)
+            .collect();
+        if redo.is_empty() {
+            return Err(BridgeError::Conflict(format!(
+                "strike {run_id} has nothing left to do"
+            )));
+        }
+        for r in redo {
+            self.inner
+                .store
+                .set_phase(run_id, &r.repo, Phase::Queued, None)
+                .await?;
+        }
+        self.inner.store.set_state(run_id, "running").await?;
+        self.launch(tenant.to_owned(), run_id.to_owned());
+        Ok(run_id.to_owned())
+    }
+
+    fn is_live(&self, run_id: &str) -> bool {
+        self.inner
+            .live
+            .lock()
+            .map(|l| l.contains_key(run_id))
+            .unwrap_or(false)
+    }
+
+    fn launch(&self, tenant: String, run_id: String) {
+        let (cancel, _) = watch::channel(false);
+        let (events, _) = broadcast::channel(256);
+        if let Ok(mut live) = self.inner.live.lock() {
+            live.insert(run_id.clone(), Live { cancel, events });
+        }
+        let bridge = self.clone();
+        tokio::spawn(async move {
+            let state = match bridge.run(&tenant, &run_id).await {
+                Ok(state) => state,
+                Err(e) => {
+                    tracing::error!(%run_id, error = %e, "strike failed");
+                    "failed".to_owned()
+                }
+            };
+            if let Err(e) = bridge.inner.store.set_state(&run_id, &state).await {
+                tracing::error!(%run_id, error = %e, "strike state not stored");
+            }
+            bridge.emit(&run_id, None, &state, "strike finished");
+            if let Ok(mut live) = bridge.inner.live.lock() {
+                live.remove(&run_id);
+            }
+        });
+    }
+
+    fn cancel_rx(&self, run_id: &str) -> watch::Receiver<bool> {
+        self.inner
+            .live
+            .lock()
+            .ok()
+            .and_then(|l| l.get(run_id).map(|l| l.cancel.subscribe()))
+            .unwrap_or_else(|| watch::channel(false).1)
+    }
+
+    async fn run(&self, tenant: &str, run_id: &str) -> Result<String, BridgeError> {
+        let (_, plan) = self.inner.store.plan(run_id).await?;
+        let cancel = self.cancel_rx(run_id);
+        self.emit(run_id, None, "running", "strike started");
+        // Cables and contents for the covenant file and the generate path;
+        // a repository that cannot be read still gets its strike.
+        let (cables, scans) = match self.read_repos(tenant).await {
+            Ok((repos, scans, _)) => {
+                let declared = self
+                    .inner
+                    .store
+                    .declared_cables(tenant)
+                    .await
+                    .unwrap_or_default();
+                (
+                    Self::graph_of(&repos, &scans, declared),
+                    scans.into_iter().collect::<HashMap<_, _>>(),
+                )
+            }
+            Err(e) => {
+                tracing::warn!(%run_id, error = %e, "cables unknown for this strike");
+                (Vec::new(), HashMap::new())
+            }
+        };
+        let anchor = plan
+            .repos
+            .first()
+            .map(|p| p.repo.name.clone())
+            .unwrap_or_default();
+        let todo: Vec<String> = self
+            .inner
+            .store
+            .strike_repos(run_id)
+            .await?
+            .into_iter()
+            .filter(|r| r.phase == Phase::Queued)
+            .map(|r| r.repo)
+            .collect();
+        let branch = self
+            .inner
+            .store
+            .strike_repos(run_id)
+            .await?
+            .first()
+            .map(|r| r.branch.clone())
+            .unwrap_or_default();
+        let workdir = self
+            .inner
+            .workspace
+            .join(dir_name(tenant))
+            .join("strikes")
+            .join(run_id);
+
+        let mut jobs = tokio::task::JoinSet::new();
+        for p in plan.repos.iter().filter(|p| todo.contains(&p.repo.name)) {
+            let bridge = self.clone();
+            let p = p.clone();
+            let covenant = plan.covenant.clone();
+            let cables = cable_lines(&p.repo.name, &cables);
+            let scan = scans.get(&p.repo.name).cloned();
+            let mut cancel = cancel.clone();
+            let dir = workdir.join(dir_name(&p.repo.name));
+            let (run_id, branch, anchor, generate) = (
+                run_id.to_owned(),
+                branch.clone(),
+                anchor.clone(),
+                plan.generate,
+            );
+            jobs.spawn(async move {
+                let permit = tokio::select! {
+                    p = bridge.inner.permits.clone().acquire_owned() => p.ok(),
+                    _ = cancel.wait_for(|c| *c) => None,
+                };
+                let outcome = if permit.is_none() {
+                    Outcome::Cancelled
+                } else {
+                    bridge
+                        .prepare(
+                            &run_id,
+                            &p,
+                            &covenant,
+                            &branch,
+                            &anchor,
+                            &cables,
+                            scan.as_ref(),
+                            generate,
+                            &dir,
+                            &cancel,
+                        )
+                        .await
+                };
+                let name = p.repo.name.as_str();
+                match outcome {
+                    Outcome::Pushed => {
+                        bridge
+                            .phase(&run_id, name, Phase::Pushed, None, "branch pushed")
+                            .await
+                    }
+                    Outcome::Failed(m) => {
+                        bridge
+                            .phase(&run_id, name, Phase::Failed, Some(&m), "")
+                            .await
+                    }
+                    Outcome::Cancelled => {
+                        bridge
+                            .phase(&run_id, name, Phase::Cancelled, None, "cancelled")
+                            .await
+                    }
+                }
+                drop(permit);
+            });
+        }
+        while jobs.join_next().await.is_some() {}
+
+        self.open_prs(run_id, &plan, &branch, &cancel).await?;
+        // The clones served their purpose; a resume clones again (cheap next to
+        // keeping every strike's checkouts forever).
+        if let Err(e) = tokio::fs::remove_dir_all(&workdir).await {
+            tracing::debug!(%run_id, error = %e, "strike workspace not removed");
+        }
+
+        let repos = self.inner.store.strike_repos(run_id).await?;
+        let done = repos.iter().filter(|r| r.phase == Phase::Done).count();
+        let state = if done == repos.len() {
+            "done"
+        } else if repos.iter().any(|r| r.phase == Phase::Cancelled) {
+            "cancelled"
+        } else if done == 0 {
+            "failed"
+        } else {
+            "partial"
+        };
+        Ok(state.to_owned())
+    }
+
+    /// Clone, branch, change, commit, push — or find the branch already pushed.
+    #[allow(clippy::too_many_arguments)]
+    async fn prepare(
+        &self,
+        run_id: &str,
+        p: &PlannedRepo,
+        covenant: &Covenant,
+        branch: &str,
+        anchor: &str,
+        cables: &[String],
+        scan: Option<&crate::scan::Scan>,
+        generate: bool,
+        dir: &Path,
+        cancel: &watch::Receiver<bool>,
+    ) -> Outcome {
+        let name = p.repo.name.as_str();
+        let c = Some(cancel);
+        self.phase(run_id, name, Phase::Cloning, None, "cloning or fetching")
+            .await;
+        if let Err(e) = clone_or_fetch(&p.repo.url, &p.repo.default_branch, dir, c).await {
+            return e.into();
+        }
+        // Idempotent on the branch name: a branch this strike already pushed
+        // (before a restart) is kept as it is, never committed to twice.
+        match remote_branch(dir, branch, c).await {
+            Ok(Some(sha)) => {
+                if let Err(e) = self.inner.store.set_commit(run_id, name, &sha).await {
+                    return Outcome::Failed(e.to_string());
+                }
+                self.emit(
+                    run_id,
+                    Some(name),
+                    Phase::Pushed.as_str(),
+                    format!("branch {branch} already pushed at {sha}"),
+                );
+                return Outcome::Pushed;
+            }
+            Ok(None) => {}
+            Err(e) => return e.into(),
+        }
+        let base = format!("origin/{}", p.repo.default_branch);
+        for args in [
+            vec!["reset", "--hard"],
+            vec!["clean", "-fdx"],
+            vec!["checkout", "--force", "-B", branch, base.as_str()],
+        ] {
+            if let Err(e) = git(dir, &args, None, c).await {
+                return e.into();
+            }
+        }
+
+        self.phase(run_id, name, Phase::Applying, None, "applying the change")
+            .await;
+        let mut title = p.change.as_ref().and_then(|c| c.title.clone());
+        if generate {
+            let Some((model, threshold)) = self.inner.generation.get().cloned() else {
+                return Outcome::Failed(
+                    "no large-tier model is configured for the generate path".into(),
+                );
+            };
+            let empty = crate::scan::Scan::default();
+            let mut stop = cancel.clone();
+            let generated = tokio::select! {
+                g = crate::generate::generate(
+                    &model,
+                    self.inner.gate.as_ref(),
+                    threshold,
+                    self.inner.settings.generate_attempts,
+                    covenant,
+                    name,
+                    p.role,
+                    cables,
+                    scan.unwrap_or(&empty),
+                ) => g,
+                _ = stop.wait_for(|c| *c) => return Outcome::Cancelled,
+            };
+            match generated {
+                Ok(g) => {
+                    if let Err(m) = write_files(dir, &g.files).await {
+                        return Outcome::Failed(m);
+                    }
+                    title = Some(g.title);
+                    if let Err(e) = self.store_pr_text(run_id, name, &g.body).await {
+                        return Outcome::Failed(e.to_string());
+                    }
+                }
+                Err(m) => return Outcome::Failed(format!("generation failed: {m}")),
+            }
+        } else if let Some(change) = &p.change {
+            if let Err(m) = write_files(dir, &change.files).await {
+                return Outcome::Failed(m);
+            }
+            if let Some(diff) = change.diff.as_deref().filter(|d| !d.trim().is_empty()) {
+                let patch = dir.join(".git").join("harpoon.patch");
+                if let Err(e) = tokio::fs::write(&patch, diff).await {
+                    return Outcome::Failed(format!("writing the diff: {e}"));
+                }
+                let patch = patch.to_string_lossy().into_owned();
+                match git(dir, &["apply", "--whitespace=nowarn", &patch], None, c).await {
+                    Ok(_) => {}
+                    Err(GitStop::Failed(m)) => {
+                        return Outcome::Failed(format!("the diff does not apply: {m}"));
+                    }
+                    Err(GitStop::Cancelled) => return Outcome::Cancelled,
+                }
+            }
+        }
+        let file = crate::types::FileWrite {
+            path: format!(".harpoon/covenants/{}.md", covenant.covenant_id),
+            content: covenant_file(covenant, name, p.role, anchor, cables),
+        };
+        if let Err(m) = write_files(dir, std::slice::from_ref(&file)).await {
+            return Outcome::Failed(m);
+        }
+
+        self.phase(run_id, name, Phase::Committing, None, "committing")
+            .await;
+        let author = Author {
+            name: self.inner.settings.author_name.clone(),
+            email: self.inner.settings.author_email.clone(),
+        };
+        let message = format!(
+            "{}\n\nCovenant {} ({}), role {}.\nHarpoon strike {run_id}.",
+            title.as_deref().unwrap_or(&covenant.title),
+            covenant.covenant_id,
+            covenant.title,
+            role_name(p.role)
+        );
+        if let Err(e) = git(dir, &["add", "--all"], None, c).await {
+            return e.into();
+        }
+        if let Err(e) = git(
+            dir,
+            &["commit", "--no-verify", "--quiet", "-m", &message],
+            Some(&author),
+            c,
+        )
+        .await
+        {
+            return e.into();
+        }
+        let sha = match git(dir, &["rev-parse", "HEAD"], None, c).await {
+            Ok(s) => s,
+            Err(e) => return e.into(),
+        };
+        if let Err(e) = self.inner.store.set_commit(run_id, name, &sha).await {
+            return Outcome::Failed(e.to_string());
+        }
+
+        self.phase(run_id, name, Phase::Pushing, None, "pushing")
+            .await;
+        let refspec = format!("HEAD:refs/heads/{branch}");
+        match git(dir, &["push", "--quiet", "origin", &refspec], None, c).await {
+            Ok(_) => Outcome::Pushed,
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Keeps the model's pull-request text beside the clone for the PR step.
+    async fn store_pr_text(&self, run_id: &str, repo: &str, body: &str) -> Result<(), BridgeError> {
+        let path = self.pr_text_path(run_id, repo);
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| BridgeError::Git(e.to_string()))?;
+        }
+        tokio::fs::write(&path, body)
+            .await
+            .map_err(|e| BridgeError::Git(e.to_string()))
+    }
+
+    fn pr_text_path(&self, run_id: &str, repo: &str) -> PathBuf {
+        self.inner
+            .workspace
+            .join("pr-text")
+            .join(run_id)
+            .join(format!("{}.md", dir_name(repo)))
+    }
+
+    /// Opens (or finds) the pull requests of pushed repositories, anchor
+    /// first; then rewrites every body so each links all the others.
+    async fn open_prs(
+        &self,
+        run_id: &str,
+        plan: &Plan,
+        branch: &str,
+        cancel: &watch::Receiver<bool>,
+    ) -> Result<(), BridgeError> {
+        let gh = &self.inner.github;
+        for p in &plan.repos {
+            let name = p.repo.name.as_str();
+            let current = self.inner.store.strike_repos(run_id).await?;
+            let Some(run) = current.iter().find(|r| r.repo == name) else {
+                continue;
+            };
+            if run.phase != Phase::Pushed {
+                continue;
+            }
+            if *cancel.borrow() {
+                self.phase(
+                    run_id,
+                    name,
+                    Phase::Cancelled,
+                    None,
+                    "cancelled before the pull request",
+                )
+                .await;
+                continue;
+            }
+            let Some(gh_repo) = &p.repo.github_repo else {
+                self.phase(
+                    run_id,
+                    name,
+                    Phase::Done,
+                    None,
+                    &format!("branch {branch} pushed (no GitHub remote, no pull request)"),
+                )
+                .await;
+                continue;
+            };
+            self.phase(
+                run_id,
+                name,
+                Phase::OpeningPr,
+                None,
+                "opening the pull request",
+            )
+            .await;
+            let body = self.pr_body(run_id, plan, p, &current).await;
+            let title = p
+                .change
+                .as_ref()
+                .and_then(|c| c.title.clone())
+                .unwrap_or_else(|| format!("{} ({})", plan.covenant.title, role_name(p.role)));
+            let opened = match gh.find_pr(gh_repo, branch).await {
+                Ok(Some(pr)) => Ok(pr),
+                Ok(None) => {
+                    gh.create_pr(gh_repo, branch, &p.repo.default_branch, &title, &body)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match opened {
+                Ok(pr) => {
+                    self.inner
+                        .store
+                        .set_pr(run_id, name, &pr.html_url, pr.number, pr.effective_state())
+                        .await?;
+                    self.phase(
+                        run_id,
+                        name,
+                        Phase::Done,
+                        None,
+                        &format!("pull request {}", pr.html_url),
+                    )
+                    .await;
+                }
+                Err(e) => {
+                    let m = format!("branch {branch} pushed, but the pull request failed: {e}");
+                    self.phase(run_id, name, Phase::Failed, Some(&m), "").await;
+                }
+            }
+        }
+        // Earlier pull requests could not link later ones; now all are known.
+        let current = self.inner.store.strike_repos(run_id).await?;
+        let with_pr: Vec<_> = current.iter().filter(|r| r.pr_number.is_some()).collect();
+        if with_pr.len() > 1 {
+            for r in with_pr {
+                let Some(p) = plan.repos.iter().find(|p| p.repo.name == r.repo) else {
+                    continue;
+                };
+                let (Some(gh_repo), Some(number)) = (&p.repo.github_repo, r.pr_number) else {
+                    continue;
+                };
+                let body = self.pr_body(run_id, plan, p, &current).await;
+                if let Err(e) = gh.update_body(gh_repo, number, &body).await {
+                    tracing::warn!(%run_id, repo = %r.repo, error = %e, "sibling links not updated");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn pr_body(
+        &self,
+        run_id: &str,
+        plan: &Plan,
+        p: &PlannedRepo,
+        current: &[crate::types::RepoRun],
+    ) -> String {
+        let given = match p.change.as_ref().and_then(|c| c.body.clone()) {
+            Some(b) => b,
+            None => tokio::fs::read_to_string(self.pr_text_path(run_id, &p.repo.name))
+                .await
+                .unwrap_or_else(|_| plan.covenant.description.clone()),
+        };
+        let link = |r: &crate::types::RepoRun| match &r.pr_url {
+            Some(u) => u.clone(),
+            None => format!("branch `{}`", r.branch),
+        };
+        let mut body = format!(
+            "{}\n\n---\nHarpoon covenant **{}** (`{}`), strike `{run_id}`. This repository is the **{}**.\n",
+            given.trim(),
+            plan.covenant.title,
+            plan.covenant.covenant_id,
+            role_name(p.role)
+        );
+        if let Some(a) = current
+            .iter()
+            .find(|r| r.role == Role::Anchor && r.repo != p.repo.name)
+        {
+            body.push_str(&format!("\nAnchor: `{}` {}\n", a.repo, link(a)));
+        }
+        let siblings: Vec<_> = current
+            .iter()
+            .filter(|r| r.repo != p.repo.name && r.role == Role::Agnos)
+            .collect();
+        if !siblings.is_empty() {
+            body.push_str("\nSiblings:\n");
+            for s in siblings {
+                body.push_str(&format!("- `{}` {}\n", s.repo, link(s)));
+            }
+        }
+        body.push_str(&format!(
+            "\nSee `.harpoon/covenants/{}.md`.\n",
+            plan.covenant.covenant_id
+        ));
+        body
+    }
+}
+
+async fn write_files(dir: &Path, files: &[crate::types::FileWrite]) -> Result<(), String> {
+    for f in files {
+        check_path(&f.path).map_err(|m| format!("{}: {m}", f.path))?;
+        let target = dir.join(&f.path);
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| format!("{}: {e}", f.path))?;
+        }
+        tokio::fs::write(&target, &f.content)
+            .await
+            .map_err(|e| format!("{}: {e}", f.path))?;
+    }
+    Ok(())
+}

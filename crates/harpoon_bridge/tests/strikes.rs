@@ -1,0 +1,550 @@
+//! Strikes against real git: temporary repositories with bare remotes behind
+//! file URLs, pull requests against a local GitHub stand-in.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
+mod support;
+
+use harpoon_bridge::{
+    FileWrite, NewCovenant, NewRepo, Phase, RealityState, RepoChange, StrikeRequest, TargetState,
+};
+use support::*;
+
+fn covenant() -> NewCovenant {
+    serde_json::from_value(serde_json::json!({
+        "title": "Session cookies to JWT with refresh",
+        "description": "Replace server-side session cookies with signed JWTs and refresh tokens.",
+        "reality_state": {"description": "Login sets a session cookie.", "key_aspects": ["session store"]},
+        "target_state": {"description": "Login returns a JWT and a refresh token.", "success_criteria": ["no session store"]},
+        "owner": "platform-team"
+    }))
+    .unwrap()
+}
+
+fn repo(name: &str, url: &str, github: Option<&str>) -> NewRepo {
+    NewRepo {
+        name: name.into(),
+        url: url.into(),
+        default_branch: None,
+        github_repo: github.map(str::to_owned),
+    }
+}
+
+const GOOD_DIFF: &str = "--- a/README.md\n+++ b/README.md\n@@ -1 +1,2 @@\n # web\n+Uses JWT now.\n";
+const BAD_DIFF: &str =
+    "--- a/README.md\n+++ b/README.md\n@@ -1 +1,2 @@\n # this line is not there\n+nope\n";
+
+#[tokio::test]
+async fn given_changes_open_linked_prs_and_a_bad_diff_fails_only_its_repo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gh = FakeGitHub::start();
+    let (pool, tenant) = pool(tmp.path()).await;
+    let bridge = bridge(pool, &tmp.path().join("data"), Some(&gh.base));
+    let (auth_url, auth_bare) = remote(
+        tmp.path(),
+        "org/auth",
+        &[
+            ("README.md", "# auth\n"),
+            ("src/lib.rs", "pub fn login() {}\n"),
+        ],
+    );
+    let (web_url, web_bare) = remote(tmp.path(), "org/web", &[("README.md", "# web\n")]);
+    let (bill_url, bill_bare) = remote(tmp.path(), "org/billing", &[("README.md", "# billing\n")]);
+    gh.add_remote("acme/auth", &auth_bare);
+    gh.add_remote("acme/web", &web_bare);
+    bridge
+        .register_repo(&tenant, repo("org/auth", &auth_url, Some("acme/auth")))
+        .await
+        .unwrap();
+    bridge
+        .register_repo(&tenant, repo("org/web", &web_url, Some("acme/web")))
+        .await
+        .unwrap();
+    bridge
+        .register_repo(&tenant, repo("org/billing", &bill_url, None))
+        .await
+        .unwrap();
+    let cov = bridge.create_covenant(&tenant, covenant()).await.unwrap();
+    assert_eq!(cov.metadata["owner"], "platform-team");
+
+    let run_id = bridge
+        .start_strike(
+            &tenant,
+            StrikeRequest {
+                covenant_id: cov.covenant_id.clone(),
+                target_repos: Some(vec![
+                    "org/auth".into(),
+                    "org/web".into(),
+                    "org/billing".into(),
+                ]),
+                changes: Some(vec![
+                    RepoChange {
+                        repo: "org/auth".into(),
+                        files: vec![FileWrite {
+                            path: "src/jwt.rs".into(),
+                            content: "pub fn issue() {}\n".into(),
+                        }],
+                        diff: None,
+                        title: Some("Issue JWTs".into()),
+                        body: None,
+                    },
+                    RepoChange {
+                        repo: "org/web".into(),
+                        files: vec![],
+                        diff: Some(GOOD_DIFF.into()),
+                        title: None,
+                        body: None,
+                    },
+                    RepoChange {
+                        repo: "org/billing".into(),
+                        files: vec![],
+                        diff: Some(BAD_DIFF.into()),
+                        title: None,
+                        body: None,
+                    },
+                ]),
+                generate: false,
+            },
+        )
+        .await
+        .unwrap();
+    let s = until(&bridge, &tenant, &run_id, 60, |s| s.state != "running").await;
+    assert_eq!(s.state, "partial", "{s:#?}");
+    let [auth, web, bill] = [&s.repos[0], &s.repos[1], &s.repos[2]];
+    assert_eq!(
+        (auth.phase, web.phase, bill.phase),
+        (Phase::Done, Phase::Done, Phase::Failed)
+    );
+    assert!(
+        bill.error.as_deref().unwrap().contains("does not apply"),
+        "{bill:?}"
+    );
+    let branch = &auth.branch;
+    assert!(
+        branch.starts_with("harpoon/session-cookies-to-jwt-with-refresh-"),
+        "{branch}"
+    );
+    assert_eq!(
+        branch_sha(&bill_bare, branch),
+        None,
+        "a failed repository pushes nothing"
+    );
+
+    // The pushed branches hold the change, the covenant file, one commit by the configured author.
+    for (bare, run) in [(&auth_bare, auth), (&web_bare, web)] {
+        let sha = branch_sha(bare, branch).unwrap();
+        assert_eq!(Some(&sha), run.commit.as_ref());
+        let author = git(bare, &["log", "-1", "--format=%an <%ae>", &sha]);
+        assert_eq!(author, "Strike Bot <bot@harpoon.test>");
+        assert_eq!(
+            git(bare, &["rev-list", "--count", &format!("main..{sha}")]),
+            "1"
+        );
+        let file = git(
+            bare,
+            &[
+                "show",
+                &format!("{sha}:.harpoon/covenants/{}.md", cov.covenant_id),
+            ],
+        );
+        assert!(
+            file.contains("Session cookies to JWT") && file.contains("no session store"),
+            "{file}"
+        );
+    }
+    assert_eq!(
+        git(&auth_bare, &["show", &format!("{branch}:src/jwt.rs")]),
+        "pub fn issue() {}"
+    );
+    assert!(git(&web_bare, &["show", &format!("{branch}:README.md")]).contains("Uses JWT now."));
+
+    // Pull requests: anchor first, documented shapes, then bodies linking each other.
+    let posts: Vec<_> = gh
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "POST")
+        .collect();
+    assert_eq!(
+        posts.iter().map(|p| p.repo.as_str()).collect::<Vec<_>>(),
+        ["acme/auth", "acme/web"]
+    );
+    assert_eq!(posts[0].body["head"], branch.as_str());
+    assert_eq!(posts[0].body["base"], "main");
+    assert_eq!(posts[0].body["title"], "Issue JWTs");
+    assert_eq!(
+        auth.pr_url.as_deref(),
+        Some("https://github.test/acme/auth/pull/1")
+    );
+    assert_eq!(auth.pr_state.as_deref(), Some("open"));
+    let prs = gh.prs();
+    let auth_body = prs[0].1["body"].as_str().unwrap();
+    let web_body = prs[1].1["body"].as_str().unwrap();
+    assert!(
+        auth_body.contains(web.pr_url.as_deref().unwrap()),
+        "{auth_body}"
+    );
+    assert!(
+        web_body.contains(auth.pr_url.as_deref().unwrap()) && web_body.contains("Anchor"),
+        "{web_body}"
+    );
+    assert!(
+        auth_body.contains("org/billing"),
+        "siblings without a PR are named too: {auth_body}"
+    );
+
+    // The monitor sees a merge.
+    gh.merge("acme/auth", 1);
+    assert_eq!(bridge.refresh_pr_states().await.unwrap(), 1);
+    let s = bridge.strike_status(&tenant, &run_id).await.unwrap();
+    assert_eq!(s.repos[0].pr_state.as_deref(), Some("merged"));
+}
+
+#[tokio::test]
+async fn non_github_remotes_record_the_pushed_branch_and_a_missing_token_fails_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pool, tenant) = pool(tmp.path()).await;
+    let bridge = bridge(pool, &tmp.path().join("data"), None);
+    let (a_url, a_bare) = remote(tmp.path(), "org/a", &[("README.md", "# a\n")]);
+    let (b_url, b_bare) = remote(tmp.path(), "org/b", &[("README.md", "# b\n")]);
+    bridge
+        .register_repo(&tenant, repo("org/a", &a_url, None))
+        .await
+        .unwrap();
+    bridge
+        .register_repo(&tenant, repo("org/b", &b_url, Some("acme/b")))
+        .await
+        .unwrap();
+    let cov = bridge.create_covenant(&tenant, covenant()).await.unwrap();
+    let run_id = bridge
+        .start_strike(
+            &tenant,
+            StrikeRequest {
+                covenant_id: cov.covenant_id,
+                target_repos: Some(vec!["org/a".into(), "org/b".into()]),
+                changes: None,
+                generate: false,
+            },
+        )
+        .await
+        .unwrap();
+    let s = until(&bridge, &tenant, &run_id, 60, |s| s.state != "running").await;
+    assert_eq!(s.repos[0].phase, Phase::Done);
+    assert_eq!(s.repos[0].pr_url, None);
+    assert!(branch_sha(&a_bare, &s.repos[0].branch).is_some());
+    // Pushed, but no token: failed with the reason, the branch is there.
+    assert_eq!(s.repos[1].phase, Phase::Failed);
+    assert!(
+        s.repos[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("GITHUB_TOKEN"),
+        "{:?}",
+        s.repos[1]
+    );
+    assert!(branch_sha(&b_bare, &s.repos[1].branch).is_some());
+    assert_eq!(s.state, "partial");
+}
+
+#[tokio::test]
+async fn cancel_kills_the_running_push() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pool, tenant) = pool(tmp.path()).await;
+    let bridge = bridge(pool, &tmp.path().join("data"), None);
+    let (url, bare) = remote(tmp.path(), "org/slow", &[("README.md", "# slow\n")]);
+    let block = tmp.path().join("block");
+    block_pushes(&bare, &block);
+    bridge
+        .register_repo(&tenant, repo("org/slow", &url, None))
+        .await
+        .unwrap();
+    let cov = bridge.create_covenant(&tenant, covenant()).await.unwrap();
+    let run_id = bridge
+        .start_strike(
+            &tenant,
+            StrikeRequest {
+                covenant_id: cov.covenant_id,
+                target_repos: Some(vec!["org/slow".into()]),
+                changes: None,
+                generate: false,
+            },
+        )
+        .await
+        .unwrap();
+    let (_, events) = bridge.subscribe(&tenant, &run_id).await.unwrap();
+    let mut events = events.expect("a running strike has live events");
+    until(&bridge, &tenant, &run_id, 30, |s| {
+        s.repos[0].phase == Phase::Pushing
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    bridge.cancel_strike(&tenant, &run_id).await.unwrap();
+    let s = until(&bridge, &tenant, &run_id, 10, |s| s.state != "running").await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(s.state, "cancelled");
+    assert_eq!(s.repos[0].phase, Phase::Cancelled);
+    std::fs::remove_file(&block).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(branch_sha(&bare, &s.repos[0].branch), None);
+    // The stream carried the phases and ends with the strike's state.
+    let mut phases = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        phases.push(e.phase);
+    }
+    assert!(
+        phases.contains(&"pushing".to_owned())
+            && phases.last().map(String::as_str) == Some("cancelled"),
+        "{phases:?}"
+    );
+    // A finished strike cannot be cancelled again.
+    assert!(matches!(
+        bridge.cancel_strike(&tenant, &run_id).await,
+        Err(harpoon_bridge::BridgeError::Conflict(_))
+    ));
+}
+
+#[test]
+fn a_strike_interrupted_by_a_restart_resumes_without_duplicating_branches_or_prs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gh = FakeGitHub::start();
+    let data = tmp.path().join("data");
+    let block = tmp.path().join("block");
+    let (fast_url, fast_bare) = remote(tmp.path(), "org/fast", &[("README.md", "# fast\n")]);
+    let (slow_url, slow_bare) = remote(tmp.path(), "org/slow", &[("README.md", "# slow\n")]);
+    gh.add_remote("acme/fast", &fast_bare);
+    gh.add_remote("acme/slow", &slow_bare);
+    block_pushes(&slow_bare, &block);
+
+    // First life: the fast repository pushes, the slow one hangs in its push; then the process "dies".
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (tenant, run_id, first_sha) = rt.block_on(async {
+        let (pool, tenant) = pool(tmp.path()).await;
+        let bridge = bridge(pool, &data, Some(&gh.base));
+        bridge
+            .register_repo(&tenant, repo("org/fast", &fast_url, Some("acme/fast")))
+            .await
+            .unwrap();
+        bridge
+            .register_repo(&tenant, repo("org/slow", &slow_url, Some("acme/slow")))
+            .await
+            .unwrap();
+        let cov = bridge.create_covenant(&tenant, covenant()).await.unwrap();
+        let run_id = bridge
+            .start_strike(
+                &tenant,
+                StrikeRequest {
+                    covenant_id: cov.covenant_id,
+                    target_repos: Some(vec!["org/fast".into(), "org/slow".into()]),
+                    changes: None,
+                    generate: false,
+                },
+            )
+            .await
+            .unwrap();
+        let s = until(&bridge, &tenant, &run_id, 30, |s| {
+            s.repos[0].phase == Phase::Pushed && s.repos[1].phase == Phase::Pushing
+        })
+        .await;
+        (tenant, run_id, s.repos[0].commit.clone().unwrap())
+    });
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    std::fs::remove_file(&block).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let branch_after_crash = {
+        let out = std::process::Command::new("git")
+            .args([
+                "for-each-ref",
+                "--format=%(refname:short)",
+                "refs/heads/harpoon",
+            ])
+            .current_dir(&fast_bare)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(
+        branch_sha(&fast_bare, &branch_after_crash).as_deref(),
+        Some(first_sha.as_str())
+    );
+    assert!(gh.seen().is_empty(), "no pull request before the crash");
+
+    // Second life: recovery marks it interrupted; a resume finishes it, twice is refused.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let url = std::env::var("HARPOON_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| {
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    tmp.path().join("bridge.db").display()
+                )
+            });
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .connect(&url)
+            .await
+            .unwrap();
+        let bridge = bridge(pool, &data, Some(&gh.base));
+        assert!(bridge.recover().await.unwrap().contains(&run_id));
+        let s = bridge.strike_status(&tenant, &run_id).await.unwrap();
+        assert_eq!(s.state, "interrupted");
+        assert!(
+            s.repos.iter().all(|r| r.phase == Phase::Interrupted),
+            "{s:#?}"
+        );
+
+        bridge.resume_strike(&tenant, &run_id).await.unwrap();
+        let s = until(&bridge, &tenant, &run_id, 60, |s| s.state != "running").await;
+        assert_eq!(s.state, "done", "{s:#?}");
+        let branch = &s.repos[0].branch;
+        // Idempotent on the branch name: the fast repository's branch is the one pushed before the crash.
+        assert_eq!(
+            branch_sha(&fast_bare, branch).as_deref(),
+            Some(first_sha.as_str())
+        );
+        assert_eq!(s.repos[0].commit.as_deref(), Some(first_sha.as_str()));
+        assert_eq!(
+            git(
+                &fast_bare,
+                &["rev-list", "--count", &format!("main..{branch}")]
+            ),
+            "1"
+        );
+        assert!(branch_sha(&slow_bare, branch).is_some());
+        assert_eq!(gh.prs().len(), 2);
+
+        // Resuming a finished strike is a conflict; re-running the PR step finds, never duplicates.
+        assert!(matches!(
+            bridge.resume_strike(&tenant, &run_id).await,
+            Err(harpoon_bridge::BridgeError::Conflict(_))
+        ));
+    });
+    let posts = gh.seen().into_iter().filter(|s| s.method == "POST").count();
+    assert_eq!(posts, 2, "one pull request per repository");
+}
+
+#[tokio::test]
+async fn strike_requests_are_validated_naming_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pool, tenant) = pool(tmp.path()).await;
+    let bridge = bridge(pool, &tmp.path().join("data"), None);
+    let (url, _) = remote(tmp.path(), "org/a", &[("README.md", "# a\n")]);
+    bridge
+        .register_repo(&tenant, repo("org/a", &url, None))
+        .await
+        .unwrap();
+    let cov = bridge.create_covenant(&tenant, covenant()).await.unwrap();
+    let field = |r: Result<String, harpoon_bridge::BridgeError>| match r {
+        Err(harpoon_bridge::BridgeError::Invalid { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    let req =
+        |targets: Option<Vec<&str>>, changes: Option<Vec<RepoChange>>, generate| StrikeRequest {
+            covenant_id: cov.covenant_id.clone(),
+            target_repos: targets.map(|t| t.into_iter().map(String::from).collect()),
+            changes,
+            generate,
+        };
+    assert_eq!(
+        field(bridge.start_strike(&tenant, req(None, None, false)).await),
+        "target_repos"
+    );
+    assert_eq!(
+        field(
+            bridge
+                .start_strike(&tenant, req(Some(vec!["org/zz"]), None, false))
+                .await
+        ),
+        "target_repos[0]"
+    );
+    let escape = RepoChange {
+        repo: "org/a".into(),
+        files: vec![FileWrite {
+            path: "../x".into(),
+            content: "x".into(),
+        }],
+        diff: None,
+        title: None,
+        body: None,
+    };
+    assert_eq!(
+        field(
+            bridge
+                .start_strike(
+                    &tenant,
+                    req(Some(vec!["org/a"]), Some(vec![escape.clone()]), false)
+                )
+                .await
+        ),
+        "changes[0].files[0].path"
+    );
+    assert_eq!(
+        field(
+            bridge
+                .start_strike(&tenant, req(Some(vec!["org/a"]), Some(vec![escape]), true))
+                .await
+        ),
+        "changes"
+    );
+    let missing = StrikeRequest {
+        covenant_id: "cov_nope".into(),
+        target_repos: None,
+        changes: None,
+        generate: false,
+    };
+    assert!(matches!(
+        bridge.start_strike(&tenant, missing).await,
+        Err(harpoon_bridge::BridgeError::NotFound(_))
+    ));
+    // Registering: a bad name, an unreadable URL, a missing branch.
+    let bad = |name: &str, url: &str, branch: Option<&str>| NewRepo {
+        name: name.into(),
+        url: url.into(),
+        default_branch: branch.map(String::from),
+        github_repo: None,
+    };
+    for (r, want) in [
+        (bad("noslash", &url, None), "name"),
+        (bad("org/b", "file:///nonexistent/repo.git", None), "url"),
+        (bad("org/c", &url, Some("develop")), "default_branch"),
+    ] {
+        match bridge.register_repo(&tenant, r).await {
+            Err(harpoon_bridge::BridgeError::Invalid { field, .. }) => assert_eq!(field, want),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Local remotes are refused unless the deployment allows them.
+    let mut strict = support::settings(None);
+    strict.allow_local_remotes = false;
+    let (db, _) = support::pool(tmp.path()).await;
+    let strict =
+        harpoon_bridge::Bridge::new(db, &strict, tmp.path(), std::sync::Arc::new(NonBlank))
+            .unwrap();
+    match strict
+        .register_repo(&tenant, bad("org/l", &url, None))
+        .await
+    {
+        Err(harpoon_bridge::BridgeError::Invalid { field, message }) => {
+            assert_eq!(field, "url");
+            assert!(message.contains("allow_local_remotes"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        bridge
+            .register_repo(&tenant, bad("org/a", &url, None))
+            .await,
+        Err(harpoon_bridge::BridgeError::Conflict(_))
+    ));
+    let _ = (
+        RealityState {
+            description: String::new(),
+            key_aspects: vec![],
+        },
+        TargetState {
+            description: String::new(),
+            success_criteria: vec![],
+        },
+    );
+}
