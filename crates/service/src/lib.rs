@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod mcp_backend;
 pub mod quota;
 pub mod redact;
 pub mod routes;
