@@ -144,12 +144,12 @@ def auth_service():
 
 
 @asynccontextmanager
-async def http_session(url, key=None):
+async def http_session(url, key=None, message_handler=None):
     """An initialised MCP session over Streamable HTTP."""
     headers = {"authorization": f"Bearer {key}"} if key else {}
     async with httpx2.AsyncClient(headers=headers, timeout=30) as client:
         async with streamable_http_client(url, http_client=client) as (read, write):
-            async with ClientSession(read, write) as session:
+            async with ClientSession(read, write, message_handler=message_handler) as session:
                 await session.initialize()
                 yield session
 

@@ -171,6 +171,37 @@ def test_classify_over_mcp_equals_rest(open_service):
         assert mcp[field] == rest[field], field
 
 
+# The SDK warns that resources/subscribe is gone from protocol 2026-07-28; the
+# handshake versions this session negotiates still have it.
+@pytest.mark.filterwarnings("ignore:resources/")
+def test_subscribed_usage_notifies_after_a_run(open_service):
+    """resources/subscribe: the watcher re-reads harpoon://usage for this
+    tenant and notifies once a new ledger row changes it."""
+    updated = []
+
+    async def on_message(message):
+        if getattr(message, "method", None) == "notifications/resources/updated":
+            updated.append(message.params.uri)
+
+    async def main():
+        async with http_session(f"{open_service.url}/mcp", message_handler=on_message) as session:
+            assert session.server_capabilities.resources.subscribe
+            await session.subscribe_resource("harpoon://usage")
+            with pytest.raises(MCPError):
+                await session.subscribe_resource("harpoon://covenants/nope")
+            # Nothing changes: no notification.
+            await anyio.sleep(2.5)
+            assert updated == []
+            assert (await session.call_tool("run", {"text": "Hello"})).is_error
+            with anyio.fail_after(10):
+                while not updated:
+                    await anyio.sleep(0.1)
+            assert updated[0] == "harpoon://usage"
+            await session.unsubscribe_resource("harpoon://usage")
+
+    anyio.run(main)
+
+
 @NEEDS_BRIDGE
 def test_http_create_covenant(open_service):
     async def main():

@@ -104,6 +104,31 @@ pub fn covenant(value: &serde_json::Value) -> Option<Resource> {
     )
 }
 
+/// The part of a resource's content whose change is worth a notification:
+/// without the fields that move with the clock on every read (the usage
+/// window's bounds, the models' `created` stamp).
+pub fn fingerprint(uri: &ResourceUri, value: &serde_json::Value) -> serde_json::Value {
+    let mut value = value.clone();
+    match (uri, &mut value) {
+        (ResourceUri::Usage, serde_json::Value::Object(o)) => {
+            o.remove("since");
+            o.remove("until");
+        }
+        (ResourceUri::Models, serde_json::Value::Object(o)) => {
+            if let Some(serde_json::Value::Array(models)) = o.get_mut("data") {
+                for model in models
+                    .iter_mut()
+                    .filter_map(serde_json::Value::as_object_mut)
+                {
+                    model.remove("created");
+                }
+            }
+        }
+        _ => {}
+    }
+    value
+}
+
 /// The templates for records addressed by id.
 pub fn templates() -> Vec<ResourceTemplate> {
     vec![
@@ -149,6 +174,32 @@ mod tests {
         ] {
             assert_eq!(ResourceUri::parse(uri), None, "{uri}");
         }
+    }
+
+    #[test]
+    fn fingerprints_ignore_the_clock() {
+        let a = serde_json::json!({"tenant": "t", "since": 1, "until": 2, "groups": []});
+        let b = serde_json::json!({"tenant": "t", "since": 5, "until": 9, "groups": []});
+        let c = serde_json::json!({"tenant": "t", "since": 5, "until": 9, "groups": [{"key": "gemma"}]});
+        assert_eq!(
+            fingerprint(&ResourceUri::Usage, &a),
+            fingerprint(&ResourceUri::Usage, &b)
+        );
+        assert_ne!(
+            fingerprint(&ResourceUri::Usage, &b),
+            fingerprint(&ResourceUri::Usage, &c)
+        );
+        let m1 = serde_json::json!({"data": [{"id": "auto", "created": 1, "available": false}]});
+        let m2 = serde_json::json!({"data": [{"id": "auto", "created": 2, "available": false}]});
+        let m3 = serde_json::json!({"data": [{"id": "auto", "created": 2, "available": true}]});
+        assert_eq!(
+            fingerprint(&ResourceUri::Models, &m1),
+            fingerprint(&ResourceUri::Models, &m2)
+        );
+        assert_ne!(
+            fingerprint(&ResourceUri::Models, &m2),
+            fingerprint(&ResourceUri::Models, &m3)
+        );
     }
 
     #[test]

@@ -10,7 +10,8 @@ use rmcp::model::{
     GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ResourceContents,
-    ServerCapabilities, ServerConfig, Tool,
+    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+    Tool, UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::transport::streamable_http_server::{
@@ -19,7 +20,9 @@ use rmcp::transport::streamable_http_server::{
 use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// What the server tells a client about itself at start-up.
@@ -29,11 +32,45 @@ harpoon://covenants/{id}, harpoon://strikes/{run_id}. Tools classify and run pro
 and create covenants and strikes; prompts draft covenants, review their harmony, delegate strikes and \
 improve fragment hygiene. Everything is scoped to your tenant.";
 
+/// How often a subscribed resource is read again to see whether it changed.
+pub const SUBSCRIPTION_POLL: Duration = Duration::from_secs(2);
+
+/// One session's resource subscriptions; dropping the session's handler ends
+/// their watchers.
+#[derive(Debug, Default)]
+struct Subscriptions(Mutex<HashMap<String, CancellationToken>>);
+
+impl Subscriptions {
+    fn insert(&self, uri: String, token: CancellationToken) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = map.insert(uri, token) {
+            old.cancel();
+        }
+    }
+
+    fn remove(&self, uri: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(token) = map.remove(uri) {
+            token.cancel();
+        }
+    }
+}
+
+impl Drop for Subscriptions {
+    fn drop(&mut self) {
+        let map = self.0.get_mut().unwrap_or_else(|p| p.into_inner());
+        for token in map.values() {
+            token.cancel();
+        }
+    }
+}
+
 /// The MCP handler: the catalogue over a [`HarpoonBackend`].
 pub struct HarpoonMcp<B: HarpoonBackend> {
     backend: Arc<B>,
     /// The caller when the transport has no HTTP request to carry one (stdio).
     fixed: Option<B::Caller>,
+    subscriptions: Arc<Subscriptions>,
 }
 
 impl<B: HarpoonBackend> Clone for HarpoonMcp<B> {
@@ -41,6 +78,7 @@ impl<B: HarpoonBackend> Clone for HarpoonMcp<B> {
         Self {
             backend: self.backend.clone(),
             fixed: self.fixed.clone(),
+            subscriptions: self.subscriptions.clone(),
         }
     }
 }
@@ -52,6 +90,16 @@ impl<B: HarpoonBackend> HarpoonMcp<B> {
         Self {
             backend,
             fixed: None,
+            subscriptions: Arc::default(),
+        }
+    }
+
+    /// The same handler for a new session: shared backend, no subscriptions.
+    fn for_new_session(&self) -> Self {
+        Self {
+            backend: self.backend.clone(),
+            fixed: self.fixed.clone(),
+            subscriptions: Arc::default(),
         }
     }
 
@@ -60,6 +108,7 @@ impl<B: HarpoonBackend> HarpoonMcp<B> {
         Self {
             backend,
             fixed: Some(caller),
+            subscriptions: Arc::default(),
         }
     }
 
@@ -168,6 +217,7 @@ impl<B: HarpoonBackend> ServerHandler for HarpoonMcp<B> {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_resources()
+                .enable_resources_subscribe()
                 .enable_prompts()
                 .enable_tools()
                 .build(),
@@ -230,6 +280,69 @@ impl<B: HarpoonBackend> ServerHandler for HarpoonMcp<B> {
         .with_ttl_ms(0)
         .with_cache_scope(CacheScope::Private)
         .into())
+    }
+
+    // Protocol versions up to 2025-11-25 subscribe per URI; the watcher reads
+    // the resource for the subscriber's tenant and notifies on change.
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let caller = self.caller(&context)?;
+        let uri = ResourceUri::parse(&request.uri).ok_or_else(|| {
+            ErrorData::resource_not_found(
+                format!("no resource has the URI {:?}", request.uri),
+                None,
+            )
+        })?;
+        // A subscription to something the caller cannot read is refused now,
+        // not left to fail silently later.
+        let first = self
+            .read(&caller, &uri)
+            .await
+            .map_err(|e| protocol_error(&e))?;
+        let token = CancellationToken::new();
+        self.subscriptions
+            .insert(request.uri.clone(), token.clone());
+        let (this, peer) = (self.for_new_session(), context.peer.clone());
+        tokio::spawn(async move {
+            let mut last = catalogue::fingerprint(&uri, &first);
+            loop {
+                tokio::select! {
+                    () = token.cancelled() => break,
+                    () = tokio::time::sleep(SUBSCRIPTION_POLL) => {}
+                }
+                if peer.is_transport_closed() {
+                    break;
+                }
+                let Ok(value) = this.read(&caller, &uri).await else {
+                    continue; // a failed read is not a change
+                };
+                let now = catalogue::fingerprint(&uri, &value);
+                if now != last {
+                    last = now;
+                    let sent = peer
+                        .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri.uri()))
+                        .await;
+                    if sent.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.subscriptions.remove(&request.uri);
+        Ok(())
     }
 
     async fn list_prompts(
@@ -313,7 +426,7 @@ pub fn http_service<B: HarpoonBackend>(backend: Arc<B>, options: HttpOptions) ->
     }
     let handler = HarpoonMcp::for_http(backend);
     StreamableHttpService::new(
-        move || Ok(handler.clone()),
+        move || Ok(handler.for_new_session()),
         Arc::new(LocalSessionManager::default()),
         config,
     )
@@ -343,4 +456,46 @@ pub async fn serve_stdio<B: HarpoonBackend>(
     let reason = running.waiting().await?;
     tracing::info!(?reason, "MCP stdio session ended");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::tools::{ClassifyArgs, CreateCovenantArgs};
+    use rmcp::model::ErrorCode;
+    use serde_json::json;
+
+    fn object(value: Value) -> JsonObject {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn argument_errors_name_the_field_and_are_the_callers_to_fix() {
+        let wrong = parse::<ClassifyArgs>(object(json!({"text": 5}))).unwrap_err();
+        assert!(wrong.is_client_error());
+        assert!(wrong.message().starts_with("text: "), "{}", wrong.message());
+        let nested = parse::<CreateCovenantArgs>(object(json!({
+            "name": "n", "description": "d", "repositories": [{"repo": "a"}]
+        })))
+        .unwrap_err();
+        assert!(
+            nested.message().contains("repositories[0]"),
+            "{}",
+            nested.message()
+        );
+        let extra = parse::<ClassifyArgs>(object(json!({"text": "x", "colour": 1}))).unwrap_err();
+        assert!(extra.message().contains("colour"));
+    }
+
+    #[test]
+    fn backend_refusals_map_to_protocol_codes() {
+        let missing = protocol_error(&BackendError::not_found("covenant x"));
+        assert_eq!(missing.code, ErrorCode::RESOURCE_NOT_FOUND);
+        let invalid = protocol_error(&BackendError::invalid("bad"));
+        assert_eq!(invalid.code, ErrorCode::INVALID_PARAMS);
+        let down = protocol_error(&BackendError::not_available("covenants"));
+        assert_eq!(down.code, ErrorCode::INTERNAL_ERROR);
+        assert_eq!(down.data.unwrap()["error"]["status"], 503);
+    }
 }

@@ -253,3 +253,63 @@ pub async fn serve_stdio(
     storage.close().await;
     Ok(outcome?)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use crate::settings::Settings;
+    use std::collections::HashMap;
+
+    fn load(env: &[(&str, &str)]) -> Result<Settings, String> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::load(None, &env)
+            .map(|l| l.settings)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn mcp_section_reads_the_seed_names() {
+        let s = load(&[
+            ("HARPOON__MCP__ENABLED", "true"),
+            ("MCP_WS_HOST", "127.0.0.1"),
+            ("MCP_WS_PORT", "4010"),
+            ("MCP_API_KEY", "k"),
+        ])
+        .unwrap();
+        assert!(s.mcp.enabled);
+        assert_eq!(s.mcp.port, 4010);
+        assert_eq!(s.mcp.api_key.unwrap().expose(), "k");
+    }
+
+    #[test]
+    fn a_keyless_listener_off_loopback_without_auth_is_refused() {
+        let refused = load(&[
+            ("HARPOON__MCP__ENABLED", "true"),
+            ("MCP_WS_HOST", "0.0.0.0"),
+        ])
+        .unwrap_err();
+        assert!(refused.contains("mcp.api_key"), "{refused}");
+        // With a key, or with API keys required, it may listen anywhere.
+        assert!(
+            load(&[
+                ("HARPOON__MCP__ENABLED", "true"),
+                ("MCP_WS_HOST", "0.0.0.0"),
+                ("MCP_API_KEY", "k"),
+            ])
+            .is_ok()
+        );
+        assert!(
+            load(&[
+                ("HARPOON__MCP__ENABLED", "true"),
+                ("MCP_WS_HOST", "0.0.0.0"),
+                ("HARPOON__AUTH__MODE", "required"),
+            ])
+            .is_ok()
+        );
+        let bad_port = load(&[("MCP_WS_PORT", "70000")]).unwrap_err();
+        assert!(bad_port.contains("mcp.port"), "{bad_port}");
+    }
+}

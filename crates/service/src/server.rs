@@ -39,10 +39,6 @@ pub enum ServeError {
 /// finish for up to `service.shutdown_grace_secs`, and returns.
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let addr = SocketAddr::new(settings.service.bind_ip()?, settings.service.port);
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError::Bind { addr, source })?;
-    let local = listener.local_addr()?;
     let grace = Duration::from_secs(settings.service.shutdown_grace_secs);
     let mcp_addr = settings
         .mcp
@@ -55,7 +51,13 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         })
         .transpose()?;
 
+    // Everything slow (router, migrations) before binding: once the port
+    // accepts, serving and signal handling must follow at once.
     let (state, usage_writer) = open_state(settings).await?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let local = listener.local_addr()?;
     let upkeep = state.prometheus.clone();
     tokio::spawn(async move {
         // Histograms buffer samples until upkeep folds them in; bound that memory.
