@@ -174,9 +174,13 @@ def test_classify_over_mcp_equals_rest(open_service):
 # The SDK warns that resources/subscribe is gone from protocol 2026-07-28; the
 # handshake versions this session negotiates still have it.
 @pytest.mark.filterwarnings("ignore:resources/")
-def test_subscribed_usage_notifies_after_a_run(open_service):
-    """resources/subscribe: the watcher re-reads harpoon://usage for this
-    tenant and notifies once a new ledger row changes it."""
+def test_subscribed_usage_notifies_its_own_tenant_only(auth_service):
+    """resources/subscribe: the watcher re-reads harpoon://usage for the
+    subscriber's tenant and notifies once its own new ledger row changes it;
+    another tenant's traffic does not."""
+    _, a_key = auth_service.tenant_key("watcher-a")
+    _, b_key = auth_service.tenant_key("watcher-b")
+    url = f"{auth_service.url}/mcp"
     updated = []
 
     async def on_message(message):
@@ -184,20 +188,22 @@ def test_subscribed_usage_notifies_after_a_run(open_service):
             updated.append(message.params.uri)
 
     async def main():
-        async with http_session(f"{open_service.url}/mcp", message_handler=on_message) as session:
-            assert session.server_capabilities.resources.subscribe
-            await session.subscribe_resource("harpoon://usage")
+        async with http_session(url, a_key, message_handler=on_message) as a:
+            assert a.server_capabilities.resources.subscribe
+            await a.subscribe_resource("harpoon://usage")
             with pytest.raises(MCPError):
-                await session.subscribe_resource("harpoon://covenants/nope")
-            # Nothing changes: no notification.
-            await anyio.sleep(2.5)
+                await a.subscribe_resource("harpoon://nothing")
+            async with http_session(url, b_key) as b:
+                assert (await b.call_tool("run", {"text": "Hello"})).is_error
+            # Two polls later, B's row has not touched A's usage.
+            await anyio.sleep(4.5)
             assert updated == []
-            assert (await session.call_tool("run", {"text": "Hello"})).is_error
+            assert (await a.call_tool("run", {"text": "Hello"})).is_error
             with anyio.fail_after(10):
                 while not updated:
                     await anyio.sleep(0.1)
-            assert updated[0] == "harpoon://usage"
-            await session.unsubscribe_resource("harpoon://usage")
+            assert updated == ["harpoon://usage"]
+            await a.unsubscribe_resource("harpoon://usage")
 
     anyio.run(main)
 
@@ -275,8 +281,10 @@ def test_http_without_key_is_refused_when_auth_is_required(auth_service):
         async with http_session(f"{auth_service.url}/mcp"):
             pass
 
-    with pytest.raises(BaseException):
+    # The SDK surfaces the refused POST as an MCP error inside its task groups.
+    with pytest.raises(ExceptionGroup) as refused:
         anyio.run(main)
+    assert refused.group_contains(MCPError)
 
 
 def test_dedicated_listener_needs_the_mcp_key(auth_service):
