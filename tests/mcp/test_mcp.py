@@ -6,7 +6,11 @@ import json
 import tempfile
 
 import anyio
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.client.subscriptions import ResourceUpdated
 from mcp.shared.exceptions import MCPError
 
 from conftest import (
@@ -204,6 +208,26 @@ def test_subscribed_usage_notifies_its_own_tenant_only(auth_service):
                     await anyio.sleep(0.1)
             assert updated == ["harpoon://usage"]
             await a.unsubscribe_resource("harpoon://usage")
+
+    anyio.run(main)
+
+
+def test_listen_on_protocol_2026_07_28_notifies_its_own_tenant(auth_service):
+    """subscriptions/listen (2026-07-28, no sessions): the same watcher, on the
+    stream of the listen request."""
+    _, a_key = auth_service.tenant_key("listener-a")
+    url = f"{auth_service.url}/mcp"
+
+    async def main():
+        async with httpx2.AsyncClient(headers={"authorization": f"Bearer {a_key}"}, timeout=30) as http:
+            async with Client(streamable_http_client(url, http_client=http), mode="2026-07-28") as client:
+                assert client.protocol_version == "2026-07-28"
+                assert tool_json(await client.call_tool("classify", {"text": "hi there"}))["tier"] == "small"
+                async with client.listen(resource_subscriptions=["harpoon://usage"]) as subscription:
+                    assert (await client.call_tool("run", {"text": "Hello"})).is_error
+                    with anyio.fail_after(10):
+                        event = await subscription.__anext__()
+                    assert isinstance(event, ResourceUpdated) and event.uri == "harpoon://usage"
 
     anyio.run(main)
 

@@ -11,9 +11,9 @@ use rmcp::model::{
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ResourceContents,
     ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
-    Tool, UnsubscribeRequestParams,
+    SubscriptionFilter, Tool, UnsubscribeRequestParams,
 };
-use rmcp::service::{RequestContext, RoleServer};
+use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
@@ -134,6 +134,47 @@ impl<B: HarpoonBackend> HarpoonMcp<B> {
             ResourceUri::Covenants => backend.list_covenants(caller).await.map(Value::Array),
             ResourceUri::Covenant(id) => backend.get_covenant(caller, id).await,
             ResourceUri::Strike(id) => backend.strike_status(caller, id).await,
+        }
+    }
+
+    /// Re-reads `watched` for `caller` every [`SUBSCRIPTION_POLL`] until `stop`
+    /// resolves or `notify` reports the client gone, notifying each URI whose
+    /// content changed.
+    async fn watch<F, Fut>(
+        &self,
+        caller: &B::Caller,
+        watched: Vec<(ResourceUri, Value)>,
+        stop: impl std::future::Future<Output = ()>,
+        mut notify: F,
+    ) where
+        F: FnMut(String) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let mut watched: Vec<(ResourceUri, Value)> = watched
+            .into_iter()
+            .map(|(uri, first)| {
+                let fingerprint = catalogue::fingerprint(&uri, &first);
+                (uri, fingerprint)
+            })
+            .collect();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep(SUBSCRIPTION_POLL) => {}
+            }
+            for (uri, last) in &mut watched {
+                let Ok(value) = self.read(caller, uri).await else {
+                    continue; // a failed read is not a change
+                };
+                let now = catalogue::fingerprint(uri, &value);
+                if now != *last {
+                    *last = now;
+                    if !notify(uri.uri()).await {
+                        return;
+                    }
+                }
+            }
         }
     }
 
@@ -308,30 +349,57 @@ impl<B: HarpoonBackend> ServerHandler for HarpoonMcp<B> {
             .insert(request.uri.clone(), token.clone());
         let (this, peer) = (self.for_new_session(), context.peer.clone());
         tokio::spawn(async move {
-            let mut last = catalogue::fingerprint(&uri, &first);
-            loop {
-                tokio::select! {
-                    () = token.cancelled() => break,
-                    () = tokio::time::sleep(SUBSCRIPTION_POLL) => {}
+            let stop = token.cancelled();
+            this.watch(&caller, vec![(uri, first)], stop, |uri| {
+                let peer = peer.clone();
+                async move {
+                    !peer.is_transport_closed()
+                        && peer
+                            .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                            .await
+                            .is_ok()
                 }
-                if peer.is_transport_closed() {
-                    break;
-                }
-                let Ok(value) = this.read(&caller, &uri).await else {
-                    continue; // a failed read is not a change
-                };
-                let now = catalogue::fingerprint(&uri, &value);
-                if now != last {
-                    last = now;
-                    let sent = peer
-                        .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri.uri()))
-                        .await;
-                    if sent.is_err() {
-                        break;
-                    }
-                }
-            }
+            })
+            .await;
         });
+        Ok(())
+    }
+
+    // Protocol 2026-07-28: one `subscriptions/listen` stream for a set of URIs.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let uris: Vec<String> = requested
+            .resource_subscriptions
+            .iter()
+            .flatten()
+            .filter(|uri| ResourceUri::parse(uri).is_some())
+            .cloned()
+            .collect();
+        let mut accepted = SubscriptionFilter::new();
+        accepted.resource_subscriptions = Some(uris);
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let caller = self.caller(context.request_context())?;
+        let mut watched = Vec::new();
+        for raw in context.accepted().resource_subscriptions.iter().flatten() {
+            let Some(uri) = ResourceUri::parse(raw) else {
+                continue;
+            };
+            let first = self
+                .read(&caller, &uri)
+                .await
+                .map_err(|e| protocol_error(&e))?;
+            watched.push((uri, first));
+        }
+        let sink = context.sink();
+        self.watch(&caller, watched, context.cancelled(), |uri| async move {
+            sink.notify_resource_updated(uri).await.is_ok()
+        })
+        .await;
         Ok(())
     }
 
