@@ -158,6 +158,10 @@ def test_http_initialize_reports_harpoon(open_service):
     result = data[-1]["result"]
     assert result["serverInfo"]["name"] == "harpoon"
     assert {"resources", "prompts", "tools"} <= set(result["capabilities"])
+    assert result["capabilities"]["resources"]["subscribe"] is True
+    # Without keys, only loopback Host names (DNS-rebinding guard), as JSON.
+    status, body = post(f"{open_service.url}/mcp", INITIALIZE, {"host": "evil.example"})
+    assert status == 403 and body["error"]["code"] == "forbidden"
 
 
 def test_classify_over_mcp_equals_rest(open_service):
