@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 IMAGE ?= harpoon:latest
 
-.PHONY: run run-mlx build test setup lint unit pg mlx e2e fuzz router-check router bench bench-router bench-health bench-gateway bench-tokens docker clean
+.PHONY: run run-mlx build test setup lint unit pg mlx e2e mcp fuzz router-check router bench bench-router bench-health bench-gateway bench-tokens docker clean
 
 # Offline Hugging Face settings for everything that touches mlx-lm.
 HF_ENV := HF_HUB_OFFLINE=1 HF_HUB_CACHE=$(CURDIR)/target/hf-cache
@@ -33,7 +33,7 @@ build:
 	$(CARGO) build --release --locked -p service
 
 ## Install what the tests need, then lint and run the whole suite.
-test: setup lint unit pg router-check mlx e2e fuzz
+test: setup lint unit pg router-check mlx e2e mcp fuzz
 
 ## Everything the suite needs on a fresh machine.
 setup:
@@ -46,6 +46,11 @@ lint:
 
 unit:
 	$(CARGO) test --workspace --locked
+
+## MCP end to end: the real binary driven by the official MCP Python SDK (HTTP and stdio).
+mcp:
+	$(CARGO) build --locked -p service
+	cd tests/mcp && HARPOON_SERVICE_BIN=$(CURDIR)/target/debug/service ../../.venv/bin/python -m pytest -q
 
 ## Schema-driven fuzzing of the HTTP API from its OpenAPI document (schemathesis):
 ## no undocumented 5xx, no response that breaks the document, 1,000+ requests.

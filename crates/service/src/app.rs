@@ -108,7 +108,12 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(Extension(OpenApiJson(doc_json.into())));
 
+    // MCP over Streamable HTTP, behind the same middleware (and API keys) as
+    // REST; outside the OpenAPI document, which describes REST only.
+    let loopback_hosts_only = state.auth_mode == crate::settings::AuthMode::Disabled;
+    let mcp = crate::mcp_backend::http_service(&state, loopback_hosts_only);
     routes
+        .nest_service("/mcp", mcp)
         .fallback(not_found)
         .layer(middleware)
         .with_state(state)

@@ -48,7 +48,7 @@ pub const PUBLIC: &[&str] = &["/health", "/ready", "/openapi.json"];
 /// The route guarded by `auth.metrics_token` instead of API keys.
 pub const METRICS: &str = "/metrics";
 
-fn presented_key(request: &Request) -> Option<&str> {
+pub(crate) fn presented_key(request: &Request) -> Option<&str> {
     let headers = request.headers();
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -67,7 +67,7 @@ fn presented_key(request: &Request) -> Option<&str> {
 }
 
 /// Equal without leaking where they differ: digests compared in full.
-fn same_secret(a: &str, b: &str) -> bool {
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     use sha2::{Digest, Sha256};
     let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
     x.iter()
@@ -326,6 +326,58 @@ async fn resolve(state: &AppState, key: Option<&str>) -> Result<Caller, ApiError
         tenant,
         scope,
     })
+}
+
+/// The caller for a tenant reached without a tenant key (MCP over stdio, the
+/// shared-key MCP listener): the tenant's own limits, tenant scope.
+pub async fn caller_for(state: &AppState, tenant: Tenant) -> Result<Caller, ApiError> {
+    let quota = state
+        .storage
+        .quota(&tenant.id)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(Caller {
+        limits: Limits::resolve(&quota, &state.settings.quotas),
+        tenant,
+        scope: Scope::Tenant,
+    })
+}
+
+/// Guard of the dedicated MCP listener when `mcp.api_key` is set: that key,
+/// then every request runs as the local tenant (`auth.local_tenant`), with
+/// its request-rate quota.
+pub async fn mcp_shared_key(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(expected) = &state.settings.mcp.api_key else {
+        return next.run(request).await;
+    };
+    if !presented_key(&request).is_some_and(|k| same_secret(k, expected.expose())) {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_mcp_key",
+            "this MCP listener needs `Authorization: Bearer <MCP_API_KEY>` or `X-API-Key: <MCP_API_KEY>`",
+        )
+        .into_response();
+    }
+    let caller = match caller_for(&state, state.local_tenant.clone()).await {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(wait) = state.quotas.take_request(&caller.tenant.id, &caller.limits) {
+        return ApiError::too_many_requests(
+            format!(
+                "tenant {:?} is over its {} requests per minute",
+                caller.tenant.name, caller.limits.requests_per_minute
+            ),
+            wait,
+        )
+        .into_response();
+    }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
 }
 
 #[cfg(test)]

@@ -24,6 +24,15 @@ enum Command {
     /// Manage tenants, API keys and usage (prints JSON).
     #[command(subcommand)]
     Admin(service::admin_cli::AdminCommand),
+    /// Serve MCP on stdin/stdout for an IDE that launches a process (logs go to stderr).
+    Mcp {
+        /// Speak MCP over stdin/stdout (the only transport this command offers).
+        #[arg(long, required = true)]
+        stdio: bool,
+        /// Tenant (id or name) to act as; default `auth.local_tenant`.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 /// Builds the async runtime, reporting failure on stderr.
@@ -57,6 +66,30 @@ fn admin(settings: &Settings, command: service::admin_cli::AdminCommand) -> Exit
     }
 }
 
+/// `service mcp --stdio`: stdout carries the protocol, so logs and errors go
+/// to stderr only.
+fn mcp_stdio(settings: Settings, tenant: Option<String>) -> ExitCode {
+    if let Err(e) = service::telemetry::init_logging_stderr(&settings.service) {
+        eprintln!("error: logging: {e}");
+        return ExitCode::FAILURE;
+    }
+    let Some(runtime) = runtime(tokio::runtime::Builder::new_multi_thread()) else {
+        return ExitCode::FAILURE;
+    };
+    match runtime.block_on(service::mcp_backend::serve_stdio(settings, tenant)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                service::mcp_backend::StdioError::Serve(
+                    ServeError::Settings(_) | ServeError::Router(_) | ServeError::Storage(_),
+                ) => ExitCode::from(EXIT_BAD_CONFIG),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
@@ -82,8 +115,10 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    if let Some(Command::Admin(command)) = cli.command {
-        return admin(&loaded.settings, command);
+    match cli.command {
+        Some(Command::Admin(command)) => return admin(&loaded.settings, command),
+        Some(Command::Mcp { stdio: _, tenant }) => return mcp_stdio(loaded.settings, tenant),
+        None => {}
     }
     if let Err(e) = service::telemetry::init_logging(&loaded.settings.service) {
         eprintln!("error: logging: {e}");

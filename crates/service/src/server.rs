@@ -41,23 +41,31 @@ pub enum ServeError {
 /// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
 /// finish for up to `service.shutdown_grace_secs`, and returns.
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {
-    let gateway = Gateway {
-        classifier: Classifier::from_settings(&settings.router, &settings.models)?,
-        registry: Registry::new(&settings.models),
-    };
-    for model in gateway.registry.iter() {
-        let status = model.status();
-        tracing::info!(model = %status.name, engine = status.engine, available = status.available, detail = %status.detail, "model");
-    }
     let addr = SocketAddr::new(settings.service.bind_ip()?, settings.service.port);
+    let grace = Duration::from_secs(settings.service.shutdown_grace_secs);
+    let mcp_addr = settings
+        .mcp
+        .enabled
+        .then(|| {
+            settings
+                .mcp
+                .bind_ip()
+                .map(|ip| SocketAddr::new(ip, settings.mcp.port))
+        })
+        .transpose()?;
+
+    // Everything slow (router, migrations) before binding: once the port
+    // accepts, serving and signal handling must follow at once.
+    let (state, usage_writer) = open_state(settings).await?;
+    // Only the server recovers strikes: an MCP stdio process beside it must
+    // not mark the server's running strikes interrupted.
+    state.bridge.recover().await?;
+    let _pr_monitor = state.bridge.spawn_pr_monitor();
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr()?;
-    let grace = Duration::from_secs(settings.service.shutdown_grace_secs);
-
-    let prometheus = telemetry::prometheus().map_err(ServeError::Metrics)?;
-    let upkeep = prometheus.clone();
+    let upkeep = state.prometheus.clone();
     tokio::spawn(async move {
         // Histograms buffer samples until upkeep folds them in; bound that memory.
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -66,31 +74,24 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             upkeep.run_upkeep();
         }
     });
-
-    let auth_mode = settings.auth_mode()?;
-    let storage = Storage::open(&settings.storage).await?;
-    tracing::info!(backend = ?storage.backend(), target = %storage.target(), "storage ready");
-    let local_tenant = storage.ensure_tenant(&settings.auth.local_tenant).await?;
-    if auth_mode == AuthMode::Disabled {
-        tracing::warn!(
-            tenant = %local_tenant.name,
-            "authentication is disabled (loopback bind): every request runs as the built-in tenant"
-        );
+    let storage = state.storage.clone();
+    if let Some(addr) = mcp_addr {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let app = crate::mcp_backend::listener_router(state.clone());
+        let drained = state.clone();
+        tracing::info!(addr = %listener.local_addr()?, "MCP listener");
+        tokio::spawn(async move {
+            let stop = async move { drained.drained_begun().await };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(error = %e, "MCP listener stopped");
+            }
+        });
     }
-    let (usage, usage_writer) = UsageRecorder::start(storage.clone());
-    let bridge = crate::bridge_gate::build(&settings, &storage, &gateway)?;
-    bridge.recover().await?;
-    let _pr_monitor = bridge.spawn_pr_monitor();
-    let state = AppState::new(
-        settings,
-        gateway,
-        prometheus,
-        storage.clone(),
-        usage,
-        local_tenant,
-        auth_mode,
-        bridge,
-    );
     let app = app::router(state.clone());
     tracing::info!(addr = %local, "listening");
 
@@ -125,6 +126,45 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     storage.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Everything a request needs: models, router, storage (migrated), the local
+/// tenant and the usage writer (whose handle drains it at shutdown).
+pub async fn open_state(
+    settings: Settings,
+) -> Result<(AppState, tokio::task::JoinHandle<()>), ServeError> {
+    let gateway = Gateway {
+        classifier: Classifier::from_settings(&settings.router, &settings.models)?,
+        registry: Registry::new(&settings.models),
+    };
+    for model in gateway.registry.iter() {
+        let status = model.status();
+        tracing::info!(model = %status.name, engine = status.engine, available = status.available, detail = %status.detail, "model");
+    }
+    let prometheus = telemetry::prometheus().map_err(ServeError::Metrics)?;
+    let auth_mode = settings.auth_mode()?;
+    let storage = Storage::open(&settings.storage).await?;
+    tracing::info!(backend = ?storage.backend(), target = %storage.target(), "storage ready");
+    let local_tenant = storage.ensure_tenant(&settings.auth.local_tenant).await?;
+    if auth_mode == AuthMode::Disabled {
+        tracing::warn!(
+            tenant = %local_tenant.name,
+            "authentication is disabled (loopback bind): every request runs as the built-in tenant"
+        );
+    }
+    let (usage, usage_writer) = UsageRecorder::start(storage.clone());
+    let bridge = crate::bridge_gate::build(&settings, &storage, &gateway)?;
+    let state = AppState::new(
+        settings,
+        gateway,
+        prometheus,
+        storage,
+        usage,
+        local_tenant,
+        auth_mode,
+        bridge,
+    );
+    Ok((state, usage_writer))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

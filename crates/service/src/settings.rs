@@ -40,6 +40,8 @@ pub struct Settings {
     pub quotas: QuotaSettings,
     /// Covenants and strikes: workspace, commit author, GitHub.
     pub bridge: harpoon_bridge::BridgeSettings,
+    /// The dedicated MCP listener.
+    pub mcp: resources::McpSettings,
 }
 
 /// Whether requests need an API key.
@@ -248,6 +250,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("DATABASE_URL", "storage.database_url"),
     ("HARPOON_METRICS_TOKEN", "auth.metrics_token"),
     ("GITHUB_TOKEN", "bridge.github_token"),
+    ("MCP_WS_HOST", "mcp.host"),
+    ("MCP_WS_PORT", "mcp.port"),
+    ("MCP_API_KEY", "mcp.api_key"),
 ];
 
 /// Keys whose environment value is a comma-separated list.
@@ -341,7 +346,23 @@ impl Settings {
         self.service.validate()?;
         self.models.validate()?;
         self.storage.validate()?;
+        self.mcp.validate()?;
         let mode = self.auth_mode()?;
+        // A keyless MCP listener off loopback would serve the local tenant to
+        // the network.
+        if self.mcp.enabled
+            && self.mcp.api_key.is_none()
+            && mode == AuthMode::Disabled
+            && !self.mcp.bind_ip()?.is_loopback()
+        {
+            return Err(InvalidSetting::new(
+                "mcp.api_key",
+                format!(
+                    "required when mcp.host ({}) is not loopback and auth is disabled",
+                    self.mcp.host
+                ),
+            ));
+        }
         if self
             .auth
             .metrics_token

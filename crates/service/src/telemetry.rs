@@ -38,16 +38,28 @@ const TOKENS_PER_SECOND_BUCKETS: &[f64] = &[
 
 /// Installs the global log subscriber from `service.log_level` and `log_format`.
 pub fn init_logging(settings: &ServiceSettings) -> Result<(), String> {
+    init_logging_to(settings, std::io::stdout, std::io::stdout().is_terminal())
+}
+
+/// The same on stderr, for `service mcp --stdio`, whose stdout carries the protocol.
+pub fn init_logging_stderr(settings: &ServiceSettings) -> Result<(), String> {
+    init_logging_to(settings, std::io::stderr, std::io::stderr().is_terminal())
+}
+
+fn init_logging_to<W>(settings: &ServiceSettings, out: W, terminal: bool) -> Result<(), String>
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Clone + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_new(&settings.log_level).map_err(|e| e.to_string())?;
     let registry = tracing_subscriber::registry().with(filter);
     // Every line passes the redactor: whatever a field carries, user text
     // such as emails or keys never reaches the log.
-    let writer = || RedactingWriter::new(std::io::stdout);
+    let writer = || RedactingWriter::new(out.clone());
     let result = match settings.log_format {
         LogFormat::Text => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .with_ansi(std::io::stdout().is_terminal())
+                    .with_ansi(terminal)
                     .with_writer(writer()),
             )
             .try_init(),

@@ -90,6 +90,11 @@ pub async fn classify(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ClassifyRequest>,
 ) -> Json<ClassifyResponse> {
+    Json(classify_text(&state, &request))
+}
+
+/// The router's decision on a validated request (REST and MCP).
+pub fn classify_text(state: &AppState, request: &ClassifyRequest) -> ClassifyResponse {
     // Microseconds of CPU: cheaper inline than a hop to the blocking pool.
     let started = Instant::now();
     let c = state.gateway.classify(&request.text);
@@ -103,12 +108,12 @@ pub async fn classify(
             .map(Signal::from)
             .collect()
     });
-    Json(ClassifyResponse {
+    ClassifyResponse {
         category: c.category,
         complexity: c.complexity,
         tier: c.tier,
         model: c.model,
         latency_ms,
         signals,
-    })
+    }
 }

@@ -43,6 +43,11 @@ pub struct ModelList {
     responses((status = 200, description = "The models", body = ModelList))
 )]
 pub async fn list_models(State(state): State<AppState>) -> Json<ModelList> {
+    Json(model_list(&state))
+}
+
+/// `auto` and every configured model, as listed now (REST and MCP).
+pub fn model_list(state: &AppState) -> ModelList {
     let created = unix_now().saturating_sub(state.started_at.elapsed().as_secs());
     let models: Vec<ModelCard> = state
         .gateway
@@ -70,8 +75,8 @@ pub async fn list_models(State(state): State<AppState>) -> Json<ModelList> {
         engine: "router",
         available: models.iter().any(|m| m.available),
     };
-    Json(ModelList {
+    ModelList {
         object: "list",
         data: std::iter::once(auto).chain(models).collect(),
-    })
+    }
 }

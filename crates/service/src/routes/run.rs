@@ -115,10 +115,23 @@ pub async fn run(
     Extension(caller): Extension<Caller>,
     ApiJson(request): ApiJson<RunRequest>,
 ) -> Result<Json<RunResponse>, ApiError> {
+    run_prompt(&state, &caller, &request, "/run")
+        .await
+        .map(Json)
+}
+
+/// Routes and answers a validated request, with its usage row under `route`
+/// (REST and MCP).
+pub async fn run_prompt(
+    state: &AppState,
+    caller: &Caller,
+    request: &RunRequest,
+    route: &'static str,
+) -> Result<RunResponse, ApiError> {
     let requested = request.model.as_deref().unwrap_or_default();
-    let mut ledger = Ledger::start(&state, &caller, "/run", requested);
-    let outcome = answer(&state, &caller, &request, &mut ledger).await;
-    ledger.settle(outcome).map(Json)
+    let mut ledger = Ledger::start(state, caller, route, requested);
+    let outcome = answer(state, caller, request, &mut ledger).await;
+    ledger.settle(outcome)
 }
 
 async fn answer(

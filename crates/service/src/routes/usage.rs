@@ -84,6 +84,15 @@ pub async fn usage(
     Extension(caller): Extension<Caller>,
     Query(query): Query<UsageQuery>,
 ) -> Result<Json<UsageReport>, ApiError> {
+    usage_report(&state, &caller, &query).await.map(Json)
+}
+
+/// The usage report a query asks for, as `caller` may see it (REST and MCP).
+pub async fn usage_report(
+    state: &AppState,
+    caller: &Caller,
+    query: &UsageQuery,
+) -> Result<UsageReport, ApiError> {
     let admin = caller.require_admin().is_ok();
     let tenant = match &query.tenant {
         // A non-admin only ever sees its own tenant, found without a lookup.
@@ -118,11 +127,11 @@ pub async fn usage(
         .storage
         .usage_summary(&tenant.id, since, until, query.group_by)
         .await?;
-    Ok(Json(UsageReport {
+    Ok(UsageReport {
         tenant: tenant.id,
         since,
         until,
         group_by: query.group_by,
         groups,
-    }))
+    })
 }

@@ -1,0 +1,156 @@
+//! What the MCP face needs from Harpoon, as one trait the service implements.
+
+use crate::tools::{
+    ClassifyArgs, CreateCovenantArgs, FragmentArg, ProcessFragmentsArgs, RunArgs, StartStrikeArgs,
+};
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+/// A refusal or failure from the backend, with the HTTP status REST would
+/// answer, so MCP reports the same code and message as the REST API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status} {code}: {message}")]
+pub struct BackendError {
+    status: u16,
+    code: String,
+    message: String,
+}
+
+impl BackendError {
+    /// An error with the REST status, code and message.
+    pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// 422: the arguments parsed but a field breaks the rules.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(422, "validation_error", message)
+    }
+
+    /// 404: the named thing does not exist for this caller.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, "not_found", message)
+    }
+
+    /// 503: a part of Harpoon this build does not include yet (`what` is plural,
+    /// e.g. "covenants").
+    pub fn not_available(what: &str) -> Self {
+        Self::new(
+            503,
+            "not_available",
+            format!("{what} are not available in this build yet"),
+        )
+    }
+
+    /// The HTTP status REST answers with.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Machine-readable code, as in REST's error envelope.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// Human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether the caller can fix it (a 4xx), rather than the server (a 5xx).
+    pub fn is_client_error(&self) -> bool {
+        (400..500).contains(&self.status)
+    }
+
+    /// REST's envelope: `{"error":{"code","message","status"}}`.
+    pub fn to_json(&self) -> Value {
+        json!({"error": {"code": self.code, "message": self.message, "status": self.status}})
+    }
+}
+
+/// The domain actions behind every resource, prompt and tool. Each method takes
+/// the authenticated caller (its tenant scopes everything) and answers with the
+/// same JSON the matching REST route returns.
+#[async_trait]
+pub trait HarpoonBackend: Send + Sync + 'static {
+    /// The authenticated caller, as the service's auth layer puts it into the
+    /// HTTP request's extensions.
+    type Caller: Clone + Send + Sync + 'static;
+
+    /// `POST /classify`.
+    async fn classify(
+        &self,
+        caller: &Self::Caller,
+        args: ClassifyArgs,
+    ) -> Result<Value, BackendError>;
+    /// `POST /run`.
+    async fn run(&self, caller: &Self::Caller, args: RunArgs) -> Result<Value, BackendError>;
+    /// One envelope cycle over code fragments (fusion).
+    async fn process_fragments(
+        &self,
+        caller: &Self::Caller,
+        args: ProcessFragmentsArgs,
+    ) -> Result<Value, BackendError>;
+    /// The hygiene score of one fragment (fusion).
+    async fn score_fragment(
+        &self,
+        caller: &Self::Caller,
+        fragment: FragmentArg,
+    ) -> Result<Value, BackendError>;
+    /// Creates a covenant for the caller's tenant.
+    async fn create_covenant(
+        &self,
+        caller: &Self::Caller,
+        args: CreateCovenantArgs,
+    ) -> Result<Value, BackendError>;
+    /// The caller's covenants; each object has at least `id` (and usually `name`).
+    async fn list_covenants(&self, caller: &Self::Caller) -> Result<Vec<Value>, BackendError>;
+    /// One of the caller's covenants; another tenant's is not found.
+    async fn get_covenant(&self, caller: &Self::Caller, id: &str) -> Result<Value, BackendError>;
+    /// Harmony review of a covenant: which repositories take part and how.
+    async fn harmony_review(
+        &self,
+        caller: &Self::Caller,
+        covenant_id: &str,
+    ) -> Result<Value, BackendError>;
+    /// Starts a strike; answers with its run id.
+    async fn start_strike(
+        &self,
+        caller: &Self::Caller,
+        args: StartStrikeArgs,
+    ) -> Result<Value, BackendError>;
+    /// A strike's state, per repository.
+    async fn strike_status(
+        &self,
+        caller: &Self::Caller,
+        run_id: &str,
+    ) -> Result<Value, BackendError>;
+    /// The configured models and whether each can serve now (`GET /v1/models`).
+    async fn models(&self, caller: &Self::Caller) -> Result<Value, BackendError>;
+    /// hosted·ai pools, free slots and our subscriptions.
+    async fn pools(&self, caller: &Self::Caller) -> Result<Value, BackendError>;
+    /// The caller's usage over the last 30 days, by model (`GET /v2/usage`).
+    async fn usage(&self, caller: &Self::Caller) -> Result<Value, BackendError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_and_server_errors_are_told_apart() {
+        assert!(BackendError::invalid("text: empty").is_client_error());
+        assert!(BackendError::not_found("covenant x").is_client_error());
+        let missing = BackendError::not_available("covenants");
+        assert!(!missing.is_client_error());
+        assert_eq!(
+            missing.message(),
+            "covenants are not available in this build yet"
+        );
+        assert_eq!(missing.to_json()["error"]["code"], "not_available");
+    }
+}

@@ -1,0 +1,224 @@
+//! The tools: their argument types (whose JSON schemas clients see) and the
+//! catalogue entries.
+
+use rmcp::handler::server::common::schema_for_type;
+use rmcp::model::{Tool, ToolAnnotations};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Arguments of `classify`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyArgs {
+    /// The prompt to classify; must contain more than whitespace.
+    pub text: String,
+    /// Also return the signals that moved the score most.
+    #[serde(default)]
+    pub explain: bool,
+}
+
+/// Arguments of `run`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunArgs {
+    /// The prompt; must contain more than whitespace.
+    pub text: String,
+    /// `auto` (default) routes by complexity; a configured model name pins it.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Most tokens to generate (clamped to the model's limit).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature, 0 to 2.
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 2.0))]
+    pub temperature: Option<f32>,
+    /// Nucleus-sampling mass, (0, 1].
+    #[serde(default)]
+    pub top_p: Option<f32>,
+}
+
+/// One code fragment, as fusion takes it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FragmentArg {
+    /// Path of the file the fragment comes from.
+    pub path: String,
+    /// Position of the fragment within that file.
+    pub idx: u32,
+    /// Line range in the file, e.g. `10-42`.
+    pub lines: String,
+    /// The fragment's source text.
+    pub body: String,
+}
+
+/// Arguments of `process_fragments`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessFragmentsArgs {
+    /// Fragments to score and fold into an envelope.
+    pub fragments: Vec<FragmentArg>,
+    /// Hygiene score (0 to 1) a fragment needs; default `harpoon.hygiene_threshold`.
+    #[serde(default)]
+    pub hygiene_threshold: Option<f64>,
+    /// Refinement rounds; default `harpoon.max_iterations`.
+    #[serde(default)]
+    pub max_iterations: Option<u32>,
+}
+
+/// A repository taking part in a covenant.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CovenantRepoArg {
+    /// Repository, e.g. `acme/api` or a clone URL.
+    pub repo: String,
+    /// What this repository does in the change, e.g. `provider of the new endpoint`.
+    pub role: String,
+}
+
+/// Arguments of `create_covenant`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCovenantArgs {
+    /// Short name.
+    pub name: String,
+    /// The change the repositories agree to make together.
+    pub description: String,
+    /// Repositories and their roles; at least one.
+    pub repositories: Vec<CovenantRepoArg>,
+}
+
+/// Arguments naming one covenant.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CovenantIdArgs {
+    /// The covenant's id.
+    pub covenant_id: String,
+}
+
+/// Arguments of `start_strike`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartStrikeArgs {
+    /// The covenant whose change to carry out.
+    pub covenant_id: String,
+    /// What the strike does: the commit and pull-request message.
+    pub summary: String,
+    /// Branch to create in each repository; default derived from the covenant.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// Only these repositories of the covenant; default all.
+    #[serde(default)]
+    pub repositories: Option<Vec<String>>,
+}
+
+/// Arguments of `strike_status`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StrikeStatusArgs {
+    /// The run id `start_strike` returned.
+    pub run_id: String,
+}
+
+/// Tool names.
+pub mod names {
+    /// `classify`.
+    pub const CLASSIFY: &str = "classify";
+    /// `run`.
+    pub const RUN: &str = "run";
+    /// `process_fragments`.
+    pub const PROCESS_FRAGMENTS: &str = "process_fragments";
+    /// `create_covenant`.
+    pub const CREATE_COVENANT: &str = "create_covenant";
+    /// `harmony_review`.
+    pub const HARMONY_REVIEW: &str = "harmony_review";
+    /// `start_strike`.
+    pub const START_STRIKE: &str = "start_strike";
+    /// `strike_status`.
+    pub const STRIKE_STATUS: &str = "strike_status";
+}
+
+fn annotations(read_only: bool, idempotent: bool, open_world: bool) -> ToolAnnotations {
+    ToolAnnotations::new()
+        .read_only(read_only)
+        .destructive(false)
+        .idempotent(idempotent)
+        .open_world(open_world)
+}
+
+/// Every tool, with its input schema.
+pub fn catalogue() -> Vec<Tool> {
+    vec![
+        Tool::new(
+            names::CLASSIFY,
+            "Classify a prompt as simple or complex: the tier (small/large) and model Harpoon's router would send it to, with a calibrated complexity in [0, 1]. Microseconds; no model runs.",
+            schema_for_type::<ClassifyArgs>(),
+        )
+        .with_title("Classify a prompt")
+        .annotate(annotations(true, true, false)),
+        Tool::new(
+            names::RUN,
+            "Route a prompt by complexity (or to a named model) and generate the answer; counts against the caller's token quota like POST /run.",
+            schema_for_type::<RunArgs>(),
+        )
+        .with_title("Run a prompt")
+        .annotate(annotations(false, false, false)),
+        Tool::new(
+            names::PROCESS_FRAGMENTS,
+            "Score code fragments for hygiene and fold those above the threshold into an envelope (fusion), refining the rest for at most max_iterations rounds.",
+            schema_for_type::<ProcessFragmentsArgs>(),
+        )
+        .with_title("Fuse code fragments")
+        .annotate(annotations(true, true, false)),
+        Tool::new(
+            names::CREATE_COVENANT,
+            "Create a covenant: a change that several repositories agree to make together, each with its role. Answers with the stored covenant and its id.",
+            schema_for_type::<CreateCovenantArgs>(),
+        )
+        .with_title("Create a covenant")
+        .annotate(annotations(false, false, false)),
+        Tool::new(
+            names::HARMONY_REVIEW,
+            "Review a covenant's harmony: which of its repositories take part, in which order, and what conflicts stand in the way.",
+            schema_for_type::<CovenantIdArgs>(),
+        )
+        .with_title("Harmony review")
+        .annotate(annotations(true, true, true)),
+        Tool::new(
+            names::START_STRIKE,
+            "Start a strike: carry out a covenant's change with a branch, commit and pull request in each repository. Answers with the run id; follow it with strike_status.",
+            schema_for_type::<StartStrikeArgs>(),
+        )
+        .with_title("Start a strike")
+        .annotate(annotations(false, false, true)),
+        Tool::new(
+            names::STRIKE_STATUS,
+            "A strike's state, per repository (branch, commit, pull request, error).",
+            schema_for_type::<StrikeStatusArgs>(),
+        )
+        .with_title("Strike status")
+        .annotate(annotations(true, true, false)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_tool_has_an_object_schema_with_its_required_fields() {
+        let tools = catalogue();
+        assert_eq!(tools.len(), 7);
+        let classify = tools.iter().find(|t| t.name == names::CLASSIFY).unwrap();
+        assert_eq!(classify.input_schema["type"], "object");
+        assert_eq!(
+            classify.input_schema["required"],
+            serde_json::json!(["text"])
+        );
+        for tool in &tools {
+            assert_eq!(tool.input_schema["type"], "object", "{}", tool.name);
+        }
+    }
+}
