@@ -121,9 +121,62 @@ def running_service(env):
 
 @pytest.fixture(scope="module")
 def open_service():
-    """Loopback bind: auth is off and everything runs as the local tenant."""
-    with running_service(lambda _data: {}) as service:
+    """Loopback bind: auth is off and everything runs as the local tenant.
+    Local git remotes are allowed, for the strike tests' demo repositories."""
+    with running_service(lambda _data: {"HARPOON__BRIDGE__ALLOW_LOCAL_REMOTES": "true"}) as service:
         yield service
+
+
+def git(*args, cwd=None):
+    subprocess.run(
+        ["git", "-c", "user.name=demo", "-c", "user.email=demo@example.com", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        env={"PATH": os.environ.get("PATH", ""), "GIT_CONFIG_GLOBAL": "/dev/null", "HOME": tempfile.gettempdir()},
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_repos():
+    """docs/covenants.md's two repositories with bare remotes: `auth` publishes
+    the `auth-core` package, `web` depends on it. Yields {app: file URL}."""
+    demo = Path(tempfile.mkdtemp(prefix="harpoon-mcp-demo-"))
+    files = {
+        "auth": {
+            "README.md": "# auth\nIssues session cookies at login; sessions live in a session store.\n",
+            "Cargo.toml": '[package]\nname = "auth-core"\nversion = "0.1.0"\n',
+        },
+        "web": {
+            "README.md": "# web\nThe front end: the login page keeps the session cookie.\n",
+            "package.json": '{"name": "web", "dependencies": {"auth-core": "^0.1"}}\n',
+        },
+    }
+    urls = {}
+    for app, content in files.items():
+        bare, work = demo / f"{app}.git", demo / app
+        git("init", "-q", "--bare", "-b", "main", str(bare))
+        git("init", "-q", "-b", "main", str(work))
+        for name, text in content.items():
+            (work / name).write_text(text)
+        git("add", "-A", cwd=work)
+        git("commit", "-qm", "initial", cwd=work)
+        git("push", "-q", f"file://{bare}", "main", cwd=work)
+        urls[app] = f"file://{bare}"
+    try:
+        yield urls
+    finally:
+        shutil.rmtree(demo, ignore_errors=True)
+
+
+def get(url, headers=None):
+    """GET JSON; returns (status, parsed body)."""
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
 
 
 @pytest.fixture(scope="module")

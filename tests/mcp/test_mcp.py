@@ -5,6 +5,8 @@ and over stdio (`service mcp --stdio`)."""
 import json
 import tempfile
 
+import subprocess
+
 import anyio
 import httpx2
 import pytest
@@ -15,14 +17,13 @@ from mcp.shared.exceptions import MCPError
 
 from conftest import (
     MCP_KEY,
+    get,
     http_session,
     post,
     resource_json,
     stdio_session,
     tool_json,
 )
-
-NEEDS_BRIDGE = pytest.mark.skip(reason="needs harpoon_bridge merge")
 
 PROMPTS = {"covenant.creation", "covenant.harmony_review", "strike.delegation", "fusion.hygiene"}
 TOOLS = {
@@ -34,14 +35,29 @@ TOOLS = {
     "start_strike",
     "strike_status",
 }
+# docs/covenants.md's covenant: the bridge's NewCovenant, as POST /v2/covenant takes it.
 COVENANT = {
-    "name": "account ids",
-    "description": "Rename user_id to account_id in the API and every client.",
-    "repositories": [
-        {"repo": "acme/api", "role": "serves account_id and keeps user_id as an alias for one release"},
-        {"repo": "acme/web", "role": "reads account_id"},
-    ],
+    "title": "Session cookies to JWT with refresh",
+    "description": "Replace server-side session cookies with signed JWTs and refresh tokens.",
+    "reality_state": {
+        "description": "Login sets a session cookie backed by a session store.",
+        "key_aspects": ["session cookie", "session store"],
+    },
+    "target_state": {
+        "description": "Login returns a JWT and a refresh token.",
+        "success_criteria": ["no session store", "refresh rotates tokens"],
+    },
+    "owner": "platform-team",
 }
+# docs/covenants.md's strike changes: files for the anchor, a diff for the agnos.
+CHANGES = [
+    {"repo": "acme/auth", "title": "Issue JWTs", "files": [{"path": "src/jwt.rs", "content": "pub fn issue() {}\n"}]},
+    {
+        "repo": "acme/web",
+        "diff": "--- a/README.md\n+++ b/README.md\n@@ -1,2 +1,3 @@\n # web\n"
+        " The front end: the login page keeps the session cookie.\n+Soon: a JWT instead.\n",
+    },
+]
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -123,21 +139,59 @@ async def check_catalogue(session):
         await session.call_tool("no_such_tool", {})
 
 
+def error_of(result):
+    assert result.is_error, result
+    return tool_json(result)["error"]
+
+
 async def check_covenant_round_trip(session):
+    """create_covenant takes REST's body and answers REST's record; the
+    resources, prompts and refusals follow the bridge. No repository needed."""
     created = await session.call_tool("create_covenant", COVENANT)
     assert not created.is_error, created
     covenant = tool_json(created)
-    uri = f"harpoon://covenants/{covenant['id']}"
-    assert uri in {r.uri for r in (await session.list_resources()).resources}
-    read = resource_json(await session.read_resource(uri))
-    assert read["id"] == covenant["id"]
-    prompt = await session.get_prompt(
-        "strike.delegation", {"covenant_id": covenant["id"], "repository": "acme/web"}
-    )
-    assert "Your repository's role: reads account_id" in prompt.messages[0].content.text
-    bad = await session.call_tool("create_covenant", {"name": "x", "description": "y"})
-    assert bad.is_error and "repositories" in tool_json(bad)["error"]["message"]
-    return covenant["id"]
+    cov_id = covenant["covenant_id"]
+    assert cov_id.startswith("cov_")
+    assert covenant["slug"] == "session-cookies-to-jwt-with-refresh"
+    assert covenant["metadata"] == {"owner": "platform-team"}
+    assert covenant["reality_state"] == COVENANT["reality_state"]
+
+    uri = f"harpoon://covenants/{cov_id}"
+    listed = {r.uri: r for r in (await session.list_resources()).resources}
+    assert listed[uri].name == "session-cookies-to-jwt-with-refresh"
+    assert resource_json(await session.read_resource(uri)) == covenant
+    page = resource_json(await session.read_resource("harpoon://covenants"))
+    assert page["total"] >= 1 and cov_id in [c["covenant_id"] for c in page["items"]]
+
+    # Not reviewed yet: the harmony prompt says so, delegation refuses.
+    prompt = await session.get_prompt("covenant.harmony_review", {"covenant_id": cov_id})
+    text = prompt.messages[0].content.text
+    assert f'Covenant "Session cookies to JWT with refresh" ({cov_id}' in text
+    assert "Reality state (today): Login sets a session cookie backed by a session store." in text
+    assert "- refresh rotates tokens\n" in text
+    assert "No harmony review is stored" in text
+    with pytest.raises(MCPError) as unreviewed:
+        await session.get_prompt("strike.delegation", {"covenant_id": cov_id, "repository": "acme/web"})
+    assert "harmony_review" in unreviewed.value.message
+    with pytest.raises(MCPError) as missing:
+        await session.get_prompt("strike.delegation", {"covenant_id": cov_id})
+    assert "repository" in missing.value.message
+    with pytest.raises(MCPError):
+        await session.get_prompt("covenant.harmony_review", {"covenant_id": "cov_nope"})
+
+    # Refusals: REST's 422 naming the field, 404 for strangers.
+    no_states = error_of(await session.call_tool("create_covenant", {"title": "x", "description": "y"}))
+    assert no_states["code"] == "validation_error" and "reality_state" in no_states["message"]
+    blank = error_of(await session.call_tool("create_covenant", {**COVENANT, "title": "  "}))
+    assert blank == {"code": "validation_error", "message": "title: must not be empty or whitespace", "status": 422}
+    # The invented arguments of old are not the bridge's: refused, named.
+    invented = error_of(await session.call_tool("start_strike", {"covenant_id": cov_id, "summary": "x"}))
+    assert invented["status"] == 422 and "summary" in invented["message"]
+    assert error_of(await session.call_tool("start_strike", {"covenant_id": "cov_nope"}))["status"] == 404
+    assert error_of(await session.call_tool("strike_status", {"run_id": "run_nope"}))["code"] == "not_found"
+    with pytest.raises(MCPError):
+        await session.read_resource("harpoon://strikes/run_nope")
+    return cov_id
 
 
 # ---- Streamable HTTP on the service port
@@ -236,13 +290,90 @@ def test_listen_on_protocol_2026_07_28_notifies_its_own_tenant(auth_service):
     anyio.run(main)
 
 
-@NEEDS_BRIDGE
 def test_http_create_covenant(open_service):
     async def main():
         async with http_session(f"{open_service.url}/mcp") as session:
-            await check_covenant_round_trip(session)
+            return await check_covenant_round_trip(session)
 
-    anyio.run(main)
+    cov_id = anyio.run(main)
+    # What MCP stored is what REST reads.
+    status, rest = get(f"{open_service.url}/v2/covenant/{cov_id}")
+    assert status == 200 and rest["title"] == COVENANT["title"]
+
+
+def test_http_harmony_review_and_strike_as_rest_does(open_service, demo_repos):
+    """The whole path of docs/covenants.md over MCP: the harmony_review tool
+    picks the anchor by the same code as REST, the prompts render the stored
+    review and the cables, start_strike pushes real branches, strike_status
+    and the strike resource equal GET /v2/strike/{run_id}."""
+    url = open_service.url
+    for app in ("auth", "web"):
+        status, _ = post(f"{url}/v2/repos", {"name": f"acme/{app}", "url": demo_repos[app]})
+        assert status == 201
+
+    async def main():
+        async with http_session(f"{url}/mcp") as session:
+            cov_id = tool_json(await session.call_tool("create_covenant", COVENANT))["covenant_id"]
+            review = tool_json(await session.call_tool("harmony_review", {"covenant_id": cov_id}))
+            assert (review["anchor"], review["agnos"]) == ("acme/auth", ["acme/web"])
+            assert [c["role"] for c in review["choices"]] == ["anchor", "agnos"]
+
+            harmony = (await session.get_prompt("covenant.harmony_review", {"covenant_id": cov_id})).messages
+            text = harmony[0].content.text
+            assert "Anchor (leads): acme/auth" in text and "Agnos (follow the anchor): acme/web" in text
+            auth = review["choices"][0]
+            assert f"acme/auth (anchor): score {auth['score']:.2f} = 0.7 × relevance" in text
+            assert "acme/web depends on acme/auth (strength 1.0, read from a manifest" in text
+
+            delegated = await session.get_prompt(
+                "strike.delegation", {"covenant_id": cov_id, "repository": "acme/web", "notes": "keep the cookie for a week"}
+            )
+            text = delegated.messages[0].content.text
+            assert "Your repository's role: an agnos: you follow the anchor acme/auth" in text
+            assert "- acme/auth (anchor)\n" in text
+            assert "`harpoon/session-cookies-to-jwt-with-refresh-<run id>`" in text
+            assert text.endswith("Notes from the requester: keep the cookie for a week")
+            with pytest.raises(MCPError) as stranger:
+                await session.get_prompt("strike.delegation", {"covenant_id": cov_id, "repository": "acme/db"})
+            assert "acme/auth, acme/web" in stranger.value.message
+
+            # A change for a repository outside the targets: the bridge's 422.
+            outside = await session.call_tool(
+                "start_strike",
+                {"covenant_id": cov_id, "target_repos": ["acme/auth"], "changes": CHANGES},
+            )
+            assert error_of(outside) == {
+                "code": "validation_error",
+                "message": 'changes[1].repo: "acme/web" is not a target of this strike',
+                "status": 422,
+            }
+
+            started = await session.call_tool("start_strike", {"covenant_id": cov_id, "changes": CHANGES})
+            run_id = tool_json(started)["run_id"]
+            assert run_id.startswith("run_")
+            with anyio.fail_after(60):
+                while True:
+                    status = tool_json(await session.call_tool("strike_status", {"run_id": run_id}))
+                    if status["state"] != "running":
+                        break
+                    await anyio.sleep(0.2)
+            resource = resource_json(await session.read_resource(f"harpoon://strikes/{run_id}"))
+            return run_id, status, resource
+
+    run_id, status, resource = anyio.run(main)
+    assert status["state"] == "done", status
+    assert [(r["repo"], r["role"], r["phase"]) for r in status["repos"]] == [
+        ("acme/auth", "anchor", "done"),
+        ("acme/web", "agnos", "done"),
+    ]
+    code, rest = get(f"{url}/v2/strike/{run_id}")
+    assert code == 200 and rest == status == resource
+    # The branch really is on the remote, with the given title as its commit.
+    branch = status["repos"][0]["branch"]
+    assert branch.startswith("harpoon/session-cookies-to-jwt-with-refresh-")
+    bare = demo_repos["auth"].removeprefix("file://")
+    log = subprocess.run(["git", "-C", bare, "log", "--format=%s", "-1", branch], capture_output=True, text=True, check=True)
+    assert log.stdout.strip() == "Issue JWTs"
 
 
 # ---- stdio
@@ -282,7 +413,6 @@ def test_stdio_unknown_tenant_fails_on_stderr():
     assert "nobody" in out.stderr
 
 
-@NEEDS_BRIDGE
 def test_stdio_create_covenant():
     data = tempfile.mkdtemp(prefix="harpoon-mcp-stdio-")
     with tempfile.TemporaryFile("w+") as errlog:
@@ -357,7 +487,6 @@ def test_each_tenant_sees_only_its_own_usage(auth_service):
     assert usage_b["groups"] == []
 
 
-@NEEDS_BRIDGE
 def test_tenant_a_covenant_is_not_listed_for_tenant_b(auth_service):
     _, a_key = auth_service.tenant_key("cov-a")
     _, b_key = auth_service.tenant_key("cov-b")

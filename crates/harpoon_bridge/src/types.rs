@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 /// Where the repositories are today.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct RealityState {
     /// The present state in prose.
     pub description: String,
@@ -17,6 +18,7 @@ pub struct RealityState {
 /// Where they must get to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct TargetState {
     /// The goal in prose.
     pub description: String,
@@ -28,6 +30,7 @@ pub struct TargetState {
 /// Body of a new covenant; unknown fields land in `metadata`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct NewCovenant {
     /// Short name; also the branch slug.
     pub title: String,
@@ -251,6 +254,7 @@ pub struct HarmonyReview {
 /// A file to write, whole.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FileWrite {
     /// Path relative to the repository root.
@@ -262,6 +266,7 @@ pub struct FileWrite {
 /// The given change of one repository.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RepoChange {
     /// `org/app`.
@@ -283,6 +288,7 @@ pub struct RepoChange {
 /// Body of `POST /v2/strike`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StrikeRequest {
     /// The covenant to carry out.

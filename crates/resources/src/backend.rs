@@ -1,9 +1,10 @@
 //! What the MCP face needs from Harpoon, as one trait the service implements.
 
-use crate::tools::{
-    ClassifyArgs, CreateCovenantArgs, FragmentArg, ProcessFragmentsArgs, RunArgs, StartStrikeArgs,
-};
+use crate::tools::{ClassifyArgs, FragmentArg, ProcessFragmentsArgs, RunArgs};
 use async_trait::async_trait;
+use harpoon_bridge::{
+    CableGraph, Covenant, HarmonyReview, NewCovenant, Page, Paged, StrikeRequest, StrikeStatus,
+};
 use serde_json::{Value, json};
 
 /// A refusal or failure from the backend, with the HTTP status REST would
@@ -101,34 +102,50 @@ pub trait HarpoonBackend: Send + Sync + 'static {
         caller: &Self::Caller,
         fragment: FragmentArg,
     ) -> Result<Value, BackendError>;
-    /// Creates a covenant for the caller's tenant.
+    /// Creates a covenant for the caller's tenant (`POST /v2/covenant`).
     async fn create_covenant(
         &self,
         caller: &Self::Caller,
-        args: CreateCovenantArgs,
-    ) -> Result<Value, BackendError>;
-    /// The caller's covenants; each object has at least `id` (and usually `name`).
-    async fn list_covenants(&self, caller: &Self::Caller) -> Result<Vec<Value>, BackendError>;
-    /// One of the caller's covenants; another tenant's is not found.
-    async fn get_covenant(&self, caller: &Self::Caller, id: &str) -> Result<Value, BackendError>;
-    /// Harmony review of a covenant: which repositories take part and how.
+        new: NewCovenant,
+    ) -> Result<Covenant, BackendError>;
+    /// A page of the caller's covenants, newest first (`GET /v2/covenants`).
+    async fn list_covenants(
+        &self,
+        caller: &Self::Caller,
+        page: Page,
+    ) -> Result<Paged<Covenant>, BackendError>;
+    /// One of the caller's covenants; another tenant's is not found
+    /// (`GET /v2/covenant/{id}`).
+    async fn get_covenant(&self, caller: &Self::Caller, id: &str)
+    -> Result<Covenant, BackendError>;
+    /// Ranks the caller's repositories for a covenant and stores the review
+    /// (`POST /v2/covenant/{id}/harmony`).
     async fn harmony_review(
         &self,
         caller: &Self::Caller,
         covenant_id: &str,
-    ) -> Result<Value, BackendError>;
-    /// Starts a strike; answers with its run id.
+    ) -> Result<HarmonyReview, BackendError>;
+    /// The stored review of a covenant, `None` when it was never reviewed
+    /// (`GET /v2/covenant/{id}/harmony`, which answers 404 for `None`).
+    async fn stored_review(
+        &self,
+        caller: &Self::Caller,
+        covenant_id: &str,
+    ) -> Result<Option<HarmonyReview>, BackendError>;
+    /// The caller's cable graph (`GET /v2/cables`).
+    async fn cables(&self, caller: &Self::Caller) -> Result<CableGraph, BackendError>;
+    /// Starts a strike; answers with its run id (`POST /v2/strike`).
     async fn start_strike(
         &self,
         caller: &Self::Caller,
-        args: StartStrikeArgs,
-    ) -> Result<Value, BackendError>;
-    /// A strike's state, per repository.
+        request: StrikeRequest,
+    ) -> Result<String, BackendError>;
+    /// A strike's state, per repository (`GET /v2/strike/{run_id}`).
     async fn strike_status(
         &self,
         caller: &Self::Caller,
         run_id: &str,
-    ) -> Result<Value, BackendError>;
+    ) -> Result<StrikeStatus, BackendError>;
     /// The configured models and whether each can serve now (`GET /v1/models`).
     async fn models(&self, caller: &Self::Caller) -> Result<Value, BackendError>;
     /// hosted·ai pools, free slots and our subscriptions.

@@ -1,5 +1,6 @@
 //! The resources: their URIs, the fixed list, and the templates.
 
+use harpoon_bridge::Covenant;
 use rmcp::model::{Resource, ResourceTemplate};
 
 /// Scheme and authority every Harpoon resource URI starts with.
@@ -88,20 +89,20 @@ pub fn fixed() -> Vec<Resource> {
             .with_mime_type(JSON),
         Resource::new(ResourceUri::Covenants.uri(), "covenants")
             .with_title("Your covenants")
-            .with_description("Your tenant's covenants")
+            .with_description("Your tenant's covenants, newest first: the first page of GET /v2/covenants (total and next_offset say whether there are more; resources/list pages through all of them)")
             .with_mime_type(JSON),
     ]
 }
 
-/// One listed covenant, from the JSON the backend returns.
-pub fn covenant(value: &serde_json::Value) -> Option<Resource> {
-    let id = value.get("id")?.as_str()?;
-    let name = value.get("name").and_then(|n| n.as_str()).unwrap_or(id);
-    Some(
-        Resource::new(ResourceUri::Covenant(id.to_owned()).uri(), name)
-            .with_title(format!("Covenant {name}"))
-            .with_mime_type(JSON),
+/// One listed covenant: named by its slug, titled by its title.
+pub fn covenant(covenant: &Covenant) -> Resource {
+    Resource::new(
+        ResourceUri::Covenant(covenant.covenant_id.clone()).uri(),
+        covenant.slug.clone(),
     )
+    .with_title(format!("Covenant: {}", covenant.title))
+    .with_description(covenant.description.clone())
+    .with_mime_type(JSON)
 }
 
 /// The part of a resource's content whose change is worth a notification:
@@ -134,7 +135,7 @@ pub fn templates() -> Vec<ResourceTemplate> {
     vec![
         ResourceTemplate::new(format!("{SCHEME}covenants/{{id}}"), "covenant")
             .with_title("Covenant")
-            .with_description("One of your covenants: its change, repositories and their roles")
+            .with_description("One of your covenants: title, description, reality_state, target_state and metadata")
             .with_mime_type(JSON),
         ResourceTemplate::new(format!("{SCHEME}strikes/{{run_id}}"), "strike")
             .with_title("Strike")
@@ -203,10 +204,29 @@ mod tests {
     }
 
     #[test]
-    fn listed_covenants_need_an_id() {
-        let listed =
-            covenant(&serde_json::json!({"id": "cov_1", "name": "rename"})).map(|r| r.uri.clone());
-        assert_eq!(listed.as_deref(), Some("harpoon://covenants/cov_1"));
-        assert!(covenant(&serde_json::json!({"name": "x"})).is_none());
+    fn listed_covenants_are_addressed_by_their_id() {
+        let stored = Covenant {
+            covenant_id: "cov_1".into(),
+            title: "Rename ids".into(),
+            slug: "rename-ids".into(),
+            description: "user_id becomes account_id".into(),
+            reality_state: harpoon_bridge::RealityState {
+                description: "user_id".into(),
+                key_aspects: vec![],
+            },
+            target_state: harpoon_bridge::TargetState {
+                description: "account_id".into(),
+                success_criteria: vec![],
+            },
+            metadata: Default::default(),
+            created_at: 0,
+        };
+        let listed = covenant(&stored);
+        assert_eq!(listed.uri, "harpoon://covenants/cov_1");
+        assert_eq!(listed.name, "rename-ids");
+        assert_eq!(
+            ResourceUri::parse(&listed.uri),
+            Some(ResourceUri::Covenant("cov_1".into()))
+        );
     }
 }

@@ -5,6 +5,7 @@ use crate::catalogue::{self, ResourceUri};
 use crate::prompts::{self, PromptError};
 use crate::tools::{self, names};
 use axum::http::request::Parts;
+use harpoon_bridge::{NewCovenant, Page, StrikeRequest};
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
     GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject, ListPromptsResult,
@@ -18,8 +19,9 @@ use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
 use rmcp::{ErrorData, ServerHandler, ServiceExt};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +33,9 @@ harpoon://usage (your usage), harpoon://pools (hosted·ai pools), harpoon://cove
 harpoon://covenants/{id}, harpoon://strikes/{run_id}. Tools classify and run prompts, fuse code fragments, \
 and create covenants and strikes; prompts draft covenants, review their harmony, delegate strikes and \
 improve fragment hygiene. Everything is scoped to your tenant.";
+
+/// Covenants per `resources/list` page; the cursor is the next offset.
+const COVENANTS_PER_LIST: u32 = 200;
 
 /// How often a subscribed resource is read again to see whether it changed.
 pub const SUBSCRIPTION_POLL: Duration = Duration::from_secs(2);
@@ -131,9 +136,11 @@ impl<B: HarpoonBackend> HarpoonMcp<B> {
             ResourceUri::Models => backend.models(caller).await,
             ResourceUri::Usage => backend.usage(caller).await,
             ResourceUri::Pools => backend.pools(caller).await,
-            ResourceUri::Covenants => backend.list_covenants(caller).await.map(Value::Array),
-            ResourceUri::Covenant(id) => backend.get_covenant(caller, id).await,
-            ResourceUri::Strike(id) => backend.strike_status(caller, id).await,
+            ResourceUri::Covenants => {
+                to_json(&backend.list_covenants(caller, Page::default()).await?)
+            }
+            ResourceUri::Covenant(id) => to_json(&backend.get_covenant(caller, id).await?),
+            ResourceUri::Strike(id) => to_json(&backend.strike_status(caller, id).await?),
         }
     }
 
@@ -198,20 +205,30 @@ impl<B: HarpoonBackend> HarpoonMcp<B> {
                 Ok(a) => b.process_fragments(caller, a).await,
                 Err(e) => Err(e),
             },
-            names::CREATE_COVENANT => match parse(args) {
-                Ok(a) => b.create_covenant(caller, a).await,
+            names::CREATE_COVENANT => match parse::<NewCovenant>(args) {
+                Ok(a) => b.create_covenant(caller, a).await.and_then(|c| to_json(&c)),
                 Err(e) => Err(e),
             },
             names::HARMONY_REVIEW => match parse::<tools::CovenantIdArgs>(args) {
-                Ok(a) => b.harmony_review(caller, &a.covenant_id).await,
+                Ok(a) => b
+                    .harmony_review(caller, &a.covenant_id)
+                    .await
+                    .and_then(|r| to_json(&r)),
                 Err(e) => Err(e),
             },
-            names::START_STRIKE => match parse(args) {
-                Ok(a) => b.start_strike(caller, a).await,
+            // REST's 202 body.
+            names::START_STRIKE => match parse::<StrikeRequest>(args) {
+                Ok(a) => b
+                    .start_strike(caller, a)
+                    .await
+                    .map(|run_id| json!({ "run_id": run_id })),
                 Err(e) => Err(e),
             },
             names::STRIKE_STATUS => match parse::<tools::StrikeStatusArgs>(args) {
-                Ok(a) => b.strike_status(caller, &a.run_id).await,
+                Ok(a) => b
+                    .strike_status(caller, &a.run_id)
+                    .await
+                    .and_then(|s| to_json(&s)),
                 Err(e) => Err(e),
             },
             other => {
@@ -236,6 +253,12 @@ fn parse<T: DeserializeOwned>(args: JsonObject) -> Result<T, BackendError> {
             BackendError::invalid(format!("{path}: {inner}"))
         }
     })
+}
+
+/// A record as the JSON REST would send.
+fn to_json<T: Serialize>(value: &T) -> Result<Value, BackendError> {
+    serde_json::to_value(value)
+        .map_err(|e| BackendError::new(500, "internal_error", format!("serialising: {e}")))
 }
 
 /// A backend refusal as an MCP protocol error (resources and prompts, which
@@ -269,24 +292,42 @@ impl<B: HarpoonBackend> ServerHandler for HarpoonMcp<B> {
 
     async fn list_resources(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let caller = self.caller(&context)?;
-        let mut resources = catalogue::fixed();
-        match self.backend.list_covenants(&caller).await {
-            Ok(list) => resources.extend(list.iter().filter_map(catalogue::covenant)),
-            // The fixed resources stay listable in a build without covenants;
-            // reading harpoon://covenants reports why there are none.
-            Err(e) if e.status() == 503 => {
-                tracing::debug!(error = %e, "covenants not listed");
-            }
-            Err(e) => return Err(protocol_error(&e)),
-        }
+        // The cursor is the offset of the next page of covenants; the fixed
+        // resources open the first page.
+        let offset = match request.and_then(|r| r.cursor) {
+            None => 0,
+            Some(cursor) => cursor.parse::<u64>().map_err(|_| {
+                ErrorData::invalid_params(
+                    format!("cursor {cursor:?} is not one this server gave"),
+                    None,
+                )
+            })?,
+        };
+        let mut resources = if offset == 0 {
+            catalogue::fixed()
+        } else {
+            Vec::new()
+        };
+        let page = Page {
+            limit: COVENANTS_PER_LIST,
+            offset,
+        };
+        let covenants = self
+            .backend
+            .list_covenants(&caller, page)
+            .await
+            .map_err(|e| protocol_error(&e))?;
+        resources.extend(covenants.items.iter().map(catalogue::covenant));
         // Tenant-scoped: no cache may serve it to anyone else.
-        Ok(ListResourcesResult::with_all_items(resources)
+        let mut result = ListResourcesResult::with_all_items(resources)
             .with_ttl_ms(0)
-            .with_cache_scope(CacheScope::Private))
+            .with_cache_scope(CacheScope::Private);
+        result.next_cursor = covenants.next_offset.map(|o| o.to_string());
+        Ok(result)
     }
 
     async fn list_resource_templates(
@@ -530,7 +571,7 @@ pub async fn serve_stdio<B: HarpoonBackend>(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::tools::{ClassifyArgs, CreateCovenantArgs};
+    use crate::tools::ClassifyArgs;
     use rmcp::model::ErrorCode;
     use serde_json::json;
 
@@ -543,15 +584,45 @@ mod tests {
         let wrong = parse::<ClassifyArgs>(object(json!({"text": 5}))).unwrap_err();
         assert!(wrong.is_client_error());
         assert!(wrong.message().starts_with("text: "), "{}", wrong.message());
-        let nested = parse::<CreateCovenantArgs>(object(json!({
-            "name": "n", "description": "d", "repositories": [{"repo": "a"}]
+        // The bridge's own request types, as REST takes them.
+        let nested = parse::<StrikeRequest>(object(json!({
+            "covenant_id": "cov_1",
+            "changes": [{"repo": "acme/web", "files": [{"path": "a.txt"}]}]
         })))
         .unwrap_err();
         assert!(
-            nested.message().contains("repositories[0]"),
+            nested.message().starts_with("changes[0].files[0]"),
             "{}",
             nested.message()
         );
+        assert!(nested.message().contains("content"), "{}", nested.message());
+        let covenant = parse::<NewCovenant>(object(json!({
+            "title": "t", "description": "d",
+            "reality_state": {"description": "today", "key_aspects": "one"},
+            "target_state": {"description": "goal"}
+        })))
+        .unwrap_err();
+        assert!(
+            covenant.message().contains("key_aspects"),
+            "{}",
+            covenant.message()
+        );
+        let missing =
+            parse::<NewCovenant>(object(json!({"title": "t", "description": "d"}))).unwrap_err();
+        assert!(
+            missing.message().contains("reality_state"),
+            "{}",
+            missing.message()
+        );
+        // Unknown fields of a covenant are its metadata, as over REST.
+        let kept = parse::<NewCovenant>(object(json!({
+            "title": "t", "description": "d",
+            "reality_state": {"description": "today"},
+            "target_state": {"description": "goal"},
+            "owner": "platform"
+        })))
+        .unwrap();
+        assert_eq!(kept.metadata["owner"], "platform");
         let extra = parse::<ClassifyArgs>(object(json!({"text": "x", "colour": 1}))).unwrap_err();
         assert!(extra.message().contains("colour"));
     }

@@ -1,6 +1,8 @@
 //! The tools: their argument types (whose JSON schemas clients see) and the
-//! catalogue entries.
+//! catalogue entries. `create_covenant` and `start_strike` take the bridge's
+//! own request types, so MCP and REST accept exactly the same input.
 
+use harpoon_bridge::{NewCovenant, StrikeRequest};
 use rmcp::handler::server::common::schema_for_type;
 use rmcp::model::{Tool, ToolAnnotations};
 use schemars::JsonSchema;
@@ -67,50 +69,12 @@ pub struct ProcessFragmentsArgs {
     pub max_iterations: Option<u32>,
 }
 
-/// A repository taking part in a covenant.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CovenantRepoArg {
-    /// Repository, e.g. `acme/api` or a clone URL.
-    pub repo: String,
-    /// What this repository does in the change, e.g. `provider of the new endpoint`.
-    pub role: String,
-}
-
-/// Arguments of `create_covenant`.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateCovenantArgs {
-    /// Short name.
-    pub name: String,
-    /// The change the repositories agree to make together.
-    pub description: String,
-    /// Repositories and their roles; at least one.
-    pub repositories: Vec<CovenantRepoArg>,
-}
-
 /// Arguments naming one covenant.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CovenantIdArgs {
     /// The covenant's id.
     pub covenant_id: String,
-}
-
-/// Arguments of `start_strike`.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StartStrikeArgs {
-    /// The covenant whose change to carry out.
-    pub covenant_id: String,
-    /// What the strike does: the commit and pull-request message.
-    pub summary: String,
-    /// Branch to create in each repository; default derived from the covenant.
-    #[serde(default)]
-    pub branch: Option<String>,
-    /// Only these repositories of the covenant; default all.
-    #[serde(default)]
-    pub repositories: Option<Vec<String>>,
 }
 
 /// Arguments of `strike_status`.
@@ -173,28 +137,28 @@ pub fn catalogue() -> Vec<Tool> {
         .annotate(annotations(true, true, false)),
         Tool::new(
             names::CREATE_COVENANT,
-            "Create a covenant: a change that several repositories agree to make together, each with its role. Answers with the stored covenant and its id.",
-            schema_for_type::<CreateCovenantArgs>(),
+            "Create a covenant (as POST /v2/covenant): where a set of repositories is today (reality_state) and where it must get to (target_state). Fields beyond the known ones are kept in metadata. Answers with the stored covenant and its covenant_id.",
+            schema_for_type::<NewCovenant>(),
         )
         .with_title("Create a covenant")
         .annotate(annotations(false, false, false)),
         Tool::new(
             names::HARMONY_REVIEW,
-            "Review a covenant's harmony: which of its repositories take part, in which order, and what conflicts stand in the way.",
+            "Harmony review of a covenant (as POST /v2/covenant/{id}/harmony): ranks your registered repositories against its text (BM25) and their place in the cable graph, picks the anchor that leads and the agnos that follow, and stores the review for start_strike.",
             schema_for_type::<CovenantIdArgs>(),
         )
         .with_title("Harmony review")
         .annotate(annotations(true, true, true)),
         Tool::new(
             names::START_STRIKE,
-            "Start a strike: carry out a covenant's change with a branch, commit and pull request in each repository. Answers with the run id; follow it with strike_status.",
-            schema_for_type::<StartStrikeArgs>(),
+            "Start a strike (as POST /v2/strike): a branch, a commit and a pull request in every target repository (default: the stored harmony review's anchor and agnos), with the given changes or generated ones. Answers with the run_id; follow it with strike_status.",
+            schema_for_type::<StrikeRequest>(),
         )
         .with_title("Start a strike")
         .annotate(annotations(false, false, true)),
         Tool::new(
             names::STRIKE_STATUS,
-            "A strike's state, per repository (branch, commit, pull request, error).",
+            "A strike's state and, per repository, its role, phase, branch, commit, pull request and error (as GET /v2/strike/{run_id}).",
             schema_for_type::<StrikeStatusArgs>(),
         )
         .with_title("Strike status")
@@ -219,6 +183,36 @@ mod tests {
         );
         for tool in &tools {
             assert_eq!(tool.input_schema["type"], "object", "{}", tool.name);
+        }
+    }
+
+    #[test]
+    fn covenant_and_strike_tools_take_the_bridge_request_types() {
+        let tools = catalogue();
+        let schema = |name: &str| {
+            tools
+                .iter()
+                .find(|t| t.name == name)
+                .unwrap()
+                .input_schema
+                .clone()
+        };
+        let covenant = schema(names::CREATE_COVENANT);
+        assert_eq!(covenant["type"], "object");
+        assert_eq!(
+            covenant["required"],
+            serde_json::json!(["title", "description", "reality_state", "target_state"])
+        );
+        // Unknown fields are kept as metadata, as over REST, so they are allowed.
+        assert_ne!(covenant["additionalProperties"], false);
+        let reality = serde_json::to_string(&covenant).unwrap();
+        assert!(reality.contains("key_aspects") && reality.contains("success_criteria"));
+        let strike = schema(names::START_STRIKE);
+        assert_eq!(strike["type"], "object");
+        assert_eq!(strike["required"], serde_json::json!(["covenant_id"]));
+        assert_eq!(strike["additionalProperties"], false);
+        for field in ["target_repos", "changes", "generate"] {
+            assert!(strike["properties"].get(field).is_some(), "{field}");
         }
     }
 }

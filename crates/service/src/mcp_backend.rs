@@ -12,9 +12,10 @@ use crate::routes::{
 };
 use crate::state::AppState;
 use async_trait::async_trait;
-use resources::tools::{
-    ClassifyArgs, CreateCovenantArgs, FragmentArg, ProcessFragmentsArgs, RunArgs, StartStrikeArgs,
+use harpoon_bridge::{
+    CableGraph, Covenant, HarmonyReview, NewCovenant, Page, Paged, StrikeRequest, StrikeStatus,
 };
+use resources::tools::{ClassifyArgs, FragmentArg, ProcessFragmentsArgs, RunArgs};
 use resources::{BackendError, HarpoonBackend};
 use serde::Serialize;
 use serde_json::Value;
@@ -51,11 +52,13 @@ fn json<T: Serialize>(value: &T) -> Result<Value, BackendError> {
         .map_err(|e| BackendError::new(500, "internal_error", format!("serialising: {e}")))
 }
 
-// Covenants, strikes and harmony reviews arrive with harpoon_bridge, fusion
-// with harpoon-core's engine, pools with the hosted·ai pool manager; until
-// then their tools and resources answer 503 saying so.
-const COVENANTS: &str = "covenants";
-const STRIKES: &str = "strikes";
+/// A bridge failure as REST answers it (status, code, message), then as MCP's.
+fn bridge_error(e: harpoon_bridge::BridgeError) -> BackendError {
+    ApiError::from(e).into()
+}
+
+// Fusion arrives with harpoon-core's engine, pools with the hosted·ai pool
+// manager; until then their tools and resources answer 503 saying so.
 const FUSION: &str = "fusion (fragment hygiene and envelopes)";
 const POOLS: &str = "hosted·ai pools";
 
@@ -102,38 +105,93 @@ impl HarpoonBackend for McpBackend {
 
     async fn create_covenant(
         &self,
-        _caller: &Caller,
-        _args: CreateCovenantArgs,
-    ) -> Result<Value, BackendError> {
-        Err(BackendError::not_available(COVENANTS))
+        caller: &Caller,
+        new: NewCovenant,
+    ) -> Result<Covenant, BackendError> {
+        // REST's ApiJson runs the same check before its handler.
+        new.validate()?;
+        self.state
+            .bridge
+            .create_covenant(&caller.tenant.id, new)
+            .await
+            .map_err(bridge_error)
     }
 
-    async fn list_covenants(&self, _caller: &Caller) -> Result<Vec<Value>, BackendError> {
-        Err(BackendError::not_available(COVENANTS))
+    async fn list_covenants(
+        &self,
+        caller: &Caller,
+        page: Page,
+    ) -> Result<Paged<Covenant>, BackendError> {
+        self.state
+            .bridge
+            .list_covenants(&caller.tenant.id, page)
+            .await
+            .map_err(bridge_error)
     }
 
-    async fn get_covenant(&self, _caller: &Caller, _id: &str) -> Result<Value, BackendError> {
-        Err(BackendError::not_available(COVENANTS))
+    async fn get_covenant(&self, caller: &Caller, id: &str) -> Result<Covenant, BackendError> {
+        self.state
+            .bridge
+            .get_covenant(&caller.tenant.id, id)
+            .await
+            .map_err(bridge_error)
     }
 
     async fn harmony_review(
         &self,
-        _caller: &Caller,
-        _covenant_id: &str,
-    ) -> Result<Value, BackendError> {
-        Err(BackendError::not_available(COVENANTS))
+        caller: &Caller,
+        covenant_id: &str,
+    ) -> Result<HarmonyReview, BackendError> {
+        self.state
+            .bridge
+            .harmony_review(&caller.tenant.id, covenant_id)
+            .await
+            .map_err(bridge_error)
+    }
+
+    async fn stored_review(
+        &self,
+        caller: &Caller,
+        covenant_id: &str,
+    ) -> Result<Option<HarmonyReview>, BackendError> {
+        self.state
+            .bridge
+            .stored_review(&caller.tenant.id, covenant_id)
+            .await
+            .map_err(bridge_error)
+    }
+
+    async fn cables(&self, caller: &Caller) -> Result<CableGraph, BackendError> {
+        self.state
+            .bridge
+            .cables(&caller.tenant.id)
+            .await
+            .map_err(bridge_error)
     }
 
     async fn start_strike(
         &self,
-        _caller: &Caller,
-        _args: StartStrikeArgs,
-    ) -> Result<Value, BackendError> {
-        Err(BackendError::not_available(STRIKES))
+        caller: &Caller,
+        request: StrikeRequest,
+    ) -> Result<String, BackendError> {
+        request.validate()?;
+        self.state
+            .bridge
+            .start_strike(&caller.tenant.id, request)
+            .await
+            .map_err(bridge_error)
     }
 
-    async fn strike_status(&self, _caller: &Caller, _run_id: &str) -> Result<Value, BackendError> {
-        Err(BackendError::not_available(STRIKES))
+    async fn strike_status(
+        &self,
+        caller: &Caller,
+        run_id: &str,
+    ) -> Result<StrikeStatus, BackendError> {
+        self.state
+            .bridge
+            .strike_status(&caller.tenant.id, run_id)
+            .await
+            .map_err(bridge_error)
     }
 
     async fn models(&self, _caller: &Caller) -> Result<Value, BackendError> {
