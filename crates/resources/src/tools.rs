@@ -148,7 +148,8 @@ pub fn catalogue() -> Vec<Tool> {
             schema_for_type::<CovenantIdArgs>(),
         )
         .with_title("Harmony review")
-        .annotate(annotations(true, true, true)),
+        // It stores the review (a write), the same one again for the same repositories.
+        .annotate(annotations(false, true, true)),
         Tool::new(
             names::START_STRIKE,
             "Start a strike (as POST /v2/strike): a branch, a commit and a pull request in every target repository (default: the stored harmony review's anchor and agnos), with the given changes or generated ones. Answers with the run_id; follow it with strike_status.",
