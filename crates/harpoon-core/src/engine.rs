@@ -4,8 +4,8 @@
 use crate::{
     Fragment, FusionSettings, Hygiene,
     envelope::{
-        Absorbed, Duplicate, Envelope, Event, EventKind, GENESIS, NearDuplicate, Pending, PendingReason, chain_hash,
-        hamming, next_link, simhash,
+        Absorbed, Duplicate, Envelope, Event, EventKind, GENESIS, NearDuplicate, Pending,
+        PendingReason, chain_hash, hamming, next_link, simhash,
     },
     fragment::anchor_bytes,
     hygiene,
@@ -108,7 +108,10 @@ impl HarpoonEngine {
 
     /// Scoring threads.
     pub fn threads(&self) -> usize {
-        self.pool.as_ref().map_or_else(rayon::current_num_threads, rayon::ThreadPool::current_num_threads)
+        self.pool.as_ref().map_or_else(
+            rayon::current_num_threads,
+            rayon::ThreadPool::current_num_threads,
+        )
     }
 
     /// Reports held in the cache.
@@ -156,7 +159,12 @@ impl HarpoonEngine {
         hygiene_threshold: Option<f64>,
         max_iterations: Option<u32>,
     ) -> Envelope {
-        self.envelope_cycle_with(fragments, hygiene_threshold, max_iterations, &MechanicalRefiner)
+        self.envelope_cycle_with(
+            fragments,
+            hygiene_threshold,
+            max_iterations,
+            &MechanicalRefiner,
+        )
     }
 
     /// Runs an envelope cycle: duplicates out, everything scored, fragments

@@ -199,13 +199,21 @@ impl Envelope {
         if chain_hash(&self.chain) != self.envelope_hash {
             return Err(ChainError::EnvelopeHash);
         }
-        let absorbed_events: Vec<&Event> = self.events.iter().filter(|e| e.kind == EventKind::Absorbed).collect();
+        let absorbed_events: Vec<&Event> = self
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::Absorbed)
+            .collect();
         if absorbed_events.len() != self.chain.len() {
-            return Err(ChainError::Event(absorbed_events.len().min(self.chain.len())));
+            return Err(ChainError::Event(
+                absorbed_events.len().min(self.chain.len()),
+            ));
         }
         let mut prev = GENESIS;
         for (i, (e, link)) in absorbed_events.iter().zip(&self.chain).enumerate() {
-            if e.anchor_prev.as_deref() != Some(prev) || e.anchor_next.as_deref() != Some(link.as_str()) {
+            if e.anchor_prev.as_deref() != Some(prev)
+                || e.anchor_next.as_deref() != Some(link.as_str())
+            {
                 return Err(ChainError::Event(i));
             }
             prev = link;
@@ -231,10 +239,10 @@ pub fn simhash(body: &str) -> u64 {
             *w += if h >> bit & 1 == 1 { 1 } else { -1 };
         }
     }
-    weights
-        .iter()
-        .enumerate()
-        .fold(0u64, |acc, (bit, w)| if *w > 0 { acc | 1 << bit } else { acc })
+    weights.iter().enumerate().fold(
+        0u64,
+        |acc, (bit, w)| if *w > 0 { acc | 1 << bit } else { acc },
+    )
 }
 
 /// Differing bits between two fingerprints.
@@ -248,11 +256,20 @@ mod tests {
 
     #[test]
     fn simhash_is_close_for_small_edits_and_far_for_other_code() {
-        let a = "fn total(items: &[Item]) -> u64 { items.iter().map(|i| i.price * i.quantity).sum() }";
+        let a =
+            "fn total(items: &[Item]) -> u64 { items.iter().map(|i| i.price * i.quantity).sum() }";
         let b = "fn total(items: &[Item]) -> u64 { items.iter().map(|i| i.price * i.qty).sum() }";
         let c = "def parse_config(path):\n    with open(path) as f:\n        return yaml.safe_load(f)\n";
-        assert!(hamming(simhash(a), simhash(b)) <= 8, "{}", hamming(simhash(a), simhash(b)));
-        assert!(hamming(simhash(a), simhash(c)) > 12, "{}", hamming(simhash(a), simhash(c)));
+        assert!(
+            hamming(simhash(a), simhash(b)) <= 8,
+            "{}",
+            hamming(simhash(a), simhash(b))
+        );
+        assert!(
+            hamming(simhash(a), simhash(c)) > 12,
+            "{}",
+            hamming(simhash(a), simhash(c))
+        );
         assert_eq!(simhash(a), simhash(a));
     }
 }

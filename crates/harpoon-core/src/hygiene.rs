@@ -87,23 +87,41 @@ pub fn score(language: Language, path: &str, body: &str) -> Hygiene {
     let n = f64::from(structure.syntax_errors);
     raw.push((
         n,
-        if n == 0.0 { 0.0 } else { (0.6 + 0.2 * (n - 1.0)).min(1.0) },
-        structure.first_error_line.map(|l| format!("first error on line {l}")),
+        if n == 0.0 {
+            0.0
+        } else {
+            (0.6 + 0.2 * (n - 1.0)).min(1.0)
+        },
+        structure
+            .first_error_line
+            .map(|l| format!("first error on line {l}")),
     ));
     // max_nesting_depth
     let depth = f64::from(structure.max_nesting);
     let code = !language.is_data();
     raw.push((
         depth,
-        if code { ramp(depth, f64::from(NESTING_OK), f64::from(NESTING_OK) + 4.0) } else { 0.0 },
+        if code {
+            ramp(depth, f64::from(NESTING_OK), f64::from(NESTING_OK) + 4.0)
+        } else {
+            0.0
+        },
         (!code).then(|| "containers; not scored for data".to_owned()),
     ));
     // function_length
     let longest = structure.functions.iter().max_by_key(|f| f.lines);
     raw.push((
         longest.map_or(0.0, |f| f.lines as f64),
-        longest.map_or(0.0, |f| ramp(f.lines as f64, FUNCTION_LINES_OK as f64, 200.0)),
-        longest.map(|f| format!("longest of {} functions starts on line {}", structure.functions.len(), f.line)),
+        longest.map_or(0.0, |f| {
+            ramp(f.lines as f64, FUNCTION_LINES_OK as f64, 200.0)
+        }),
+        longest.map(|f| {
+            format!(
+                "longest of {} functions starts on line {}",
+                structure.functions.len(),
+                f.line
+            )
+        }),
     ));
     // cyclomatic_complexity (per function; top-level code counts as one)
     let worst = structure.functions.iter().max_by_key(|f| f.complexity);
@@ -112,7 +130,11 @@ pub fn score(language: Language, path: &str, body: &str) -> Hygiene {
         Some(f) if f.complexity >= top => (f.complexity, format!("function on line {}", f.line)),
         _ => (top, "top-level code".to_owned()),
     };
-    let cc = if code && language != Language::Text { cc } else { 0 };
+    let cc = if code && language != Language::Text {
+        cc
+    } else {
+        0
+    };
     raw.push((
         f64::from(cc),
         ramp(f64::from(cc), f64::from(COMPLEXITY_OK), 25.0),
@@ -123,7 +145,9 @@ pub fn score(language: Language, path: &str, body: &str) -> Hygiene {
     raw.push((
         lines.long as f64,
         ramp(lines.long as f64 / total, 0.0, 0.2),
-        lines.first_long.map(|l| format!("first on line {l}, over {LONG_LINE} characters")),
+        lines
+            .first_long
+            .map(|l| format!("first on line {l}, over {LONG_LINE} characters")),
     ));
     // trailing_whitespace
     raw.push((
@@ -136,9 +160,16 @@ pub fn score(language: Language, path: &str, body: &str) -> Hygiene {
     let indented = (lines.tab_indented + lines.space_indented).max(1) as f64;
     raw.push((
         minority as f64,
-        if minority == 0 { 0.0 } else { (0.5 + 2.0 * minority as f64 / indented).min(1.0) },
+        if minority == 0 {
+            0.0
+        } else {
+            (0.5 + 2.0 * minority as f64 / indented).min(1.0)
+        },
         (minority > 0).then(|| {
-            format!("{} lines start with tabs, {} with spaces", lines.tab_indented, lines.space_indented)
+            format!(
+                "{} lines start with tabs, {} with spaces",
+                lines.tab_indented, lines.space_indented
+            )
         }),
     ));
     // todo_markers
@@ -151,7 +182,9 @@ pub fn score(language: Language, path: &str, body: &str) -> Hygiene {
     raw.push((
         lines.commented_code as f64,
         (lines.commented_code as f64 / 6.0).min(1.0),
-        lines.first_commented_code.map(|l| format!("first on line {l}")),
+        lines
+            .first_commented_code
+            .map(|l| format!("first on line {l}")),
     ));
     // debug_output
     raw.push((
@@ -163,14 +196,17 @@ pub fn score(language: Language, path: &str, body: &str) -> Hygiene {
     let known = secrets::known_formats(body);
     let mut entropic = 0usize;
     let mut first_entropic = None;
-    for range in &structure.strings {
-        let Some(literal) = body.get(range.clone()) else { continue };
+    for (range, line) in &structure.strings {
+        let Some(literal) = body.get(range.clone()) else {
+            continue;
+        };
         let content = secrets::literal_content(literal);
         let line_start = body[..range.start].rfind('\n').map_or(0, |i| i + 1);
         let named = secrets::secret_name(&body[line_start..range.start]);
-        if secrets::high_entropy(content, named) && !known.iter().any(|k| k.line == secrets::line_of(body, range.start)) {
+        // A known-format key on the same line is already counted.
+        if secrets::high_entropy(content, named) && !known.iter().any(|k| k.line == *line) {
             entropic += 1;
-            first_entropic.get_or_insert_with(|| secrets::line_of(body, range.start));
+            first_entropic.get_or_insert(*line);
         }
     }
     for (key, value) in &structure.data_strings {
@@ -179,7 +215,10 @@ pub fn score(language: Language, path: &str, body: &str) -> Hygiene {
         }
     }
     let found = known.len() + entropic;
-    let mut detail: Vec<String> = known.iter().map(|k| format!("{} on line {}", k.kind, k.line)).collect();
+    let mut detail: Vec<String> = known
+        .iter()
+        .map(|k| format!("{} on line {}", k.kind, k.line))
+        .collect();
     if entropic > 0 {
         detail.push(match first_entropic {
             Some(l) => format!("{entropic} high-entropy string literal(s), first on line {l}"),
@@ -188,7 +227,11 @@ pub fn score(language: Language, path: &str, body: &str) -> Hygiene {
     }
     raw.push((
         found as f64,
-        if !known.is_empty() { 1.0 } else { (0.5 * entropic as f64).min(1.0) },
+        if !known.is_empty() {
+            1.0
+        } else {
+            (0.5 * entropic as f64).min(1.0)
+        },
         (!detail.is_empty()).then(|| detail.join("; ")),
     ));
     // duplicated_lines
@@ -196,7 +239,9 @@ pub fn score(language: Language, path: &str, body: &str) -> Hygiene {
     raw.push((
         lines.duplicated as f64,
         ramp(lines.duplicated as f64 / significant, 0.05, 0.25),
-        lines.first_duplicate.map(|l| format!("first repeat on line {l}")),
+        lines
+            .first_duplicate
+            .map(|l| format!("first repeat on line {l}")),
     ));
 
     let signals: Vec<Signal> = WEIGHTS
@@ -212,7 +257,44 @@ pub fn score(language: Language, path: &str, body: &str) -> Hygiene {
         })
         .collect();
     let score = (1.0 - signals.iter().map(|s| s.contribution).sum::<f64>()).clamp(0.0, 1.0);
-    Hygiene { score, language, signals }
+    Hygiene {
+        score,
+        language,
+        signals,
+    }
+}
+
+/// A fast, non-keyed hasher for the duplicate-line map: lines come from one
+/// fragment, so flooding resistance buys nothing and SipHash costs a lot.
+#[derive(Clone, Copy, Default)]
+struct BuildFx;
+
+#[derive(Default)]
+struct Fx(u64);
+
+impl std::hash::BuildHasher for BuildFx {
+    type Hasher = Fx;
+    fn build_hasher(&self) -> Fx {
+        Fx(0)
+    }
+}
+
+impl std::hash::Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -242,7 +324,7 @@ fn hash_comment(line: &str) -> Option<&str> {
 
 fn scan_lines(language: Language, body: &str, structure: &Structure) -> LineStats {
     let mut st = LineStats::default();
-    let mut seen: HashMap<&str, u32> = HashMap::new();
+    let mut seen: HashMap<&str, u32, BuildFx> = HashMap::with_capacity_and_hasher(64, BuildFx);
     for (i, line) in body.lines().enumerate() {
         let n = i + 1;
         st.total += 1;
@@ -296,11 +378,13 @@ fn scan_lines(language: Language, body: &str, structure: &Structure) -> LineStat
             }
         }
     } else {
-        for range in &structure.comments {
-            let Some(text) = body.get(range.clone()) else { continue };
+        for (range, line) in &structure.comments {
+            let Some(text) = body.get(range.clone()) else {
+                continue;
+            };
             // Doc comments hold examples on purpose; they are not dead code.
             let doc = text.starts_with("///") || text.starts_with("//!") || text.starts_with("/**");
-            let line = secrets::line_of(body, range.start);
+            let line = *line;
             if doc {
                 for (k, l) in text.lines().enumerate() {
                     if has_marker(l) {
@@ -342,8 +426,22 @@ pub fn looks_like_code(text: &str) -> bool {
         return false;
     }
     const STARTS: [&str; 16] = [
-        "let ", "fn ", "def ", "return ", "return;", "import ", "from ", "var ", "const ", "function ",
-        "if (", "for (", "while (", "print(", "console.", "use ",
+        "let ",
+        "fn ",
+        "def ",
+        "return ",
+        "return;",
+        "import ",
+        "from ",
+        "var ",
+        "const ",
+        "function ",
+        "if (",
+        "for (",
+        "while (",
+        "print(",
+        "console.",
+        "use ",
     ];
     if STARTS.iter().any(|s| t.starts_with(s)) && !t.ends_with('.') {
         return true;
@@ -354,11 +452,20 @@ pub fn looks_like_code(text: &str) -> bool {
     // `name = value` and `call(args)` with nothing prose-like around them.
     let ident_call = t.ends_with(')')
         && t.find('(').is_some_and(|p| {
-            p > 0 && t[..p].bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:!".contains(&b))
+            p > 0
+                && t[..p]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.:!".contains(&b))
         });
-    let assignment = t.split_once(" = ").or_else(|| t.split_once(" := ")).is_some_and(|(lhs, _)| {
-        !lhs.is_empty() && lhs.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.[]".contains(&b))
-    });
+    let assignment = t
+        .split_once(" = ")
+        .or_else(|| t.split_once(" := "))
+        .is_some_and(|(lhs, _)| {
+            !lhs.is_empty()
+                && lhs
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.[]".contains(&b))
+        });
     ident_call || assignment
 }
 
@@ -385,7 +492,9 @@ pub fn is_debug_line(language: Language, t: &str) -> bool {
                 || t == "debugger"
         }
         Language::Go => {
-            t.starts_with("fmt.Println(") || t.starts_with("println(") || t.starts_with("spew.Dump(")
+            t.starts_with("fmt.Println(")
+                || t.starts_with("println(")
+                || t.starts_with("spew.Dump(")
         }
         _ => false,
     }

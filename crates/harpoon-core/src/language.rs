@@ -184,14 +184,29 @@ mod tests {
 
     #[test]
     fn content_decides_without_an_extension() {
-        assert_eq!(detect("", "fn main() {\n    let mut x = 1;\n}\n"), Language::Rust);
-        assert_eq!(detect("snippet", "def f(x):\n    return x\n"), Language::Python);
-        assert_eq!(detect("", "package main\nfunc main() {\n\tx := 1\n}\n"), Language::Go);
         assert_eq!(
-            detect("", "interface A { x: number }\nconst f = (a: string) => a;\n"),
+            detect("", "fn main() {\n    let mut x = 1;\n}\n"),
+            Language::Rust
+        );
+        assert_eq!(
+            detect("snippet", "def f(x):\n    return x\n"),
+            Language::Python
+        );
+        assert_eq!(
+            detect("", "package main\nfunc main() {\n\tx := 1\n}\n"),
+            Language::Go
+        );
+        assert_eq!(
+            detect(
+                "",
+                "interface A { x: number }\nconst f = (a: string) => a;\n"
+            ),
             Language::Typescript
         );
-        assert_eq!(detect("", "const f = (a) => a;\nconsole.log(f(1));\n"), Language::Javascript);
+        assert_eq!(
+            detect("", "const f = (a) => a;\nconsole.log(f(1));\n"),
+            Language::Javascript
+        );
         assert_eq!(detect("", "{\"a\": [1, 2]}"), Language::Json);
         assert_eq!(detect("", "[package]\nname = \"x\"\n"), Language::Toml);
         assert_eq!(detect("", "just some words"), Language::Text);

@@ -18,7 +18,12 @@ pub trait Refiner: Send + Sync {
 pub struct MechanicalRefiner;
 
 impl Refiner for MechanicalRefiner {
-    fn refine(&self, fragment: &Fragment, language: Language, _hygiene: &Hygiene) -> Option<String> {
+    fn refine(
+        &self,
+        fragment: &Fragment,
+        language: Language,
+        _hygiene: &Hygiene,
+    ) -> Option<String> {
         let refined = mechanical_fix(language, &fragment.body);
         (refined != fragment.body).then_some(refined)
     }
@@ -44,7 +49,11 @@ pub fn mechanical_fix(language: Language, body: &str) -> String {
         if is_debug_line(language, t) && single_statement(t) {
             if language == Language::Python {
                 // An emptied block is a syntax error in Python; `pass` keeps it a block.
-                let opens_block = out.iter().rev().find(|l| !l.trim().is_empty()).is_some_and(|l| l.trim_end().ends_with(':'));
+                let opens_block = out
+                    .iter()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .is_some_and(|l| l.trim_end().ends_with(':'));
                 let next_deeper = lines[i + 1..]
                     .iter()
                     .find(|l| !l.trim().is_empty())
@@ -111,7 +120,8 @@ mod tests {
 
     #[test]
     fn fixes_whitespace_indentation_and_debug_lines() {
-        let body = "fn f(x: u32) -> u32 {   \n    let y = x + 1;\n\tprintln!(\"y = {y}\");\n    y\n}\n";
+        let body =
+            "fn f(x: u32) -> u32 {   \n    let y = x + 1;\n\tprintln!(\"y = {y}\");\n    y\n}\n";
         assert_eq!(
             mechanical_fix(Language::Rust, body),
             "fn f(x: u32) -> u32 {\n    let y = x + 1;\n    y\n}\n"
@@ -127,7 +137,10 @@ mod tests {
     #[test]
     fn python_blocks_keep_a_statement() {
         let py = "if x:\n    print(x)\ny = 1\n";
-        assert_eq!(mechanical_fix(Language::Python, py), "if x:\n    pass\ny = 1\n");
+        assert_eq!(
+            mechanical_fix(Language::Python, py),
+            "if x:\n    pass\ny = 1\n"
+        );
         let py = "if x:\n    print(x)\n    y = 1\n";
         assert_eq!(mechanical_fix(Language::Python, py), "if x:\n    y = 1\n");
     }

@@ -53,8 +53,15 @@ pub fn known_formats(text: &str) -> Vec<Finding> {
             .unwrap_or("credential");
         let at = caps.get(0).map_or(0, |m| m.start());
         // Names are from the constant pattern; map them onto 'static strs.
-        let kind = KIND_NAMES.iter().copied().find(|k| *k == name).unwrap_or("credential");
-        found.push(Finding { kind, line: line_of(text, at) });
+        let kind = KIND_NAMES
+            .iter()
+            .copied()
+            .find(|k| *k == name)
+            .unwrap_or("credential");
+        found.push(Finding {
+            kind,
+            line: line_of(text, at),
+        });
     }
     found
 }
@@ -73,9 +80,19 @@ const KIND_NAMES: [&str; 8] = [
 /// Whether a name (key, variable) says it holds a credential.
 pub fn secret_name(text: &str) -> bool {
     let lower = text.to_ascii_lowercase();
-    ["secret", "token", "password", "passwd", "api_key", "apikey", "private_key", "credential", "auth"]
-        .iter()
-        .any(|w| lower.contains(w))
+    [
+        "secret",
+        "token",
+        "password",
+        "passwd",
+        "api_key",
+        "apikey",
+        "private_key",
+        "credential",
+        "auth",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
 }
 
 /// Shannon entropy in bits per byte.
@@ -124,7 +141,10 @@ pub fn high_entropy(content: &str, named: bool) -> bool {
 pub fn literal_content(literal: &str) -> &str {
     let start = literal.find(['"', '\'', '`']).map_or(0, |i| i + 1);
     let end = literal.rfind(['"', '\'', '`']).unwrap_or(literal.len());
-    literal.get(start..end.max(start)).unwrap_or("").trim_matches('#')
+    literal
+        .get(start..end.max(start))
+        .unwrap_or("")
+        .trim_matches('#')
 }
 
 #[cfg(test)]
@@ -136,18 +156,30 @@ mod tests {
         let text = "let a = 1;\nlet key = \"AKIAIOSFODNN7EXAMPLE\";\n";
         assert_eq!(
             known_formats(text),
-            vec![Finding { kind: "aws_access_key_id", line: 2 }]
+            vec![Finding {
+                kind: "aws_access_key_id",
+                line: 2
+            }]
         );
         let gh = format!("token: ghp_{}", "a1B2".repeat(9));
         assert_eq!(known_formats(&gh)[0].kind, "github_token");
-        assert_eq!(known_formats("-----BEGIN RSA PRIVATE KEY-----")[0].kind, "private_key");
+        assert_eq!(
+            known_formats("-----BEGIN RSA PRIVATE KEY-----")[0].kind,
+            "private_key"
+        );
         assert!(known_formats("let x = \"AKIA-not-a-key\";").is_empty());
-        assert!(known_formats("AKIAIOSFODNN7EXAMPLEX").is_empty(), "too long for a key id");
+        assert!(
+            known_formats("AKIAIOSFODNN7EXAMPLEX").is_empty(),
+            "too long for a key id"
+        );
     }
 
     #[test]
     fn entropy_separates_keys_from_words_and_hashes() {
-        assert!(high_entropy("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", false));
+        assert!(high_entropy(
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            false
+        ));
         assert!(!high_entropy("HttpRequestHandlerFactory", false));
         assert!(!high_entropy("this is a sentence of some length", false));
         let sha = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";

@@ -35,10 +35,10 @@ pub struct Structure {
     pub functions: Vec<FunctionStat>,
     /// Decision points outside any function (a script, a bare block).
     pub top_level_complexity: u32,
-    /// Byte ranges of comments in the body.
-    pub comments: Vec<Range<usize>>,
-    /// Byte ranges of string literals long enough to hold a secret.
-    pub strings: Vec<Range<usize>>,
+    /// Byte ranges of comments in the body, with their first line (1-based).
+    pub comments: Vec<(Range<usize>, usize)>,
+    /// Byte ranges of string literals long enough to hold a secret, with their line.
+    pub strings: Vec<(Range<usize>, usize)>,
     /// String values of data files with the key they sit under.
     pub data_strings: Vec<(String, String)>,
 }
@@ -75,23 +75,78 @@ struct Wrapper {
 }
 
 const RUST_WRAPPERS: &[Wrapper] = &[
-    Wrapper { head: "fn __fragment() {\n", tail: "\n}\n", indent: false, nest: 0 },
-    Wrapper { head: "impl __Fragment {\n", tail: "\n}\n", indent: false, nest: 0 },
-    Wrapper { head: "fn __fragment() { match __x {\n", tail: "\n} }\n", indent: false, nest: 1 },
+    Wrapper {
+        head: "fn __fragment() {\n",
+        tail: "\n}\n",
+        indent: false,
+        nest: 0,
+    },
+    Wrapper {
+        head: "impl __Fragment {\n",
+        tail: "\n}\n",
+        indent: false,
+        nest: 0,
+    },
+    Wrapper {
+        head: "fn __fragment() { match __x {\n",
+        tail: "\n} }\n",
+        indent: false,
+        nest: 1,
+    },
 ];
 const PYTHON_WRAPPERS: &[Wrapper] = &[
-    Wrapper { head: "def __fragment():\n", tail: "\n", indent: true, nest: 0 },
-    Wrapper { head: "class __Fragment:\n", tail: "\n", indent: true, nest: 0 },
+    Wrapper {
+        head: "def __fragment():\n",
+        tail: "\n",
+        indent: true,
+        nest: 0,
+    },
+    Wrapper {
+        head: "class __Fragment:\n",
+        tail: "\n",
+        indent: true,
+        nest: 0,
+    },
 ];
 const JS_WRAPPERS: &[Wrapper] = &[
-    Wrapper { head: "function __fragment() {\n", tail: "\n}\n", indent: false, nest: 0 },
-    Wrapper { head: "class __Fragment {\n", tail: "\n}\n", indent: false, nest: 0 },
-    Wrapper { head: "switch (__x) {\n", tail: "\n}\n", indent: false, nest: 1 },
+    Wrapper {
+        head: "function __fragment() {\n",
+        tail: "\n}\n",
+        indent: false,
+        nest: 0,
+    },
+    Wrapper {
+        head: "class __Fragment {\n",
+        tail: "\n}\n",
+        indent: false,
+        nest: 0,
+    },
+    Wrapper {
+        head: "switch (__x) {\n",
+        tail: "\n}\n",
+        indent: false,
+        nest: 1,
+    },
 ];
 const GO_WRAPPERS: &[Wrapper] = &[
-    Wrapper { head: "package p\n", tail: "\n", indent: false, nest: 0 },
-    Wrapper { head: "package p\nfunc __fragment() {\n", tail: "\n}\n", indent: false, nest: 0 },
-    Wrapper { head: "package p\nfunc __fragment() {\nswitch {\n", tail: "\n}\n}\n", indent: false, nest: 1 },
+    Wrapper {
+        head: "package p\n",
+        tail: "\n",
+        indent: false,
+        nest: 0,
+    },
+    Wrapper {
+        head: "package p\nfunc __fragment() {\n",
+        tail: "\n}\n",
+        indent: false,
+        nest: 0,
+    },
+    Wrapper {
+        head: "package p\nfunc __fragment() {\nswitch {\n",
+        tail: "\n}\n}\n",
+        indent: false,
+        nest: 1,
+    },
 ];
 
 struct KindSpec {
@@ -108,8 +163,20 @@ struct KindSpec {
 
 const RUST_KINDS: KindSpec = KindSpec {
     func: &["function_item"],
-    nest: &["if_expression", "for_expression", "while_expression", "loop_expression", "match_expression", "closure_expression"],
-    decide: &["if_expression", "for_expression", "while_expression", "match_arm"],
+    nest: &[
+        "if_expression",
+        "for_expression",
+        "while_expression",
+        "loop_expression",
+        "match_expression",
+        "closure_expression",
+    ],
+    decide: &[
+        "if_expression",
+        "for_expression",
+        "while_expression",
+        "match_arm",
+    ],
     binop: &["binary_expression"],
     else_: &["else_clause"],
     if_: &["if_expression"],
@@ -119,8 +186,25 @@ const RUST_KINDS: KindSpec = KindSpec {
 };
 const PYTHON_KINDS: KindSpec = KindSpec {
     func: &["function_definition"],
-    nest: &["if_statement", "for_statement", "while_statement", "try_statement", "with_statement", "match_statement"],
-    decide: &["if_statement", "elif_clause", "for_statement", "while_statement", "except_clause", "conditional_expression", "boolean_operator", "case_clause", "if_clause"],
+    nest: &[
+        "if_statement",
+        "for_statement",
+        "while_statement",
+        "try_statement",
+        "with_statement",
+        "match_statement",
+    ],
+    decide: &[
+        "if_statement",
+        "elif_clause",
+        "for_statement",
+        "while_statement",
+        "except_clause",
+        "conditional_expression",
+        "boolean_operator",
+        "case_clause",
+        "if_clause",
+    ],
     binop: &[],
     else_: &[],
     if_: &["if_statement"],
@@ -129,9 +213,34 @@ const PYTHON_KINDS: KindSpec = KindSpec {
     logical: &[],
 };
 const JS_KINDS: KindSpec = KindSpec {
-    func: &["function_declaration", "function_expression", "function", "arrow_function", "method_definition", "generator_function_declaration", "generator_function"],
-    nest: &["if_statement", "for_statement", "for_in_statement", "while_statement", "do_statement", "switch_statement", "try_statement"],
-    decide: &["if_statement", "for_statement", "for_in_statement", "while_statement", "do_statement", "switch_case", "catch_clause", "ternary_expression"],
+    func: &[
+        "function_declaration",
+        "function_expression",
+        "function",
+        "arrow_function",
+        "method_definition",
+        "generator_function_declaration",
+        "generator_function",
+    ],
+    nest: &[
+        "if_statement",
+        "for_statement",
+        "for_in_statement",
+        "while_statement",
+        "do_statement",
+        "switch_statement",
+        "try_statement",
+    ],
+    decide: &[
+        "if_statement",
+        "for_statement",
+        "for_in_statement",
+        "while_statement",
+        "do_statement",
+        "switch_case",
+        "catch_clause",
+        "ternary_expression",
+    ],
     binop: &["binary_expression"],
     else_: &["else_clause"],
     if_: &["if_statement"],
@@ -141,8 +250,20 @@ const JS_KINDS: KindSpec = KindSpec {
 };
 const GO_KINDS: KindSpec = KindSpec {
     func: &["function_declaration", "method_declaration", "func_literal"],
-    nest: &["if_statement", "for_statement", "expression_switch_statement", "type_switch_statement", "select_statement"],
-    decide: &["if_statement", "for_statement", "expression_case", "type_case", "communication_case"],
+    nest: &[
+        "if_statement",
+        "for_statement",
+        "expression_switch_statement",
+        "type_switch_statement",
+        "select_statement",
+    ],
+    decide: &[
+        "if_statement",
+        "for_statement",
+        "expression_case",
+        "type_case",
+        "communication_case",
+    ],
     binop: &["binary_expression"],
     else_: &[],
     if_: &["if_statement"],
@@ -205,11 +326,31 @@ enum GrammarId {
 fn grammar(id: GrammarId) -> &'static Grammar {
     static GRAMMARS: [OnceLock<Grammar>; 6] = [const { OnceLock::new() }; 6];
     GRAMMARS[id as usize].get_or_init(|| match id {
-        GrammarId::Rust => Grammar::new(tree_sitter_rust::LANGUAGE.into(), &RUST_KINDS, RUST_WRAPPERS),
-        GrammarId::Python => Grammar::new(tree_sitter_python::LANGUAGE.into(), &PYTHON_KINDS, PYTHON_WRAPPERS),
-        GrammarId::Javascript => Grammar::new(tree_sitter_javascript::LANGUAGE.into(), &JS_KINDS, JS_WRAPPERS),
-        GrammarId::Typescript => Grammar::new(tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(), &JS_KINDS, JS_WRAPPERS),
-        GrammarId::Tsx => Grammar::new(tree_sitter_typescript::LANGUAGE_TSX.into(), &JS_KINDS, JS_WRAPPERS),
+        GrammarId::Rust => Grammar::new(
+            tree_sitter_rust::LANGUAGE.into(),
+            &RUST_KINDS,
+            RUST_WRAPPERS,
+        ),
+        GrammarId::Python => Grammar::new(
+            tree_sitter_python::LANGUAGE.into(),
+            &PYTHON_KINDS,
+            PYTHON_WRAPPERS,
+        ),
+        GrammarId::Javascript => Grammar::new(
+            tree_sitter_javascript::LANGUAGE.into(),
+            &JS_KINDS,
+            JS_WRAPPERS,
+        ),
+        GrammarId::Typescript => Grammar::new(
+            tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
+            &JS_KINDS,
+            JS_WRAPPERS,
+        ),
+        GrammarId::Tsx => Grammar::new(
+            tree_sitter_typescript::LANGUAGE_TSX.into(),
+            &JS_KINDS,
+            JS_WRAPPERS,
+        ),
         GrammarId::Go => Grammar::new(tree_sitter_go::LANGUAGE.into(), &GO_KINDS, GO_WRAPPERS),
     })
 }
@@ -290,7 +431,9 @@ fn analyse_code(id: GrammarId, body: &str) -> Structure {
             text.push_str(source);
         }
         text.push_str(wrapper.tail);
-        let Some(tree) = parse(id, &text) else { continue };
+        let Some(tree) = parse(id, &text) else {
+            continue;
+        };
         let head_lines = wrapper.head.matches('\n').count();
         let mut s = walk(g, tree.root_node(), wrapper.head.len(), head_lines);
         s.max_nesting = s.max_nesting.saturating_sub(wrapper.nest);
@@ -319,11 +462,16 @@ fn remap_ranges(mut s: Structure, body: &str) -> Structure {
     s.strings.clear();
     let bytes = body.as_bytes();
     let mut i = 0;
+    let mut line = 1;
     while i < bytes.len() {
         match bytes[i] {
+            b'\n' => {
+                line += 1;
+                i += 1;
+            }
             b'#' | b'/' if bytes[i] == b'#' || bytes.get(i + 1) == Some(&b'/') => {
                 let end = body[i..].find('\n').map_or(body.len(), |n| i + n);
-                s.comments.push(i..end);
+                s.comments.push((i..end, line));
                 i = end;
             }
             q @ (b'"' | b'\'' | b'`') => {
@@ -334,7 +482,7 @@ fn remap_ranges(mut s: Structure, body: &str) -> Structure {
                 }
                 let end = (i + 1).min(bytes.len());
                 if end - start >= MIN_SECRET_LEN {
-                    s.strings.push(start..end);
+                    s.strings.push((start..end, line));
                 }
                 i = end;
             }
@@ -357,7 +505,10 @@ fn dedent(body: &str) -> String {
     }
     let mut out = String::with_capacity(body.len());
     for line in body.split_inclusive('\n') {
-        out.push_str(line.get(common..).unwrap_or_else(|| line.trim_start_matches([' ', '\t'])));
+        out.push_str(
+            line.get(common..)
+                .unwrap_or_else(|| line.trim_start_matches([' ', '\t'])),
+        );
     }
     out
 }
@@ -376,11 +527,19 @@ fn walk(g: &Grammar, root: Node<'_>, offset: usize, line_offset: usize) -> Struc
     let check_errors = root.has_error();
     let mut cursor = root.walk();
     let mut stack: Vec<Frame> = Vec::with_capacity(64);
-    let mut parent = Frame { nest: 0, func: None, flags: 0 };
+    let mut parent = Frame {
+        nest: 0,
+        func: None,
+        flags: 0,
+    };
     loop {
         let node = cursor.node();
         let flags = g.flags(node.kind_id());
-        let mut frame = Frame { nest: parent.nest, func: parent.func, flags };
+        let mut frame = Frame {
+            nest: parent.nest,
+            func: parent.func,
+            flags,
+        };
         if check_errors && (node.is_error() || node.is_missing()) {
             s.syntax_errors += 1;
             if s.first_error_line.is_none() {
@@ -411,7 +570,10 @@ fn walk(g: &Grammar, root: Node<'_>, offset: usize, line_offset: usize) -> Struc
             }
             let mut decision = flags & DECIDE != 0;
             if flags & BINOP != 0 {
-                if let Some(op) = g.operator_field.and_then(|f| node.child_by_field_id(f.get())) {
+                if let Some(op) = g
+                    .operator_field
+                    .and_then(|f| node.child_by_field_id(f.get()))
+                {
                     decision = g.logical_ops.contains(&op.kind_id());
                 }
             }
@@ -423,10 +585,11 @@ fn walk(g: &Grammar, root: Node<'_>, offset: usize, line_offset: usize) -> Struc
             }
             if node.start_byte() >= offset {
                 let range = (node.start_byte() - offset)..(node.end_byte() - offset);
+                let line = node.start_position().row.saturating_sub(line_offset) + 1;
                 if flags & COMMENT != 0 {
-                    s.comments.push(range);
+                    s.comments.push((range, line));
                 } else if flags & STRING != 0 && range.len() >= MIN_SECRET_LEN {
-                    s.strings.push(range);
+                    s.strings.push((range, line));
                 }
             }
         }
@@ -442,7 +605,11 @@ fn walk(g: &Grammar, root: Node<'_>, offset: usize, line_offset: usize) -> Struc
             if !cursor.goto_parent() {
                 return s;
             }
-            parent = stack.pop().unwrap_or(Frame { nest: 0, func: None, flags: 0 });
+            parent = stack.pop().unwrap_or(Frame {
+                nest: 0,
+                func: None,
+                flags: 0,
+            });
         }
     }
 }
@@ -457,7 +624,9 @@ fn analyse_data(language: Language, body: &str) -> Structure {
         _ => body
             .parse::<toml::Table>()
             .map_err(|e| {
-                let line = e.span().map(|span| body[..span.start.min(body.len())].matches('\n').count() + 1);
+                let line = e
+                    .span()
+                    .map(|span| body[..span.start.min(body.len())].matches('\n').count() + 1);
                 (e.to_string(), line)
             })
             .and_then(|v| serde_json::to_value(v).map_err(|e| (e.to_string(), None))),
@@ -477,10 +646,18 @@ fn analyse_data(language: Language, body: &str) -> Structure {
 fn data_depth(value: &serde_json::Value, key: &str, strings: &mut Vec<(String, String)>) -> u32 {
     match value {
         serde_json::Value::Array(items) => {
-            1 + items.iter().map(|v| data_depth(v, key, strings)).max().unwrap_or(0)
+            1 + items
+                .iter()
+                .map(|v| data_depth(v, key, strings))
+                .max()
+                .unwrap_or(0)
         }
         serde_json::Value::Object(map) => {
-            1 + map.iter().map(|(k, v)| data_depth(v, k, strings)).max().unwrap_or(0)
+            1 + map
+                .iter()
+                .map(|(k, v)| data_depth(v, k, strings))
+                .max()
+                .unwrap_or(0)
         }
         serde_json::Value::String(text) if text.len() >= MIN_SECRET_LEN => {
             strings.push((key.to_owned(), text.clone()));
