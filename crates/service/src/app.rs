@@ -5,7 +5,7 @@ use crate::{
     auth,
     error::{ApiError, ensure_json_errors},
     routes::{
-        admin, chat, classify, health, metrics, models,
+        admin, chat, classify, fragments, health, metrics, models,
         openapi::{self, ApiDoc, OpenApiJson},
         process, run, usage,
     },
@@ -46,6 +46,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(models::list_models))
         .routes(routes!(run::run))
         .routes(routes!(process::process))
+        .routes(routes!(fragments::fuse))
         .routes(routes!(usage::usage))
         .routes(routes!(admin::create_tenant, admin::list_tenants))
         .routes(routes!(admin::suspend_tenant))

@@ -34,6 +34,8 @@ pub struct AppState {
     pub auth_mode: AuthMode,
     /// Owner of requests when auth is disabled.
     pub local_tenant: Tenant,
+    /// The fusion engine (its own rayon pool and score cache).
+    pub fusion: Arc<harpoon_core::HarpoonEngine>,
     draining: Arc<watch::Sender<bool>>,
 }
 
@@ -55,6 +57,7 @@ impl AppState {
             callers: Arc::default(),
             auth_mode,
             local_tenant,
+            fusion: Arc::new(harpoon_core::HarpoonEngine::new(&settings.harpoon)),
             settings: Arc::new(settings),
             started_at: Instant::now(),
             prometheus,
