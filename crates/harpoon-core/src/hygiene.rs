@@ -201,8 +201,9 @@ pub fn score(language: Language, path: &str, body: &str) -> Hygiene {
             continue;
         };
         let content = secrets::literal_content(literal);
-        let line_start = body[..range.start].rfind('\n').map_or(0, |i| i + 1);
-        let named = secrets::secret_name(&body[line_start..range.start]);
+        let before = body.get(..range.start).unwrap_or("");
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let named = secrets::secret_name(&before[line_start..]);
         // A known-format key on the same line is already counted.
         if secrets::high_entropy(content, named) && !known.iter().any(|k| k.line == *line) {
             entropic += 1;

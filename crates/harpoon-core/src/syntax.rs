@@ -614,8 +614,33 @@ fn walk(g: &Grammar, root: Node<'_>, offset: usize, line_offset: usize) -> Struc
     }
 }
 
+/// Containers nested deeper than this are refused unparsed: recursive parsers
+/// (and the walk below) would otherwise risk the stack on hostile input.
+pub const MAX_DATA_DEPTH: usize = 128;
+
+/// Deepest `[`/`{` nesting, counted without regard to strings: an upper bound.
+fn bracket_depth(body: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    for b in body.bytes() {
+        match b {
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 fn analyse_data(language: Language, body: &str) -> Structure {
     let mut s = Structure::default();
+    if bracket_depth(body) > MAX_DATA_DEPTH {
+        s.syntax_errors = 1;
+        s.first_error_line = Some(1);
+        return s;
+    }
     let result: Result<serde_json::Value, (String, Option<usize>)> = match language {
         Language::Json => serde_json::from_str(body).map_err(|e| (e.to_string(), Some(e.line()))),
         Language::Yaml => serde_yaml_ng::from_str::<serde_yaml_ng::Value>(body)

@@ -530,3 +530,23 @@ fn weights_table_is_documented() {
         assert!(doc.contains(&row), "docs/fusion.md lacks the row {row}");
     }
 }
+
+#[test]
+fn hostile_nesting_is_a_syntax_error_not_a_crash() {
+    let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+    for path in ["a.json", "a.yaml", "a.toml"] {
+        let body = if path.ends_with("toml") {
+            format!("a = {deep}")
+        } else {
+            deep.clone()
+        };
+        assert!(
+            severity(&data(path, &body), "syntax_errors") > 0.0,
+            "{path}"
+        );
+    }
+    // Code is walked without recursion, so deep code only costs nesting.
+    let rust = format!("fn f() {{ {} }}", "{".repeat(20_000) + &"}".repeat(20_000));
+    let h = data("a.rs", &rust);
+    assert_eq!(severity(&h, "syntax_errors"), 0.0);
+}
