@@ -78,13 +78,18 @@ fn main() {
     );
     // The floor under any tree-sitter scorer: parsing alone, one thread.
     let mut parser = tree_sitter::Parser::new();
-    parser.set_language(&tree_sitter_rust::LANGUAGE.into()).expect("the Rust grammar loads");
+    parser
+        .set_language(&tree_sitter_rust::LANGUAGE.into())
+        .expect("the Rust grammar loads");
     let start = Instant::now();
     for f in &fragments {
         std::hint::black_box(parser.parse(&f.body, None));
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("tree-sitter parse alone, 1 thread: {secs:.2} s, {:.1} MB/s", mb / secs);
+    println!(
+        "tree-sitter parse alone, 1 thread: {secs:.2} s, {:.1} MB/s",
+        mb / secs
+    );
     let mut one = None;
     for &t in &threads {
         let engine = HarpoonEngine::new(&FusionSettings {
