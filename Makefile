@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 IMAGE ?= harpoon:latest
 
-.PHONY: run run-mlx build test setup lint unit pg mlx e2e mcp fuzz router-check router bench bench-router bench-health bench-gateway bench-tokens docker clean
+.PHONY: run run-mlx build test setup lint unit pg mlx e2e mcp fuzz router-check router python-fusion bench bench-router bench-health bench-gateway bench-tokens bench-fusion docker clean
 
 # Offline Hugging Face settings for everything that touches mlx-lm.
 HF_ENV := HF_HUB_OFFLINE=1 HF_HUB_CACHE=$(CURDIR)/target/hf-cache
@@ -33,7 +33,7 @@ build:
 	$(CARGO) build --release --locked -p service
 
 ## Install what the tests need, then lint and run the whole suite.
-test: setup lint unit pg router-check mlx e2e mcp fuzz
+test: setup lint unit pg router-check python-fusion mlx e2e mcp fuzz
 
 ## Everything the suite needs on a fresh machine.
 setup:
@@ -77,6 +77,11 @@ e2e:
 	cp target/debug/service $(PYMLX_BIN)
 	cd tests/e2e && HARPOON_SERVICE_BIN=$(CURDIR)/$(PYMLX_BIN) ../../.venv/bin/python -m pytest -q
 
+## The harpoon_core Python module: built into the project venv with maturin, then its tests.
+python-fusion:
+	VIRTUAL_ENV=$(CURDIR)/.venv .venv/bin/maturin develop --locked -m crates/harpoon-core/Cargo.toml
+	.venv/bin/python -m pytest -q crates/harpoon-core/python-tests
+
 ## The embedded router artefact is exactly what training produces from the committed data.
 router-check:
 	$(CARGO) run --release --locked -q -p orchestrator --bin train-router -- $(ROUTER_DATA) --check
@@ -86,7 +91,7 @@ router:
 	$(CARGO) run --release --locked -p orchestrator --bin train-router -- $(ROUTER_DATA)
 
 ## Benchmarks; figures go to docs/performance.md with the command behind each.
-bench: bench-router bench-health bench-gateway bench-tokens
+bench: bench-router bench-health bench-gateway bench-tokens bench-fusion
 
 bench-router:
 	$(CARGO) bench --locked -p orchestrator --bench classify
@@ -104,6 +109,11 @@ bench-tokens:
 	$(CARGO) build --release --locked -p service --features pymlx
 	cp target/release/service target/release/service-pymlx
 	$(HF_ENV) .venv/bin/python scripts/bench-tokens.py --rounds 7 --max-tokens 200
+
+## Fusion: criterion, then the Rust sources under ~/.cargo/registry/src scored on 1 and 2 threads.
+bench-fusion:
+	$(CARGO) bench --locked -p harpoon-core --bench fusion
+	$(CARGO) run --release --locked -q -p harpoon-core --example fusion-throughput
 
 ## Build the container image; needs a running Docker engine.
 docker:

@@ -103,7 +103,9 @@ def test_run_and_process_generate_with_the_routed_model(native):
     assert status == 200, body
     assert body["deployment_used"] == "native"
     assert body["classification"]["model"] == "gemma"
-    assert body["fragment_context"] == [{"path": "a.rs"}], "echoed, not faked"
+    fusion = body["fusion"]  # a context fragment without a body takes the request text
+    assert [a["fragment"]["body"] for a in fusion["absorbed"]] == ["hi"]
+    assert len(fusion["chain"]) == 1 and len(fusion["envelope_hash"]) == 64
     assert isinstance(body["inference"]["output"], str)
 
     status, body = post_json(f"{native}/v2/process", {"text": "hi", "deployment": "HostedAI"})

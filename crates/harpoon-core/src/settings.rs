@@ -22,6 +22,14 @@ pub struct FusionSettings {
     pub max_iterations: u32,
     /// Worker threads for scoring; `None` uses every core.
     pub thread_count: Option<usize>,
+    /// Largest SimHash distance (in bits, of 64) at which two fragments are reported as near-duplicates.
+    pub near_duplicate_distance: u32,
+    /// Hygiene reports kept in memory by anchor, so re-scoring unchanged code is free; 0 disables the cache.
+    pub cache_entries: usize,
+    /// Most fragments one envelope cycle accepts.
+    pub max_fragments: usize,
+    /// Largest fragment body in bytes.
+    pub max_fragment_bytes: usize,
 }
 
 impl Default for FusionSettings {
@@ -30,6 +38,10 @@ impl Default for FusionSettings {
             hygiene_threshold: 0.8,
             max_iterations: 10,
             thread_count: None,
+            near_duplicate_distance: 6,
+            cache_entries: 4096,
+            max_fragments: 256,
+            max_fragment_bytes: 262_144,
         }
     }
 }
@@ -53,6 +65,24 @@ impl FusionSettings {
             return Err(InvalidSetting {
                 key: "harpoon.thread_count",
                 reason: "0 threads cannot score anything; leave it unset for all cores".into(),
+            });
+        }
+        if self.near_duplicate_distance > 64 {
+            return Err(InvalidSetting {
+                key: "harpoon.near_duplicate_distance",
+                reason: format!("{} is out of range 0..=64", self.near_duplicate_distance),
+            });
+        }
+        if self.max_fragments == 0 {
+            return Err(InvalidSetting {
+                key: "harpoon.max_fragments",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.max_fragment_bytes == 0 {
+            return Err(InvalidSetting {
+                key: "harpoon.max_fragment_bytes",
+                reason: "must be at least 1".into(),
             });
         }
         Ok(())

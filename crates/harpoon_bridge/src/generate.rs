@@ -9,6 +9,7 @@ use orchestrator::generation::{Message, Role as ChatRole};
 use orchestrator::registry::{ModelHandle, Params};
 use serde::Deserialize;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// Scores a file's hygiene in [0, 1]; the fusion engine implements it.
 pub trait HygieneGate: Send + Sync {
@@ -118,7 +119,7 @@ pub fn parse(answer: &str, gate: &dyn HygieneGate, threshold: f64) -> Result<Gen
 #[allow(clippy::too_many_arguments)]
 pub async fn generate(
     model: &ModelHandle,
-    gate: &dyn HygieneGate,
+    gate: &Arc<dyn HygieneGate>,
     threshold: f64,
     attempts: u32,
     covenant: &Covenant,
@@ -150,7 +151,14 @@ pub async fn generate(
             .generate(request)
             .await
             .map_err(|e| format!("model {}: {e}", model.name()))?;
-        match parse(&answer.text, gate, threshold) {
+        // Scoring parses every file: CPU work, kept off the async threads.
+        let checked = {
+            let (gate, text) = (gate.clone(), answer.text.clone());
+            tokio::task::spawn_blocking(move || parse(&text, gate.as_ref(), threshold))
+                .await
+                .map_err(|e| format!("hygiene gate: {e}"))?
+        };
+        match checked {
             Ok(g) => return Ok(g),
             Err(reason) => {
                 tracing::info!(repo, attempt, %reason, "generated change refused");

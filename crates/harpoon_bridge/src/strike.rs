@@ -519,7 +519,7 @@ impl Bridge {
             let generated = tokio::select! {
                 g = crate::generate::generate(
                     &model,
-                    self.inner.gate.as_ref(),
+                    &self.inner.gate,
                     threshold,
                     self.inner.settings.generate_attempts,
                     covenant,

@@ -5,7 +5,7 @@ use crate::{
     auth,
     error::{ApiError, ensure_json_errors},
     routes::{
-        admin, chat, classify, covenants, health, metrics, models,
+        admin, chat, classify, covenants, fragments, health, metrics, models,
         openapi::{self, ApiDoc, OpenApiJson},
         process, run, usage,
     },
@@ -46,6 +46,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(models::list_models))
         .routes(routes!(run::run))
         .routes(routes!(process::process))
+        .routes(routes!(fragments::fuse))
         .routes(routes!(usage::usage))
         .routes(routes!(admin::create_tenant, admin::list_tenants))
         .routes(routes!(admin::suspend_tenant))
@@ -193,7 +194,7 @@ impl<B> OnResponse<B> for LogResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{settings::Settings, telemetry};
+    use crate::settings::Settings;
     use axum::body::Body;
     use tower::ServiceExt;
 
@@ -202,30 +203,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("harpoon-app-test-{}", std::process::id()));
         let mut settings = Settings::default();
         settings.storage.data_dir = dir.clone();
-        let storage = crate::storage::Storage::open(&settings.storage)
-            .await
-            .unwrap();
-        let local = storage.ensure_tenant("local").await.unwrap();
-        let (usage, _writer) = crate::storage::usage::UsageRecorder::start(storage.clone());
-        let gateway = orchestrator::gateway::Gateway {
-            classifier: orchestrator::router::Classifier::from_settings(
-                &settings.router,
-                &settings.models,
-            )
-            .unwrap(),
-            registry: orchestrator::registry::Registry::new(&settings.models),
-        };
-        let bridge = crate::bridge_gate::build(&settings, &storage, &gateway).unwrap();
-        let state = AppState::new(
-            settings,
-            gateway,
-            telemetry::prometheus().unwrap(),
-            storage,
-            usage,
-            local,
-            crate::settings::AuthMode::Disabled,
-            bridge,
-        );
+        let (state, _writer) = crate::server::open_state(settings).await.unwrap();
         let app = router(state.clone());
         let ready = || Request::get("/ready").body(Body::empty()).unwrap();
 

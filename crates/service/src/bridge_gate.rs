@@ -1,29 +1,26 @@
-//! The hygiene gate generated files pass on a strike's generate path, and the
-//! bridge built from the configuration.
+//! The hygiene gate generated files pass on a strike's generate path (the
+//! fusion engine's score), and the bridge built from the configuration.
 
 use crate::settings::Settings;
 use crate::storage::Storage;
 use harpoon_bridge::{Bridge, BridgeError, HygieneGate};
+use harpoon_core::{Fragment, HarpoonEngine};
 use orchestrator::{Tier, gateway::Gateway};
 use std::sync::Arc;
 
-/// Accepts a file whose text is plausible: not blank and free of NUL and
-/// other control characters a source file never holds (the body is UTF-8
-/// already). Scores 1.0 or 0.0.
-// merged with harpoon-core scoring by the lead
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PlausibleText;
+/// Scores a generated file as `/v2/fragments` would (same engine, same cache).
+#[derive(Clone)]
+pub struct FusionGate(pub Arc<HarpoonEngine>);
 
-impl HygieneGate for PlausibleText {
-    fn score(&self, _path: &str, body: &str) -> f64 {
-        let control = body
-            .chars()
-            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\u{c}'));
-        if body.trim().is_empty() || control {
-            0.0
-        } else {
-            1.0
-        }
+impl HygieneGate for FusionGate {
+    fn score(&self, path: &str, body: &str) -> f64 {
+        let fragment = Fragment {
+            path: path.to_owned(),
+            idx: 0,
+            lines: String::new(),
+            body: body.to_owned(),
+        };
+        self.0.score(&fragment).score
     }
 }
 
@@ -33,12 +30,13 @@ pub fn build(
     settings: &Settings,
     storage: &Storage,
     gateway: &Gateway,
+    fusion: Arc<HarpoonEngine>,
 ) -> Result<Bridge, BridgeError> {
     Ok(Bridge::new(
         storage.pool().clone(),
         &settings.bridge,
         &settings.storage.data_dir,
-        Arc::new(PlausibleText),
+        Arc::new(FusionGate(fusion)),
     )?
     .with_generation(
         gateway.registry.for_tier(Tier::Large),
@@ -51,9 +49,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blank_or_binary_text_fails_the_gate() {
-        assert_eq!(PlausibleText.score("a.rs", "fn main() {}\n"), 1.0);
-        assert_eq!(PlausibleText.score("a.rs", " \n\t"), 0.0);
-        assert_eq!(PlausibleText.score("a.bin", "ab\0cd"), 0.0);
+    fn the_gate_is_the_fusion_score() {
+        let gate = FusionGate(Arc::new(HarpoonEngine::new(&Default::default())));
+        let clean = gate.score(
+            "a.rs",
+            "/// Adds.\nfn add(a: u32, b: u32) -> u32 {\n    a + b\n}\n",
+        );
+        let broken = gate.score(
+            "a.rs",
+            "fn f( {\n    let key = \"AKIAIOSFODNN7EXAMPLE\";\n    dbg!(key);\n  // TODO\n",
+        );
+        assert!(clean > 0.9, "{clean}");
+        assert!(broken < clean - 0.3, "{broken} vs {clean}");
     }
 }

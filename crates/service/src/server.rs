@@ -4,7 +4,7 @@ use crate::settings::AuthMode;
 use crate::storage::{Storage, usage::UsageRecorder};
 use crate::{app, settings::Settings, state::AppState, telemetry};
 use orchestrator::{gateway::Gateway, registry::Registry, router::Classifier};
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
 /// Why the server could not run.
@@ -153,7 +153,8 @@ pub async fn open_state(
         );
     }
     let (usage, usage_writer) = UsageRecorder::start(storage.clone());
-    let bridge = crate::bridge_gate::build(&settings, &storage, &gateway)?;
+    let fusion = Arc::new(harpoon_core::HarpoonEngine::new(&settings.harpoon));
+    let bridge = crate::bridge_gate::build(&settings, &storage, &gateway, fusion.clone())?;
     let state = AppState::new(
         settings,
         gateway,
@@ -163,6 +164,7 @@ pub async fn open_state(
         local_tenant,
         auth_mode,
         bridge,
+        fusion,
     );
     Ok((state, usage_writer))
 }

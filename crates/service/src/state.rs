@@ -41,6 +41,8 @@ pub struct Shared {
     pub local_tenant: Tenant,
     /// Covenants, harmony reviews, strikes and cables.
     pub bridge: harpoon_bridge::Bridge,
+    /// The fusion engine (its own rayon pool and score cache).
+    pub fusion: Arc<harpoon_core::HarpoonEngine>,
     draining: watch::Sender<bool>,
 }
 
@@ -64,6 +66,7 @@ impl AppState {
         local_tenant: Tenant,
         auth_mode: AuthMode,
         bridge: harpoon_bridge::Bridge,
+        fusion: Arc<harpoon_core::HarpoonEngine>,
     ) -> Self {
         Self(Arc::new(Shared {
             bridge,
@@ -73,6 +76,7 @@ impl AppState {
             callers: Arc::default(),
             auth_mode,
             local_tenant,
+            fusion,
             settings: Arc::new(settings),
             started_at: Instant::now(),
             prometheus,

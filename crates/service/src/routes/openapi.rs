@@ -16,6 +16,7 @@ use utoipa::OpenApi;
         (name = "operations", description = "Health, readiness, metrics and this document"),
         (name = "routing", description = "The complexity router"),
         (name = "inference", description = "OpenAI-compatible inference"),
+        (name = "fusion", description = "Code-fragment hygiene scoring and envelopes"),
         (name = "tenancy", description = "The caller's own usage"),
         (name = "admin", description = "Tenants and API keys (admin keys only)"),
         (name = "covenants", description = "Covenants, harmony reviews, strikes and cables across repositories"),

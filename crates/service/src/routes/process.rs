@@ -6,6 +6,7 @@ use crate::{
     error::{ApiError, ErrorBody},
     extract::{ApiJson, Validate, non_blank},
     routes::{
+        fragments::{run_cycle, validate_cycle},
         inference::{Ledger, Routing, admit},
         run::RunUsage,
     },
@@ -47,6 +48,23 @@ impl Deployment {
     }
 }
 
+/// A code fragment given as context; without a `body`, the request's text is its body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContextFragment {
+    /// Path of the file; its extension picks the language.
+    #[serde(default)]
+    pub path: String,
+    /// Position in the file or request; defaults to the index in the list.
+    #[schema(minimum = 0)]
+    pub idx: Option<u32>,
+    /// Line range in the file, e.g. `10-42`.
+    #[serde(default)]
+    pub lines: String,
+    /// The code; the request's `text` when absent.
+    pub body: Option<String>,
+}
+
 /// Body of `POST /v2/process`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -57,9 +75,14 @@ pub struct ProcessRequest {
     /// `native` (default) or `hosted_ai`; the seed's `Native`, `HostedAI` and `hostedai` are accepted.
     #[serde(default)]
     pub deployment: Deployment,
-    /// Code fragments for fusion (objects); accepted and echoed until fusion lands.
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub fragment_context: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
+    /// Code fragments for fusion; the answer carries their envelope in `fusion`.
+    pub fragment_context: Option<Vec<ContextFragment>>,
+    /// Hygiene threshold for the fusion of `fragment_context`, 0–1.
+    #[schema(minimum = 0, maximum = 1)]
+    pub hygiene_threshold: Option<f64>,
+    /// Refinement rounds for the fusion of `fragment_context`, 0–1000.
+    #[schema(minimum = 0, maximum = 1000)]
+    pub max_iterations: Option<u32>,
     /// Covenant this request belongs to; echoed.
     pub covenant_id: Option<String>,
 }
@@ -67,7 +90,7 @@ pub struct ProcessRequest {
 impl Validate for ProcessRequest {
     fn validate(&self) -> Result<(), ApiError> {
         non_blank("text", &self.text)?;
-        Ok(())
+        validate_cycle(self.hygiene_threshold, self.max_iterations)
     }
 }
 
@@ -104,9 +127,10 @@ pub struct ProcessResponse {
     pub inference: ProcessInference,
     /// Where it ran.
     pub deployment_used: Deployment,
-    /// The request's fragments, unchanged (fusion is not applied yet).
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub fragment_context: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
+    /// The fusion envelope of `fragment_context` (as `POST /v2/fragments` returns it); absent without one.
+    #[schema(value_type = Option<Object>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<harpoon_core::Envelope>,
     /// The request's covenant id.
     pub covenant_id: Option<String>,
 }
@@ -120,8 +144,8 @@ pub struct ProcessResponse {
     responses(
         (status = 200, description = "Classification and generation", body = ProcessResponse),
         (status = 400, description = "Malformed JSON or context length exceeded", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 422, description = "Empty text, unknown deployment or field", body = ErrorBody),
+        (status = 413, description = "Body too large, or fragment_context over the fusion limits", body = ErrorBody),
+        (status = 422, description = "Empty text, unknown deployment or field, fusion threshold out of range", body = ErrorBody),
         (status = 502, description = "Upstream error", body = ErrorBody),
         (status = 503, description = "The deployment has no engine for the chosen tier", body = ErrorBody),
         (status = 504, description = "Upstream timeout", body = ErrorBody),
@@ -144,6 +168,30 @@ async fn answer(
     ledger: &mut Ledger,
 ) -> Result<(ProcessResponse, orchestrator::generation::Usage), ApiError> {
     admit(state, caller).await?;
+    let fusion = match request.fragment_context {
+        Some(context) => {
+            let fragments = context
+                .into_iter()
+                .enumerate()
+                .map(|(i, f)| harpoon_core::Fragment {
+                    path: f.path,
+                    idx: f.idx.unwrap_or(u32::try_from(i).unwrap_or(u32::MAX)),
+                    lines: f.lines,
+                    body: f.body.unwrap_or_else(|| request.text.clone()),
+                })
+                .collect();
+            Some(
+                run_cycle(
+                    state,
+                    fragments,
+                    request.hygiene_threshold,
+                    request.max_iterations,
+                )
+                .await?,
+            )
+        }
+        None => None,
+    };
     let routing = Routing::decide(&state.gateway, "", &request.text, false)?;
     ledger.routed(&routing);
     let engine = routing.model.settings().engine;
@@ -183,7 +231,7 @@ async fn answer(
                 usage: RunUsage::from(&done.usage),
             },
             deployment_used: request.deployment,
-            fragment_context: request.fragment_context,
+            fusion,
             covenant_id: request.covenant_id,
         },
         usage,

@@ -1,0 +1,171 @@
+//! `POST /v2/fragments`: fusion — hygiene scores, duplicates and a verifiable
+//! envelope for a set of code fragments. The work runs on the blocking pool
+//! (the engine has its own rayon threads); the handler only checks limits.
+
+use crate::{
+    error::{ApiError, ErrorBody},
+    extract::{ApiJson, Validate},
+    state::AppState,
+};
+use axum::{Json, extract::State, http::StatusCode};
+use harpoon_core::{Envelope, Fragment, engine::MAX_ITERATIONS_CAP};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+/// One fragment of a fusion request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FragmentInput {
+    /// Path of the file; its extension picks the language (`.rs`, `.py`, `.ts`, …), else the content does.
+    #[serde(default)]
+    pub path: String,
+    /// Position in the file or request; defaults to the fragment's index in the list.
+    #[schema(minimum = 0)]
+    pub idx: Option<u32>,
+    /// Line range in the file, e.g. `10-42`; reported back unchanged.
+    #[serde(default)]
+    pub lines: String,
+    /// The code.
+    #[schema(min_length = 1, pattern = "\\S")]
+    pub body: String,
+}
+
+/// Body of `POST /v2/fragments`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FragmentsRequest {
+    /// The fragments, at least one (at most `harpoon.max_fragments`).
+    #[schema(min_items = 1)]
+    pub fragments: Vec<FragmentInput>,
+    /// Score a fragment needs to be absorbed, 0–1; defaults to `harpoon.hygiene_threshold`.
+    #[schema(minimum = 0, maximum = 1)]
+    pub hygiene_threshold: Option<f64>,
+    /// Refinement rounds, 0–1000; defaults to `harpoon.max_iterations`.
+    #[schema(minimum = 0, maximum = 1000)]
+    pub max_iterations: Option<u32>,
+}
+
+/// Checks a threshold and a round limit from a request.
+pub fn validate_cycle(threshold: Option<f64>, max_iterations: Option<u32>) -> Result<(), ApiError> {
+    if let Some(t) = threshold {
+        if !(0.0..=1.0).contains(&t) {
+            return Err(ApiError::validation(format!(
+                "hygiene_threshold: {t} is out of range 0..=1"
+            )));
+        }
+    }
+    if let Some(m) = max_iterations {
+        if m > MAX_ITERATIONS_CAP {
+            return Err(ApiError::validation(format!(
+                "max_iterations: {m} is out of range 0..={MAX_ITERATIONS_CAP}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Validate for FragmentsRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        if self.fragments.is_empty() {
+            return Err(ApiError::validation(
+                "fragments: at least one fragment is required",
+            ));
+        }
+        for (i, f) in self.fragments.iter().enumerate() {
+            if f.body.trim().is_empty() {
+                return Err(ApiError::validation(format!(
+                    "fragments[{i}].body: must not be empty or whitespace"
+                )));
+            }
+        }
+        validate_cycle(self.hygiene_threshold, self.max_iterations)
+    }
+}
+
+/// Runs an envelope cycle off the async threads, after checking the configured
+/// limits (413 when a request holds too many fragments or too large a body).
+pub async fn run_cycle(
+    state: &AppState,
+    fragments: Vec<Fragment>,
+    hygiene_threshold: Option<f64>,
+    max_iterations: Option<u32>,
+) -> Result<Envelope, ApiError> {
+    let limits = state.fusion.settings();
+    if fragments.len() > limits.max_fragments {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_fragments",
+            format!(
+                "{} fragments; at most {} (harpoon.max_fragments) per request",
+                fragments.len(),
+                limits.max_fragments
+            ),
+        ));
+    }
+    if let Some((i, f)) = fragments
+        .iter()
+        .enumerate()
+        .find(|(_, f)| f.body.len() > limits.max_fragment_bytes)
+    {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "fragment_too_large",
+            format!(
+                "fragments[{i}].body has {} bytes; at most {} (harpoon.max_fragment_bytes)",
+                f.body.len(),
+                limits.max_fragment_bytes
+            ),
+        ));
+    }
+    let engine = state.fusion.clone();
+    tokio::task::spawn_blocking(move || {
+        engine.envelope_cycle(fragments, hygiene_threshold, max_iterations)
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "fusion task failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "fusion_failed",
+            "the fusion engine failed on this request",
+        )
+    })
+}
+
+/// Scores the fragments, drops repeats, refines what falls short and returns the envelope.
+#[utoipa::path(
+    post,
+    path = "/v2/fragments",
+    tag = "fusion",
+    request_body = FragmentsRequest,
+    responses(
+        (status = 200, description = "The envelope: absorbed (with scores and signals), pending (with reasons), duplicates, near-duplicates, events, anchor chain, envelope hash, mean hygiene, iterations used", body = Object),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 413, description = "Body, fragment count or a fragment over the limits", body = ErrorBody),
+        (status = 422, description = "No fragments, an empty body, or a threshold or round limit out of range", body = ErrorBody),
+    )
+)]
+pub async fn fuse(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<FragmentsRequest>,
+) -> Result<Json<Envelope>, ApiError> {
+    let fragments = request
+        .fragments
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| Fragment {
+            path: f.path,
+            idx: f.idx.unwrap_or(u32::try_from(i).unwrap_or(u32::MAX)),
+            lines: f.lines,
+            body: f.body,
+        })
+        .collect();
+    run_cycle(
+        &state,
+        fragments,
+        request.hygiene_threshold,
+        request.max_iterations,
+    )
+    .await
+    .map(Json)
+}
