@@ -376,6 +376,83 @@ def test_http_harmony_review_and_strike_as_rest_does(open_service, demo_repos):
     assert log.stdout.strip() == "Issue JWTs"
 
 
+# ---- fusion: the same functions as POST /v2/fragments
+
+FRAGMENTS = {
+    "fragments": [
+        {"path": "src/add.py", "lines": "1-2", "body": "def add(a, b):\n    return a + b\n"},
+        {"path": "src/log.py", "body": "def f(x):\n    print('debug', x)  # TODO remove\n    return x   \n"},
+        {"path": "src/again.py", "body": "def add(a, b):\n    return a + b\n"},
+    ],
+    "hygiene_threshold": 0.95,
+    "max_iterations": 2,
+}
+
+
+def rest_fragments(url, body):
+    status, raw = post(f"{url}/v2/fragments", body)
+    return status, (json.loads(raw) if status == 200 else raw)
+
+
+def test_process_fragments_equals_rest(open_service):
+    url = open_service.url
+    status, rest = rest_fragments(url, FRAGMENTS)
+    assert status == 200
+
+    async def main():
+        async with http_session(f"{url}/mcp") as session:
+            envelope = tool_json(await session.call_tool("process_fragments", FRAGMENTS))
+            out_of_range = error_of(await session.call_tool("process_fragments", {**FRAGMENTS, "hygiene_threshold": 2}))
+            empty = error_of(await session.call_tool("process_fragments", {"fragments": []}))
+            blank = error_of(await session.call_tool("process_fragments", {"fragments": [{"body": "  "}]}))
+            too_many = error_of(
+                await session.call_tool("process_fragments", {"fragments": [{"body": f"x = {i}\n"} for i in range(257)]})
+            )
+            return envelope, out_of_range, empty, blank, too_many
+
+    envelope, out_of_range, empty, blank, too_many = anyio.run(main)
+    # Deterministic engine, same path: the very same envelope.
+    assert envelope == rest
+    assert len(envelope["duplicates"]) == 1 and envelope["envelope_hash"]
+    # Refusals carry REST's status, code and message.
+    for mcp_error, body in [
+        (out_of_range, {**FRAGMENTS, "hygiene_threshold": 2}),
+        (empty, {"fragments": []}),
+        (blank, {"fragments": [{"body": "  "}]}),
+    ]:
+        status, rest_error = rest_fragments(url, body)
+        assert mcp_error == {**rest_error["error"], "status": status}
+        assert status == 422
+    assert too_many["status"] == 413 and too_many["code"] == "too_many_fragments"
+
+
+def test_fusion_hygiene_prompt_renders_the_measured_score(open_service):
+    code = FRAGMENTS["fragments"][1]["body"]
+    # REST's score of the same fragment, unrefined (threshold 0, no rounds).
+    status, rest = rest_fragments(
+        open_service.url,
+        {"fragments": [{"path": "src/log.py", "body": code}], "hygiene_threshold": 0, "max_iterations": 0},
+    )
+    assert status == 200
+    hygiene = rest["absorbed"][0]["hygiene"]
+    assert hygiene["score"] < 1.0
+    worst = max(hygiene["signals"], key=lambda s: s["contribution"])
+
+    async def main():
+        async with http_session(f"{open_service.url}/mcp") as session:
+            prompt = await session.get_prompt("fusion.hygiene", {"path": "src/log.py", "code": code})
+            with pytest.raises(MCPError) as missing:
+                await session.get_prompt("fusion.hygiene", {"path": "src/log.py"})
+            assert "code" in missing.value.message
+            return prompt.messages[0].content.text
+
+    text = anyio.run(main)
+    assert f"as {hygiene['language']} and scored its hygiene {hygiene['score']:.2f}" in text
+    assert f"- {worst['name']}: measured" in text
+    assert text.index(f"- {worst['name']}:") < text.index("Signals that cost nothing")
+    assert code in text
+
+
 # ---- stdio
 
 

@@ -287,11 +287,14 @@ call the harmony_review tool first"
                 .unwrap_or_else(|| format!("1-{}", code.lines().count().max(1)));
             let fragment = FragmentArg {
                 path: path.to_owned(),
-                idx: 0,
+                idx: Some(0),
                 lines,
                 body: code.to_owned(),
             };
             let hygiene = backend.score_fragment(caller, fragment.clone()).await?;
+            let hygiene: HygieneView = serde_json::from_value(hygiene).map_err(|e| {
+                BackendError::new(500, "internal_error", format!("hygiene report: {e}"))
+            })?;
             Ok(fusion_hygiene(&fragment, &hygiene))
         }
         other => Err(PromptError::Unknown(other.to_owned())),
@@ -438,24 +441,80 @@ this JSON schema:\n{schema}{notes}",
     )
 }
 
-fn fusion_hygiene(fragment: &FragmentArg, hygiene: &Value) -> GetPromptResult {
-    let score = hygiene
-        .get("score")
-        .and_then(Value::as_f64)
-        .map_or_else(|| "unknown".to_owned(), |s| format!("{s:.2}"));
+/// The parts of harpoon-core's `Hygiene` report a prompt renders.
+#[derive(Debug, serde::Deserialize)]
+struct HygieneView {
+    score: f64,
+    language: String,
+    signals: Vec<SignalView>,
+}
+
+/// One signal of the report.
+#[derive(Debug, serde::Deserialize)]
+struct SignalView {
+    name: String,
+    value: f64,
+    severity: f64,
+    weight: f64,
+    contribution: f64,
+    #[serde(default)]
+    detail: Option<String>,
+}
+
+fn fusion_hygiene(fragment: &FragmentArg, hygiene: &HygieneView) -> GetPromptResult {
+    let mut lowering: Vec<&SignalView> = hygiene
+        .signals
+        .iter()
+        .filter(|s| s.contribution > 0.0)
+        .collect();
+    lowering.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
+    let lowered: Vec<String> = lowering
+        .iter()
+        .map(|s| {
+            format!(
+                "{name}: measured {value}, severity {severity:.2} × weight {weight:.2} took {took:.3} off{detail}",
+                name = s.name,
+                value = s.value,
+                severity = s.severity,
+                weight = s.weight,
+                took = s.contribution,
+                detail = s
+                    .detail
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    let clean: Vec<&str> = hygiene
+        .signals
+        .iter()
+        .filter(|s| s.contribution <= 0.0)
+        .map(|s| s.name.as_str())
+        .collect();
     let text = format!(
-        "Harpoon's fusion scored this fragment of {path} (lines {lines}) at hygiene {score} on a 0–1 scale; \
-fragments below the configured threshold are left out of envelopes.\n\nThe score and the signals behind it:\n\
-{hygiene}\n\nThe fragment:\n```\n{body}\n```\n\nRewrite the fragment so the signals that lowered the score \
-go away, without changing its behaviour or its public names. Explain each change by the signal it answers, \
-and say which signals you left alone and why.",
+        "Harpoon's fusion read this fragment of {path} (lines {lines}) as {language} and scored its hygiene \
+{score:.2} on a 0–1 scale (1 − Σ weight × severity); fragments under the configured threshold are refined or \
+left pending instead of absorbed into envelopes.\n\nThe signals that lowered the score, worst first:\n\
+{lowered}\nSignals that cost nothing: {clean}.\n\nThe fragment:\n```\n{body}\n```\n\n\
+Rewrite the fragment so the signals that lowered the score go away, without changing its behaviour or its \
+public names. Explain each change by the signal it answers, and say which signals you left alone and why.",
         path = fragment.path,
         lines = fragment.lines,
-        hygiene = pretty(hygiene),
+        language = hygiene.language,
+        score = hygiene.score,
+        lowered = bullets(&lowered, "none: the fragment is clean by every signal"),
+        clean = if clean.is_empty() {
+            "none".to_owned()
+        } else {
+            clean.join(", ")
+        },
         body = fragment.body,
     );
-    GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
-        .with_description(format!("Hygiene clean-up of {}", fragment.path))
+    GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]).with_description(format!(
+        "Hygiene clean-up of {} (score {:.2})",
+        fragment.path, hygiene.score
+    ))
 }
 
 #[cfg(test)]
@@ -561,6 +620,33 @@ mod tests {
         let unreviewed = text(&harmony_review(&covenant, None, &graph));
         assert!(unreviewed.contains("No harmony review is stored"));
         assert!(unreviewed.contains("acme/auth, acme/docs, acme/web"));
+    }
+
+    #[test]
+    fn hygiene_lists_the_signals_that_cost_worst_first() {
+        // The shape harpoon-core's Hygiene serialises to.
+        let hygiene: HygieneView = serde_json::from_value(json!({
+            "score": 0.8, "language": "python",
+            "signals": [
+                {"name": "syntax_errors", "value": 0.0, "severity": 0.0, "weight": 0.5, "contribution": 0.0},
+                {"name": "long_lines", "value": 1.0, "severity": 0.2, "weight": 0.05, "contribution": 0.01},
+                {"name": "debug_output", "value": 2.0, "severity": 1.0, "weight": 0.15, "contribution": 0.15,
+                 "detail": "print at line 2"}
+            ]
+        }))
+        .unwrap();
+        let fragment = FragmentArg {
+            path: "a.py".into(),
+            idx: Some(0),
+            lines: "1-2".into(),
+            body: "def f():\n    print(1)\n".into(),
+        };
+        let body = text(&fusion_hygiene(&fragment, &hygiene));
+        assert!(body.contains("as python and scored its hygiene 0.80"));
+        let debug = body.find("- debug_output: measured 2, severity 1.00 × weight 0.15 took 0.150 off (print at line 2)").unwrap();
+        let long = body.find("- long_lines: measured 1").unwrap();
+        assert!(debug < long, "worst first");
+        assert!(body.contains("Signals that cost nothing: syntax_errors."));
     }
 
     #[test]

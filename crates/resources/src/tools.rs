@@ -41,31 +41,37 @@ pub struct RunArgs {
     pub top_p: Option<f32>,
 }
 
-/// One code fragment, as fusion takes it.
+/// One code fragment, as `POST /v2/fragments` takes it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FragmentArg {
-    /// Path of the file the fragment comes from.
+    /// Path of the file; its extension picks the language (`.rs`, `.py`, `.ts`, …), else the content does.
+    #[serde(default)]
     pub path: String,
-    /// Position of the fragment within that file.
-    pub idx: u32,
-    /// Line range in the file, e.g. `10-42`.
+    /// Position in the file or request; defaults to the fragment's index in the list.
+    #[serde(default)]
+    pub idx: Option<u32>,
+    /// Line range in the file, e.g. `10-42`; reported back unchanged.
+    #[serde(default)]
     pub lines: String,
-    /// The fragment's source text.
+    /// The code; must contain more than whitespace.
     pub body: String,
 }
 
-/// Arguments of `process_fragments`.
+/// Arguments of `process_fragments`: the body of `POST /v2/fragments`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessFragmentsArgs {
-    /// Fragments to score and fold into an envelope.
+    /// The fragments, at least one (at most `harpoon.max_fragments`).
+    #[schemars(length(min = 1))]
     pub fragments: Vec<FragmentArg>,
-    /// Hygiene score (0 to 1) a fragment needs; default `harpoon.hygiene_threshold`.
+    /// Score a fragment needs to be absorbed, 0–1; default `harpoon.hygiene_threshold`.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub hygiene_threshold: Option<f64>,
-    /// Refinement rounds; default `harpoon.max_iterations`.
+    /// Refinement rounds, 0–1000; default `harpoon.max_iterations`.
     #[serde(default)]
+    #[schemars(range(min = 0, max = 1000))]
     pub max_iterations: Option<u32>,
 }
 
@@ -130,7 +136,7 @@ pub fn catalogue() -> Vec<Tool> {
         .annotate(annotations(false, false, false)),
         Tool::new(
             names::PROCESS_FRAGMENTS,
-            "Score code fragments for hygiene and fold those above the threshold into an envelope (fusion), refining the rest for at most max_iterations rounds.",
+            "Fusion (as POST /v2/fragments): score code fragments for hygiene (twelve reported signals), drop duplicates, refine those under the threshold for at most max_iterations rounds and absorb the rest into an envelope with an anchor chain.",
             schema_for_type::<ProcessFragmentsArgs>(),
         )
         .with_title("Fuse code fragments")

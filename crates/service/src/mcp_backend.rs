@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::extract::Validate;
 use crate::routes::{
     classify::{ClassifyRequest, classify_text},
+    fragments::{FragmentInput, FragmentsRequest, fragments_of, fuse_request, score_fragment},
     models::model_list,
     run::{RunRequest, run_prompt},
     usage::{UsageQuery, usage_report},
@@ -57,9 +58,18 @@ fn bridge_error(e: harpoon_bridge::BridgeError) -> BackendError {
     ApiError::from(e).into()
 }
 
-// Fusion arrives with harpoon-core's engine, pools with the hosted·ai pool
-// manager; until then their tools and resources answer 503 saying so.
-const FUSION: &str = "fusion (fragment hygiene and envelopes)";
+/// REST's fragment from MCP's (the same fields).
+fn fragment_input(f: FragmentArg) -> FragmentInput {
+    FragmentInput {
+        path: f.path,
+        idx: f.idx,
+        lines: f.lines,
+        body: f.body,
+    }
+}
+
+// Pools arrive with the hosted·ai pool manager; until then the resource
+// answers 503 saying so.
 const POOLS: &str = "hosted·ai pools";
 
 #[async_trait]
@@ -90,17 +100,36 @@ impl HarpoonBackend for McpBackend {
     async fn process_fragments(
         &self,
         _caller: &Caller,
-        _args: ProcessFragmentsArgs,
+        args: ProcessFragmentsArgs,
     ) -> Result<Value, BackendError> {
-        Err(BackendError::not_available(FUSION))
+        let request = FragmentsRequest {
+            fragments: args.fragments.into_iter().map(fragment_input).collect(),
+            hygiene_threshold: args.hygiene_threshold,
+            max_iterations: args.max_iterations,
+        };
+        request.validate()?;
+        json(&fuse_request(&self.state, request).await?)
     }
 
     async fn score_fragment(
         &self,
         _caller: &Caller,
-        _fragment: FragmentArg,
+        fragment: FragmentArg,
     ) -> Result<Value, BackendError> {
-        Err(BackendError::not_available(FUSION))
+        // The same checks as one fragment of POST /v2/fragments.
+        let request = FragmentsRequest {
+            fragments: vec![fragment_input(fragment)],
+            hygiene_threshold: None,
+            max_iterations: None,
+        };
+        request.validate()?;
+        let mut fragments = fragments_of(request.fragments);
+        let Some(fragment) = fragments.pop() else {
+            return Err(BackendError::invalid(
+                "fragments: at least one fragment is required",
+            ));
+        };
+        json(&score_fragment(&self.state, fragment).await?)
     }
 
     async fn create_covenant(

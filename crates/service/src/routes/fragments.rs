@@ -8,7 +8,7 @@ use crate::{
     state::AppState,
 };
 use axum::{Json, extract::State, http::StatusCode};
-use harpoon_core::{Envelope, Fragment, engine::MAX_ITERATIONS_CAP};
+use harpoon_core::{Envelope, Fragment, Hygiene, engine::MAX_ITERATIONS_CAP};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -82,14 +82,23 @@ impl Validate for FragmentsRequest {
     }
 }
 
-/// Runs an envelope cycle off the async threads, after checking the configured
-/// limits (413 when a request holds too many fragments or too large a body).
-pub async fn run_cycle(
-    state: &AppState,
-    fragments: Vec<Fragment>,
-    hygiene_threshold: Option<f64>,
-    max_iterations: Option<u32>,
-) -> Result<Envelope, ApiError> {
+/// The engine's fragments; a fragment without `idx` gets its place in the list.
+pub fn fragments_of(inputs: Vec<FragmentInput>) -> Vec<Fragment> {
+    inputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| Fragment {
+            path: f.path,
+            idx: f.idx.unwrap_or(u32::try_from(i).unwrap_or(u32::MAX)),
+            lines: f.lines,
+            body: f.body,
+        })
+        .collect()
+}
+
+/// The configured limits: 413 when a request holds too many fragments or too
+/// large a body.
+fn check_limits(state: &AppState, fragments: &[Fragment]) -> Result<(), ApiError> {
     let limits = state.fusion.settings();
     if fragments.len() > limits.max_fragments {
         return Err(ApiError::new(
@@ -117,19 +126,58 @@ pub async fn run_cycle(
             ),
         ));
     }
+    Ok(())
+}
+
+fn fusion_failed(e: tokio::task::JoinError) -> ApiError {
+    tracing::error!(error = %e, "fusion task failed");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "fusion_failed",
+        "the fusion engine failed on this request",
+    )
+}
+
+/// Runs an envelope cycle off the async threads, after checking the configured
+/// limits.
+pub async fn run_cycle(
+    state: &AppState,
+    fragments: Vec<Fragment>,
+    hygiene_threshold: Option<f64>,
+    max_iterations: Option<u32>,
+) -> Result<Envelope, ApiError> {
+    check_limits(state, &fragments)?;
     let engine = state.fusion.clone();
     tokio::task::spawn_blocking(move || {
         engine.envelope_cycle(fragments, hygiene_threshold, max_iterations)
     })
     .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "fusion task failed");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "fusion_failed",
-            "the fusion engine failed on this request",
-        )
-    })
+    .map_err(fusion_failed)
+}
+
+/// The envelope of a validated request: `POST /v2/fragments` and MCP's
+/// `process_fragments`.
+pub async fn fuse_request(
+    state: &AppState,
+    request: FragmentsRequest,
+) -> Result<Envelope, ApiError> {
+    run_cycle(
+        state,
+        fragments_of(request.fragments),
+        request.hygiene_threshold,
+        request.max_iterations,
+    )
+    .await
+}
+
+/// The hygiene of one fragment under the same limits as a cycle, off the
+/// async threads (MCP's `fusion.hygiene` prompt).
+pub async fn score_fragment(state: &AppState, fragment: Fragment) -> Result<Hygiene, ApiError> {
+    check_limits(state, std::slice::from_ref(&fragment))?;
+    let engine = state.fusion.clone();
+    tokio::task::spawn_blocking(move || engine.score(&fragment))
+        .await
+        .map_err(fusion_failed)
 }
 
 /// Scores the fragments, drops repeats, refines what falls short and returns the envelope.
@@ -149,23 +197,5 @@ pub async fn fuse(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<FragmentsRequest>,
 ) -> Result<Json<Envelope>, ApiError> {
-    let fragments = request
-        .fragments
-        .into_iter()
-        .enumerate()
-        .map(|(i, f)| Fragment {
-            path: f.path,
-            idx: f.idx.unwrap_or(u32::try_from(i).unwrap_or(u32::MAX)),
-            lines: f.lines,
-            body: f.body,
-        })
-        .collect();
-    run_cycle(
-        &state,
-        fragments,
-        request.hygiene_threshold,
-        request.max_iterations,
-    )
-    .await
-    .map(Json)
+    fuse_request(&state, request).await.map(Json)
 }
