@@ -110,15 +110,8 @@ pub async fn authenticate(
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
-    if let Err(wait) = state.quotas.take_request(&caller.tenant.id, &caller.limits) {
-        return ApiError::too_many_requests(
-            format!(
-                "tenant {:?} is over its {} requests per minute",
-                caller.tenant.name, caller.limits.requests_per_minute
-            ),
-            wait,
-        )
-        .into_response();
+    if let Err(refused) = take_request(&state, &caller) {
+        return refused.into_response();
     }
     let Some(slot) = state.quotas.take_slot(&caller.tenant.id, &caller.limits) else {
         return ApiError::too_many_requests(
@@ -146,6 +139,22 @@ pub async fn authenticate(
         chunk
     }));
     Response::from_parts(parts, body)
+}
+
+/// One request from the caller's per-minute bucket, or 429 with `Retry-After`.
+fn take_request(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    state
+        .quotas
+        .take_request(&caller.tenant.id, &caller.limits)
+        .map_err(|wait| {
+            ApiError::too_many_requests(
+                format!(
+                    "tenant {:?} is over its {} requests per minute",
+                    caller.tenant.name, caller.limits.requests_per_minute
+                ),
+                wait,
+            )
+        })
 }
 
 /// How long a resolved caller is reused without asking the database. Admin
@@ -366,15 +375,8 @@ pub async fn mcp_shared_key(
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };
-    if let Err(wait) = state.quotas.take_request(&caller.tenant.id, &caller.limits) {
-        return ApiError::too_many_requests(
-            format!(
-                "tenant {:?} is over its {} requests per minute",
-                caller.tenant.name, caller.limits.requests_per_minute
-            ),
-            wait,
-        )
-        .into_response();
+    if let Err(refused) = take_request(&state, &caller) {
+        return refused.into_response();
     }
     request.extensions_mut().insert(caller);
     next.run(request).await
