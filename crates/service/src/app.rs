@@ -7,7 +7,7 @@ use crate::{
     routes::{
         admin, chat, classify, health, metrics, models,
         openapi::{self, ApiDoc, OpenApiJson},
-        process, run, usage,
+        pools, process, run, usage,
     },
     settings::ServiceSettings,
     state::AppState,
@@ -47,6 +47,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(run::run))
         .routes(routes!(process::process))
         .routes(routes!(usage::usage))
+        .routes(routes!(pools::pools))
         .routes(routes!(admin::create_tenant, admin::list_tenants))
         .routes(routes!(admin::suspend_tenant))
         .routes(routes!(admin::activate_tenant))

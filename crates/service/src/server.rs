@@ -38,9 +38,10 @@ pub enum ServeError {
 /// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
 /// finish for up to `service.shutdown_grace_secs`, and returns.
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {
+    let hosted_ai = hosted_ai_manager(&settings);
     let gateway = Gateway {
         classifier: Classifier::from_settings(&settings.router, &settings.models)?,
-        registry: Registry::new(&settings.models),
+        registry: Registry::with_hosted_ai(&settings.models, hosted_ai.as_ref()),
     };
     for model in gateway.registry.iter() {
         let status = model.status();
@@ -83,7 +84,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         usage,
         local_tenant,
         auth_mode,
-    );
+    )
+    .with_hosted_ai(hosted_ai.clone());
     let app = app::router(state.clone());
     tracing::info!(addr = %local, "listening");
 
@@ -107,6 +109,16 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         result = server.into_future() => result?,
         () = deadline => tracing::warn!("grace period over with requests still in flight; exiting"),
     }
+    if let Some(manager) = &hosted_ai {
+        // Rented GPUs cost money until released: release them before exiting.
+        let limit = Duration::from_secs(manager.settings().call_timeout_secs * 2 + 5);
+        if tokio::time::timeout(limit, manager.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("hosted·ai subscriptions not all released within {limit:?}");
+        }
+    }
     // Let the usage writer drain what was queued, then close the database.
     drop(state);
     if tokio::time::timeout(Duration::from_secs(5), usage_writer)
@@ -118,6 +130,25 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     storage.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The hosted·ai pool manager when hosted·ai is configured (its upkeep started).
+fn hosted_ai_manager(
+    settings: &Settings,
+) -> Option<std::sync::Arc<orchestrator::hosted_ai::PoolManager>> {
+    if !settings.hosted_ai.is_configured() {
+        return None;
+    }
+    match orchestrator::hosted_ai::PoolManager::new(&settings.hosted_ai) {
+        Ok(manager) => {
+            manager.start_upkeep();
+            Some(manager)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "hosted·ai is configured but cannot be used");
+            None
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

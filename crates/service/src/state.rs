@@ -34,6 +34,8 @@ pub struct AppState {
     pub auth_mode: AuthMode,
     /// Owner of requests when auth is disabled.
     pub local_tenant: Tenant,
+    /// The hosted·ai pool manager, when hosted·ai is configured.
+    pub hosted_ai: Option<Arc<orchestrator::hosted_ai::PoolManager>>,
     draining: Arc<watch::Sender<bool>>,
 }
 
@@ -59,8 +61,18 @@ impl AppState {
             started_at: Instant::now(),
             prometheus,
             gateway: Arc::new(gateway),
+            hosted_ai: None,
             draining: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// Attaches the hosted·ai pool manager.
+    pub fn with_hosted_ai(
+        mut self,
+        manager: Option<Arc<orchestrator::hosted_ai::PoolManager>>,
+    ) -> Self {
+        self.hosted_ai = manager;
+        self
     }
 
     /// Marks the service as shutting down: `/ready` turns 503 from now on.
