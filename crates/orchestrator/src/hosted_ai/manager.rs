@@ -203,6 +203,9 @@ pub struct PoolManager {
     meter: Meter,
     shutting_down: AtomicBool,
     generations: AtomicU64,
+    /// Pools we sent a subscribe to: on shutdown, rows of ours there are released
+    /// even if the answer was lost on the way back.
+    touched: Mutex<Vec<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -242,6 +245,7 @@ impl PoolManager {
             meter: Meter::default(),
             shutting_down: AtomicBool::new(false),
             generations: AtomicU64::new(1),
+            touched: Mutex::new(Vec::new()),
         }))
     }
 
@@ -515,7 +519,19 @@ impl PoolManager {
         vgpus: u32,
         deadline: Instant,
     ) -> Result<Arc<Lease>, HostedAiError> {
-        let candidates = self.candidates(vgpus).await?;
+        // One subscription per team per pool: a pool serving another model is
+        // not ours to adopt (releasing either would break the other).
+        let taken: Vec<String> = lock(&self.slots)
+            .iter()
+            .filter(|(name, _)| name.as_str() != model)
+            .filter_map(|(_, s)| s.lease.as_ref().map(|l| l.pool_id.clone()))
+            .collect();
+        let candidates: Vec<_> = self
+            .candidates(vgpus)
+            .await?
+            .into_iter()
+            .filter(|(p, _)| !taken.contains(&p.id))
+            .collect();
         if candidates.is_empty() {
             return Err(HostedAiError::NoCapacity(format!(
                 "no pool with {vgpus} free vGPU(s) within the sharing-ratio (overcommit {}, max {}) and cost limits",
@@ -526,6 +542,12 @@ impl PoolManager {
         for (pool, hourly) in candidates {
             let label = pool_label(&pool.id);
             let started = Instant::now();
+            {
+                let mut touched = lock(&self.touched);
+                if !touched.contains(&pool.id) {
+                    touched.push(pool.id.clone());
+                }
+            }
             let subscribed = self
                 .client
                 .subscribe(
@@ -567,6 +589,16 @@ impl PoolManager {
                 Err(e @ (HostedAiError::Unauthorized(_) | HostedAiError::Forbidden(_))) => {
                     return Err(e);
                 }
+                // The answer may have been lost after the panel acted: look before moving on.
+                Err(e) if e.is_transient() => match self.ours_on(&pool.id).await {
+                    Ok(Some(row)) if !row.is_ending() => (row.id, false),
+                    _ => {
+                        metrics::counter!(ALLOCATIONS, "pool" => label, "outcome" => "error")
+                            .increment(1);
+                        reasons.push(format!("pool {}: {e}", pool.id));
+                        continue;
+                    }
+                },
                 Err(e) => {
                     metrics::counter!(ALLOCATIONS, "pool" => label, "outcome" => "error")
                         .increment(1);
@@ -897,6 +929,22 @@ impl PoolManager {
         };
         let releases = leases.iter().map(|l| self.release(l));
         futures_util::future::join_all(releases).await;
+        // Subscriptions whose subscribe answer never reached us.
+        let touched = lock(&self.touched).clone();
+        let released: Vec<&str> = leases.iter().map(|l| l.subscription_id.as_str()).collect();
+        if !touched.is_empty()
+            && let Ok(rows) = self.client.subscriptions().await
+        {
+            for row in rows {
+                if touched.contains(&row.pool_id)
+                    && !row.is_ending()
+                    && !released.contains(&row.id.as_str())
+                {
+                    tracing::info!(pool = %row.pool_id, subscription = %row.id, "releasing an orphaned subscription");
+                    self.unsubscribe_quietly(&row.pool_id, &row.id).await;
+                }
+            }
+        }
         self.publish_count();
     }
 
