@@ -574,6 +574,7 @@ fn team_of(request_team: &Option<axum::Extension<Team>>) -> String {
 }
 
 /// 403 when a body or query names another team than the key's.
+#[allow(clippy::result_large_err)] // handlers return the response as is
 fn check_team(team: &str, claimed: Option<&str>) -> Result<(), Response> {
     match claimed {
         Some(c) if c != team => Err(error(

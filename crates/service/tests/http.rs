@@ -353,6 +353,7 @@ async fn openapi_documents_every_route_and_the_error_shape() {
             "/v2/admin/tenants/{id}/activate",
             "/v2/admin/tenants/{id}/keys",
             "/v2/admin/tenants/{id}/suspend",
+            "/v2/pools",
             "/v2/process",
             "/v2/usage"
         ]

@@ -420,7 +420,7 @@ impl PoolManager {
         let mut out = Vec::new();
         for pool in listed {
             if let Some(ids) = wanted
-                && !ids.iter().any(|id| *id == pool.id)
+                && !ids.contains(&pool.id)
             {
                 continue;
             }
