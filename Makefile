@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 IMAGE ?= harpoon:latest
 
-.PHONY: run run-mlx build test setup lint unit pg mlx e2e fuzz router-check router bench bench-router bench-health bench-gateway bench-tokens docker clean
+.PHONY: run run-mlx build test setup lint unit pg mlx e2e fuzz router-check router bench bench-router bench-health bench-gateway bench-tokens bench-hosted docker clean
 
 # Offline Hugging Face settings for everything that touches mlx-lm.
 HF_ENV := HF_HUB_OFFLINE=1 HF_HUB_CACHE=$(CURDIR)/target/hf-cache
@@ -80,7 +80,7 @@ router:
 	$(CARGO) run --release --locked -p orchestrator --bin train-router -- $(ROUTER_DATA)
 
 ## Benchmarks; figures go to docs/performance.md with the command behind each.
-bench: bench-router bench-health bench-gateway bench-tokens
+bench: bench-router bench-health bench-gateway bench-tokens bench-hosted
 
 bench-router:
 	$(CARGO) bench --locked -p orchestrator --bench classify
@@ -98,6 +98,12 @@ bench-tokens:
 	$(CARGO) build --release --locked -p service --features pymlx
 	cp target/release/service target/release/service-pymlx
 	$(HF_ENV) .venv/bin/python scripts/bench-tokens.py --rounds 7 --max-tokens 200
+
+## hosted·ai (against the emulator): latency added on the warm path over calling the pod
+## directly, and cold-start time to first token with emulator delays at zero (after `make setup`).
+bench-hosted:
+	$(HF_ENV) $(CARGO) test --release --locked -p orchestrator --test hosted_ai -- --ignored --nocapture bench_
+	$(HF_ENV) $(CARGO) test --release --locked -p service --test hosted_ai_bench -- --ignored --nocapture --test-threads=1
 
 ## Build the container image; needs a running Docker engine.
 docker:

@@ -492,3 +492,77 @@ async fn native_fallback_serves_when_hosted_ai_cannot() {
         0
     );
 }
+
+/// The hosted_ai engine's own cost on the warm path: the same pod endpoint
+/// through `HostedAiEngine` (lease lookup, in-flight guard, first-chunk
+/// check) against the bare `openai` engine, A/B interleaved (`make bench-hosted`).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: make bench-hosted"]
+async fn bench_engine_overhead_on_the_warm_path() {
+    use axum::{Json, Router, routing::get, routing::post};
+    let rounds: usize = std::env::var("BENCH_REQUESTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3_000);
+    let answer = serde_json::json!({"id": "x", "object": "chat.completion", "created": 0, "model": "static",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris."}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14}});
+    let app = Router::new()
+        .route(
+            "/v1/models",
+            get(|| async { Json(serde_json::json!({"data": []})) }),
+        )
+        .route(
+            "/v1/chat/completions",
+            post(move || {
+                let answer = answer.clone();
+                async move { Json(answer) }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let emu = Emulator::start(Config {
+        pools: vec![pool(1, 2, 1.0, 1.0)],
+        teams: vec![TeamSpec {
+            id: "team-1".into(),
+            api_key: "key-1".into(),
+        }],
+        delays: Delays::default(),
+        upstream: Some(upstream),
+        billing_interval_ms: 1_000,
+        leak_other_teams: false,
+    })
+    .await
+    .unwrap();
+    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    let hosted = HostedAiEngine::new(manager.clone(), "m", None, None);
+    hosted.generate(request()).await.unwrap();
+    let direct = manager.acquire("m", None).await.unwrap().engine().clone();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for i in 0..2 * rounds {
+        let started = Instant::now();
+        if i % 2 == 0 {
+            hosted.generate(request()).await.unwrap();
+            a.push(started.elapsed().as_secs_f64() * 1e6);
+        } else {
+            direct.generate(request()).await.unwrap();
+            b.push(started.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let p = |v: &[f64], q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "hosted_ai engine vs openai engine at the same pod endpoint, {rounds} requests each (µs):"
+    );
+    for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)] {
+        println!(
+            "  {name}: hosted_ai {:.0}  openai {:.0}  added {:.0}",
+            p(&a, q),
+            p(&b, q),
+            p(&a, q) - p(&b, q)
+        );
+    }
+    manager.shutdown().await;
+}
