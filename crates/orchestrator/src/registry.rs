@@ -323,6 +323,7 @@ fn build_engine(
                     }
                 })
                 .transpose()?;
+            manager.set_read_timeout(name, Duration::from_secs(s.read_timeout_secs));
             Ok(Arc::new(crate::hosted_ai::HostedAiEngine::new(
                 manager.clone(),
                 name,

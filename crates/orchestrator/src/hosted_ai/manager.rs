@@ -206,6 +206,8 @@ pub struct PoolManager {
     /// Pools we sent a subscribe to: on shutdown, rows of ours there are released
     /// even if the answer was lost on the way back.
     touched: Mutex<Vec<String>>,
+    /// Per model: time allowed between bytes of a pod's answer.
+    read_timeouts: Mutex<BTreeMap<String, Duration>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -246,6 +248,7 @@ impl PoolManager {
             shutting_down: AtomicBool::new(false),
             generations: AtomicU64::new(1),
             touched: Mutex::new(Vec::new()),
+            read_timeouts: Mutex::new(BTreeMap::new()),
         }))
     }
 
@@ -263,6 +266,11 @@ impl PoolManager {
                 manager.upkeep().await;
             }
         });
+    }
+
+    /// Sets the time allowed between bytes of `model`'s answers (its `read_timeout_secs`).
+    pub fn set_read_timeout(&self, model: &str, timeout: Duration) {
+        lock(&self.read_timeouts).insert(model.to_owned(), timeout);
     }
 
     /// The API client.
@@ -763,7 +771,10 @@ impl PoolManager {
             api_key: None,
             served_model: None,
             connect_timeout: Duration::from_secs(5),
-            read_timeout: Duration::from_secs(120),
+            read_timeout: lock(&self.read_timeouts)
+                .get(model)
+                .copied()
+                .unwrap_or(Duration::from_secs(120)),
             // The hosted_ai engine decides about retries: a lost pod needs a new lease, not the same URL.
             max_attempts: 1,
         })
