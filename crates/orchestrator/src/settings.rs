@@ -434,7 +434,8 @@ pub struct HostedAiSettings {
     pub auth_header: AuthHeader,
     /// Team whose subscriptions Harpoon manages.
     pub team_id: Option<String>,
-    /// `discovery`, one pool id, or a list of pool ids.
+    /// `discovery`, one pool id, or a list of pool ids (the seed's `pool_id` is accepted).
+    #[serde(alias = "pool_id")]
     pub pool: PoolSelection,
     /// Whether oversubscribed pools (sharing ratio above 1) may be used.
     pub overcommit: bool,
