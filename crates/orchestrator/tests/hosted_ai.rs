@@ -271,6 +271,24 @@ async fn transient_errors_are_retried_and_4xx_are_not() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn bearer_auth_works_and_a_bad_key_is_401_without_retry() {
+    let emu = emulator(vec![pool(1, 2, 1.0, 1.0)], Delays::default()).await;
+    let mut s = settings(&emu);
+    s.auth_header = orchestrator::AuthHeader::Bearer;
+    let manager = PoolManager::new(&s).unwrap();
+    assert_eq!(manager.client().available_pools().await.unwrap().len(), 1);
+    s.api_key = Some(Secret::new("wrong"));
+    let manager = PoolManager::new(&s).unwrap();
+    let started = Instant::now();
+    let err = manager.acquire("m", None).await.unwrap_err();
+    assert!(matches!(err, HostedAiError::Unauthorized(_)), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "no back-off on 401"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_circuit_breaker_opens_after_consecutive_failures() {
     let emu = emulator(vec![pool(1, 2, 1.0, 1.0)], Delays::default()).await;
     emu.set_fault(
