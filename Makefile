@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 IMAGE ?= harpoon:latest
 
-.PHONY: run run-mlx build test setup lint unit pg mlx e2e mcp fuzz router-check router python-fusion bench bench-router bench-health bench-gateway bench-tokens bench-fusion docker clean
+.PHONY: run run-mlx build test setup lint unit pg mlx e2e mcp fuzz router-check router python-fusion bench bench-router bench-health bench-gateway bench-tokens bench-fusion bench-hosted docker clean
 
 # Offline Hugging Face settings for everything that touches mlx-lm.
 HF_ENV := HF_HUB_OFFLINE=1 HF_HUB_CACHE=$(CURDIR)/target/hf-cache
@@ -91,7 +91,7 @@ router:
 	$(CARGO) run --release --locked -p orchestrator --bin train-router -- $(ROUTER_DATA)
 
 ## Benchmarks; figures go to docs/performance.md with the command behind each.
-bench: bench-router bench-health bench-gateway bench-tokens bench-fusion
+bench: bench-router bench-health bench-gateway bench-tokens bench-fusion bench-hosted
 
 bench-router:
 	$(CARGO) bench --locked -p orchestrator --bench classify
@@ -114,6 +114,12 @@ bench-tokens:
 bench-fusion:
 	$(CARGO) bench --locked -p harpoon-core --bench fusion
 	$(CARGO) run --release --locked -q -p harpoon-core --example fusion-throughput
+
+## hosted·ai (against the emulator): latency added on the warm path over calling the pod
+## directly, and cold-start time to first token with emulator delays at zero (after `make setup`).
+bench-hosted:
+	$(HF_ENV) $(CARGO) test --release --locked -p orchestrator --test hosted_ai -- --ignored --nocapture bench_
+	$(HF_ENV) $(CARGO) test --release --locked -p service --test hosted_ai_bench -- --ignored --nocapture --test-threads=1
 
 ## Build the container image; needs a running Docker engine.
 docker:

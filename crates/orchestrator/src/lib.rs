@@ -5,13 +5,11 @@
 //! `pymlx` feature, `openai`, `hosted_ai`), the hosted·ai client and pool manager,
 //! and usage metering. It knows nothing about HTTP routes or axum.
 //!
-//! Today it holds the router (a trained, calibrated complexity classifier) and
-//! the validated settings of the models and of hosted·ai; the engines arrive
-//! with later work.
 
 pub mod engine;
 pub mod gateway;
 pub mod generation;
+pub mod hosted_ai;
 pub mod registry;
 pub mod router;
 pub mod secret;
@@ -20,7 +18,7 @@ pub mod tier;
 
 pub use secret::Secret;
 pub use settings::{
-    EngineKind, HostedAiSettings, InvalidSetting, ModelSettings, ModelsSettings, RouterSettings,
-    RouterStrategy,
+    AuthHeader, EngineKind, Fallback, HostedAiSettings, InvalidSetting, ModelSettings,
+    ModelsSettings, PoolSelection, RouterSettings, RouterStrategy, VgpusPerTier,
 };
 pub use tier::Tier;

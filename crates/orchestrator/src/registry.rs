@@ -121,6 +121,7 @@ impl ModelHandle {
                         "served by {}",
                         self.settings.base_url.as_deref().unwrap_or("?")
                     ),
+                    EngineKind::HostedAi => "served on a hosted·ai pool (GET /v2/pools)".into(),
                     _ => format!("weights from {}", self.settings.repo),
                 },
             ),
@@ -257,11 +258,19 @@ impl Registry {
     /// Builds every configured model's engine; a model whose engine cannot be
     /// built is kept, unavailable, with the reason.
     pub fn new(settings: &ModelsSettings) -> Self {
+        Self::with_hosted_ai(settings, None)
+    }
+
+    /// As [`Registry::new`], with the pool manager that serves `hosted_ai` models.
+    pub fn with_hosted_ai(
+        settings: &ModelsSettings,
+        hosted: Option<&Arc<crate::hosted_ai::PoolManager>>,
+    ) -> Self {
         let models = settings
             .0
             .iter()
             .map(|(name, s)| {
-                let handle = ModelHandle::new(name, s.clone(), build_engine(name, s));
+                let handle = ModelHandle::new(name, s.clone(), build_engine(name, s, hosted));
                 (name.clone(), Arc::new(handle))
             })
             .collect();
@@ -290,9 +299,44 @@ impl Registry {
     }
 }
 
-fn build_engine(name: &str, s: &ModelSettings) -> Result<Arc<dyn Engine>, String> {
+fn build_engine(
+    name: &str,
+    s: &ModelSettings,
+    hosted: Option<&Arc<crate::hosted_ai::PoolManager>>,
+) -> Result<Arc<dyn Engine>, String> {
     match s.engine {
-        EngineKind::Openai => {
+        EngineKind::Openai => openai_engine(name, s),
+        EngineKind::Mlx => mlx_engine(name, s),
+        EngineKind::HostedAi => {
+            let manager = hosted.ok_or_else(|| {
+                "hosted·ai is not configured (set hosted_ai.base_url, api_key and team_id)"
+                    .to_owned()
+            })?;
+            // The native fallback: the model's own OpenAI-compatible server when
+            // it names one, else its weights through MLX.
+            let fallback = (manager.settings().fallback == crate::Fallback::Native)
+                .then(|| {
+                    if s.base_url.is_some() {
+                        openai_engine(name, s)
+                    } else {
+                        mlx_engine(name, s)
+                    }
+                })
+                .transpose()?;
+            manager.set_read_timeout(name, Duration::from_secs(s.read_timeout_secs));
+            Ok(Arc::new(crate::hosted_ai::HostedAiEngine::new(
+                manager.clone(),
+                name,
+                s.tier,
+                fallback,
+            )))
+        }
+    }
+}
+
+fn openai_engine(name: &str, s: &ModelSettings) -> Result<Arc<dyn Engine>, String> {
+    {
+        {
             let base_url = s
                 .base_url
                 .clone()
@@ -308,11 +352,6 @@ fn build_engine(name: &str, s: &ModelSettings) -> Result<Arc<dyn Engine>, String
             .map_err(|e| e.to_string())?;
             Ok(Arc::new(engine))
         }
-        EngineKind::Mlx => mlx_engine(name, s),
-        EngineKind::HostedAi => Err(
-            "the hosted_ai engine is not available in this build yet (see docs/hosted-ai.md)"
-                .into(),
-        ),
     }
 }
 

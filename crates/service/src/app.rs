@@ -7,7 +7,7 @@ use crate::{
     routes::{
         admin, chat, classify, covenants, fragments, health, metrics, models,
         openapi::{self, ApiDoc, OpenApiJson},
-        process, run, usage,
+        pools, process, run, usage,
     },
     settings::ServiceSettings,
     state::AppState,
@@ -48,6 +48,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(process::process))
         .routes(routes!(fragments::fuse))
         .routes(routes!(usage::usage))
+        .routes(routes!(pools::pools))
         .routes(routes!(admin::create_tenant, admin::list_tenants))
         .routes(routes!(admin::suspend_tenant))
         .routes(routes!(admin::activate_tenant))
@@ -203,7 +204,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("harpoon-app-test-{}", std::process::id()));
         let mut settings = Settings::default();
         settings.storage.data_dir = dir.clone();
-        let (state, _writer) = crate::server::open_state(settings).await.unwrap();
+        let (state, _writer) = crate::server::open_state(settings, false).await.unwrap();
         let app = router(state.clone());
         let ready = || Request::get("/ready").body(Body::empty()).unwrap();
 

@@ -315,7 +315,7 @@ pub async fn serve_stdio(
     settings: crate::settings::Settings,
     tenant: Option<String>,
 ) -> Result<(), StdioError> {
-    let (state, usage_writer) = crate::server::open_state(settings).await?;
+    let (state, usage_writer) = crate::server::open_state(settings, false).await?;
     let tenant = match tenant {
         Some(name) => state
             .storage

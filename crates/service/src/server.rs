@@ -56,7 +56,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
 
     // Everything slow (router, migrations) before binding: once the port
     // accepts, serving and signal handling must follow at once.
-    let (state, usage_writer) = open_state(settings).await?;
+    let (state, usage_writer) = open_state(settings, true).await?;
     // Only the server recovers strikes: an MCP stdio process beside it must
     // not mark the server's running strikes interrupted.
     state.bridge.recover().await?;
@@ -115,6 +115,16 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         result = server.into_future() => result?,
         () = deadline => tracing::warn!("grace period over with requests still in flight; exiting"),
     }
+    if let Some(manager) = &state.hosted_ai {
+        // Rented GPUs cost money until released: release them before exiting.
+        let limit = Duration::from_secs(manager.settings().call_timeout_secs * 2 + 5);
+        if tokio::time::timeout(limit, manager.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("hosted·ai subscriptions not all released within {limit:?}");
+        }
+    }
     // Let the usage writer drain what was queued, then close the database.
     drop(state);
     if tokio::time::timeout(Duration::from_secs(5), usage_writer)
@@ -130,12 +140,22 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
 
 /// Everything a request needs: models, router, storage (migrated), the local
 /// tenant and the usage writer (whose handle drains it at shutdown).
+///
+/// Only the server (`owns_pools`) runs the hosted·ai pool manager: it holds
+/// the team's subscriptions and releases them, which a companion process (MCP
+/// over stdio) beside it must not do.
 pub async fn open_state(
     settings: Settings,
+    owns_pools: bool,
 ) -> Result<(AppState, tokio::task::JoinHandle<()>), ServeError> {
+    let hosted_ai = if owns_pools {
+        hosted_ai_manager(&settings)
+    } else {
+        None
+    };
     let gateway = Gateway {
         classifier: Classifier::from_settings(&settings.router, &settings.models)?,
-        registry: Registry::new(&settings.models),
+        registry: Registry::with_hosted_ai(&settings.models, hosted_ai.as_ref()),
     };
     for model in gateway.registry.iter() {
         let status = model.status();
@@ -165,8 +185,26 @@ pub async fn open_state(
         auth_mode,
         bridge,
         fusion,
+        hosted_ai,
     );
     Ok((state, usage_writer))
+}
+
+/// The hosted·ai pool manager when hosted·ai is configured (its upkeep started).
+fn hosted_ai_manager(settings: &Settings) -> Option<Arc<orchestrator::hosted_ai::PoolManager>> {
+    if !settings.hosted_ai.is_configured() {
+        return None;
+    }
+    match orchestrator::hosted_ai::PoolManager::new(&settings.hosted_ai) {
+        Ok(manager) => {
+            manager.start_upkeep();
+            Some(manager)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "hosted·ai is configured but cannot be used");
+            None
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

@@ -245,7 +245,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("HOSTED_AI_BASE_URL", "hosted_ai.base_url"),
     ("HOSTED_AI_API_KEY", "hosted_ai.api_key"),
     ("HOSTED_AI_TEAM_ID", "hosted_ai.team_id"),
-    ("HOSTED_AI_POOL_ID", "hosted_ai.pool_id"),
+    ("HOSTED_AI_POOL_ID", "hosted_ai.pool"),
     ("HOSTED_AI_OVERCOMMIT", "hosted_ai.overcommit"),
     ("DATABASE_URL", "storage.database_url"),
     ("HARPOON_METRICS_TOKEN", "auth.metrics_token"),

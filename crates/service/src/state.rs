@@ -43,6 +43,8 @@ pub struct Shared {
     pub bridge: harpoon_bridge::Bridge,
     /// The fusion engine (its own rayon pool and score cache).
     pub fusion: Arc<harpoon_core::HarpoonEngine>,
+    /// The hosted·ai pool manager, when hosted·ai is configured.
+    pub hosted_ai: Option<Arc<orchestrator::hosted_ai::PoolManager>>,
     draining: watch::Sender<bool>,
 }
 
@@ -67,6 +69,7 @@ impl AppState {
         auth_mode: AuthMode,
         bridge: harpoon_bridge::Bridge,
         fusion: Arc<harpoon_core::HarpoonEngine>,
+        hosted_ai: Option<Arc<orchestrator::hosted_ai::PoolManager>>,
     ) -> Self {
         Self(Arc::new(Shared {
             bridge,
@@ -77,6 +80,7 @@ impl AppState {
             auth_mode,
             local_tenant,
             fusion,
+            hosted_ai,
             settings: Arc::new(settings),
             started_at: Instant::now(),
             prometheus,

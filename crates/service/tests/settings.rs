@@ -107,7 +107,7 @@ fn seed_environment_names_work_and_port_falls_back_to_port() {
         s.hosted_ai.api_key.as_ref().map(|k| k.expose()),
         Some("000123")
     );
-    assert_eq!(s.hosted_ai.pool_id.as_deref(), Some("7"));
+    assert_eq!(s.hosted_ai.pool.ids(), Some(&["7".to_owned()][..]));
     assert!(s.hosted_ai.overcommit);
 
     let both = load(None, &[("PORT", "7000"), ("SERVICE_PORT", "7001")]).unwrap();

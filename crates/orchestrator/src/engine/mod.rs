@@ -1,5 +1,5 @@
 //! Engines run models: `mlx` (embedded Python, feature `pymlx`), `openai` (any
-//! OpenAI-compatible server) and, later, `hosted_ai`.
+//! OpenAI-compatible server) and `hosted_ai` (in `crate::hosted_ai`).
 
 #[cfg(feature = "pymlx")]
 pub mod mlx;

@@ -76,6 +76,10 @@ pub struct Health {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     pub models: Option<Vec<orchestrator::registry::ModelStatus>>,
+    /// The hosted·ai pool manager's state, when configured (detailed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub hosted_ai: Option<orchestrator::hosted_ai::PoolsSnapshot>,
 }
 
 /// Query of `GET /health`.
@@ -126,6 +130,11 @@ pub async fn health(
         }),
         components: detailed.then(|| components(&state)),
         models: detailed.then(|| state.gateway.registry.iter().map(|m| m.status()).collect()),
+        hosted_ai: state
+            .hosted_ai
+            .as_ref()
+            .filter(|_| detailed)
+            .map(|m| m.snapshot()),
     })
 }
 
@@ -179,10 +188,25 @@ fn engines(state: &AppState) -> Component {
 }
 
 fn components(state: &AppState) -> BTreeMap<&'static str, Component> {
-    let hosted_ai = if state.settings.hosted_ai.is_configured() {
+    let hosted_ai = if let Some(manager) = &state.hosted_ai {
+        let s = manager.snapshot();
+        Component {
+            status: if s.shutting_down {
+                ComponentStatus::Unavailable
+            } else {
+                ComponentStatus::Ok
+            },
+            detail: format!(
+                "team {}: {} subscription(s) held, panel breaker {:?}",
+                s.team_id,
+                s.subscriptions.len(),
+                s.panel_breaker
+            ),
+        }
+    } else if state.settings.hosted_ai.is_configured() {
         Component {
             status: ComponentStatus::Unavailable,
-            detail: "hosted_ai settings are present, but this build has no hosted·ai client".into(),
+            detail: "hosted_ai.base_url and api_key are set but hosted_ai.team_id is not".into(),
         }
     } else {
         Component {

@@ -110,6 +110,9 @@ pub struct Ledger {
     done: bool,
     /// Counted while streaming, so a client that leaves is still charged.
     partial: Usage,
+    /// The hosted·ai meter, when the request went to a hosted_ai model.
+    hosted: Option<Arc<orchestrator::hosted_ai::PoolManager>>,
+    on_hosted: bool,
 }
 
 impl Ledger {
@@ -128,6 +131,8 @@ impl Ledger {
             tier: None,
             done: false,
             partial: Usage::default(),
+            hosted: state.hosted_ai.clone(),
+            on_hosted: false,
         }
     }
 
@@ -135,6 +140,7 @@ impl Ledger {
     pub fn routed(&mut self, routing: &Routing) {
         self.model = routing.model.name().to_owned();
         self.tier = routing.tier().map(Tier::as_str);
+        self.on_hosted = routing.model.settings().engine == orchestrator::EngineKind::HostedAi;
     }
 
     /// Notes the prompt's size by the model's tokenizer, when known.
@@ -168,6 +174,14 @@ impl Ledger {
 
     fn write(&mut self, status: u16, usage: Option<&Usage>) {
         self.done = true;
+        if let (Some(manager), Some(u), true) = (&self.hosted, usage, self.on_hosted) {
+            manager.meter().record(
+                &self.tenant_id,
+                &self.model,
+                u.prompt_tokens,
+                u.completion_tokens,
+            );
+        }
         self.usage.record(UsageRow {
             tenant_id: self.tenant_id.clone(),
             route: self.route.to_owned(),

@@ -46,6 +46,11 @@ pub struct UsageReport {
     pub group_by: GroupBy,
     /// One entry per group.
     pub groups: Vec<UsageGroup>,
+    /// hosted·ai use since the service started, per model: requests, tokens,
+    /// pro-rated vGPU-seconds and estimated cost (absent without hosted·ai).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub hosted_ai: Option<Vec<orchestrator::hosted_ai::ModelUsage>>,
 }
 
 /// Parses `YYYY-MM-DD` (UTC midnight) or an RFC 3339 instant into Unix ms.
@@ -127,7 +132,12 @@ pub async fn usage_report(
         .storage
         .usage_summary(&tenant.id, since, until, query.group_by)
         .await?;
+    let hosted_ai = state
+        .hosted_ai
+        .as_ref()
+        .map(|m| m.meter().tenant(&tenant.id));
     Ok(UsageReport {
+        hosted_ai,
         tenant: tenant.id,
         since,
         until,

@@ -1,0 +1,777 @@
+//! The user-panel API client: typed answers and errors, retries of transient
+//! failures only (capped exponential back-off with jitter), a circuit breaker
+//! per pool, and a time limit on every call. It never invents a result: an
+//! answer it cannot read is an error.
+
+use crate::{AuthHeader, Secret};
+use rand::Rng;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// hosted·ai's error code for a subscribe that finds no free vGPU slot.
+pub const INSUFFICIENT_RESOURCES: i64 = 10_189_007;
+/// Gauge: 1 while a pool's circuit breaker is open, 0 otherwise.
+pub const CIRCUIT_OPEN: &str = "harpoon_hosted_ai_circuit_open";
+/// Breaker key of calls that concern no single pool.
+pub const PANEL: &str = "panel";
+
+/// Why a hosted·ai call or allocation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HostedAiError {
+    /// The pool has no free vGPU slot (code 10189007).
+    #[error("pool {pool} has insufficient resources: {message}")]
+    InsufficientResources {
+        /// The pool.
+        pool: String,
+        /// The panel's message.
+        message: String,
+    },
+    /// The team already holds a subscription to this pool (409).
+    #[error("the team is already subscribed to pool {pool}")]
+    AlreadySubscribed {
+        /// The pool.
+        pool: String,
+    },
+    /// The API key is wrong, expired or IP-blocked (401).
+    #[error("hosted·ai refused the API key (401): {0}")]
+    Unauthorized(String),
+    /// RBAC denies the call (403).
+    #[error("hosted·ai denied the call (403): {0}")]
+    Forbidden(String),
+    /// The resource does not exist (404).
+    #[error("hosted·ai has no such resource (404): {0}")]
+    NotFound(String),
+    /// Another 4xx: the call itself is wrong; never retried.
+    #[error("hosted·ai rejected the call ({status}): {message}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// Body `code`, when present.
+        code: Option<i64>,
+        /// Body `message`.
+        message: String,
+    },
+    /// 5xx, 429, a timeout, or a broken connection: retried, then reported.
+    #[error("hosted·ai is unreachable or failing: {0}")]
+    Transient(String),
+    /// A 2xx answer that cannot be read as the documented shape.
+    #[error("hosted·ai answered something unreadable: {0}")]
+    BadResponse(String),
+    /// Too many recent failures on this pool; calls wait for the cool-down.
+    #[error("circuit breaker for {pool} is open; next try in {retry_in:?}")]
+    CircuitOpen {
+        /// The pool (or `panel`).
+        pool: String,
+        /// Time until a trial call is let through.
+        retry_in: Duration,
+    },
+    /// No allowed pool has free slots within cost and ratio limits.
+    #[error("no hosted·ai pool can take the subscription: {0}")]
+    NoCapacity(String),
+    /// The subscription or its endpoint was not ready in time.
+    #[error("hosted·ai capacity was not ready within {0:?}")]
+    Timeout(Duration),
+    /// Too many requests are already waiting for capacity.
+    #[error("too many requests are waiting for hosted·ai capacity ({0} waiting)")]
+    Busy(u32),
+    /// hosted·ai is not configured, or the service is shutting down.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl HostedAiError {
+    /// Whether retrying the same call may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, HostedAiError::Transient(_))
+    }
+}
+
+/// Connection settings of the client.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// API root, e.g. `https://panel.example.com/api`.
+    pub base_url: String,
+    /// Team token.
+    pub api_key: Secret,
+    /// Header carrying the token.
+    pub auth_header: AuthHeader,
+    /// Team id.
+    pub team_id: String,
+    /// Time limit of one attempt.
+    pub call_timeout: Duration,
+    /// Attempts of one call on transient failures.
+    pub max_attempts: u32,
+    /// Consecutive failures that open a breaker.
+    pub breaker_failures: u32,
+    /// Time an open breaker waits before a trial call.
+    pub breaker_cooldown: Duration,
+}
+
+/// Reads an id sent as a number or a string.
+fn flex_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!("not an id: {other}"))),
+    }
+}
+
+fn flex_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// A pool the team may subscribe to (`available-pools`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AvailablePool {
+    /// Pool id.
+    #[serde(deserialize_with = "flex_id")]
+    pub id: String,
+    /// Name.
+    #[serde(default)]
+    pub pool_name: String,
+    /// GPU model.
+    #[serde(default)]
+    pub gpu_model_type: Option<String>,
+    /// Free vGPU slots.
+    #[serde(default)]
+    pub available_vgpus: u32,
+    /// Hourly price (per vGPU, see docs/hosted-ai.md), sent as a string.
+    #[serde(default, deserialize_with = "flex_f64")]
+    pub pricing_hourly: Option<f64>,
+    /// Sharing ratio, when the panel sends it.
+    #[serde(default, deserialize_with = "flex_f64")]
+    pub sharing_ratio: Option<f64>,
+    /// Time quantum in seconds, when sent.
+    #[serde(default)]
+    pub time_quantum_in_sec: Option<u32>,
+}
+
+/// A price quote (`calculate-pool-subscription`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Quote {
+    /// Cost of the whole duration.
+    #[serde(default, deserialize_with = "flex_f64")]
+    pub total_cost: Option<f64>,
+    /// Cost per hour of the asked vGPUs.
+    #[serde(default, deserialize_with = "flex_f64")]
+    pub hourly_cost: Option<f64>,
+    /// Currency.
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+/// A pod of a subscription.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pod {
+    /// Name.
+    pub pod_name: String,
+    /// `running`, …
+    #[serde(default)]
+    pub pod_status: String,
+}
+
+/// One row of `pool-subscription`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubscriptionRow {
+    /// Subscription id.
+    #[serde(deserialize_with = "flex_id")]
+    pub id: String,
+    /// Pool.
+    #[serde(deserialize_with = "flex_id")]
+    pub pool_id: String,
+    /// Owner team.
+    #[serde(deserialize_with = "flex_id")]
+    pub team_id: String,
+    /// `subscribing`, `subscribed`, `active`, `un_subscribing`.
+    #[serde(default)]
+    pub status: String,
+    /// Pods.
+    #[serde(default)]
+    pub pods: Vec<Pod>,
+}
+
+impl SubscriptionRow {
+    /// Subscribed with every pod running.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.status.as_str(), "subscribed" | "active")
+            && !self.pods.is_empty()
+            && self.pods.iter().all(|p| p.pod_status == "running")
+    }
+
+    /// Being released or already gone.
+    pub fn is_ending(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "un_subscribing" | "unsubscribing" | "gone"
+        )
+    }
+}
+
+/// State of an exposed pod service.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ServiceState {
+    /// Service id, when the answer carries one.
+    #[serde(default, deserialize_with = "flex_opt_id")]
+    pub id: Option<String>,
+    /// `active`, `pending`, …
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Reachable address (expose answer).
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// Reachable address (status answer).
+    #[serde(default)]
+    pub service_ip: Option<String>,
+    /// Port to connect to.
+    #[serde(default)]
+    pub node_port: Option<u16>,
+    /// Whether Kubernetes reports it active.
+    #[serde(default)]
+    pub kubernetes_active: Option<bool>,
+}
+
+fn flex_opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+impl ServiceState {
+    /// `http://ip:port` once the service answers as active.
+    pub fn endpoint(&self) -> Option<String> {
+        let active = self.kubernetes_active.unwrap_or(false)
+            || matches!(self.status.as_deref(), Some("active" | "running" | "ready"));
+        let ip = self.service_ip.as_ref().or(self.ip.as_ref())?;
+        let port = self.node_port?;
+        active.then(|| format!("http://{ip}:{port}"))
+    }
+}
+
+/// Team billing as reported by the panel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BillingSummary {
+    /// Total cost of the period.
+    pub total_cost: f64,
+    /// Currency.
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+    trial_in_flight: bool,
+}
+
+/// The hosted·ai user-panel client.
+#[derive(Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    config: ClientConfig,
+    breakers: Mutex<HashMap<String, Breaker>>,
+}
+
+/// Breaker state for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    /// Calls flow.
+    Closed,
+    /// Calls fail fast until the cool-down ends.
+    Open,
+    /// One trial call decides.
+    HalfOpen,
+}
+
+impl Client {
+    /// A client for one team.
+    pub fn new(config: ClientConfig) -> Result<Self, HostedAiError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.call_timeout.min(Duration::from_secs(10)))
+            .timeout(config.call_timeout)
+            .build()
+            .map_err(|e| HostedAiError::Unavailable(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            config,
+            breakers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The team this client acts for.
+    pub fn team_id(&self) -> &str {
+        &self.config.team_id
+    }
+
+    fn breakers(&self) -> std::sync::MutexGuard<'_, HashMap<String, Breaker>> {
+        self.breakers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Breaker state of `key` (a pool id or [`PANEL`]).
+    pub fn breaker_state(&self, key: &str) -> BreakerState {
+        match self.breakers().get(key) {
+            Some(Breaker {
+                open_until: Some(until),
+                ..
+            }) if Instant::now() < *until => BreakerState::Open,
+            Some(Breaker {
+                open_until: Some(_),
+                ..
+            }) => BreakerState::HalfOpen,
+            _ => BreakerState::Closed,
+        }
+    }
+
+    fn admit(&self, key: &str) -> Result<(), HostedAiError> {
+        let mut breakers = self.breakers();
+        let b = breakers.entry(key.to_owned()).or_default();
+        if let Some(until) = b.open_until {
+            let now = Instant::now();
+            if now < until {
+                return Err(HostedAiError::CircuitOpen {
+                    pool: key.to_owned(),
+                    retry_in: until - now,
+                });
+            }
+            if b.trial_in_flight {
+                return Err(HostedAiError::CircuitOpen {
+                    pool: key.to_owned(),
+                    retry_in: Duration::ZERO,
+                });
+            }
+            b.trial_in_flight = true;
+        }
+        Ok(())
+    }
+
+    fn settle(&self, key: &str, transient_failure: bool) {
+        let mut breakers = self.breakers();
+        let b = breakers.entry(key.to_owned()).or_default();
+        b.trial_in_flight = false;
+        if transient_failure {
+            b.failures += 1;
+            if b.failures >= self.config.breaker_failures || b.open_until.is_some() {
+                b.open_until = Some(Instant::now() + self.config.breaker_cooldown);
+                metrics::gauge!(CIRCUIT_OPEN, "pool" => crate::hosted_ai::pool_label(key)).set(1.0);
+            }
+        } else {
+            if b.open_until.is_some() {
+                metrics::gauge!(CIRCUIT_OPEN, "pool" => crate::hosted_ai::pool_label(key)).set(0.0);
+            }
+            *b = Breaker::default();
+        }
+    }
+
+    /// One call with retries of transient failures, under `key`'s breaker.
+    async fn call(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, HostedAiError> {
+        let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.admit(key)?;
+            let outcome = self.once(&method, &url, query, body).await;
+            // Only transient failures count against a pool: a 409 or 10189007 is
+            // the pool answering correctly.
+            self.settle(key, matches!(&outcome, Err(e) if e.is_transient()));
+            match outcome {
+                Err(e) if e.is_transient() && attempt < self.config.max_attempts => {
+                    let base = 100u64 << (attempt - 1).min(6);
+                    let capped = base.min(5_000);
+                    let jitter = rand::rng().random_range(0..=capped / 2);
+                    tracing::debug!(%path, attempt, error = %e, "hosted·ai call failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(capped / 2 + jitter)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn once(
+        &self,
+        method: &Method,
+        url: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, HostedAiError> {
+        let mut builder = self.http.request(method.clone(), url).query(query);
+        builder = match self.config.auth_header {
+            AuthHeader::XApiKey => builder.header("X-API-Key", self.config.api_key.expose()),
+            AuthHeader::Bearer => builder.bearer_auth(self.config.api_key.expose()),
+        };
+        if let Some(body) = body {
+            builder = builder.json(body);
+        }
+        let resp = builder.send().await.map_err(transport)?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(transport)?;
+        if status.is_success() {
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(None);
+            }
+            let value: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| HostedAiError::BadResponse(format!("{url}: not JSON ({e})")))?;
+            if value.get("result").and_then(Value::as_str) == Some("FAILURE") {
+                return Err(HostedAiError::BadResponse(format!(
+                    "{url}: result FAILURE: {value}"
+                )));
+            }
+            return Ok(Some(value));
+        }
+        let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let code = parsed.get("code").and_then(Value::as_i64);
+        let message = parsed
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(200).collect());
+        Err(match status.as_u16() {
+            _ if code == Some(INSUFFICIENT_RESOURCES) => HostedAiError::InsufficientResources {
+                pool: String::new(),
+                message,
+            },
+            409 => HostedAiError::AlreadySubscribed {
+                pool: String::new(),
+            },
+            401 => HostedAiError::Unauthorized(message),
+            403 => HostedAiError::Forbidden(message),
+            404 => HostedAiError::NotFound(message),
+            429 | 500..=599 => HostedAiError::Transient(format!("HTTP {status}: {message}")),
+            s => HostedAiError::Rejected {
+                status: s,
+                code,
+                message,
+            },
+        })
+    }
+
+    async fn typed<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        value: Option<Value>,
+    ) -> Result<T, HostedAiError> {
+        let value =
+            value.ok_or_else(|| HostedAiError::BadResponse(format!("{what}: empty body")))?;
+        serde_json::from_value(value)
+            .map_err(|e| HostedAiError::BadResponse(format!("{what}: {e}")))
+    }
+
+    /// `GET /gpuaas/available-pools`.
+    pub async fn available_pools(&self) -> Result<Vec<AvailablePool>, HostedAiError> {
+        let v = self
+            .call(
+                PANEL,
+                Method::GET,
+                "/gpuaas/available-pools",
+                &[("team_id", self.config.team_id.clone())],
+                None,
+            )
+            .await?;
+        self.typed("available-pools", v.map(unwrap_list)).await
+    }
+
+    /// `GET /gpuaas/all-pools`.
+    pub async fn all_pools(&self) -> Result<Vec<Value>, HostedAiError> {
+        let v = self
+            .call(PANEL, Method::GET, "/gpuaas/all-pools", &[], None)
+            .await?;
+        self.typed("all-pools", v.map(unwrap_list)).await
+    }
+
+    /// `POST /gpuaas/calculate-pool-subscription` for one hour.
+    pub async fn calculate(&self, pool: &str, vgpus: u32) -> Result<Quote, HostedAiError> {
+        let body = json!({"pool_id": pool_id_json(pool), "vgpus": vgpus, "duration_hours": 1, "team_id": self.config.team_id});
+        let v = self
+            .call(
+                pool,
+                Method::POST,
+                "/gpuaas/calculate-pool-subscription",
+                &[],
+                Some(&body),
+            )
+            .await?;
+        self.typed("calculate-pool-subscription", v).await
+    }
+
+    /// `POST /gpuaas/pool/subscribe`; `None` when the panel answers an empty body.
+    pub async fn subscribe(
+        &self,
+        pool: &str,
+        vgpus: u32,
+        instance_type_id: Option<&str>,
+        image_uuid: Option<&str>,
+    ) -> Result<Option<String>, HostedAiError> {
+        let body = json!({
+            "pool_id": pool_id_json(pool),
+            "team_id": self.config.team_id,
+            "vgpus": vgpus,
+            "instance_type_id": instance_type_id,
+            "ephemeral_storage_block_id": null,
+            "shared_volumes": [],
+            "image_uuid": image_uuid,
+            "is_vip_priority": false,
+            "guaranteed_gpu_share_percent": 0,
+        });
+        let v = self
+            .call(
+                pool,
+                Method::POST,
+                "/gpuaas/pool/subscribe",
+                &[],
+                Some(&body),
+            )
+            .await
+            .map_err(|e| with_pool(e, pool))?;
+        Ok(v.and_then(|v| v.get("subscription_id").cloned())
+            .and_then(|id| match id {
+                Value::String(s) => Some(s),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }))
+    }
+
+    /// `POST /gpuaas/pool/unsubscribe`.
+    pub async fn unsubscribe(
+        &self,
+        pool: &str,
+        subscription_id: &str,
+    ) -> Result<(), HostedAiError> {
+        let body = json!({"subscription_id": pool_id_json(subscription_id), "team_id": self.config.team_id, "pool_id": pool_id_json(pool)});
+        self.call(
+            pool,
+            Method::POST,
+            "/gpuaas/pool/unsubscribe",
+            &[],
+            Some(&body),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `GET /gpuaas/pool-subscription`, every page, keeping only this team's rows
+    /// (the real filter was seen leaking other teams').
+    pub async fn subscriptions(&self) -> Result<Vec<SubscriptionRow>, HostedAiError> {
+        let mut rows = Vec::new();
+        let per_page = 100;
+        for page in 0..100 {
+            let v = self
+                .call(
+                    PANEL,
+                    Method::GET,
+                    "/gpuaas/pool-subscription",
+                    &[
+                        ("team_id", self.config.team_id.clone()),
+                        ("page", page.to_string()),
+                        ("per_page", per_page.to_string()),
+                        ("metric_window", "last_5m".into()),
+                    ],
+                    None,
+                )
+                .await?
+                .ok_or_else(|| {
+                    HostedAiError::BadResponse("pool-subscription: empty body".into())
+                })?;
+            let total_pages = v.get("total_pages").and_then(Value::as_u64);
+            let items: Vec<Value> = serde_json::from_value(unwrap_list(v))
+                .map_err(|e| HostedAiError::BadResponse(format!("pool-subscription: {e}")))?;
+            let n = items.len();
+            for item in items {
+                let row: SubscriptionRow = serde_json::from_value(item).map_err(|e| {
+                    HostedAiError::BadResponse(format!("pool-subscription row: {e}"))
+                })?;
+                if row.team_id == self.config.team_id {
+                    rows.push(row);
+                }
+            }
+            match total_pages {
+                Some(total) if (page as u64) + 1 < total && n > 0 => {}
+                _ => break,
+            }
+        }
+        Ok(rows)
+    }
+
+    /// `GET /gpuaas/connection-info` of one subscription.
+    pub async fn connection_info(
+        &self,
+        subscription_id: &str,
+    ) -> Result<Vec<Value>, HostedAiError> {
+        let v = self
+            .call(
+                PANEL,
+                Method::GET,
+                "/gpuaas/connection-info",
+                &[
+                    ("team_id", self.config.team_id.clone()),
+                    ("subscription_id", subscription_id.to_owned()),
+                ],
+                None,
+            )
+            .await?;
+        self.typed("connection-info", v.map(unwrap_list)).await
+    }
+
+    /// `POST /pods/expose-service`.
+    pub async fn expose_service(
+        &self,
+        pod_name: &str,
+        subscription_id: &str,
+        port: u16,
+        service_name: &str,
+    ) -> Result<ServiceState, HostedAiError> {
+        let body = json!({"pod_name": pod_name, "pool_subscription_id": pool_id_json(subscription_id),
+            "port": port, "service_name": service_name, "protocol": "TCP", "service_type": "NodePort"});
+        let v = self
+            .call(
+                PANEL,
+                Method::POST,
+                "/pods/expose-service",
+                &[],
+                Some(&body),
+            )
+            .await?;
+        self.typed("expose-service", v).await
+    }
+
+    /// `GET /pods/expose-service/status`.
+    pub async fn service_status(
+        &self,
+        subscription_id: &str,
+        service_name: &str,
+    ) -> Result<ServiceState, HostedAiError> {
+        let v = self
+            .call(
+                PANEL,
+                Method::GET,
+                "/pods/expose-service/status",
+                &[
+                    ("service_name", service_name.to_owned()),
+                    ("pool_subscription_id", subscription_id.to_owned()),
+                ],
+                None,
+            )
+            .await?;
+        self.typed("expose-service/status", v).await
+    }
+
+    /// `DELETE /pods/delete-exposed-service/{id}`.
+    pub async fn delete_service(&self, id: &str) -> Result<(), HostedAiError> {
+        self.call(
+            PANEL,
+            Method::DELETE,
+            &format!("/pods/delete-exposed-service/{id}"),
+            &[],
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `GET /gpuaas/{team}/metrics`.
+    pub async fn team_metrics(&self) -> Result<Value, HostedAiError> {
+        let path = format!("/gpuaas/{}/metrics", self.config.team_id);
+        let v = self.call(PANEL, Method::GET, &path, &[], None).await?;
+        v.ok_or_else(|| HostedAiError::BadResponse("metrics: empty body".into()))
+    }
+
+    /// `GET /team-billing/gpuaas-pool/{team}/{start}/{end}/{interval}?timezone=UTC`.
+    pub async fn billing_pool(
+        &self,
+        start: &str,
+        end: &str,
+        interval: &str,
+    ) -> Result<Value, HostedAiError> {
+        let path = format!(
+            "/team-billing/gpuaas-pool/{}/{start}/{end}/{interval}",
+            self.config.team_id
+        );
+        let v = self
+            .call(
+                PANEL,
+                Method::GET,
+                &path,
+                &[("timezone", "UTC".into()), ("region_id", "all".into())],
+                None,
+            )
+            .await?;
+        v.ok_or_else(|| HostedAiError::BadResponse("billing: empty body".into()))
+    }
+
+    /// `GET /team-billing/summary/{team}/{start}/{end}`.
+    pub async fn billing_summary(
+        &self,
+        start: &str,
+        end: &str,
+    ) -> Result<BillingSummary, HostedAiError> {
+        let path = format!(
+            "/team-billing/summary/{}/{start}/{end}",
+            self.config.team_id
+        );
+        let v = self
+            .call(
+                PANEL,
+                Method::GET,
+                &path,
+                &[("timezone", "UTC".into())],
+                None,
+            )
+            .await?;
+        self.typed("billing summary", v).await
+    }
+}
+
+/// Pool and subscription ids go out as numbers when they are numeric, as the panel expects.
+fn pool_id_json(id: &str) -> Value {
+    id.parse::<u64>().map_or_else(|_| json!(id), |n| json!(n))
+}
+
+/// The list inside `{items}`, `{data}`, or a bare array.
+fn unwrap_list(v: Value) -> Value {
+    match v {
+        Value::Object(mut map) => map
+            .remove("items")
+            .or_else(|| map.remove("data"))
+            .unwrap_or(Value::Object(map)),
+        other => other,
+    }
+}
+
+fn with_pool(e: HostedAiError, pool: &str) -> HostedAiError {
+    match e {
+        HostedAiError::InsufficientResources { message, .. } => {
+            HostedAiError::InsufficientResources {
+                pool: pool.to_owned(),
+                message,
+            }
+        }
+        HostedAiError::AlreadySubscribed { .. } => HostedAiError::AlreadySubscribed {
+            pool: pool.to_owned(),
+        },
+        other => other,
+    }
+}
+
+fn transport(e: reqwest::Error) -> HostedAiError {
+    HostedAiError::Transient(if e.is_timeout() {
+        format!("timed out: {e}")
+    } else {
+        e.to_string()
+    })
+}

@@ -1,0 +1,1069 @@
+//! The pool manager: for each hosted_ai model it picks a pool, subscribes,
+//! waits for running pods, exposes the inference port, waits for the endpoint
+//! to answer, and hands out a lease on an `openai` engine at that endpoint.
+//! Requests that arrive meanwhile wait (bounded) on the one allocation in
+//! progress. Lost pods are repaired or replaced; idle subscriptions are
+//! released; shutdown releases everything.
+
+use super::client::{AvailablePool, BreakerState, Client, HostedAiError, PANEL, SubscriptionRow};
+use super::meter::Meter;
+use super::pool_label;
+use crate::engine::openai::{OpenAiConfig, OpenAiEngine};
+use crate::{HostedAiSettings, Tier};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex as AsyncMutex, Semaphore};
+
+/// Counter of allocation attempts per pool and outcome.
+pub const ALLOCATIONS: &str = "harpoon_hosted_ai_allocations_total";
+/// Histogram of seconds from subscribe to an answering endpoint, per pool.
+pub const ALLOCATION_SECONDS: &str = "harpoon_hosted_ai_allocation_seconds";
+/// Gauge of subscriptions held.
+pub const ACTIVE_SUBSCRIPTIONS: &str = "harpoon_hosted_ai_active_subscriptions";
+
+/// A ready subscription serving one model.
+#[derive(Debug)]
+pub struct Lease {
+    /// Model served.
+    pub model: String,
+    /// Pool.
+    pub pool_id: String,
+    /// Subscription.
+    pub subscription_id: String,
+    /// vGPUs held.
+    pub vgpus: u32,
+    /// Estimated hourly cost of those vGPUs.
+    pub hourly_cost: f64,
+    /// OpenAI API root of the pod, ending in `/v1`.
+    pub endpoint: String,
+    /// Whether the subscription already existed (409) and was adopted.
+    pub adopted: bool,
+    service_id: Option<String>,
+    engine: OpenAiEngine,
+    created: Instant,
+    last_used: Mutex<Instant>,
+    accrued_until: Mutex<Instant>,
+    in_flight: AtomicUsize,
+    healthy: AtomicBool,
+}
+
+impl Lease {
+    /// The engine that talks to the pod.
+    pub fn engine(&self) -> &OpenAiEngine {
+        &self.engine
+    }
+
+    /// Marks a request as running on this lease until the guard drops.
+    pub fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        *self.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        InFlight(self.clone())
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
+}
+
+/// A request running on a lease.
+#[derive(Debug)]
+pub struct InFlight(Arc<Lease>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        *self.0.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Debug)]
+struct Slot {
+    lease: Option<Arc<Lease>>,
+    state: &'static str,
+    last_error: Option<(u64, HostedAiError)>,
+    generation: u64,
+    provisioning: Arc<AsyncMutex<()>>,
+    waiters: Arc<Semaphore>,
+}
+
+/// One pool as last seen.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolView {
+    /// Pool id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// GPU model.
+    pub gpu_model: Option<String>,
+    /// Sharing ratio (1 when the panel does not say).
+    pub sharing_ratio: f64,
+    /// Free vGPU slots.
+    pub free_vgpus: u32,
+    /// Hourly price per vGPU.
+    pub price_hourly: Option<f64>,
+    /// Whether the overcommit settings allow it.
+    pub allowed: bool,
+    /// Circuit breaker.
+    pub breaker: BreakerState,
+}
+
+/// One of our subscriptions.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubscriptionView {
+    /// Model it serves.
+    pub model: String,
+    /// Pool.
+    pub pool_id: String,
+    /// Subscription id.
+    pub subscription_id: String,
+    /// vGPUs.
+    pub vgpus: u32,
+    /// `ready` or `unhealthy`.
+    pub state: &'static str,
+    /// Pod endpoint.
+    pub endpoint: String,
+    /// Whether the endpoint answered on its last use.
+    pub endpoint_healthy: bool,
+    /// Adopted after a 409.
+    pub adopted: bool,
+    /// Seconds held.
+    pub age_secs: u64,
+    /// Seconds since last use.
+    pub idle_secs: u64,
+    /// Requests running on it.
+    pub in_flight: usize,
+    /// Estimated hourly cost.
+    pub hourly_cost: f64,
+}
+
+/// A model's allocation state.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelSlotView {
+    /// Model.
+    pub model: String,
+    /// `idle`, `provisioning`, `ready`, `failed`, `released`.
+    pub state: &'static str,
+    /// Last allocation error.
+    pub last_error: Option<String>,
+}
+
+/// Billing as the panel reports it, next to our estimate.
+#[derive(Debug, Clone, Serialize)]
+pub struct BillingView {
+    /// Panel total for today (UTC).
+    pub billed_today: Option<f64>,
+    /// Currency.
+    pub currency: Option<String>,
+    /// Our estimate since start.
+    pub estimated_since_start: f64,
+    /// Why the panel's figure is missing.
+    pub error: Option<String>,
+}
+
+/// What `GET /v2/pools`, `/health?detailed=true` and MCP show.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolsSnapshot {
+    /// Team managed.
+    pub team_id: String,
+    /// Overcommit allowed.
+    pub overcommit: bool,
+    /// Highest sharing ratio allowed with overcommit.
+    pub max_sharing_ratio: f32,
+    /// Pools as last listed.
+    pub pools: Vec<PoolView>,
+    /// Our subscriptions.
+    pub subscriptions: Vec<SubscriptionView>,
+    /// Models served through hosted·ai.
+    pub models: Vec<ModelSlotView>,
+    /// Panel breaker.
+    pub panel_breaker: BreakerState,
+    /// Billing reconciliation, after a refresh.
+    pub billing: Option<BillingView>,
+    /// Why the last pool listing failed.
+    pub last_refresh_error: Option<String>,
+    /// Shutting down: no new subscriptions.
+    pub shutting_down: bool,
+}
+
+/// The pool manager.
+#[derive(Debug)]
+pub struct PoolManager {
+    client: Client,
+    settings: HostedAiSettings,
+    slots: Mutex<BTreeMap<String, Slot>>,
+    pools: Mutex<Vec<AvailablePool>>,
+    billing: Mutex<Option<BillingView>>,
+    refresh_error: Mutex<Option<String>>,
+    meter: Meter,
+    shutting_down: AtomicBool,
+    generations: AtomicU64,
+    /// Pools we sent a subscribe to: on shutdown, rows of ours there are released
+    /// even if the answer was lost on the way back.
+    touched: Mutex<Vec<String>>,
+    /// Per model: time allowed between bytes of a pod's answer.
+    read_timeouts: Mutex<BTreeMap<String, Duration>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl PoolManager {
+    /// A manager for the settings' team; `None`-like errors when unconfigured.
+    pub fn new(settings: &HostedAiSettings) -> Result<Arc<Self>, HostedAiError> {
+        let (Some(base_url), Some(api_key)) = (&settings.base_url, &settings.api_key) else {
+            return Err(HostedAiError::Unavailable(
+                "hosted_ai.base_url and hosted_ai.api_key are not set".into(),
+            ));
+        };
+        let Some(team_id) = settings.team_id.clone().filter(|t| !t.trim().is_empty()) else {
+            return Err(HostedAiError::Unavailable(
+                "hosted_ai.team_id is not set".into(),
+            ));
+        };
+        let client = Client::new(super::client::ClientConfig {
+            base_url: base_url.clone(),
+            api_key: api_key.clone(),
+            auth_header: settings.auth_header,
+            team_id,
+            call_timeout: Duration::from_secs(settings.call_timeout_secs),
+            max_attempts: settings.max_attempts,
+            breaker_failures: settings.breaker_failures,
+            breaker_cooldown: Duration::from_secs(settings.breaker_cooldown_secs),
+        })?;
+        Ok(Arc::new(Self {
+            client,
+            settings: settings.clone(),
+            slots: Mutex::new(BTreeMap::new()),
+            pools: Mutex::new(Vec::new()),
+            billing: Mutex::new(None),
+            refresh_error: Mutex::new(None),
+            meter: Meter::default(),
+            shutting_down: AtomicBool::new(false),
+            generations: AtomicU64::new(1),
+            touched: Mutex::new(Vec::new()),
+            read_timeouts: Mutex::new(BTreeMap::new()),
+        }))
+    }
+
+    /// Starts the upkeep task (idle release and cost accrual); it ends with the manager.
+    pub fn start_upkeep(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let period = Duration::from_millis(self.settings.poll_interval_ms.clamp(100, 1_000));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                let Some(manager) = weak.upgrade() else {
+                    return;
+                };
+                manager.upkeep().await;
+            }
+        });
+    }
+
+    /// Sets the time allowed between bytes of `model`'s answers (its `read_timeout_secs`).
+    pub fn set_read_timeout(&self, model: &str, timeout: Duration) {
+        lock(&self.read_timeouts).insert(model.to_owned(), timeout);
+    }
+
+    /// The API client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The usage meter.
+    pub fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &HostedAiSettings {
+        &self.settings
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + Duration::from_secs(self.settings.subscribe_timeout_secs)
+    }
+
+    fn poll(&self) -> Duration {
+        Duration::from_millis(self.settings.poll_interval_ms)
+    }
+
+    /// A ready lease for `model`, allocating one if needed. Concurrent callers
+    /// share one allocation; at most `max_waiters` wait for it.
+    pub async fn acquire(
+        self: &Arc<Self>,
+        model: &str,
+        tier: Option<Tier>,
+    ) -> Result<Arc<Lease>, HostedAiError> {
+        if self.shutting_down.load(Ordering::SeqCst) {
+            return Err(HostedAiError::Unavailable(
+                "the service is shutting down".into(),
+            ));
+        }
+        let (provisioning, waiters, seen) = {
+            let mut slots = lock(&self.slots);
+            let slot = slots.entry(model.to_owned()).or_insert_with(|| Slot {
+                lease: None,
+                state: "idle",
+                last_error: None,
+                generation: 0,
+                provisioning: Arc::new(AsyncMutex::new(())),
+                waiters: Arc::new(Semaphore::new(self.settings.max_waiters as usize)),
+            });
+            if let Some(lease) = slot
+                .lease
+                .as_ref()
+                .filter(|l| l.healthy.load(Ordering::SeqCst))
+            {
+                return Ok(lease.clone());
+            }
+            (
+                slot.provisioning.clone(),
+                slot.waiters.clone(),
+                slot.generation,
+            )
+        };
+        let Ok(_permit) = waiters.try_acquire() else {
+            return Err(HostedAiError::Busy(self.settings.max_waiters));
+        };
+        let deadline = self.deadline();
+        let limit = Duration::from_secs(self.settings.subscribe_timeout_secs);
+        let guard = tokio::time::timeout_at(deadline.into(), provisioning.lock_owned())
+            .await
+            .map_err(|_| HostedAiError::Timeout(limit))?;
+        {
+            let slots = lock(&self.slots);
+            if let Some(slot) = slots.get(model) {
+                if let Some(lease) = slot
+                    .lease
+                    .as_ref()
+                    .filter(|l| l.healthy.load(Ordering::SeqCst))
+                {
+                    return Ok(lease.clone());
+                }
+                // An allocation we waited on has just failed: share its verdict
+                // instead of starting another one at once.
+                if let Some((generation, e)) = &slot.last_error
+                    && *generation > seen
+                {
+                    return Err(e.clone());
+                }
+            }
+        }
+        // Spawned so a caller that goes away cannot cancel it half-way and
+        // leak a subscription; it holds the slot's lock until it is done.
+        let manager = self.clone();
+        let name = model.to_owned();
+        let vgpus = self.settings.vgpus.for_tier(tier);
+        let task = tokio::spawn(async move {
+            let _guard = guard;
+            manager.set_state(&name, "provisioning");
+            let outcome = manager.provision(&name, vgpus, deadline).await;
+            let generation = manager.generations.fetch_add(1, Ordering::SeqCst);
+            let mut slots = lock(&manager.slots);
+            if let Some(slot) = slots.get_mut(&name) {
+                slot.generation = generation;
+                match &outcome {
+                    Ok(lease) => {
+                        slot.lease = Some(lease.clone());
+                        slot.state = "ready";
+                        slot.last_error = None;
+                    }
+                    Err(e) => {
+                        slot.state = "failed";
+                        slot.last_error = Some((generation, e.clone()));
+                    }
+                }
+            }
+            drop(slots);
+            manager.publish_count();
+            outcome
+        });
+        match tokio::time::timeout_at((deadline + Duration::from_secs(1)).into(), task).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(join)) => Err(HostedAiError::Unavailable(format!(
+                "allocation task failed: {join}"
+            ))),
+            Err(_) => Err(HostedAiError::Timeout(limit)),
+        }
+    }
+
+    fn set_state(&self, model: &str, state: &'static str) {
+        if let Some(slot) = lock(&self.slots).get_mut(model) {
+            slot.state = state;
+        }
+    }
+
+    fn publish_count(&self) {
+        let n = lock(&self.slots)
+            .values()
+            .filter(|s| s.lease.is_some())
+            .count();
+        metrics::gauge!(ACTIVE_SUBSCRIPTIONS).set(n as f64);
+    }
+
+    /// Pools allowed by the settings, cheapest first, each with its hourly cost for `vgpus`.
+    async fn candidates(&self, vgpus: u32) -> Result<Vec<(AvailablePool, f64)>, HostedAiError> {
+        let listed = self.client.available_pools().await?;
+        *lock(&self.pools) = listed.clone();
+        let wanted = self.settings.pool.ids();
+        // A pool we already hold (say, from before a restart) shows no free
+        // slot for us, yet subscribing there ends in 409 and adoption.
+        let held: Vec<String> = match self.client.subscriptions().await {
+            Ok(rows) => rows
+                .into_iter()
+                .filter(|r| !r.is_ending())
+                .map(|r| r.pool_id)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let mut out = Vec::new();
+        for pool in listed {
+            if let Some(ids) = wanted
+                && !ids.contains(&pool.id)
+            {
+                continue;
+            }
+            if !self.ratio_allowed(&pool)
+                || (pool.available_vgpus < vgpus && !held.contains(&pool.id))
+            {
+                continue;
+            }
+            let quoted = match self.client.calculate(&pool.id, vgpus).await {
+                Ok(q) => q.hourly_cost.or(q.total_cost),
+                Err(e) => {
+                    tracing::debug!(pool = %pool.id, error = %e, "no quote; using the listed price");
+                    None
+                }
+            };
+            let hourly = quoted.or(pool.pricing_hourly.map(|p| p * f64::from(vgpus)));
+            let Some(hourly) = hourly else { continue };
+            if self
+                .settings
+                .max_hourly_cost
+                .is_some_and(|cap| hourly > cap)
+            {
+                continue;
+            }
+            out.push((pool, hourly));
+        }
+        // Configured order breaks ties; otherwise cheapest, then lowest ratio.
+        out.sort_by(|(a, ca), (b, cb)| {
+            ca.total_cmp(cb)
+                .then(
+                    a.sharing_ratio
+                        .unwrap_or(1.0)
+                        .total_cmp(&b.sharing_ratio.unwrap_or(1.0)),
+                )
+                .then_with(|| match wanted {
+                    Some(ids) => ids
+                        .iter()
+                        .position(|i| *i == a.id)
+                        .cmp(&ids.iter().position(|i| *i == b.id)),
+                    None => std::cmp::Ordering::Equal,
+                })
+        });
+        Ok(out)
+    }
+
+    fn ratio_allowed(&self, pool: &AvailablePool) -> bool {
+        // A panel that sends no ratio is selling dedicated GPUs (ratio 1).
+        let ratio = pool.sharing_ratio.unwrap_or(1.0);
+        if self.settings.overcommit {
+            ratio <= f64::from(self.settings.max_sharing_ratio) + 1e-9
+        } else {
+            ratio <= 1.0 + 1e-9
+        }
+    }
+
+    async fn provision(
+        self: &Arc<Self>,
+        model: &str,
+        vgpus: u32,
+        deadline: Instant,
+    ) -> Result<Arc<Lease>, HostedAiError> {
+        let mut backoff = Duration::from_millis(250);
+        let mut last: Option<HostedAiError>;
+        loop {
+            if self.shutting_down.load(Ordering::SeqCst) {
+                return Err(HostedAiError::Unavailable(
+                    "the service is shutting down".into(),
+                ));
+            }
+            match self.sweep(model, vgpus, deadline).await {
+                Ok(lease) => return Ok(lease),
+                Err(
+                    e @ (HostedAiError::Timeout(_)
+                    | HostedAiError::Unauthorized(_)
+                    | HostedAiError::Forbidden(_)
+                    | HostedAiError::Unavailable(_)),
+                ) => return Err(e),
+                Err(e) => last = Some(e),
+            }
+            // Nothing free anywhere: back off and look again while time remains.
+            let now = Instant::now();
+            if now + backoff >= deadline {
+                return Err(
+                    last.unwrap_or_else(|| HostedAiError::NoCapacity("no pool is allowed".into()))
+                );
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    /// One pass over the candidate pools.
+    async fn sweep(
+        self: &Arc<Self>,
+        model: &str,
+        vgpus: u32,
+        deadline: Instant,
+    ) -> Result<Arc<Lease>, HostedAiError> {
+        // One subscription per team per pool: a pool serving another model is
+        // not ours to adopt (releasing either would break the other).
+        let taken: Vec<String> = lock(&self.slots)
+            .iter()
+            .filter(|(name, _)| name.as_str() != model)
+            .filter_map(|(_, s)| s.lease.as_ref().map(|l| l.pool_id.clone()))
+            .collect();
+        let candidates: Vec<_> = self
+            .candidates(vgpus)
+            .await?
+            .into_iter()
+            .filter(|(p, _)| !taken.contains(&p.id))
+            .collect();
+        if candidates.is_empty() {
+            return Err(HostedAiError::NoCapacity(format!(
+                "no pool with {vgpus} free vGPU(s) within the sharing-ratio (overcommit {}, max {}) and cost limits",
+                self.settings.overcommit, self.settings.max_sharing_ratio
+            )));
+        }
+        let mut reasons = Vec::new();
+        for (pool, hourly) in candidates {
+            let label = pool_label(&pool.id);
+            let started = Instant::now();
+            {
+                let mut touched = lock(&self.touched);
+                if !touched.contains(&pool.id) {
+                    touched.push(pool.id.clone());
+                }
+            }
+            let subscribed = self
+                .client
+                .subscribe(
+                    &pool.id,
+                    vgpus,
+                    self.settings.instance_type_id.as_deref(),
+                    self.settings.image_uuid.as_deref(),
+                )
+                .await;
+            let (subscription, adopted) = match subscribed {
+                Ok(Some(id)) => (id, false),
+                Ok(None) => match self.ours_on(&pool.id).await? {
+                    Some(row) => (row.id, false),
+                    None => {
+                        reasons.push(format!("pool {}: subscribe answered no id", pool.id));
+                        continue;
+                    }
+                },
+                Err(HostedAiError::AlreadySubscribed { .. }) => match self.ours_on(&pool.id).await?
+                {
+                    Some(row) if !row.is_ending() => {
+                        metrics::counter!(ALLOCATIONS, "pool" => label.clone(), "outcome" => "adopted").increment(1);
+                        (row.id, true)
+                    }
+                    _ => {
+                        reasons.push(format!(
+                            "pool {}: our previous subscription is still being released",
+                            pool.id
+                        ));
+                        continue;
+                    }
+                },
+                Err(e @ HostedAiError::InsufficientResources { .. }) => {
+                    metrics::counter!(ALLOCATIONS, "pool" => label, "outcome" => "insufficient")
+                        .increment(1);
+                    reasons.push(e.to_string());
+                    continue;
+                }
+                Err(e @ (HostedAiError::Unauthorized(_) | HostedAiError::Forbidden(_))) => {
+                    return Err(e);
+                }
+                // The answer may have been lost after the panel acted: look before moving on.
+                Err(e) if e.is_transient() => match self.ours_on(&pool.id).await {
+                    Ok(Some(row)) if !row.is_ending() => (row.id, false),
+                    _ => {
+                        metrics::counter!(ALLOCATIONS, "pool" => label, "outcome" => "error")
+                            .increment(1);
+                        reasons.push(format!("pool {}: {e}", pool.id));
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    metrics::counter!(ALLOCATIONS, "pool" => label, "outcome" => "error")
+                        .increment(1);
+                    reasons.push(format!("pool {}: {e}", pool.id));
+                    continue;
+                }
+            };
+            match self
+                .bring_up(
+                    model,
+                    &pool.id,
+                    &subscription,
+                    vgpus,
+                    hourly,
+                    adopted,
+                    deadline,
+                )
+                .await
+            {
+                Ok(lease) => {
+                    if self.shutting_down.load(Ordering::SeqCst) {
+                        self.release(&lease).await;
+                        return Err(HostedAiError::Unavailable(
+                            "the service is shutting down".into(),
+                        ));
+                    }
+                    metrics::counter!(ALLOCATIONS, "pool" => label.clone(), "outcome" => "ok")
+                        .increment(1);
+                    metrics::histogram!(ALLOCATION_SECONDS, "pool" => label)
+                        .record(started.elapsed().as_secs_f64());
+                    tracing::info!(model, pool = %pool.id, subscription = %subscription, endpoint = %lease.endpoint, adopted, "hosted·ai capacity ready");
+                    return Ok(lease);
+                }
+                Err(e) => {
+                    metrics::counter!(ALLOCATIONS, "pool" => label, "outcome" => "error")
+                        .increment(1);
+                    tracing::warn!(model, pool = %pool.id, subscription = %subscription, error = %e, "subscription did not come up; releasing it");
+                    self.unsubscribe_quietly(&pool.id, &subscription).await;
+                    if matches!(e, HostedAiError::Timeout(_)) {
+                        return Err(e);
+                    }
+                    reasons.push(format!("pool {}: {e}", pool.id));
+                }
+            }
+        }
+        Err(HostedAiError::NoCapacity(reasons.join("; ")))
+    }
+
+    async fn ours_on(&self, pool: &str) -> Result<Option<SubscriptionRow>, HostedAiError> {
+        Ok(self
+            .client
+            .subscriptions()
+            .await?
+            .into_iter()
+            .find(|r| r.pool_id == pool))
+    }
+
+    async fn row(&self, subscription: &str) -> Result<Option<SubscriptionRow>, HostedAiError> {
+        Ok(self
+            .client
+            .subscriptions()
+            .await?
+            .into_iter()
+            .find(|r| r.id == subscription))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn bring_up(
+        &self,
+        model: &str,
+        pool: &str,
+        subscription: &str,
+        vgpus: u32,
+        hourly: f64,
+        adopted: bool,
+        deadline: Instant,
+    ) -> Result<Arc<Lease>, HostedAiError> {
+        let limit = Duration::from_secs(self.settings.subscribe_timeout_secs);
+        // 1. Subscribed, with every pod running.
+        let row = loop {
+            match self.row(subscription).await {
+                Ok(Some(row)) if row.is_ready() => break row,
+                Ok(Some(row)) if row.is_ending() => {
+                    return Err(HostedAiError::NoCapacity(format!(
+                        "subscription {subscription} is being released"
+                    )));
+                }
+                Ok(None) => {
+                    return Err(HostedAiError::NotFound(format!(
+                        "subscription {subscription} disappeared"
+                    )));
+                }
+                Ok(Some(_)) => {}
+                Err(e) if e.is_transient() || matches!(e, HostedAiError::CircuitOpen { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            if Instant::now() + self.poll() >= deadline {
+                return Err(HostedAiError::Timeout(limit));
+            }
+            tokio::time::sleep(self.poll()).await;
+        };
+        let pod = row
+            .pods
+            .first()
+            .map(|p| p.pod_name.clone())
+            .unwrap_or_default();
+        // 2. The inference port, exposed.
+        let service_name: String = format!("harpoon-{model}-{subscription}")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let exposed = self
+            .client
+            .expose_service(
+                &pod,
+                subscription,
+                self.settings.inference_port,
+                &service_name,
+            )
+            .await?;
+        let service_id = exposed.id.clone();
+        let mut endpoint = exposed.endpoint();
+        while endpoint.is_none() {
+            if Instant::now() + self.poll() >= deadline {
+                return Err(HostedAiError::Timeout(limit));
+            }
+            tokio::time::sleep(self.poll()).await;
+            match self
+                .client
+                .service_status(subscription, &service_name)
+                .await
+            {
+                Ok(state) => endpoint = state.endpoint(),
+                Err(e) if e.is_transient() || matches!(e, HostedAiError::CircuitOpen { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let base = format!("{}/v1", endpoint.unwrap_or_default());
+        // 3. The endpoint answers.
+        let probe = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| HostedAiError::Unavailable(format!("HTTP client: {e}")))?;
+        loop {
+            match probe.get(format!("{base}/models")).send().await {
+                Ok(r) if r.status().is_success() => break,
+                _ => {}
+            }
+            if Instant::now() + self.poll() >= deadline {
+                return Err(HostedAiError::Timeout(limit));
+            }
+            tokio::time::sleep(self.poll()).await;
+        }
+        let engine = OpenAiEngine::new(OpenAiConfig {
+            base_url: base.clone(),
+            api_key: None,
+            served_model: None,
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: lock(&self.read_timeouts)
+                .get(model)
+                .copied()
+                .unwrap_or(Duration::from_secs(120)),
+            // The hosted_ai engine decides about retries: a lost pod needs a new lease, not the same URL.
+            max_attempts: 1,
+        })
+        .map_err(|e| HostedAiError::Unavailable(e.to_string()))?;
+        let now = Instant::now();
+        Ok(Arc::new(Lease {
+            model: model.to_owned(),
+            pool_id: pool.to_owned(),
+            subscription_id: subscription.to_owned(),
+            vgpus,
+            hourly_cost: hourly,
+            endpoint: base,
+            adopted,
+            service_id,
+            engine,
+            created: now,
+            last_used: Mutex::new(now),
+            accrued_until: Mutex::new(now),
+            in_flight: AtomicUsize::new(0),
+            healthy: AtomicBool::new(true),
+        }))
+    }
+
+    /// Called when a request on `lease` lost its pod (connection reset, pod
+    /// gone): repairs the lease when the subscription is still healthy (the
+    /// service is exposed again), else releases it so the next acquire replaces it.
+    pub async fn recover(self: &Arc<Self>, lease: &Arc<Lease>) {
+        if !lease.healthy.swap(false, Ordering::SeqCst) {
+            return; // another request is already on it
+        }
+        {
+            let mut slots = lock(&self.slots);
+            if let Some(slot) = slots.get_mut(&lease.model)
+                && slot.lease.as_ref().is_some_and(|l| Arc::ptr_eq(l, lease))
+            {
+                slot.lease = None;
+                slot.state = "idle";
+            }
+        }
+        self.publish_count();
+        let healthy_row =
+            matches!(self.row(&lease.subscription_id).await, Ok(Some(ref r)) if r.is_ready());
+        if healthy_row {
+            let deadline = self
+                .deadline()
+                .min(Instant::now() + Duration::from_secs(30));
+            if let Some(id) = &lease.service_id {
+                let _ = self.client.delete_service(id).await;
+            }
+            if let Ok(repaired) = self
+                .bring_up(
+                    &lease.model,
+                    &lease.pool_id,
+                    &lease.subscription_id,
+                    lease.vgpus,
+                    lease.hourly_cost,
+                    lease.adopted,
+                    deadline,
+                )
+                .await
+            {
+                tracing::info!(model = %lease.model, subscription = %lease.subscription_id, "repaired the pod's service");
+                let installed = {
+                    let mut slots = lock(&self.slots);
+                    match slots.get_mut(&lease.model) {
+                        Some(slot) if slot.lease.is_none() => {
+                            slot.lease = Some(repaired.clone());
+                            slot.state = "ready";
+                            true
+                        }
+                        _ => false,
+                    }
+                };
+                self.publish_count();
+                if !installed {
+                    self.release(&repaired).await;
+                }
+                return;
+            }
+        }
+        tracing::warn!(model = %lease.model, subscription = %lease.subscription_id, "pod lost; replacing the subscription");
+        self.release(lease).await;
+    }
+
+    async fn unsubscribe_quietly(&self, pool: &str, subscription: &str) {
+        if let Err(e) = self.client.unsubscribe(pool, subscription).await
+            && !matches!(e, HostedAiError::NotFound(_))
+        {
+            tracing::warn!(pool, subscription, error = %e, "unsubscribe failed");
+        }
+    }
+
+    async fn release(&self, lease: &Arc<Lease>) {
+        self.accrue(lease);
+        if let Some(id) = &lease.service_id {
+            let _ = self.client.delete_service(id).await;
+        }
+        self.unsubscribe_quietly(&lease.pool_id, &lease.subscription_id)
+            .await;
+        tracing::info!(model = %lease.model, pool = %lease.pool_id, subscription = %lease.subscription_id, "hosted·ai subscription released");
+    }
+
+    fn accrue(&self, lease: &Lease) {
+        let mut until = lock(&lease.accrued_until);
+        let now = Instant::now();
+        let secs = now.duration_since(*until).as_secs_f64();
+        *until = now;
+        drop(until);
+        let vgpu_seconds = secs * f64::from(lease.vgpus);
+        self.meter.accrue(
+            &lease.model,
+            vgpu_seconds,
+            lease.hourly_cost * secs / 3_600.0,
+        );
+    }
+
+    async fn upkeep(self: &Arc<Self>) {
+        let idle_limit = Duration::from_secs(self.settings.idle_release_secs);
+        let mut to_release = Vec::new();
+        {
+            let mut slots = lock(&self.slots);
+            for slot in slots.values_mut() {
+                let Some(lease) = slot.lease.clone() else {
+                    continue;
+                };
+                self.accrue(&lease);
+                if lease.in_flight.load(Ordering::SeqCst) == 0 && lease.idle_for() >= idle_limit {
+                    slot.lease = None;
+                    slot.state = "released";
+                    lease.healthy.store(false, Ordering::SeqCst);
+                    to_release.push(lease);
+                }
+            }
+        }
+        for lease in to_release {
+            tracing::info!(model = %lease.model, idle_secs = lease.idle_for().as_secs(), "releasing an idle subscription");
+            self.release(&lease).await;
+        }
+        self.publish_count();
+    }
+
+    /// Releases every subscription and refuses new ones; waits (bounded) for
+    /// allocations in progress so none is left behind.
+    pub async fn shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        let locks: Vec<Arc<AsyncMutex<()>>> = lock(&self.slots)
+            .values()
+            .map(|s| s.provisioning.clone())
+            .collect();
+        let wait = Duration::from_secs(self.settings.call_timeout_secs.min(30));
+        for l in locks {
+            let _ = tokio::time::timeout(wait, l.lock()).await;
+        }
+        let leases: Vec<Arc<Lease>> = {
+            let mut slots = lock(&self.slots);
+            slots
+                .values_mut()
+                .filter_map(|s| {
+                    s.state = "released";
+                    s.lease.take()
+                })
+                .collect()
+        };
+        let releases = leases.iter().map(|l| self.release(l));
+        futures_util::future::join_all(releases).await;
+        // Subscriptions whose subscribe answer never reached us.
+        let touched = lock(&self.touched).clone();
+        let released: Vec<&str> = leases.iter().map(|l| l.subscription_id.as_str()).collect();
+        if !touched.is_empty()
+            && let Ok(rows) = self.client.subscriptions().await
+        {
+            for row in rows {
+                if touched.contains(&row.pool_id)
+                    && !row.is_ending()
+                    && !released.contains(&row.id.as_str())
+                {
+                    tracing::info!(pool = %row.pool_id, subscription = %row.id, "releasing an orphaned subscription");
+                    self.unsubscribe_quietly(&row.pool_id, &row.id).await;
+                }
+            }
+        }
+        self.publish_count();
+    }
+
+    /// Lists pools again and reconciles billing with the panel (best effort;
+    /// failures are reported in the snapshot).
+    pub async fn refresh(&self) {
+        match self.client.available_pools().await {
+            Ok(pools) => {
+                *lock(&self.pools) = pools;
+                *lock(&self.refresh_error) = None;
+            }
+            Err(e) => *lock(&self.refresh_error) = Some(e.to_string()),
+        }
+        let today = today_utc();
+        let view = match self
+            .client
+            .billing_summary(&format!("{today}T00:00"), &format!("{today}T23:59"))
+            .await
+        {
+            Ok(b) => BillingView {
+                billed_today: Some(b.total_cost),
+                currency: b.currency,
+                estimated_since_start: self.meter.estimated_total(),
+                error: None,
+            },
+            Err(e) => BillingView {
+                billed_today: None,
+                currency: None,
+                estimated_since_start: self.meter.estimated_total(),
+                error: Some(e.to_string()),
+            },
+        };
+        *lock(&self.billing) = Some(view);
+    }
+
+    /// The manager's state as last seen (no calls).
+    pub fn snapshot(&self) -> PoolsSnapshot {
+        let pools = lock(&self.pools)
+            .iter()
+            .map(|p| PoolView {
+                id: p.id.clone(),
+                name: p.pool_name.clone(),
+                gpu_model: p.gpu_model_type.clone(),
+                sharing_ratio: p.sharing_ratio.unwrap_or(1.0),
+                free_vgpus: p.available_vgpus,
+                price_hourly: p.pricing_hourly,
+                allowed: self.ratio_allowed(p),
+                breaker: self.client.breaker_state(&p.id),
+            })
+            .collect();
+        let slots = lock(&self.slots);
+        let subscriptions = slots
+            .values()
+            .filter_map(|s| s.lease.as_ref())
+            .map(|l| {
+                let healthy = l.healthy.load(Ordering::SeqCst);
+                SubscriptionView {
+                    model: l.model.clone(),
+                    pool_id: l.pool_id.clone(),
+                    subscription_id: l.subscription_id.clone(),
+                    vgpus: l.vgpus,
+                    state: if healthy { "ready" } else { "unhealthy" },
+                    endpoint: l.endpoint.clone(),
+                    endpoint_healthy: healthy,
+                    adopted: l.adopted,
+                    age_secs: l.created.elapsed().as_secs(),
+                    idle_secs: l.idle_for().as_secs(),
+                    in_flight: l.in_flight.load(Ordering::SeqCst),
+                    hourly_cost: l.hourly_cost,
+                }
+            })
+            .collect();
+        let models = slots
+            .iter()
+            .map(|(name, s)| ModelSlotView {
+                model: name.clone(),
+                state: s.state,
+                last_error: s.last_error.as_ref().map(|(_, e)| e.to_string()),
+            })
+            .collect();
+        PoolsSnapshot {
+            team_id: self.client.team_id().to_owned(),
+            overcommit: self.settings.overcommit,
+            max_sharing_ratio: self.settings.max_sharing_ratio,
+            pools,
+            subscriptions,
+            models,
+            panel_breaker: self.client.breaker_state(PANEL),
+            billing: lock(&self.billing).clone(),
+            last_refresh_error: lock(&self.refresh_error).clone(),
+            shutting_down: self.shutting_down.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// Today's date in UTC as `YYYY-MM-DD` (civil-from-days, no time crate needed).
+fn today_utc() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}

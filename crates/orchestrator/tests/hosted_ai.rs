@@ -1,0 +1,586 @@
+//! The hosted·ai client and pool manager against the emulator, whose pods
+//! forward to a real `mlx_lm.server` on the tiny Qwen3 model.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
+use futures_util::StreamExt;
+use hostedai_emulator::engine::MlxServer;
+use hostedai_emulator::{Config, Delays, Emulator, Fault, PoolSpec, TeamSpec};
+use orchestrator::engine::{Engine, EngineError};
+use orchestrator::generation::{Chunk, GenerationRequest, Message, Role};
+use orchestrator::hosted_ai::{HostedAiEngine, HostedAiError, PoolManager};
+use orchestrator::{HostedAiSettings, PoolSelection, Secret, Tier};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn pool(id: u64, gpus: u32, ratio: f64, price: f64) -> PoolSpec {
+    PoolSpec {
+        id,
+        name: format!("pool-{id}"),
+        gpus,
+        sharing_ratio: ratio,
+        time_quantum_secs: 30,
+        price_per_vgpu_hour: price,
+        gpu_model: "H100".into(),
+    }
+}
+
+async fn emulator(pools: Vec<PoolSpec>, delays: Delays) -> Emulator {
+    let engine = tokio::task::spawn_blocking(MlxServer::shared)
+        .await
+        .unwrap()
+        .expect("mlx_lm.server on target/test-models/qwen3 (run `make setup`)");
+    Emulator::start(Config {
+        pools,
+        teams: vec![
+            TeamSpec {
+                id: "team-1".into(),
+                api_key: "key-1".into(),
+            },
+            TeamSpec {
+                id: "team-2".into(),
+                api_key: "key-2".into(),
+            },
+        ],
+        delays,
+        upstream: Some(engine.addr),
+        billing_interval_ms: 100,
+        leak_other_teams: true,
+    })
+    .await
+    .unwrap()
+}
+
+fn settings(emu: &Emulator) -> HostedAiSettings {
+    HostedAiSettings {
+        base_url: Some(emu.base_url()),
+        api_key: Some(Secret::new("key-1")),
+        team_id: Some("team-1".into()),
+        subscribe_timeout_secs: 20,
+        call_timeout_secs: 5,
+        poll_interval_ms: 20,
+        idle_release_secs: 600,
+        ..HostedAiSettings::default()
+    }
+}
+
+fn request() -> GenerationRequest {
+    GenerationRequest {
+        messages: vec![Message::new(Role::User, "Say hello")],
+        max_tokens: 24,
+        temperature: 0.0,
+        top_p: 1.0,
+        stop: Vec::new(),
+        seed: Some(1),
+        enable_thinking: false,
+    }
+}
+
+/// A second team's raw call, to set the scene.
+async fn subscribe_as(emu: &Emulator, key: &str, team: &str, pool: u64) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/gpuaas/pool/subscribe", emu.base_url()))
+        .header("X-API-Key", key)
+        .json(&serde_json::json!({"pool_id": pool, "team_id": team, "vgpus": 1}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_lifecycle_generates_through_the_pod_and_releases_on_shutdown() {
+    let emu = emulator(
+        vec![pool(1, 2, 1.0, 2.0)],
+        Delays {
+            ready_ms: 100,
+            expose_ms: 50,
+            ..Delays::default()
+        },
+    )
+    .await;
+    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    let engine = HostedAiEngine::new(manager.clone(), "qwen", Some(Tier::Small), None);
+    let done = engine.generate(request()).await.unwrap();
+    assert!(done.usage.completion_tokens > 0);
+    assert_eq!(emu.live_subscriptions(), 1);
+    // Streaming goes through the same lease.
+    let mut stream = engine.stream(request()).await.unwrap();
+    let mut deltas = 0;
+    let mut finished = false;
+    while let Some(chunk) = stream.next().await {
+        match chunk.unwrap() {
+            Chunk::Delta(_) => deltas += 1,
+            Chunk::Done { .. } => finished = true,
+        }
+    }
+    assert!(deltas > 0 && finished);
+    assert_eq!(
+        emu.subscriptions().len(),
+        1,
+        "one subscription serves every request"
+    );
+    let snapshot = manager.snapshot();
+    assert_eq!(snapshot.subscriptions.len(), 1);
+    assert_eq!(snapshot.subscriptions[0].pool_id, "1");
+    manager.shutdown().await;
+    assert_eq!(emu.live_subscriptions(), 0, "shutdown releases everything");
+    // Shutting down refuses new allocations with a reason.
+    let err = engine.generate(request()).await.unwrap_err();
+    assert!(matches!(err, EngineError::Unavailable(_)), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overcommit_decides_between_shared_and_dedicated_pools() {
+    // Pool 1 is overcommitted 4× and cheaper; pool 2 is dedicated.
+    let pools = vec![pool(1, 1, 4.0, 1.0), pool(2, 1, 1.0, 3.0)];
+    let emu = emulator(pools.clone(), Delays::default()).await;
+    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    let lease = manager.acquire("m", Some(Tier::Small)).await.unwrap();
+    assert_eq!(
+        lease.pool_id, "2",
+        "without overcommit only ratio-1 pools are used"
+    );
+    manager.shutdown().await;
+
+    let emu = emulator(pools.clone(), Delays::default()).await;
+    let mut s = settings(&emu);
+    s.overcommit = true;
+    let manager = PoolManager::new(&s).unwrap();
+    let lease = manager.acquire("m", Some(Tier::Small)).await.unwrap();
+    assert_eq!(
+        lease.pool_id, "1",
+        "with overcommit the cheaper shared pool wins"
+    );
+    manager.shutdown().await;
+
+    let emu = emulator(pools, Delays::default()).await;
+    let mut s = settings(&emu);
+    s.overcommit = true;
+    s.max_sharing_ratio = 2.0;
+    let manager = PoolManager::new(&s).unwrap();
+    let lease = manager.acquire("m", Some(Tier::Small)).await.unwrap();
+    assert_eq!(
+        lease.pool_id, "2",
+        "a ratio above max_sharing_ratio is refused"
+    );
+    manager.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn insufficient_resources_moves_to_the_next_pool() {
+    let emu = emulator(
+        vec![pool(1, 1, 1.0, 1.0), pool(2, 1, 1.0, 2.0)],
+        Delays::default(),
+    )
+    .await;
+    // The listing says pool 1 is free, but its slot is taken: subscribe gets 10189007.
+    emu.set_hidden_allocation(1, 1);
+    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    let lease = manager.acquire("m", None).await.unwrap();
+    assert_eq!(lease.pool_id, "2");
+    assert_eq!(emu.calls("subscribe"), 2);
+    manager.shutdown().await;
+    assert_eq!(emu.live_subscriptions(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_capacity_anywhere_fails_with_a_reason_within_the_timeout() {
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0)], Delays::default()).await;
+    assert!(
+        subscribe_as(&emu, "key-2", "team-2", 1)
+            .await
+            .status()
+            .is_success()
+    );
+    let mut s = settings(&emu);
+    s.subscribe_timeout_secs = 2;
+    let manager = PoolManager::new(&s).unwrap();
+    let started = Instant::now();
+    let err = manager.acquire("m", None).await.unwrap_err();
+    assert!(matches!(err, HostedAiError::NoCapacity(_)), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_existing_subscription_is_adopted_after_409() {
+    let emu = emulator(vec![pool(1, 2, 1.0, 1.0)], Delays::default()).await;
+    let before = subscribe_as(&emu, "key-1", "team-1", 1).await;
+    let id = before.json::<serde_json::Value>().await.unwrap()["subscription_id"].clone();
+    // Another team's row leaks into our listing; it must be ignored.
+    assert!(
+        subscribe_as(&emu, "key-2", "team-2", 1)
+            .await
+            .status()
+            .is_success()
+    );
+    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    let lease = manager.acquire("m", None).await.unwrap();
+    assert!(lease.adopted);
+    assert_eq!(lease.subscription_id, id.to_string());
+    assert_eq!(
+        emu.subscriptions()
+            .iter()
+            .filter(|s| s.team_id == "team-1")
+            .count(),
+        1
+    );
+    manager.shutdown().await;
+    assert_eq!(
+        emu.subscriptions()
+            .iter()
+            .filter(|s| s.team_id == "team-1" && s.status != "un_subscribing")
+            .count(),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_errors_are_retried_and_4xx_are_not() {
+    let emu = emulator(vec![pool(1, 2, 1.0, 1.0)], Delays::default()).await;
+    emu.set_fault(
+        "available-pools",
+        Fault {
+            burst_429: 2,
+            ..Fault::default()
+        },
+    );
+    emu.set_fault(
+        "pool-subscription",
+        Fault {
+            drop_rate: 0.3,
+            ..Fault::default()
+        },
+    );
+    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    let lease = manager.acquire("m", None).await.unwrap();
+    assert_eq!(lease.pool_id, "1");
+    assert!(emu.calls("available-pools") >= 3, "two 429s, then success");
+    manager.shutdown().await;
+
+    // A key for another team's id: 403, once, never retried.
+    let mut s = settings(&emu);
+    s.team_id = Some("team-2".into());
+    let manager = PoolManager::new(&s).unwrap();
+    let before = emu.calls("available-pools");
+    let err = manager.acquire("m", None).await.unwrap_err();
+    assert!(matches!(err, HostedAiError::Forbidden(_)), "{err:?}");
+    assert_eq!(emu.calls("available-pools"), before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bearer_auth_works_and_a_bad_key_is_401_without_retry() {
+    let emu = emulator(vec![pool(1, 2, 1.0, 1.0)], Delays::default()).await;
+    let mut s = settings(&emu);
+    s.auth_header = orchestrator::AuthHeader::Bearer;
+    let manager = PoolManager::new(&s).unwrap();
+    assert_eq!(manager.client().available_pools().await.unwrap().len(), 1);
+    s.api_key = Some(Secret::new("wrong"));
+    let manager = PoolManager::new(&s).unwrap();
+    let started = Instant::now();
+    let err = manager.acquire("m", None).await.unwrap_err();
+    assert!(matches!(err, HostedAiError::Unauthorized(_)), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "no back-off on 401"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_circuit_breaker_opens_after_consecutive_failures() {
+    let emu = emulator(vec![pool(1, 2, 1.0, 1.0)], Delays::default()).await;
+    emu.set_fault(
+        "available-pools",
+        Fault {
+            error_rate: 1.0,
+            ..Fault::default()
+        },
+    );
+    let mut s = settings(&emu);
+    s.max_attempts = 1;
+    s.breaker_failures = 2;
+    s.breaker_cooldown_secs = 1;
+    let manager = PoolManager::new(&s).unwrap();
+    let client = manager.client();
+    assert!(client.available_pools().await.unwrap_err().is_transient());
+    assert!(client.available_pools().await.unwrap_err().is_transient());
+    let open = client.available_pools().await.unwrap_err();
+    assert!(
+        matches!(open, HostedAiError::CircuitOpen { .. }),
+        "{open:?}"
+    );
+    assert_eq!(
+        emu.calls("available-pools"),
+        2,
+        "an open breaker makes no call"
+    );
+    // After the cool-down one trial call goes through; success closes the breaker.
+    emu.clear_faults();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert!(client.available_pools().await.is_ok());
+    assert!(client.available_pools().await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn never_ready_subscriptions_time_out_and_are_released() {
+    let emu = emulator(vec![pool(1, 2, 1.0, 1.0)], Delays::default()).await;
+    emu.set_never_ready(1, true);
+    let mut s = settings(&emu);
+    s.subscribe_timeout_secs = 2;
+    let manager = PoolManager::new(&s).unwrap();
+    let engine = HostedAiEngine::new(manager.clone(), "m", None, None);
+    let started = Instant::now();
+    let err = engine.generate(request()).await.unwrap_err();
+    assert!(matches!(err, EngineError::Timeout(_)), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        emu.live_subscriptions(),
+        0,
+        "the half-made subscription is released"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_requests_share_one_allocation_and_waiters_are_bounded() {
+    let emu = emulator(
+        vec![pool(1, 4, 1.0, 1.0)],
+        Delays {
+            ready_ms: 300,
+            ..Delays::default()
+        },
+    )
+    .await;
+    let mut s = settings(&emu);
+    s.max_waiters = 4;
+    let manager = PoolManager::new(&s).unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let m = manager.clone();
+            tokio::spawn(async move { m.acquire("m", None).await })
+        })
+        .collect();
+    let mut ok = 0;
+    let mut busy = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(HostedAiError::Busy(_)) => busy += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(ok + busy, 8);
+    assert!(ok >= 1 && busy >= 1, "ok {ok}, busy {busy}");
+    assert_eq!(
+        emu.calls("subscribe"),
+        1,
+        "one subscription for all of them"
+    );
+    manager.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_subscriptions_are_released() {
+    let emu = emulator(vec![pool(1, 2, 1.0, 1.0)], Delays::default()).await;
+    let mut s = settings(&emu);
+    s.idle_release_secs = 1;
+    let manager = PoolManager::new(&s).unwrap();
+    manager.start_upkeep();
+    let engine = HostedAiEngine::new(manager.clone(), "m", None, None);
+    engine.generate(request()).await.unwrap();
+    assert_eq!(emu.live_subscriptions(), 1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while emu.live_subscriptions() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        emu.live_subscriptions(),
+        0,
+        "released after idle_release_secs"
+    );
+    // Usage held while subscribed was metered and priced.
+    assert!(manager.meter().estimated_total() > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_lost_before_the_first_token_is_replaced_and_the_request_retried() {
+    let emu = emulator(
+        vec![pool(1, 1, 1.0, 1.0), pool(2, 1, 1.0, 2.0)],
+        Delays::default(),
+    )
+    .await;
+    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    let engine = HostedAiEngine::new(manager.clone(), "m", None, None);
+    engine.generate(request()).await.unwrap();
+    let first = manager.snapshot().subscriptions[0].subscription_id.clone();
+    // The pod dies after a few bytes of the next answer.
+    emu.evict_after_bytes(Some(10));
+    let done = engine.generate(request()).await.unwrap();
+    assert!(done.usage.completion_tokens > 0);
+    let now = manager.snapshot().subscriptions[0].subscription_id.clone();
+    assert_ne!(first, now, "the evicted subscription was replaced");
+    manager.shutdown().await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while emu.live_subscriptions() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(emu.live_subscriptions(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_lost_mid_stream_ends_the_stream_with_an_error() {
+    let emu = emulator(
+        vec![pool(1, 1, 1.0, 1.0), pool(2, 1, 1.0, 2.0)],
+        Delays::default(),
+    )
+    .await;
+    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    let engine = HostedAiEngine::new(manager.clone(), "m", None, None);
+    engine.generate(request()).await.unwrap();
+    // Enough bytes for the headers and a few chunks, not the whole answer.
+    emu.evict_after_bytes(Some(900));
+    let mut long = request();
+    long.max_tokens = 200;
+    let mut stream = engine.stream(long).await.unwrap();
+    let mut deltas = 0;
+    let mut error = None;
+    let limit = Instant::now() + Duration::from_secs(30);
+    while let Some(chunk) = stream.next().await {
+        assert!(Instant::now() < limit, "the stream hung");
+        match chunk {
+            Ok(Chunk::Delta(_)) => deltas += 1,
+            Ok(Chunk::Done { .. }) => panic!("the stream should not finish after the pod died"),
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    assert!(deltas > 0, "some text arrived before the eviction");
+    assert!(
+        matches!(
+            error,
+            Some(EngineError::Upstream(_) | EngineError::Connect(_))
+        ),
+        "{error:?}"
+    );
+    // The next request is served by replacement capacity.
+    assert!(engine.generate(request()).await.is_ok());
+    manager.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn native_fallback_serves_when_hosted_ai_cannot() {
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0)], Delays::default()).await;
+    assert!(
+        subscribe_as(&emu, "key-2", "team-2", 1)
+            .await
+            .status()
+            .is_success()
+    );
+    let mut s = settings(&emu);
+    s.subscribe_timeout_secs = 1;
+    s.pool = PoolSelection::Ids(vec!["1".into()]);
+    let manager = PoolManager::new(&s).unwrap();
+    let engine_addr = MlxServer::shared().unwrap().addr;
+    let local = orchestrator::engine::openai::OpenAiEngine::new(
+        orchestrator::engine::openai::OpenAiConfig {
+            base_url: format!("http://{engine_addr}/v1"),
+            api_key: None,
+            served_model: None,
+            connect_timeout: Duration::from_secs(2),
+            read_timeout: Duration::from_secs(30),
+            max_attempts: 1,
+        },
+    )
+    .unwrap();
+    let engine = HostedAiEngine::new(manager, "m", None, Some(Arc::new(local)));
+    let done = engine.generate(request()).await.unwrap();
+    assert!(done.usage.completion_tokens > 0);
+    assert_eq!(
+        emu.subscriptions()
+            .iter()
+            .filter(|s| s.team_id == "team-1")
+            .count(),
+        0
+    );
+}
+
+/// The hosted_ai engine's own cost on the warm path: the same pod endpoint
+/// through `HostedAiEngine` (lease lookup, in-flight guard, first-chunk
+/// check) against the bare `openai` engine, A/B interleaved (`make bench-hosted`).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: make bench-hosted"]
+async fn bench_engine_overhead_on_the_warm_path() {
+    use axum::{Json, Router, routing::get, routing::post};
+    let rounds: usize = std::env::var("BENCH_REQUESTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3_000);
+    let answer = serde_json::json!({"id": "x", "object": "chat.completion", "created": 0, "model": "static",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris."}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14}});
+    let app = Router::new()
+        .route(
+            "/v1/models",
+            get(|| async { Json(serde_json::json!({"data": []})) }),
+        )
+        .route(
+            "/v1/chat/completions",
+            post(move || {
+                let answer = answer.clone();
+                async move { Json(answer) }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let emu = Emulator::start(Config {
+        pools: vec![pool(1, 2, 1.0, 1.0)],
+        teams: vec![TeamSpec {
+            id: "team-1".into(),
+            api_key: "key-1".into(),
+        }],
+        delays: Delays::default(),
+        upstream: Some(upstream),
+        billing_interval_ms: 1_000,
+        leak_other_teams: false,
+    })
+    .await
+    .unwrap();
+    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    let hosted = HostedAiEngine::new(manager.clone(), "m", None, None);
+    hosted.generate(request()).await.unwrap();
+    let direct = manager.acquire("m", None).await.unwrap().engine().clone();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for i in 0..2 * rounds {
+        let started = Instant::now();
+        if i % 2 == 0 {
+            hosted.generate(request()).await.unwrap();
+            a.push(started.elapsed().as_secs_f64() * 1e6);
+        } else {
+            direct.generate(request()).await.unwrap();
+            b.push(started.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let p = |v: &[f64], q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "hosted_ai engine vs openai engine at the same pod endpoint, {rounds} requests each (µs):"
+    );
+    for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)] {
+        println!(
+            "  {name}: hosted_ai {:.0}  openai {:.0}  added {:.0}",
+            p(&a, q),
+            p(&b, q),
+            p(&a, q) - p(&b, q)
+        );
+    }
+    manager.shutdown().await;
+}

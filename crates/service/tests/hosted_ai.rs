@@ -1,0 +1,482 @@
+//! The real binary serving `engine: hosted_ai` models through the hosted·ai
+//! emulator, whose pods forward to a real `mlx_lm.server` on the tiny Qwen3
+//! model: the whole lifecycle, failures as JSON, shutdown release, and a
+//! bounded soak under random faults.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
+mod common;
+
+use common::Service;
+use hostedai_emulator::engine::{MlxServer, repo_root};
+use hostedai_emulator::{Config, Delays, Emulator, Fault, PoolSpec, TeamSpec};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+fn pool(id: u64, gpus: u32, ratio: f64, price: f64) -> PoolSpec {
+    PoolSpec {
+        id,
+        name: format!("pool-{id}"),
+        gpus,
+        sharing_ratio: ratio,
+        time_quantum_secs: 30,
+        price_per_vgpu_hour: price,
+        gpu_model: "H100".into(),
+    }
+}
+
+async fn emulator(pools: Vec<PoolSpec>) -> Emulator {
+    let engine = tokio::task::spawn_blocking(MlxServer::shared)
+        .await
+        .unwrap()
+        .expect("mlx_lm.server on target/test-models/qwen3 (run `make setup`)");
+    Emulator::start(Config {
+        pools,
+        teams: vec![
+            TeamSpec {
+                id: "team-1".into(),
+                api_key: "key-1".into(),
+            },
+            TeamSpec {
+                id: "team-2".into(),
+                api_key: "key-2".into(),
+            },
+        ],
+        delays: Delays {
+            ready_ms: 50,
+            unsubscribe_ms: 50,
+            expose_ms: 20,
+            ..Delays::default()
+        },
+        upstream: Some(engine.addr),
+        billing_interval_ms: 100,
+        leak_other_teams: true,
+    })
+    .await
+    .unwrap()
+}
+
+/// Both tiers on hosted·ai, with the tiny model's tokenizer for context checks.
+fn env(emu: &Emulator, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    let model = repo_root()
+        .join("target/test-models/qwen3")
+        .display()
+        .to_string();
+    let mut env = vec![
+        ("HOSTED_AI_BASE_URL", emu.base_url()),
+        ("HOSTED_AI_API_KEY", "key-1".into()),
+        ("HOSTED_AI_TEAM_ID", "team-1".into()),
+        ("HARPOON__HOSTED_AI__POLL_INTERVAL_MS", "20".into()),
+        ("HARPOON__HOSTED_AI__SUBSCRIBE_TIMEOUT_SECS", "20".into()),
+        ("HARPOON__HOSTED_AI__CALL_TIMEOUT_SECS", "5".into()),
+        ("HARPOON__SERVICE__REQUEST_TIMEOUT_SECS", "40".into()),
+        ("HARPOON__SERVICE__SHUTDOWN_GRACE_SECS", "5".into()),
+        ("HARPOON__QUOTAS__REQUESTS_PER_MINUTE", "100000".into()),
+        ("HF_HUB_OFFLINE", "1".into()),
+    ];
+    for m in ["GEMMA", "QWEN"] {
+        for (k, v) in [
+            ("ENGINE", "hosted_ai".to_owned()),
+            ("REPO", model.clone()),
+            ("MAX_NEW_TOKENS", "12".into()),
+            ("CONTEXT_LIMIT", "2048".into()),
+        ] {
+            let key: &'static str =
+                Box::leak(format!("HARPOON__MODELS__{m}__{k}").into_boxed_str());
+            env.push((key, v));
+        }
+    }
+    env.extend(extra.iter().cloned());
+    env
+}
+
+fn start(env: &[(&'static str, String)]) -> Service {
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Service::start(&pairs)
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+fn chat(model: &str, stream: bool) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "Say hello"}], "max_tokens": 8, "stream": stream})
+}
+
+async fn wait_released(emu: &Emulator) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while emu.live_subscriptions() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn stop(mut service: Service) {
+    service.terminate();
+    tokio::task::spawn_blocking(move || {
+        let status = service.wait_exit(Duration::from_secs(30));
+        assert!(status.success(), "{status:?}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hosted_ai_models_answer_through_chat_and_process_and_are_released_on_shutdown() {
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0), pool(2, 1, 1.0, 2.0)]).await;
+    let service = start(&env(&emu, &[]));
+    let client = http();
+
+    let r = client
+        .post(service.url("/v1/chat/completions"))
+        .json(&chat("gemma", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["usage"]["completion_tokens"].as_u64().unwrap() > 0,
+        "{body}"
+    );
+    assert!(body["choices"][0]["message"]["content"].is_string());
+
+    let r = client
+        .post(service.url("/v1/chat/completions"))
+        .json(&chat("gemma", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("chat.completion.chunk") && text.trim_end().ends_with("data: [DONE]"),
+        "{text}"
+    );
+    assert!(!text.contains("\"error\""), "{text}");
+
+    let r = client
+        .post(service.url("/v2/process"))
+        .json(&json!({"text": "Say hello", "deployment": "hosted_ai"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["deployment_used"], "hosted_ai");
+    assert!(
+        body["inference"]["usage"]["completion_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{body}"
+    );
+    // `native` has no engine here: both tiers run on hosted·ai.
+    let r = client
+        .post(service.url("/v2/process"))
+        .json(&json!({"text": "Say hello", "deployment": "native"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+
+    let pools: Value = client
+        .get(service.url("/v2/pools"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pools["pools"].as_array().unwrap().len(), 2, "{pools}");
+    let subs = pools["subscriptions"].as_array().unwrap();
+    assert!(
+        !subs.is_empty() && subs.iter().all(|s| s["state"] == "ready"),
+        "{pools}"
+    );
+    assert!(
+        pools["billing"]["currency"].is_string(),
+        "billing reconciled: {pools}"
+    );
+
+    let health: Value = client
+        .get(service.url("/health?detailed=true"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["components"]["hosted_ai"]["status"], "ok");
+    assert!(health["hosted_ai"]["subscriptions"].is_array(), "{health}");
+    assert!(
+        health["deployment_modes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("hosted_ai"))
+    );
+
+    let usage: Value = client
+        .get(service.url("/v2/usage"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hosted = usage["hosted_ai"].as_array().unwrap();
+    let gemma = hosted
+        .iter()
+        .find(|u| u["model"] == "gemma")
+        .expect("gemma metered");
+    assert_eq!(gemma["requests"], 3, "two chats and one process: {usage}");
+    assert!(gemma["completion_tokens"].as_u64().unwrap() > 0);
+
+    let metrics = client
+        .get(service.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("harpoon_hosted_ai_allocations_total"),
+        "allocations exported"
+    );
+    assert!(metrics.contains("harpoon_hosted_ai_active_subscriptions"));
+
+    assert!(emu.live_subscriptions() >= 1);
+    stop(service).await;
+    wait_released(&emu).await;
+    assert_eq!(
+        emu.live_subscriptions(),
+        0,
+        "shutdown released every subscription"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_reach_the_client_as_json_with_a_reason_and_never_hang() {
+    // The only pool is full (another team holds it).
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0)]).await;
+    let held = reqwest::Client::new()
+        .post(format!("{}/gpuaas/pool/subscribe", emu.base_url()))
+        .header("X-API-Key", "key-2")
+        .json(&json!({"pool_id": 1, "team_id": "team-2", "vgpus": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert!(held.status().is_success());
+    let service = start(&env(
+        &emu,
+        &[("HARPOON__HOSTED_AI__SUBSCRIBE_TIMEOUT_SECS", "2".into())],
+    ));
+    let client = http();
+    let started = Instant::now();
+    let r = client
+        .post(service.url("/v1/chat/completions"))
+        .json(&chat("gemma", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "engine_unavailable", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("hosted_ai"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    stop(service).await;
+
+    // A subscription that never becomes ready: 504 within the subscribe timeout.
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0)]).await;
+    emu.set_never_ready(1, true);
+    let service = start(&env(
+        &emu,
+        &[("HARPOON__HOSTED_AI__SUBSCRIBE_TIMEOUT_SECS", "2".into())],
+    ));
+    let started = Instant::now();
+    let r = client
+        .post(service.url("/v1/chat/completions"))
+        .json(&chat("gemma", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 504);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upstream_timeout", "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        emu.live_subscriptions(),
+        0,
+        "the never-ready subscription was released"
+    );
+    stop(service).await;
+
+    // A panel that keeps failing: 503 after bounded retries, with the reason.
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0)]).await;
+    emu.set_all_faults(Some(Fault {
+        error_rate: 1.0,
+        ..Fault::default()
+    }));
+    let service = start(&env(&emu, &[]));
+    let started = Instant::now();
+    let r = client
+        .post(service.url("/v1/chat/completions"))
+        .json(&chat("gemma", false))
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(r.status().as_u16(), 502..=504), "{}", r.status());
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("hosted"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    stop(service).await;
+}
+
+/// About a minute of traffic while 10% of panel calls fail (5xx or dropped
+/// connections) and pods are evicted now and then: no request hangs, clients
+/// see fewer errors than were injected, and nothing is left subscribed.
+#[tokio::test(flavor = "multi_thread")]
+async fn soak_under_random_faults() {
+    let secs: u64 = std::env::var("HARPOON_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let emu = emulator(vec![
+        pool(1, 1, 1.0, 1.0),
+        pool(2, 1, 1.0, 2.0),
+        pool(3, 1, 1.0, 3.0),
+    ])
+    .await;
+    emu.set_all_faults(Some(Fault {
+        error_rate: 0.05,
+        drop_rate: 0.05,
+        ..Fault::default()
+    }));
+    let service = start(&env(
+        &emu,
+        &[("HARPOON__HOSTED_AI__IDLE_RELEASE_SECS", "3".into())],
+    ));
+    let base = service.base.clone();
+    let end = Instant::now() + Duration::from_secs(secs);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(45))
+        .build()
+        .unwrap();
+
+    let workers: Vec<_> = (0..3)
+        .map(|w| {
+            let client = client.clone();
+            let base = base.clone();
+            tokio::spawn(async move {
+                let (mut ok, mut failed, mut hung, mut bad) = (0u32, 0u32, 0u32, Vec::new());
+                let mut i = 0u32;
+                while Instant::now() < end {
+                    i += 1;
+                    let stream = (i + w) % 2 == 0;
+                    let model = if (i + w) % 5 == 0 { "qwen" } else { "gemma" };
+                    match client
+                        .post(format!("{base}/v1/chat/completions"))
+                        .json(&chat(model, stream))
+                        .send()
+                        .await
+                    {
+                        Err(e) if e.is_timeout() => hung += 1,
+                        Err(e) => bad.push(format!("transport: {e}")),
+                        Ok(r) => {
+                            let status = r.status();
+                            match r.text().await {
+                                Err(e) if e.is_timeout() => hung += 1,
+                                Err(e) => bad.push(format!("body: {e}")),
+                                Ok(text) if status == 200 && !text.contains("\"error\"") => ok += 1,
+                                Ok(text) => {
+                                    failed += 1;
+                                    // Every failure is JSON with a code and a reason.
+                                    let json_error = if status == 200 {
+                                        text.contains("\"code\"") && text.contains("\"message\"")
+                                    } else {
+                                        serde_json::from_str::<Value>(&text).is_ok_and(|v| {
+                                            v["error"]["code"].is_string()
+                                                && v["error"]["message"].is_string()
+                                        }) && matches!(status.as_u16(), 502..=504)
+                                    };
+                                    if !json_error {
+                                        bad.push(format!("{status}: {text}"));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                (ok, failed, hung, bad)
+            })
+        })
+        .collect();
+
+    // Pods die now and then.
+    let evictor = {
+        let emu = emu.clone();
+        tokio::spawn(async move {
+            while Instant::now() + Duration::from_secs(12) < end {
+                tokio::time::sleep(Duration::from_secs(12)).await;
+                if let Some(sub) = emu
+                    .subscriptions()
+                    .iter()
+                    .find(|s| s.team_id == "team-1" && s.status == "subscribed")
+                {
+                    emu.evict(sub.id);
+                }
+            }
+        })
+    };
+
+    let (mut ok, mut failed, mut hung, mut bad) = (0, 0, 0, Vec::new());
+    for w in workers {
+        let (o, f, h, b) = w.await.unwrap();
+        ok += o;
+        failed += f;
+        hung += h;
+        bad.extend(b);
+    }
+    evictor.abort();
+    let total = ok + failed + hung;
+    eprintln!("soak: {total} requests in {secs} s: {ok} ok, {failed} failed, {hung} hung");
+    assert_eq!(hung, 0, "no request may hang");
+    assert!(bad.is_empty(), "non-JSON failures: {bad:?}");
+    assert!(total >= 20, "too few requests to judge: {total}");
+    let error_rate = f64::from(failed) / f64::from(total);
+    assert!(
+        error_rate < 0.10,
+        "client error rate {error_rate:.3} is not below the injected 10%"
+    );
+
+    stop(service).await;
+    emu.clear_faults();
+    wait_released(&emu).await;
+    assert_eq!(emu.live_subscriptions(), 0, "no subscription leaked");
+}
