@@ -49,7 +49,7 @@ unit:
 
 ## MCP end to end: the real binary driven by the official MCP Python SDK (HTTP and stdio).
 mcp:
-	$(CARGO) build --locked -p service
+	$(CARGO) build --locked -p service -p hostedai-emulator
 	cd tests/mcp && HARPOON_SERVICE_BIN=$(CURDIR)/target/debug/service ../../.venv/bin/python -m pytest -q
 
 ## Schema-driven fuzzing of the HTTP API from its OpenAPI document (schemathesis):

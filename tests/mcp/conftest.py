@@ -208,12 +208,12 @@ async def http_session(url, key=None, message_handler=None):
 
 
 @asynccontextmanager
-async def stdio_session(data_dir, errlog, *args):
+async def stdio_session(data_dir, errlog, *args, env=None):
     """An initialised MCP session with `service mcp --stdio` as a child process."""
     params = StdioServerParameters(
         command=str(BINARY),
         args=["mcp", "--stdio", *args],
-        env={**base_env(data_dir), "RUST_LOG": "info"},
+        env={**base_env(data_dir), "RUST_LOG": "info", **(env or {})},
     )
     async with stdio_client(params, errlog=errlog) as (read, write):
         async with ClientSession(read, write) as session:
@@ -231,3 +231,43 @@ def resource_json(result):
     assert len(result.contents) == 1, result
     assert result.contents[0].mime_type == "application/json"
     return json.loads(result.contents[0].text)
+
+
+EMULATOR = BINARY.parent / "hostedai-emulator"
+
+
+def wait_tcp(port, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def hosted_service():
+    """The service managing the hosted·ai emulator's pools (test support: the
+    documented user-panel API, its default pool `h100-a`, team `team-1`)."""
+    assert EMULATOR.is_file(), f"{EMULATOR} is missing: `make mcp` builds it"
+    port = free_port()
+    emulator = subprocess.Popen(
+        [str(EMULATOR), "--listen", f"127.0.0.1:{port}"],
+        env={"PATH": os.environ.get("PATH", "")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_tcp(port)
+        env = lambda _data: {  # noqa: E731
+            "HOSTED_AI_BASE_URL": f"http://127.0.0.1:{port}/api",
+            "HOSTED_AI_API_KEY": "key-1",
+            "HOSTED_AI_TEAM_ID": "team-1",
+        }
+        with running_service(env) as service:
+            yield service
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=30)

@@ -453,6 +453,59 @@ def test_fusion_hygiene_prompt_renders_the_measured_score(open_service):
     assert code in text
 
 
+# ---- hosted·ai pools: the same function as GET /v2/pools
+
+
+def test_pools_resource_equals_rest(hosted_service):
+    async def main():
+        async with http_session(f"{hosted_service.url}/mcp") as session:
+            return resource_json(await session.read_resource("harpoon://pools"))
+
+    mcp = anyio.run(main)
+    status, rest = get(f"{hosted_service.url}/v2/pools")
+    assert status == 200
+    # The emulator's one pool, as the manager listed it from the panel.
+    assert mcp["team_id"] == "team-1"
+    [pool] = mcp["pools"]
+    assert (pool["id"], pool["name"], pool["gpu_model"], pool["sharing_ratio"]) == ("1", "h100-a", "H100", 1.0)
+    assert pool["free_vgpus"] == 2 and mcp["last_refresh_error"] is None
+    for field in ("team_id", "overcommit", "pools", "subscriptions", "models", "panel_breaker", "shutting_down"):
+        assert mcp[field] == rest[field], field
+
+
+def test_pools_without_hosted_ai_is_restful_503(open_service):
+    status, rest = get(f"{open_service.url}/v2/pools")
+    assert status == 503
+
+    async def main():
+        async with http_session(f"{open_service.url}/mcp") as session:
+            with pytest.raises(MCPError) as refused:
+                await session.read_resource("harpoon://pools")
+            return refused.value
+
+    refused = anyio.run(main)
+    assert refused.data["error"] == {**rest["error"], "status": 503}
+    assert rest["error"]["code"] == "hosted_ai_not_configured"
+
+
+def test_stdio_pools_are_left_to_the_server():
+    """A companion stdio process never runs the pool manager (the server holds
+    the team's subscriptions), and says so rather than 'not configured'."""
+    data = tempfile.mkdtemp(prefix="harpoon-mcp-stdio-")
+    hosted = {"HOSTED_AI_BASE_URL": "http://127.0.0.1:9/api", "HOSTED_AI_API_KEY": "k", "HOSTED_AI_TEAM_ID": "t"}
+    with tempfile.TemporaryFile("w+") as errlog:
+
+        async def main():
+            async with stdio_session(data, errlog, env=hosted) as session:
+                with pytest.raises(MCPError) as refused:
+                    await session.read_resource("harpoon://pools")
+                return refused.value
+
+        refused = anyio.run(main)
+    assert refused.data["error"]["code"] == "hosted_ai_not_managed_here"
+    assert refused.data["error"]["status"] == 503
+
+
 # ---- stdio
 
 

@@ -8,6 +8,7 @@ use crate::routes::{
     classify::{ClassifyRequest, classify_text},
     fragments::{FragmentInput, FragmentsRequest, fragments_of, fuse_request, score_fragment},
     models::model_list,
+    pools::pools_snapshot,
     run::{RunRequest, run_prompt},
     usage::{UsageQuery, usage_report},
 };
@@ -67,10 +68,6 @@ fn fragment_input(f: FragmentArg) -> FragmentInput {
         body: f.body,
     }
 }
-
-// Pools arrive with the hosted·ai pool manager; until then the resource
-// answers 503 saying so.
-const POOLS: &str = "hosted·ai pools";
 
 #[async_trait]
 impl HarpoonBackend for McpBackend {
@@ -228,7 +225,7 @@ impl HarpoonBackend for McpBackend {
     }
 
     async fn pools(&self, _caller: &Caller) -> Result<Value, BackendError> {
-        Err(BackendError::not_available(POOLS))
+        json(&pools_snapshot(&self.state).await?)
     }
 
     async fn usage(&self, caller: &Caller) -> Result<Value, BackendError> {

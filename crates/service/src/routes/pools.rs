@@ -5,6 +5,7 @@ use crate::{
     state::AppState,
 };
 use axum::{Json, extract::State};
+use orchestrator::hosted_ai::PoolsSnapshot;
 use std::time::Duration;
 
 /// Known pools (sharing ratio, free slots, price, breaker), our subscriptions
@@ -20,16 +21,31 @@ use std::time::Duration;
     )
 )]
 pub async fn pools(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let snapshot = pools_snapshot(&state).await?;
+    Ok(Json(
+        serde_json::to_value(snapshot).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+/// The pool manager's state after a bounded refresh: `GET /v2/pools` and MCP's
+/// `harpoon://pools`.
+pub async fn pools_snapshot(state: &AppState) -> Result<PoolsSnapshot, ApiError> {
     let manager = state.hosted_ai.as_ref().ok_or_else(|| {
-        ApiError::unavailable(
-            "hosted_ai_not_configured",
-            "hosted·ai is not configured: set hosted_ai.base_url, api_key and team_id",
-        )
+        if state.settings.hosted_ai.is_configured() {
+            // A companion process (MCP over stdio) leaves the team's pools to the server.
+            ApiError::unavailable(
+                "hosted_ai_not_managed_here",
+                "hosted·ai pools are managed by the server process, not this one: read them from the service (GET /v2/pools or harpoon://pools over HTTP)",
+            )
+        } else {
+            ApiError::unavailable(
+                "hosted_ai_not_configured",
+                "hosted·ai is not configured: set hosted_ai.base_url, api_key and team_id",
+            )
+        }
     })?;
     // A slow panel delays this view, never hangs it; failures show in the snapshot.
     let limit = Duration::from_secs(manager.settings().call_timeout_secs.min(10));
     let _ = tokio::time::timeout(limit, manager.refresh()).await;
-    Ok(Json(
-        serde_json::to_value(manager.snapshot()).unwrap_or(serde_json::Value::Null),
-    ))
+    Ok(manager.snapshot())
 }
