@@ -37,16 +37,6 @@ impl BackendError {
         Self::new(404, "not_found", message)
     }
 
-    /// 503: a part of Harpoon this build does not include yet (`what` is plural,
-    /// e.g. "covenants").
-    pub fn not_available(what: &str) -> Self {
-        Self::new(
-            503,
-            "not_available",
-            format!("{what} are not available in this build yet"),
-        )
-    }
-
     /// The HTTP status REST answers with.
     pub fn status(&self) -> u16 {
         self.status
@@ -162,12 +152,12 @@ mod tests {
     fn client_and_server_errors_are_told_apart() {
         assert!(BackendError::invalid("text: empty").is_client_error());
         assert!(BackendError::not_found("covenant x").is_client_error());
-        let missing = BackendError::not_available("covenants");
+        let missing = BackendError::new(503, "hosted_ai_not_configured", "set hosted_ai.base_url");
         assert!(!missing.is_client_error());
+        assert_eq!(missing.to_json()["error"]["status"], 503);
         assert_eq!(
-            missing.message(),
-            "covenants are not available in this build yet"
+            missing.to_json()["error"]["code"],
+            "hosted_ai_not_configured"
         );
-        assert_eq!(missing.to_json()["error"]["code"], "not_available");
     }
 }

@@ -633,7 +633,7 @@ mod tests {
         assert_eq!(missing.code, ErrorCode::RESOURCE_NOT_FOUND);
         let invalid = protocol_error(&BackendError::invalid("bad"));
         assert_eq!(invalid.code, ErrorCode::INVALID_PARAMS);
-        let down = protocol_error(&BackendError::not_available("covenants"));
+        let down = protocol_error(&BackendError::new(503, "hosted_ai_not_configured", "no"));
         assert_eq!(down.code, ErrorCode::INTERNAL_ERROR);
         assert_eq!(down.data.unwrap()["error"]["status"], 503);
     }
