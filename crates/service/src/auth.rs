@@ -78,11 +78,7 @@ pub(crate) fn same_secret(a: &str, b: &str) -> bool {
 
 /// Authenticates, applies the request-rate and concurrency quotas, and
 /// passes the [`Caller`] on.
-pub async fn authenticate(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -110,7 +106,14 @@ pub async fn authenticate(
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
-    if let Err(refused) = take_request(&state, &caller) {
+    admit(&state, caller, request, next).await
+}
+
+/// Applies the caller's request-rate and concurrency quotas, then runs the
+/// request with the [`Caller`] in its extensions; a streamed answer holds its
+/// concurrency slot until the stream ends.
+async fn admit(state: &AppState, caller: Caller, mut request: Request, next: Next) -> Response {
+    if let Err(refused) = take_request(state, &caller) {
         return refused.into_response();
     }
     let Some(slot) = state.quotas.take_slot(&caller.tenant.id, &caller.limits) else {
@@ -353,11 +356,11 @@ pub async fn caller_for(state: &AppState, tenant: Tenant) -> Result<Caller, ApiE
 }
 
 /// Guard of the dedicated MCP listener when `mcp.api_key` is set: that key,
-/// then every request runs as the local tenant (`auth.local_tenant`), with
-/// its request-rate quota.
+/// then every request runs as the local tenant (`auth.local_tenant`), under
+/// its request-rate and concurrency quotas.
 pub async fn mcp_shared_key(
     State(state): State<AppState>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let Some(expected) = &state.settings.mcp.api_key else {
@@ -375,11 +378,7 @@ pub async fn mcp_shared_key(
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };
-    if let Err(refused) = take_request(&state, &caller) {
-        return refused.into_response();
-    }
-    request.extensions_mut().insert(caller);
-    next.run(request).await
+    admit(&state, caller, request, next).await
 }
 
 #[cfg(test)]

@@ -30,12 +30,26 @@ const MCP_RUN_ROUTE: &str = "mcp/run";
 #[derive(Clone)]
 pub struct McpBackend {
     state: AppState,
+    /// False in a companion process (stdio): a strike runs in the background
+    /// and would die with the IDE's session, leaving its row `running`.
+    runs_strikes: bool,
 }
 
 impl McpBackend {
-    /// A backend over the service's state.
+    /// A backend over the server's state.
     pub fn new(state: AppState) -> Self {
-        Self { state }
+        Self {
+            state,
+            runs_strikes: true,
+        }
+    }
+
+    /// A backend for a companion process that leaves strikes to the server.
+    pub fn companion(state: AppState) -> Self {
+        Self {
+            state,
+            runs_strikes: false,
+        }
     }
 }
 
@@ -200,6 +214,13 @@ impl HarpoonBackend for McpBackend {
         caller: &Caller,
         request: StrikeRequest,
     ) -> Result<String, BackendError> {
+        if !self.runs_strikes {
+            return Err(ApiError::unavailable(
+                "strikes_run_in_the_server",
+                "strikes run in the background of the service, not in an MCP stdio process that ends with the session: start them over HTTP (/mcp or POST /v2/strike)",
+            )
+            .into());
+        }
         request.validate()?;
         self.state
             .bridge
@@ -224,8 +245,8 @@ impl HarpoonBackend for McpBackend {
         json(&model_list(&self.state))
     }
 
-    async fn pools(&self, _caller: &Caller) -> Result<Value, BackendError> {
-        json(&pools_snapshot(&self.state).await?)
+    async fn pools(&self, caller: &Caller) -> Result<Value, BackendError> {
+        json(&pools_snapshot(&self.state, caller).await?)
     }
 
     async fn usage(&self, caller: &Caller) -> Result<Value, BackendError> {
@@ -326,7 +347,8 @@ pub async fn serve_stdio(
         .map_err(|e| StdioError::Caller(e.to_string()))?;
     tracing::info!(tenant = %caller.tenant.name, "serving MCP on stdio");
     let storage = state.storage.clone();
-    let outcome = resources::serve_stdio(Arc::new(McpBackend::new(state.clone())), caller).await;
+    let outcome =
+        resources::serve_stdio(Arc::new(McpBackend::companion(state.clone())), caller).await;
     drop(state);
     if tokio::time::timeout(std::time::Duration::from_secs(5), usage_writer)
         .await

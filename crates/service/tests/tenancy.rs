@@ -152,6 +152,12 @@ async fn key_lifecycle_and_the_401_403_paths() {
         code(not_admin).await,
         (StatusCode::FORBIDDEN, "admin_required".into())
     );
+    // The pool view names pod endpoints (which take no key) and team billing.
+    let pools = api.get(&key, "/v2/pools").await;
+    assert_eq!(
+        code(pools).await,
+        (StatusCode::FORBIDDEN, "admin_required".into())
+    );
 
     // Only a hash is stored: the listing shows the prefix, never the key.
     let listed = api

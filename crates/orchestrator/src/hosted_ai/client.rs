@@ -294,6 +294,25 @@ pub enum BreakerState {
     HalfOpen,
 }
 
+/// A call admitted by its breaker and not yet settled. A caller that drops
+/// the call (a timeout around it, a client gone) must not leave a half-open
+/// breaker's trial flag set: every later call would fail fast forever.
+struct Unsettled<'a> {
+    client: &'a Client,
+    key: &'a str,
+    settled: bool,
+}
+
+impl Drop for Unsettled<'_> {
+    fn drop(&mut self) {
+        if !self.settled
+            && let Some(b) = self.client.breakers().get_mut(self.key)
+        {
+            b.trial_in_flight = false;
+        }
+    }
+}
+
 impl Client {
     /// A client for one team.
     pub fn new(config: ClientConfig) -> Result<Self, HostedAiError> {
@@ -387,7 +406,13 @@ impl Client {
         loop {
             attempt += 1;
             self.admit(key)?;
+            let mut pending = Unsettled {
+                client: self,
+                key,
+                settled: false,
+            };
             let outcome = self.once(&method, &url, query, body).await;
+            pending.settled = true;
             // Only transient failures count against a pool: a 409 or 10189007 is
             // the pool answering correctly.
             self.settle(key, matches!(&outcome, Err(e) if e.is_transient()));
@@ -774,4 +799,53 @@ fn transport(e: reqwest::Error) -> HostedAiError {
     } else {
         e.to_string()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_dropped_trial_call_does_not_jam_a_half_open_breaker() {
+        // A panel that accepts and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let client = Client::new(ClientConfig {
+            base_url: format!("http://{addr}"),
+            api_key: Secret::new("k".to_owned()),
+            auth_header: AuthHeader::XApiKey,
+            team_id: "team".to_owned(),
+            call_timeout: Duration::from_secs(10),
+            max_attempts: 1,
+            breaker_failures: 1,
+            breaker_cooldown: Duration::from_millis(10),
+        })
+        .unwrap();
+        client.breakers().insert(
+            "pool".to_owned(),
+            Breaker {
+                failures: 1,
+                open_until: Instant::now().checked_sub(Duration::from_millis(1)),
+                trial_in_flight: false,
+            },
+        );
+        assert_eq!(client.breaker_state("pool"), BreakerState::HalfOpen);
+        let trial = client.call("pool", Method::GET, "/hang", &[], None);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), trial)
+                .await
+                .is_err(),
+            "the panel never answers"
+        );
+        assert!(
+            client.admit("pool").is_ok(),
+            "the next call gets its trial instead of failing fast forever"
+        );
+    }
 }

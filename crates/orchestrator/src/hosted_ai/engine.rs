@@ -28,9 +28,21 @@ impl std::fmt::Debug for HostedAiEngine {
     }
 }
 
-/// Errors that mean the pod (not the request) failed.
+/// Errors that mean the pod (not the request) failed: unreachable, a broken
+/// connection or stream, or a gateway status from the path to it. A model
+/// server answering its own error (a 500 or 429 from vLLM, say) is alive:
+/// tearing down a subscription every tenant shares over one bad request would
+/// cut all of their streams.
 fn pod_lost(e: &EngineError) -> bool {
-    matches!(e, EngineError::Connect(_) | EngineError::Upstream(_))
+    match e {
+        EngineError::Connect(_) => true,
+        // `openai::upstream_status_error` writes "HTTP <status>: …" for answers.
+        EngineError::Upstream(m) => match m.strip_prefix("HTTP ") {
+            Some(status) => ["502", "503", "504"].iter().any(|s| status.starts_with(s)),
+            None => true,
+        },
+        _ => false,
+    }
 }
 
 impl HostedAiEngine {
@@ -178,5 +190,28 @@ impl Engine for HostedAiEngine {
             },
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_dead_path_to_the_pod_counts_as_losing_it() {
+        assert!(pod_lost(&EngineError::Connect("refused".into())));
+        assert!(pod_lost(&EngineError::Upstream(
+            "broken event stream: reset".into()
+        )));
+        assert!(pod_lost(&EngineError::Upstream(
+            "HTTP 503 Service Unavailable: pod gone".into()
+        )));
+        assert!(!pod_lost(&EngineError::Upstream(
+            "HTTP 500 Internal Server Error: oops".into()
+        )));
+        assert!(!pod_lost(&EngineError::Upstream(
+            "HTTP 429 Too Many Requests: slow down".into()
+        )));
+        assert!(!pod_lost(&EngineError::InvalidRequest("bad".into())));
     }
 }

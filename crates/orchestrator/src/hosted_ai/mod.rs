@@ -7,9 +7,9 @@ pub mod engine;
 pub mod manager;
 pub mod meter;
 
-pub use client::{Client, ClientConfig, HostedAiError};
+pub use client::{BreakerState, Client, ClientConfig, HostedAiError};
 pub use engine::HostedAiEngine;
-pub use manager::{PoolManager, PoolsSnapshot};
+pub use manager::{ModelSlotView, PoolManager, PoolsSnapshot, SubscriptionView};
 pub use meter::{Meter, ModelUsage};
 
 use std::sync::Mutex;

@@ -76,10 +76,12 @@ pub struct Health {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     pub models: Option<Vec<orchestrator::registry::ModelStatus>>,
-    /// The hosted·ai pool manager's state, when configured (detailed).
+    /// The hosted·ai pool manager's state, when configured (detailed): models,
+    /// subscriptions and breaker, without pod endpoints or billing (those are
+    /// in the admin-only `GET /v2/pools`, as this route needs no key).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub hosted_ai: Option<orchestrator::hosted_ai::PoolsSnapshot>,
+    pub hosted_ai: Option<HostedAiHealth>,
 }
 
 /// Query of `GET /health`.
@@ -134,7 +136,7 @@ pub async fn health(
             .hosted_ai
             .as_ref()
             .filter(|_| detailed)
-            .map(|m| m.snapshot()),
+            .map(|m| HostedAiHealth::of(m.snapshot())),
     })
 }
 
@@ -263,4 +265,53 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiErro
         .with_details(serde_json::json!({ "reasons": ["shutting_down"] })));
     }
     Ok(Json(Ready { status: "ready" }))
+}
+
+/// The public part of the pool manager's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostedAiHealth {
+    /// Each hosted model's allocation state.
+    pub models: Vec<orchestrator::hosted_ai::ModelSlotView>,
+    /// Our subscriptions, without their endpoints.
+    pub subscriptions: Vec<SubscriptionHealth>,
+    /// The panel's circuit breaker.
+    pub panel_breaker: orchestrator::hosted_ai::BreakerState,
+    /// Shutting down: no new subscriptions.
+    pub shutting_down: bool,
+}
+
+/// One subscription, as `/health` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubscriptionHealth {
+    /// Model it serves.
+    pub model: String,
+    /// Pool.
+    pub pool_id: String,
+    /// `ready` or `unhealthy`.
+    pub state: &'static str,
+    /// Whether the endpoint answered on its last use.
+    pub endpoint_healthy: bool,
+    /// Requests running on it.
+    pub in_flight: usize,
+}
+
+impl HostedAiHealth {
+    fn of(snapshot: orchestrator::hosted_ai::PoolsSnapshot) -> Self {
+        Self {
+            models: snapshot.models,
+            subscriptions: snapshot
+                .subscriptions
+                .into_iter()
+                .map(|s| SubscriptionHealth {
+                    model: s.model,
+                    pool_id: s.pool_id,
+                    state: s.state,
+                    endpoint_healthy: s.endpoint_healthy,
+                    in_flight: s.in_flight,
+                })
+                .collect(),
+            panel_breaker: snapshot.panel_breaker,
+            shutting_down: snapshot.shutting_down,
+        }
+    }
 }

@@ -1,10 +1,11 @@
 //! `GET /v2/pools`: the hosted·ai pool manager's view.
 
 use crate::{
+    auth::Caller,
     error::{ApiError, ErrorBody},
     state::AppState,
 };
-use axum::{Json, extract::State};
+use axum::{Extension, Json, extract::State};
 use orchestrator::hosted_ai::PoolsSnapshot;
 use std::time::Duration;
 
@@ -17,11 +18,15 @@ use std::time::Duration;
     responses(
         (status = 200, description = "The pool manager's state", body = Object),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "Not an admin key: the view names pod endpoints and team billing", body = ErrorBody),
         (status = 503, description = "hosted·ai is not configured", body = ErrorBody),
     )
 )]
-pub async fn pools(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let snapshot = pools_snapshot(&state).await?;
+pub async fn pools(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let snapshot = pools_snapshot(&state, &caller).await?;
     Ok(Json(
         serde_json::to_value(snapshot).unwrap_or(serde_json::Value::Null),
     ))
@@ -29,7 +34,11 @@ pub async fn pools(State(state): State<AppState>) -> Result<Json<serde_json::Val
 
 /// The pool manager's state after a bounded refresh: `GET /v2/pools` and MCP's
 /// `harpoon://pools`.
-pub async fn pools_snapshot(state: &AppState) -> Result<PoolsSnapshot, ApiError> {
+/// Admin keys only: pod endpoints take no API key of their own (anyone who
+/// reads one could use the GPUs past quotas and metering), and billing is
+/// the whole team's.
+pub async fn pools_snapshot(state: &AppState, caller: &Caller) -> Result<PoolsSnapshot, ApiError> {
+    caller.require_admin()?;
     let manager = state.hosted_ai.as_ref().ok_or_else(|| {
         if state.settings.hosted_ai.is_configured() {
             // A companion process (MCP over stdio) leaves the team's pools to the server.
