@@ -79,7 +79,7 @@ pub async fn git(
             tokio::select! {
                 out = child.wait_with_output() => out,
                 // Dropping the future drops the child, which kill_on_drop kills.
-                _ = rx.wait_for(|c| *c) => return Err(GitStop::Cancelled),
+                _ = cancelled(&mut rx) => return Err(GitStop::Cancelled),
             }
         }
         None => child.wait_with_output().await,
@@ -96,6 +96,15 @@ pub async fn git(
             output.status,
             last_chars(stderr, 600)
         )))
+    }
+}
+
+/// Resolves once `rx` says cancel, and never otherwise. A closed channel (its
+/// sender dropped) is not a request to cancel: treating it as one turned a
+/// lost bookkeeping entry into a strike that cancelled itself mid-way.
+pub(crate) async fn cancelled(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -160,4 +169,28 @@ pub async fn remote_branch(
     Ok(out
         .lines()
         .find_map(|l| l.split_whitespace().next().map(str::to_owned)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cancelled;
+    use std::time::Duration;
+    use tokio::sync::watch;
+
+    #[tokio::test]
+    async fn a_closed_cancel_channel_is_not_a_cancel() {
+        let (tx, mut rx) = watch::channel(false);
+        drop(tx);
+        let waited = tokio::time::timeout(Duration::from_millis(100), cancelled(&mut rx)).await;
+        assert!(waited.is_err(), "a dropped sender must not read as cancel");
+    }
+
+    #[tokio::test]
+    async fn a_true_cancel_is_seen_even_after_the_sender_is_gone() {
+        let (tx, mut rx) = watch::channel(false);
+        tx.send_replace(true);
+        drop(tx);
+        let waited = tokio::time::timeout(Duration::from_millis(100), cancelled(&mut rx)).await;
+        assert!(waited.is_ok());
+    }
 }

@@ -150,9 +150,27 @@ fn valid_repo_name(name: &str) -> bool {
     matches!(name.split_once('/'), Some((org, app)) if ok_part(org) && ok_part(app))
 }
 
-/// Directory name of a repository in the workspace.
-fn dir_name(repo: &str) -> String {
-    repo.replace('/', "__")
+/// Directory name of a repository (or tenant) in the workspace: a readable,
+/// sanitized prefix plus the first 16 hex characters of the SHA-256 of the
+/// full name. The hash is what keeps names apart: any text mapping alone
+/// (such as `/` → `__`) lets `a__b/c` and `a/b__c` share a clone, and a
+/// strike would then commit one repository's change into the other's remote.
+fn dir_name(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(name.as_bytes()));
+    // Only characters safe in any file name; no dots, so never `.` or `..`.
+    let readable: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    format!("{readable}-{}", &digest[..16])
 }
 
 impl Bridge {
@@ -651,5 +669,21 @@ impl Bridge {
                 }
             }
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dir_name;
+
+    #[test]
+    fn dir_names_of_names_that_look_alike_differ() {
+        assert_ne!(dir_name("a__b/c"), dir_name("a/b__c"));
+        assert_ne!(dir_name("org/x.y"), dir_name("org/x_y"));
+        // Stable and readable: the same name always lands in the same place.
+        assert_eq!(dir_name("org/web"), dir_name("org/web"));
+        assert!(dir_name("org/web").starts_with("org_web-"));
+        let long = "o".repeat(100);
+        assert!(dir_name(&long).len() <= 40 + 1 + 16);
     }
 }

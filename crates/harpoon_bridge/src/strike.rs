@@ -3,13 +3,38 @@
 //! the background with bounded parallelism; every step is persisted so a
 //! restart can resume without duplicating branches or pull requests.
 
-use crate::git::{Author, GitStop, clone_or_fetch, git, remote_branch};
+use crate::git::{Author, GitStop, cancelled, clone_or_fetch, git, remote_branch};
 use crate::store::{Plan, PlannedRepo, new_id, now_ms};
 use crate::types::{Cable, Covenant, Phase, RepoChange, Role, StrikeEvent, StrikeRequest};
 use crate::{Bridge, BridgeError, Live, check_path, dir_name};
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use tokio::sync::{broadcast, watch};
+
+/// A strike's claim on its `live` slot. Taken synchronously (no await between
+/// the check and the insert), so two starts or resumes of one strike cannot
+/// both pass; it owns the slot until dropped, on every path, early returns
+/// included, and only the holder ever removes the entry.
+pub(crate) struct Reservation {
+    bridge: Bridge,
+    run_id: String,
+    cancel: watch::Receiver<bool>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        // A poisoned lock still holds a consistent map (every change is one
+        // insert or remove), and leaving the slot taken would block resumes.
+        let mut live = self
+            .bridge
+            .inner
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        live.remove(&self.run_id);
+    }
+}
 
 /// How one repository's preparation ended.
 enum Outcome {
@@ -244,7 +269,8 @@ impl Bridge {
             .store
             .insert_strike(tenant, &run_id, &plan, &branch)
             .await?;
-        self.launch(tenant.to_owned(), run_id.clone());
+        let reservation = self.reserve(&run_id)?;
+        self.launch(tenant.to_owned(), reservation);
         Ok(run_id)
     }
 
@@ -252,10 +278,15 @@ impl Bridge {
     /// not done are worked again; pushed branches and opened pull requests are
     /// found by branch name and reused.
     pub async fn resume_strike(&self, tenant: &str, run_id: &str) -> Result<String, BridgeError> {
+        // The tenant check comes first, so another tenant's running strike
+        // reads "not found", never "running".
+        self.strike_status(tenant, run_id).await?;
+        // Claimed before any further await; a second resume racing this one
+        // gets 409 here. Every `?` below drops (releases) the claim.
+        let reservation = self.reserve(run_id)?;
+        // Read again under the claim: a run that finished between the first
+        // read and the claim must not have its done repositories redone.
         let status = self.strike_status(tenant, run_id).await?;
-        if self.is_live(run_id) {
-            return Err(BridgeError::Conflict(format!("strike {run_id} is running")));
-        }
         let redo: Vec<_> = status
             .repos
             .iter()
@@ -273,27 +304,38 @@ impl Bridge {
                 .await?;
         }
         self.inner.store.set_state(run_id, "running").await?;
-        self.launch(tenant.to_owned(), run_id.to_owned());
+        self.launch(tenant.to_owned(), reservation);
         Ok(run_id.to_owned())
     }
 
-    fn is_live(&self, run_id: &str) -> bool {
-        self.inner
+    /// Takes the `live` slot of `run_id`, or answers 409 when it is taken.
+    fn reserve(&self, run_id: &str) -> Result<Reservation, BridgeError> {
+        let mut live = self
+            .inner
             .live
             .lock()
-            .map(|l| l.contains_key(run_id))
-            .unwrap_or(false)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match live.entry(run_id.to_owned()) {
+            Entry::Occupied(_) => Err(BridgeError::Conflict(format!("strike {run_id} is running"))),
+            Entry::Vacant(slot) => {
+                let (cancel, rx) = watch::channel(false);
+                let (events, _) = broadcast::channel(256);
+                slot.insert(Live { cancel, events });
+                Ok(Reservation {
+                    bridge: self.clone(),
+                    run_id: run_id.to_owned(),
+                    cancel: rx,
+                })
+            }
+        }
     }
 
-    fn launch(&self, tenant: String, run_id: String) {
-        let (cancel, _) = watch::channel(false);
-        let (events, _) = broadcast::channel(256);
-        if let Ok(mut live) = self.inner.live.lock() {
-            live.insert(run_id.clone(), Live { cancel, events });
-        }
+    fn launch(&self, tenant: String, reservation: Reservation) {
         let bridge = self.clone();
         tokio::spawn(async move {
-            let state = match bridge.run(&tenant, &run_id).await {
+            let run_id = reservation.run_id.clone();
+            let cancel = reservation.cancel.clone();
+            let state = match bridge.run(&tenant, &run_id, cancel).await {
                 Ok(state) => state,
                 Err(e) => {
                     tracing::error!(%run_id, error = %e, "strike failed");
@@ -304,24 +346,18 @@ impl Bridge {
                 tracing::error!(%run_id, error = %e, "strike state not stored");
             }
             bridge.emit(&run_id, None, &state, "strike finished");
-            if let Ok(mut live) = bridge.inner.live.lock() {
-                live.remove(&run_id);
-            }
+            // Frees the slot only now, after the last event went out.
+            drop(reservation);
         });
     }
 
-    fn cancel_rx(&self, run_id: &str) -> watch::Receiver<bool> {
-        self.inner
-            .live
-            .lock()
-            .ok()
-            .and_then(|l| l.get(run_id).map(|l| l.cancel.subscribe()))
-            .unwrap_or_else(|| watch::channel(false).1)
-    }
-
-    async fn run(&self, tenant: &str, run_id: &str) -> Result<String, BridgeError> {
+    async fn run(
+        &self,
+        tenant: &str,
+        run_id: &str,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<String, BridgeError> {
         let (_, plan) = self.inner.store.plan(run_id).await?;
-        let cancel = self.cancel_rx(run_id);
         self.emit(run_id, None, "running", "strike started");
         // Cables and contents for the covenant file and the generate path;
         // a repository that cannot be read still gets its strike.
@@ -390,7 +426,7 @@ impl Bridge {
             jobs.spawn(async move {
                 let permit = tokio::select! {
                     p = bridge.inner.permits.clone().acquire_owned() => p.ok(),
-                    _ = cancel.wait_for(|c| *c) => None,
+                    _ = cancelled(&mut cancel) => None,
                 };
                 let outcome = if permit.is_none() {
                     Outcome::Cancelled
@@ -528,7 +564,7 @@ impl Bridge {
                     cables,
                     scan.unwrap_or(&empty),
                 ) => g,
-                _ = stop.wait_for(|c| *c) => return Outcome::Cancelled,
+                _ = cancelled(&mut stop) => return Outcome::Cancelled,
             };
             match generated {
                 Ok(g) => {
@@ -552,6 +588,11 @@ impl Bridge {
                     return Outcome::Failed(format!("writing the diff: {e}"));
                 }
                 let patch = patch.to_string_lossy().into_owned();
+                // No symlink walk needed here: `git apply` itself refuses to
+                // write beyond a symbolic link ("affected file … is beyond a
+                // symbolic link", checked with git 2.47), and it replaces a
+                // link rather than following it. A link the diff creates is
+                // caught by the walk before the covenant file is written.
                 match git(dir, &["apply", "--whitespace=nowarn", &patch], None, c).await {
                     Ok(_) => {}
                     Err(GitStop::Failed(m)) => {
@@ -785,18 +826,56 @@ impl Bridge {
     }
 }
 
+/// Writes `files` into the clone at `dir`, refusing any path that passes
+/// through a symbolic link. The checked-out tree comes from a tenant's remote,
+/// so a committed `.harpoon -> /elsewhere` or `link -> /tmp` would otherwise
+/// make `create_dir_all` and `write` follow it out of the clone. The checks
+/// and writes run on a blocking thread, one path after the other, so nothing
+/// between a check and its write can swap a directory for a link (the clone
+/// is ours; only what git checked out can hold links).
 async fn write_files(dir: &Path, files: &[crate::types::FileWrite]) -> Result<(), String> {
+    let dir = dir.to_path_buf();
+    let files = files.to_vec();
+    tokio::task::spawn_blocking(move || write_files_blocking(&dir, &files))
+        .await
+        .map_err(|e| format!("writing files: {e}"))?
+}
+
+fn write_files_blocking(dir: &Path, files: &[crate::types::FileWrite]) -> Result<(), String> {
     for f in files {
         check_path(&f.path).map_err(|m| format!("{}: {m}", f.path))?;
+        no_symlink_on_path(dir, &f.path).map_err(|m| format!("{}: {m}", f.path))?;
         let target = dir.join(&f.path);
         if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| format!("{}: {e}", f.path))?;
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", f.path))?;
         }
-        tokio::fs::write(&target, &f.content)
-            .await
-            .map_err(|e| format!("{}: {e}", f.path))?;
+        std::fs::write(&target, &f.content).map_err(|e| format!("{}: {e}", f.path))?;
+    }
+    Ok(())
+}
+
+/// Walks `rel` (already checked by `check_path`) under `dir` one component at
+/// a time with `symlink_metadata`, which does not follow links, and refuses at
+/// the first that is a symbolic link, the final file included. Components
+/// that do not exist yet end the walk: what is missing gets created as plain
+/// directories.
+fn no_symlink_on_path(dir: &Path, rel: &str) -> Result<(), String> {
+    let mut at = dir.to_path_buf();
+    let mut shown = PathBuf::new();
+    for c in Path::new(rel).components() {
+        at.push(c);
+        shown.push(c);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(format!(
+                    "{} is a symbolic link in the repository; refusing to write through it",
+                    shown.display()
+                ));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("{}: {e}", shown.display())),
+        }
     }
     Ok(())
 }

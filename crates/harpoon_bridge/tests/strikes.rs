@@ -548,3 +548,185 @@ async fn strike_requests_are_validated_naming_the_field() {
         },
     );
 }
+
+/// Adds `links` (path → target) as symbolic links to the seed of `remote`
+/// and pushes them to its bare repository.
+#[cfg(unix)]
+fn push_links(root: &std::path::Path, name: &str, links: &[(&str, &std::path::Path)]) {
+    let work = root.join(format!("{}.seed", name.replace('/', "_")));
+    let bare = root.join(format!("{}.git", name.replace('/', "_")));
+    for (path, target) in links {
+        std::os::unix::fs::symlink(target, work.join(path)).unwrap();
+    }
+    git(&work, &["add", "--all"]);
+    git(&work, &["commit", "--quiet", "-m", "links"]);
+    git(
+        &work,
+        &[
+            "push",
+            "--quiet",
+            &format!("file://{}", bare.display()),
+            "main",
+        ],
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn symlinks_in_the_checked_out_tree_never_lead_a_write_outside_the_clone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let (pool, tenant) = pool(tmp.path()).await;
+    let bridge = bridge(pool, &tmp.path().join("data"), None);
+    let (good_url, good_bare) = remote(tmp.path(), "org/good", &[("README.md", "# good\n")]);
+    // `.harpoon` → a directory outside: the covenant file would land there.
+    let (dot_url, dot_bare) = remote(tmp.path(), "org/dot", &[("README.md", "# dot\n")]);
+    let harpoon_out = outside.path().join("harpoon");
+    std::fs::create_dir_all(&harpoon_out).unwrap();
+    push_links(tmp.path(), "org/dot", &[(".harpoon", &harpoon_out)]);
+    // A given file that is itself a link to a file outside.
+    let (file_url, file_bare) = remote(tmp.path(), "org/file", &[("README.md", "# file\n")]);
+    let stolen = outside.path().join("stolen.txt");
+    push_links(tmp.path(), "org/file", &[("notes.txt", &stolen)]);
+    // A given file under a linked directory.
+    let (dir_url, dir_bare) = remote(tmp.path(), "org/dir", &[("README.md", "# dir\n")]);
+    push_links(tmp.path(), "org/dir", &[("link", outside.path())]);
+    for (name, url) in [
+        ("org/good", &good_url),
+        ("org/dot", &dot_url),
+        ("org/file", &file_url),
+        ("org/dir", &dir_url),
+    ] {
+        bridge
+            .register_repo(&tenant, repo(name, url, None))
+            .await
+            .unwrap();
+    }
+    let cov = bridge.create_covenant(&tenant, covenant()).await.unwrap();
+    let change = |repo: &str, path: &str| RepoChange {
+        repo: repo.into(),
+        files: vec![FileWrite {
+            path: path.into(),
+            content: "escaped\n".into(),
+        }],
+        diff: None,
+        title: None,
+        body: None,
+    };
+    let run_id = bridge
+        .start_strike(
+            &tenant,
+            StrikeRequest {
+                covenant_id: cov.covenant_id.clone(),
+                target_repos: Some(vec![
+                    "org/good".into(),
+                    "org/dot".into(),
+                    "org/file".into(),
+                    "org/dir".into(),
+                ]),
+                changes: Some(vec![
+                    change("org/good", "docs/ok.txt"),
+                    change("org/file", "notes.txt"),
+                    change("org/dir", "link/planted.txt"),
+                ]),
+                generate: false,
+            },
+        )
+        .await
+        .unwrap();
+    let s = until(&bridge, &tenant, &run_id, 60, |s| s.state != "running").await;
+    let by = |name: &str| s.repos.iter().find(|r| r.repo == name).unwrap();
+    assert_eq!(by("org/good").phase, Phase::Done, "{s:#?}");
+    assert!(branch_sha(&good_bare, &by("org/good").branch).is_some());
+    for (name, bare, link) in [
+        ("org/dot", &dot_bare, ".harpoon"),
+        ("org/file", &file_bare, "notes.txt"),
+        ("org/dir", &dir_bare, "link"),
+    ] {
+        let r = by(name);
+        assert_eq!(r.phase, Phase::Failed, "{r:#?}");
+        let error = r.error.as_deref().unwrap();
+        assert!(
+            error.contains(link) && error.contains("symbolic link"),
+            "{name}: {error}"
+        );
+        assert!(branch_sha(bare, &r.branch).is_none(), "{name} pushed");
+    }
+    assert_eq!(s.state, "partial");
+    // Nothing was written outside the clones.
+    assert!(!stolen.exists());
+    assert_eq!(std::fs::read_dir(&harpoon_out).unwrap().count(), 0);
+    let left: Vec<_> = std::fs::read_dir(outside.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("harpoon")]);
+}
+
+#[tokio::test]
+async fn two_resumes_at_once_run_the_strike_once_and_the_other_is_a_conflict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pool, tenant) = pool(tmp.path()).await;
+    let bridge = bridge(pool, &tmp.path().join("data"), None);
+    let (url, bare) = remote(tmp.path(), "org/slow", &[("README.md", "# slow\n")]);
+    let block = tmp.path().join("block");
+    block_pushes(&bare, &block);
+    bridge
+        .register_repo(&tenant, repo("org/slow", &url, None))
+        .await
+        .unwrap();
+    let cov = bridge.create_covenant(&tenant, covenant()).await.unwrap();
+    let run_id = bridge
+        .start_strike(
+            &tenant,
+            StrikeRequest {
+                covenant_id: cov.covenant_id,
+                target_repos: Some(vec!["org/slow".into()]),
+                changes: None,
+                generate: false,
+            },
+        )
+        .await
+        .unwrap();
+    // Cancel it in its push, so there is something to resume.
+    until(&bridge, &tenant, &run_id, 30, |s| {
+        s.repos[0].phase == Phase::Pushing
+    })
+    .await;
+    bridge.cancel_strike(&tenant, &run_id).await.unwrap();
+    let s = until(&bridge, &tenant, &run_id, 10, |s| s.state != "running").await;
+    assert_eq!(s.state, "cancelled");
+    std::fs::remove_file(&block).unwrap();
+
+    let (a, b) = tokio::join!(
+        bridge.resume_strike(&tenant, &run_id),
+        bridge.resume_strike(&tenant, &run_id)
+    );
+    let conflicts = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, Err(harpoon_bridge::BridgeError::Conflict(_))))
+        .count();
+    let oks = [&a, &b].iter().filter(|r| r.is_ok()).count();
+    assert_eq!((oks, conflicts), (1, 1), "{a:?} / {b:?}");
+    // The one run is not cancelled by the other's bookkeeping: it finishes.
+    let s = until(&bridge, &tenant, &run_id, 60, |s| s.state != "running").await;
+    assert_eq!(s.state, "done", "{s:#?}");
+    assert!(branch_sha(&bare, &s.repos[0].branch).is_some());
+    assert_eq!(
+        git(
+            &bare,
+            &[
+                "rev-list",
+                "--count",
+                &format!("main..{}", s.repos[0].branch)
+            ]
+        ),
+        "1"
+    );
+    // Once it is over the slot is free again: a later resume is refused
+    // only because nothing is left, and cancel says it is not running.
+    assert!(matches!(
+        bridge.cancel_strike(&tenant, &run_id).await,
+        Err(harpoon_bridge::BridgeError::Conflict(_))
+    ));
+}
