@@ -70,7 +70,7 @@ INITIALIZE = {
 }
 
 
-async def check_catalogue(session, companion=False):
+async def check_catalogue(session):
     """What every transport must offer: the catalogue, readable resources,
     a rendered prompt, a working classify and a tool error for bad arguments."""
     resources = {r.uri for r in (await session.list_resources()).resources}
@@ -144,7 +144,7 @@ def error_of(result):
     return tool_json(result)["error"]
 
 
-async def check_covenant_round_trip(session):
+async def check_covenant_round_trip(session, companion=False):
     """create_covenant takes REST's body and answers REST's record; the
     resources, prompts and refusals follow the bridge. No repository needed."""
     created = await session.call_tool("create_covenant", COVENANT)
@@ -186,11 +186,12 @@ async def check_covenant_round_trip(session):
     assert blank == {"code": "validation_error", "message": "title: must not be empty or whitespace", "status": 422}
     # The invented arguments of old are not the bridge's: refused, named.
     invented = error_of(await session.call_tool("start_strike", {"covenant_id": cov_id, "summary": "x"}))
+    assert invented["status"] == 422 and "summary" in invented["message"]
     if companion:
         # A stdio process ends with the IDE's session: strikes run in the server.
-        assert invented["status"] == 503 and invented["code"] == "strikes_run_in_the_server"
+        refused = error_of(await session.call_tool("start_strike", {"covenant_id": cov_id}))
+        assert refused["status"] == 503 and refused["code"] == "strikes_run_in_the_server"
     else:
-        assert invented["status"] == 422 and "summary" in invented["message"]
         assert error_of(await session.call_tool("start_strike", {"covenant_id": "cov_nope"}))["status"] == 404
     assert error_of(await session.call_tool("strike_status", {"run_id": "run_nope"}))["code"] == "not_found"
     with pytest.raises(MCPError):
@@ -519,7 +520,7 @@ def test_stdio_catalogue_resources_prompts_and_tools():
 
         async def main():
             async with stdio_session(data, errlog) as session:
-                await check_catalogue(session, companion=True)
+                await check_catalogue(session)
 
         anyio.run(main)
         errlog.seek(0)
@@ -553,7 +554,7 @@ def test_stdio_create_covenant():
 
         async def main():
             async with stdio_session(data, errlog) as session:
-                await check_covenant_round_trip(session)
+                await check_covenant_round_trip(session, companion=True)
 
         anyio.run(main)
 

@@ -115,7 +115,17 @@ impl Api {
 #[tokio::test]
 async fn key_lifecycle_and_the_401_403_paths() {
     let (data, admin_key) = bootstrapped();
-    let api = Api::new(Service::start_in(data, common::free_port(), &[REQUIRED]));
+    // hosted·ai configured (at a panel that is not there): `/v2/pools` exists.
+    let hosted = [
+        ("HOSTED_AI_BASE_URL", "http://127.0.0.1:9"),
+        ("HOSTED_AI_API_KEY", "panel-key"),
+        ("HOSTED_AI_TEAM_ID", "team-1"),
+    ];
+    let api = Api::new(Service::start_in(
+        data,
+        common::free_port(),
+        &[REQUIRED, hosted[0], hosted[1], hosted[2]],
+    ));
     let (tenant_id, key) = api.tenant(&admin_key, "acme", json!({})).await;
 
     // Probes and the API description need no key.
@@ -158,6 +168,8 @@ async fn key_lifecycle_and_the_401_403_paths() {
         code(pools).await,
         (StatusCode::FORBIDDEN, "admin_required".into())
     );
+    let as_admin = api.get(&admin_key, "/v2/pools").await;
+    assert_eq!(as_admin.status(), StatusCode::OK, "the admin sees the view");
 
     // Only a hash is stored: the listing shows the prefix, never the key.
     let listed = api

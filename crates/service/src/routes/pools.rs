@@ -33,12 +33,11 @@ pub async fn pools(
 }
 
 /// The pool manager's state after a bounded refresh: `GET /v2/pools` and MCP's
-/// `harpoon://pools`.
-/// Admin keys only: pod endpoints take no API key of their own (anyone who
-/// reads one could use the GPUs past quotas and metering), and billing is
-/// the whole team's.
+/// `harpoon://pools`. Admin keys only: pod endpoints take no API key of their
+/// own (anyone who reads one could use the GPUs past quotas and metering),
+/// and billing is the whole team's. Whether hosted·ai runs here is no secret
+/// (`/health` says so), so that 503 comes first.
 pub async fn pools_snapshot(state: &AppState, caller: &Caller) -> Result<PoolsSnapshot, ApiError> {
-    caller.require_admin()?;
     let manager = state.hosted_ai.as_ref().ok_or_else(|| {
         if state.settings.hosted_ai.is_configured() {
             // A companion process (MCP over stdio) leaves the team's pools to the server.
@@ -53,6 +52,7 @@ pub async fn pools_snapshot(state: &AppState, caller: &Caller) -> Result<PoolsSn
             )
         }
     })?;
+    caller.require_admin()?;
     // A slow panel delays this view, never hangs it; failures show in the snapshot.
     let limit = Duration::from_secs(manager.settings().call_timeout_secs.min(10));
     let _ = tokio::time::timeout(limit, manager.refresh()).await;
