@@ -4,6 +4,7 @@
 use crate::error::BridgeError;
 use std::path::Path;
 use std::process::Stdio;
+use std::time::Duration;
 use tokio::process::Command;
 use tokio::sync::watch;
 
@@ -34,13 +35,28 @@ impl From<GitStop> for BridgeError {
     }
 }
 
+/// Longest one git command may run. Strikes and harmony reviews talk to
+/// tenant-chosen remotes; one that stalls must fail its repository, not hold
+/// the bridge's workers (and the mirror lock) forever.
+const STEP_LIMIT: Duration = Duration::from_secs(600);
+
 /// Runs `git args…` in `dir`; returns trimmed stdout. A `cancel` that turns
-/// true kills the child.
+/// true kills the child, and so does running past ten minutes.
 pub async fn git(
     dir: &Path,
     args: &[&str],
     author: Option<&Author>,
     cancel: Option<&watch::Receiver<bool>>,
+) -> Result<String, GitStop> {
+    git_within(dir, args, author, cancel, STEP_LIMIT).await
+}
+
+async fn git_within(
+    dir: &Path,
+    args: &[&str],
+    author: Option<&Author>,
+    cancel: Option<&watch::Receiver<bool>>,
+    limit: Duration,
 ) -> Result<String, GitStop> {
     let mut cmd = Command::new("git");
     cmd.args(args)
@@ -58,8 +74,11 @@ pub async fn git(
         .env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh")
         .env(
             "GIT_SSH_COMMAND",
-            "ssh -o BatchMode=yes -o ConnectTimeout=15",
+            "ssh -o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval=15 -o ServerAliveCountMax=4",
         )
+        // An HTTP remote that trickles (under 1 KB/s for a minute) is dropped.
+        .env("GIT_HTTP_LOW_SPEED_LIMIT", "1000")
+        .env("GIT_HTTP_LOW_SPEED_TIME", "60")
         .kill_on_drop(true);
     if let Some(a) = author {
         cmd.env("GIT_AUTHOR_NAME", &a.name)
@@ -70,19 +89,27 @@ pub async fn git(
     let child = cmd
         .spawn()
         .map_err(|e| GitStop::Failed(format!("cannot run git: {e}")))?;
-    let output = match cancel {
-        Some(rx) => {
-            let mut rx = rx.clone();
-            if *rx.borrow() {
-                return Err(GitStop::Cancelled);
-            }
-            tokio::select! {
-                out = child.wait_with_output() => out,
-                // Dropping the future drops the child, which kill_on_drop kills.
-                _ = cancelled(&mut rx) => return Err(GitStop::Cancelled),
-            }
+    let mut rx = cancel.cloned();
+    if rx.as_ref().is_some_and(|rx| *rx.borrow()) {
+        return Err(GitStop::Cancelled);
+    }
+    let stop = async {
+        match rx.as_mut() {
+            Some(rx) => cancelled(rx).await,
+            None => std::future::pending().await,
         }
-        None => child.wait_with_output().await,
+    };
+    // Dropping the child's future (cancel, limit) kills it: kill_on_drop.
+    let output = tokio::select! {
+        out = child.wait_with_output() => out,
+        () = stop => return Err(GitStop::Cancelled),
+        () = tokio::time::sleep(limit) => {
+            return Err(GitStop::Failed(format!(
+                "git {} ran past {} s; stopped",
+                args.first().unwrap_or(&""),
+                limit.as_secs()
+            )));
+        }
     }
     .map_err(|e| GitStop::Failed(format!("git {}: {e}", args.first().unwrap_or(&""))))?;
     if output.status.success() {
@@ -173,9 +200,28 @@ pub async fn remote_branch(
 
 #[cfg(test)]
 mod tests {
-    use super::cancelled;
-    use std::time::Duration;
+    use super::{GitStop, cancelled, git_within};
+    use std::time::{Duration, Instant};
     use tokio::sync::watch;
+
+    #[tokio::test]
+    async fn a_git_step_past_its_limit_is_stopped_and_fails() {
+        let dir = std::env::temp_dir();
+        let started = Instant::now();
+        let out = git_within(
+            &dir,
+            &["-c", "alias.stall=!sleep 30", "stall"],
+            None,
+            None,
+            Duration::from_millis(300),
+        )
+        .await;
+        assert!(
+            matches!(&out, Err(GitStop::Failed(m)) if m.contains("ran past")),
+            "{out:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "not waited out");
+    }
 
     #[tokio::test]
     async fn a_closed_cancel_channel_is_not_a_cancel() {
