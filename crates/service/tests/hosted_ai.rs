@@ -274,15 +274,7 @@ async fn failures_reach_the_client_as_json_with_a_reason_and_never_hang() {
         &[("HARPOON__HOSTED_AI__SUBSCRIBE_TIMEOUT_SECS", "2".into())],
     ));
     let client = http();
-    let started = Instant::now();
-    let r = client
-        .post(service.url("/v1/chat/completions"))
-        .json(&chat("gemma", false))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 503);
-    let body: Value = r.json().await.unwrap();
+    let body = failed_chat(&client, &service, false, 503..=503, Duration::from_secs(6)).await;
     assert_eq!(body["error"]["code"], "engine_unavailable", "{body}");
     assert!(
         body["error"]["message"]
@@ -290,11 +282,6 @@ async fn failures_reach_the_client_as_json_with_a_reason_and_never_hang() {
             .unwrap()
             .contains("hosted_ai"),
         "{body}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(6),
-        "{:?}",
-        started.elapsed()
     );
     stop(service).await;
 
@@ -305,21 +292,8 @@ async fn failures_reach_the_client_as_json_with_a_reason_and_never_hang() {
         &emu,
         &[("HARPOON__HOSTED_AI__SUBSCRIBE_TIMEOUT_SECS", "2".into())],
     ));
-    let started = Instant::now();
-    let r = client
-        .post(service.url("/v1/chat/completions"))
-        .json(&chat("gemma", true))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 504);
-    let body: Value = r.json().await.unwrap();
+    let body = failed_chat(&client, &service, true, 504..=504, Duration::from_secs(6)).await;
     assert_eq!(body["error"]["code"], "upstream_timeout", "{body}");
-    assert!(
-        started.elapsed() < Duration::from_secs(6),
-        "{:?}",
-        started.elapsed()
-    );
     assert_eq!(
         emu.live_subscriptions(),
         0,
@@ -334,15 +308,7 @@ async fn failures_reach_the_client_as_json_with_a_reason_and_never_hang() {
         ..Fault::default()
     }));
     let service = start(&env(&emu, &[]));
-    let started = Instant::now();
-    let r = client
-        .post(service.url("/v1/chat/completions"))
-        .json(&chat("gemma", false))
-        .send()
-        .await
-        .unwrap();
-    assert!(matches!(r.status().as_u16(), 502..=504), "{}", r.status());
-    let body: Value = r.json().await.unwrap();
+    let body = failed_chat(&client, &service, false, 502..=504, Duration::from_secs(30)).await;
     assert!(
         body["error"]["message"]
             .as_str()
@@ -350,12 +316,29 @@ async fn failures_reach_the_client_as_json_with_a_reason_and_never_hang() {
             .contains("hosted"),
         "{body}"
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "{:?}",
-        started.elapsed()
-    );
     stop(service).await;
+}
+
+/// Sends one chat to `gemma` and returns its JSON error, after checking that
+/// it came back with a status in `statuses` within `limit` (no hanging).
+async fn failed_chat(
+    client: &reqwest::Client,
+    service: &Service,
+    stream: bool,
+    statuses: std::ops::RangeInclusive<u16>,
+    limit: Duration,
+) -> Value {
+    let started = Instant::now();
+    let r = client
+        .post(service.url("/v1/chat/completions"))
+        .json(&chat("gemma", stream))
+        .send()
+        .await
+        .unwrap();
+    assert!(statuses.contains(&r.status().as_u16()), "{}", r.status());
+    let body: Value = r.json().await.unwrap();
+    assert!(started.elapsed() < limit, "{:?}", started.elapsed());
+    body
 }
 
 /// About a minute of traffic while 10% of panel calls fail (5xx or dropped
