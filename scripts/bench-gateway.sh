@@ -5,6 +5,8 @@
 #   A = Harpoon (model "auto": classify, route, call upstream, re-serialise)
 #   B = nginx direct
 # Usage: scripts/bench-gateway.sh [rounds] [secs_per_round] [connections] [rate]
+# HARPOON_BIN picks the service binary (default: a fresh release build), e.g. an
+# older build to compare CPU per request between two versions.
 # With a rate (requests/s over all connections), each connection waits
 # connections/rate between requests, so both sides get the same offered load
 # and the latency difference is Harpoon's own cost; without one, wrk runs
@@ -19,7 +21,11 @@ for tool in wrk nginx; do
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null
   fi
 done
-cargo build --release --locked -p service
+bin="${HARPOON_BIN:-}"
+if [ -z "$bin" ]; then
+  cargo build --release --locked -p service
+  bin=./target/release/service
+fi
 
 work=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -50,7 +56,7 @@ RUST_LOG=warn SERVICE_PORT="$gw" \
   HARPOON__QUOTAS__MAX_CONCURRENT=100000 \
   HARPOON__MODELS__GEMMA__ENGINE=openai \
   HARPOON__MODELS__GEMMA__BASE_URL="http://127.0.0.1:$up/v1" \
-  ./target/release/service &
+  "$bin" &
 svc_pid=$!
 trap 'kill "$svc_pid" "$nginx_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -71,16 +77,24 @@ curl -fs -X POST -H 'content-type: application/json' --data "$(sed -n "s/^wrk.bo
   "http://127.0.0.1:$gw/v1/chat/completions" | grep -q 'Paris is the capital of France.'
 
 results="$work/results"
+# CPU time (user + system, clock ticks) the service process has used so far.
+svc_ticks() { awk '{print $14 + $15}' "/proc/$svc_pid/stat"; }
 run() { # side port
-  local out
+  local out before after
+  before=$(svc_ticks)
   out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/post.lua" "http://127.0.0.1:$2/v1/chat/completions")
+  after=$(svc_ticks)
   if grep -q "Non-2xx" <<<"$out"; then echo "bench: $1 answered errors" >&2; echo "$out" >&2; exit 1; fi
-  printf '%s %s %s %s\n' "$1" "$(awk '/^Requests\/sec:/{print $2}' <<<"$out")" \
-    "$(awk '$1=="50%"{print $2}' <<<"$out")" "$(awk '$1=="99%"{print $2}' <<<"$out")" | tee -a "$results"
+  local cpu=""
+  if [ "$1" = A ]; then # Harpoon's own CPU per request, in µs
+    cpu=$(python3 -c "print(round(($after - $before) * 1e6 / $(getconf CLK_TCK) / $(awk '/requests in/{print $1}' <<<"$out"), 1))")
+  fi
+  printf '%s %s %s %s %s\n' "$1" "$(awk '/^Requests\/sec:/{print $2}' <<<"$out")" \
+    "$(awk '$1=="50%"{print $2}' <<<"$out")" "$(awk '$1=="99%"{print $2}' <<<"$out")" "$cpu" | tee -a "$results"
 }
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -m); wrk, nginx and Harpoon share the cores"
 echo "per round: wrk -t2 -c$conns -d${secs}s --latency -s post.lua http://127.0.0.1:PORT/v1/chat/completions ${rate:+(offered load $rate req/s)}"
-echo "side requests/s p50 p99"
+echo "side requests/s p50 p99 harpoon_cpu_us_per_request"
 for _ in $(seq "$rounds"); do run A "$gw"; run B "$up"; done
 python3 - "$results" <<'PY'
 import statistics, sys
@@ -96,4 +110,6 @@ for s, name in (("A", "Harpoon -> nginx"), ("B", "nginx direct")):
     print(f"median {s} ({name}): {med[s][0]:,.0f} req/s, p50 {med[s][1]:.3f} ms, p99 {med[s][2]:.3f} ms")
 print(f"added by Harpoon: p50 {med['A'][1]-med['B'][1]:+.3f} ms, p99 {med['A'][2]-med['B'][2]:+.3f} ms; "
       f"throughput ratio A/B {med['A'][0]/med['B'][0]:.2f}")
+cpu = statistics.median(float(r[4]) for r in rows if r[0] == "A")
+print(f"Harpoon CPU per request (median of A rounds): {cpu:.1f} us")
 PY
