@@ -34,6 +34,9 @@ build:
 
 ## Install what the tests need, then lint and run the whole suite.
 test: setup lint unit pg router-check python-fusion mlx e2e mcp fuzz
+# A one-off full run gains nothing from incremental caches, which would cost
+# gigabytes of disk (prerequisites inherit this).
+test: export CARGO_INCREMENTAL = 0
 
 ## Everything the suite needs on a fresh machine.
 setup:
