@@ -10,7 +10,7 @@ use crate::{
     fragment::anchor_bytes,
     hygiene,
     language::{self, Language},
-    refine::{MechanicalRefiner, Refiner},
+    refine::{MechanicalRefiner, RefineError, Refiner},
 };
 use rayon::prelude::*;
 use std::{
@@ -219,6 +219,7 @@ impl HarpoonEngine {
                 hygiene: None,
                 refinements: 0,
                 done: None,
+                failure: None,
             });
         }
 
@@ -291,20 +292,33 @@ impl HarpoonEngine {
                 break;
             }
             iteration += 1;
-            // Refine and re-score everything still below the threshold, in parallel.
-            let proposals: Vec<Option<(String, Hygiene)>> = self.install(|| {
-                live.par_iter()
-                    .map(|l| {
-                        if l.done.is_some() {
-                            return None;
-                        }
-                        let h = l.hygiene.as_ref()?;
-                        let body = refiner.refine(&l.fragment, l.language, h)?;
-                        if body == l.fragment.body {
-                            return None;
-                        }
-                        let rescored = self.score_as(&l.fragment.path, &body, l.language);
-                        Some((body, rescored))
+            // Refine everything still below the threshold, then re-score the
+            // proposals in parallel. A refiner that waits (on a model) is asked
+            // from this thread, one fragment at a time, so the scoring pool is
+            // never held idle by it.
+            let ask = |l: &Live| -> Result<Option<String>, RefineError> {
+                let (None, Some(h)) = (&l.done, &l.hygiene) else {
+                    return Ok(None);
+                };
+                Ok(refiner
+                    .refine(&l.fragment, l.language, h)?
+                    .filter(|body| *body != l.fragment.body))
+            };
+            let bodies: Vec<Result<Option<String>, RefineError>> = if refiner.waits() {
+                live.iter().map(ask).collect()
+            } else {
+                self.install(|| live.par_iter().map(ask).collect())
+            };
+            type Proposal = Result<Option<(String, Hygiene)>, RefineError>;
+            let proposals: Vec<Proposal> = self.install(|| {
+                bodies
+                    .into_par_iter()
+                    .zip(live.par_iter())
+                    .map(|(body, l)| {
+                        Ok(body?.map(|body| {
+                            let rescored = self.score_as(&l.fragment.path, &body, l.language);
+                            (body, rescored)
+                        }))
                     })
                     .collect()
             });
@@ -314,15 +328,20 @@ impl HarpoonEngine {
                 }
                 let old_score = l.hygiene.as_ref().map_or(0.0, |h| h.score);
                 match proposal {
-                    None => {
+                    Err(e) => {
+                        events.push(rejected(l, iteration, old_score));
+                        l.failure = Some(e.0);
+                        l.done = Some(Done::Pending(PendingReason::RefinerFailed));
+                    }
+                    Ok(None) => {
                         events.push(rejected(l, iteration, old_score));
                         l.done = Some(Done::Pending(PendingReason::RefinerExhausted));
                     }
-                    Some((_, h)) if h.score < old_score => {
+                    Ok(Some((_, h))) if h.score < old_score => {
                         events.push(rejected(l, iteration, old_score));
                         l.done = Some(Done::Pending(PendingReason::RefinementRegressed));
                     }
-                    Some((body, h)) => {
+                    Ok(Some((body, h))) => {
                         let next = crate::fragment_hash(&body);
                         events.push(Event {
                             kind: EventKind::Refined,
@@ -384,6 +403,12 @@ impl HarpoonEngine {
                     "scores {:.3}, below {threshold}; refining it made it worse",
                     hygiene.score
                 ),
+                PendingReason::RefinerFailed => format!(
+                    "scores {:.3}, below {threshold}; the {} refiner failed: {}",
+                    hygiene.score,
+                    refiner.name(),
+                    l.failure.as_deref().unwrap_or("no reason given")
+                ),
             };
             pending.push(Pending {
                 fragment: l.fragment,
@@ -443,4 +468,6 @@ struct Live {
     hygiene: Option<Hygiene>,
     refinements: u32,
     done: Option<Done>,
+    /// Why the refiner failed on it, for the pending message.
+    failure: Option<String>,
 }

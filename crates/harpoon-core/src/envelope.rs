@@ -33,6 +33,8 @@ pub enum PendingReason {
     MaxIterations,
     /// Refinement made it worse; the better version is kept here.
     RefinementRegressed,
+    /// The refiner failed (e.g. its model could not answer); the message says why.
+    RefinerFailed,
 }
 
 /// A fragment below the threshold when the cycle ended.

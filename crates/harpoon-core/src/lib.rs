@@ -22,5 +22,5 @@ pub use envelope::{ChainError, Envelope, Event, EventKind, PendingReason};
 pub use fragment::{Fragment, FragmentRef, fragment_hash};
 pub use hygiene::{Hygiene, Signal, WEIGHTS};
 pub use language::Language;
-pub use refine::{MechanicalRefiner, Refiner};
-pub use settings::{FusionSettings, InvalidSetting};
+pub use refine::{MechanicalRefiner, RefineError, Refiner};
+pub use settings::{FusionSettings, InvalidSetting, RefinerKind};

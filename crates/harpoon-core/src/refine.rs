@@ -3,13 +3,30 @@
 
 use crate::{Fragment, Hygiene, hygiene::is_debug_line, language::Language};
 
+/// Why a refiner could not propose anything (a model that could not answer,
+/// an answer with no code in it); the fragment stays pending with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RefineError(pub String);
+
 /// Proposes a better body for a fragment that scored below the threshold.
 pub trait Refiner: Send + Sync {
-    /// A new body, or `None` when it has nothing to offer.
-    fn refine(&self, fragment: &Fragment, language: Language, hygiene: &Hygiene) -> Option<String>;
+    /// A new body, `Ok(None)` when it has nothing to offer, or why it failed.
+    fn refine(
+        &self,
+        fragment: &Fragment,
+        language: Language,
+        hygiene: &Hygiene,
+    ) -> Result<Option<String>, RefineError>;
 
-    /// Name shown in events.
+    /// Name shown in pending messages.
     fn name(&self) -> &str;
+
+    /// Whether `refine` waits on I/O (a model) rather than computing: the
+    /// cycle then calls it outside the scoring pool, one fragment at a time.
+    fn waits(&self) -> bool {
+        false
+    }
 }
 
 /// Trailing whitespace removed, indentation brought to the fragment's dominant
@@ -23,9 +40,9 @@ impl Refiner for MechanicalRefiner {
         fragment: &Fragment,
         language: Language,
         _hygiene: &Hygiene,
-    ) -> Option<String> {
+    ) -> Result<Option<String>, RefineError> {
         let refined = mechanical_fix(language, &fragment.body);
-        (refined != fragment.body).then_some(refined)
+        Ok((refined != fragment.body).then_some(refined))
     }
 
     fn name(&self) -> &str {

@@ -12,6 +12,19 @@ pub struct InvalidSetting {
     pub reason: String,
 }
 
+/// Which refiner works on fragments below the threshold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub enum RefinerKind {
+    /// Safe mechanical fixes only (whitespace, indentation, debug-output lines); free.
+    #[default]
+    Mechanical,
+    /// Mechanical fixes first, then the small-tier model rewrites what they could not lift (costs tokens).
+    Model,
+}
+
 /// Tuning of envelope cycles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -30,6 +43,10 @@ pub struct FusionSettings {
     pub max_fragments: usize,
     /// Largest fragment body in bytes.
     pub max_fragment_bytes: usize,
+    /// Refiner of requests that name none.
+    pub refiner: RefinerKind,
+    /// Longest wait for one answer of the model refiner, in seconds.
+    pub refiner_timeout_secs: u64,
 }
 
 impl Default for FusionSettings {
@@ -42,6 +59,8 @@ impl Default for FusionSettings {
             cache_entries: 4096,
             max_fragments: 256,
             max_fragment_bytes: 262_144,
+            refiner: RefinerKind::Mechanical,
+            refiner_timeout_secs: 120,
         }
     }
 }
@@ -82,6 +101,12 @@ impl FusionSettings {
         if self.max_fragment_bytes == 0 {
             return Err(InvalidSetting {
                 key: "harpoon.max_fragment_bytes",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.refiner_timeout_secs == 0 {
+            return Err(InvalidSetting {
+                key: "harpoon.refiner_timeout_secs",
                 reason: "must be at least 1".into(),
             });
         }

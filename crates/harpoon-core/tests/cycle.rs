@@ -2,8 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use harpoon_core::{
-    ChainError, EventKind, Fragment, FusionSettings, HarpoonEngine, PendingReason, Refiner,
-    fragment_hash, hygiene::Hygiene, language::Language,
+    ChainError, EventKind, Fragment, FusionSettings, HarpoonEngine, PendingReason, RefineError,
+    Refiner, fragment_hash, hygiene::Hygiene, language::Language,
 };
 
 fn engine() -> HarpoonEngine {
@@ -42,12 +42,65 @@ fn seed_example_below_threshold_without_cap_terminates() {
 struct Restless;
 
 impl Refiner for Restless {
-    fn refine(&self, fragment: &Fragment, _: Language, _: &Hygiene) -> Option<String> {
-        Some(format!("{}// v{}\n", fragment.body, fragment.body.len()))
+    fn refine(
+        &self,
+        fragment: &Fragment,
+        _: Language,
+        _: &Hygiene,
+    ) -> Result<Option<String>, RefineError> {
+        Ok(Some(format!(
+            "{}// v{}\n",
+            fragment.body,
+            fragment.body.len()
+        )))
     }
     fn name(&self) -> &str {
         "restless"
     }
+}
+
+/// A refiner whose backend cannot answer (a model that is down).
+struct Broken;
+
+impl Refiner for Broken {
+    fn refine(
+        &self,
+        _: &Fragment,
+        _: Language,
+        _: &Hygiene,
+    ) -> Result<Option<String>, RefineError> {
+        Err(RefineError("model m: engine unavailable".into()))
+    }
+    fn name(&self) -> &str {
+        "broken"
+    }
+}
+
+#[test]
+fn a_failing_refiner_leaves_the_fragment_pending_with_its_reason() {
+    let e = engine();
+    let env = e.envelope_cycle_with(
+        vec![frag("a.rs", 0, LEAKY), frag("b.rs", 1, "fn ok() {}\n")],
+        Some(0.8),
+        None,
+        &Broken,
+    );
+    assert_eq!(
+        env.absorbed.len(),
+        1,
+        "the clean fragment is still absorbed"
+    );
+    assert_eq!(env.pending.len(), 1);
+    assert_eq!(env.pending[0].reason, PendingReason::RefinerFailed);
+    assert!(
+        env.pending[0]
+            .message
+            .ends_with("the broken refiner failed: model m: engine unavailable"),
+        "{}",
+        env.pending[0].message
+    );
+    assert_eq!(env.iterations, 1, "a failure ends the fragment's cycle");
+    env.verify().unwrap();
 }
 
 #[test]

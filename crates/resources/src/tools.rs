@@ -73,6 +73,9 @@ pub struct ProcessFragmentsArgs {
     #[serde(default)]
     #[schemars(range(min = 0, max = 1000))]
     pub max_iterations: Option<u32>,
+    /// `mechanical` (safe fixes, free) or `model` (then the small tier rewrites; costs tokens); default `harpoon.refiner`.
+    #[serde(default)]
+    pub refiner: Option<harpoon_core::RefinerKind>,
 }
 
 /// Arguments naming one covenant.

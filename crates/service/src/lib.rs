@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bridge_gate;
 pub mod error;
 pub mod extract;
+pub mod fusion_refiner;
 pub mod mcp_backend;
 pub mod quota;
 pub mod redact;

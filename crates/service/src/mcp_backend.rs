@@ -25,6 +25,8 @@ use std::sync::Arc;
 
 /// Route label of MCP requests in the usage ledger.
 const MCP_RUN_ROUTE: &str = "mcp/run";
+/// Ledger route of `process_fragments` when the model refiner spends tokens.
+const MCP_FUSION_ROUTE: &str = "mcp/process_fragments";
 
 /// What the MCP server calls: the service's shared state.
 #[derive(Clone)]
@@ -110,16 +112,17 @@ impl HarpoonBackend for McpBackend {
 
     async fn process_fragments(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         args: ProcessFragmentsArgs,
     ) -> Result<Value, BackendError> {
         let request = FragmentsRequest {
             fragments: args.fragments.into_iter().map(fragment_input).collect(),
             hygiene_threshold: args.hygiene_threshold,
             max_iterations: args.max_iterations,
+            refiner: args.refiner,
         };
         request.validate()?;
-        json(&fuse_request(&self.state, request).await?)
+        json(&fuse_request(&self.state, caller, MCP_FUSION_ROUTE, request).await?)
     }
 
     async fn score_fragment(
@@ -132,6 +135,7 @@ impl HarpoonBackend for McpBackend {
             fragments: vec![fragment_input(fragment)],
             hygiene_threshold: None,
             max_iterations: None,
+            refiner: None,
         };
         request.validate()?;
         let mut fragments = fragments_of(request.fragments);

@@ -170,3 +170,32 @@ async fn bad_requests_are_422_and_limits_are_413() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn the_model_refiner_needs_a_small_tier_that_can_serve() {
+    // The lightweight build has no mlx engine: the default small-tier model cannot serve.
+    let svc = Service::start(&[]);
+    let body = json!({"fragments": [{"path": "a.rs", "body": LEAKY}], "refiner": "model"});
+    let (status, err) = post(&svc, "/v2/fragments", body).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{err}");
+    assert_eq!(err["error"]["code"], "refiner_unavailable");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("gemma"),
+        "{err}"
+    );
+    // The mechanical refiner (the default) needs no model.
+    let (status, _) = post(
+        &svc,
+        "/v2/fragments",
+        json!({"fragments": [{"path": "a.rs", "body": LEAKY}], "refiner": "mechanical"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, err) = post(
+        &svc,
+        "/v2/fragments",
+        json!({"fragments": [{"path": "a.rs", "body": LEAKY}], "refiner": "oracle"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+}

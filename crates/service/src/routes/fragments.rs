@@ -3,13 +3,18 @@
 //! (the engine has its own rayon threads); the handler only checks limits.
 
 use crate::{
+    auth::Caller,
     error::{ApiError, ErrorBody},
     extract::{ApiJson, Validate},
+    fusion_refiner::ModelRefiner,
+    routes::inference::{Ledger, admit},
     state::AppState,
 };
-use axum::{Json, extract::State, http::StatusCode};
-use harpoon_core::{Envelope, Fragment, Hygiene, engine::MAX_ITERATIONS_CAP};
+use axum::{Extension, Json, extract::State, http::StatusCode};
+use harpoon_core::{Envelope, Fragment, Hygiene, RefinerKind, engine::MAX_ITERATIONS_CAP};
+use orchestrator::Tier;
 use serde::Deserialize;
+use std::{sync::Arc, time::Duration};
 use utoipa::ToSchema;
 
 /// One fragment of a fusion request.
@@ -43,6 +48,20 @@ pub struct FragmentsRequest {
     /// Refinement rounds, 0–1000; defaults to `harpoon.max_iterations`.
     #[schema(minimum = 0, maximum = 1000)]
     pub max_iterations: Option<u32>,
+    /// `mechanical` (safe fixes, free) or `model` (then the small tier rewrites each fragment at most once; its tokens count as usage); defaults to `harpoon.refiner`.
+    pub refiner: Option<RefinerKind>,
+}
+
+/// How a request wants its fragments cycled; unset fields take the
+/// `harpoon` configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CycleOptions {
+    /// Score a fragment needs to be absorbed.
+    pub hygiene_threshold: Option<f64>,
+    /// Refinement rounds.
+    pub max_iterations: Option<u32>,
+    /// Which refiner.
+    pub refiner: Option<RefinerKind>,
 }
 
 /// Checks a threshold and a round limit from a request.
@@ -139,33 +158,100 @@ fn fusion_failed(e: tokio::task::JoinError) -> ApiError {
 }
 
 /// Runs an envelope cycle off the async threads, after checking the configured
-/// limits.
+/// limits. With the model refiner, the caller's token budget is checked first
+/// and the tokens the model spent are written to its usage ledger under
+/// `route`, even when the client leaves before the cycle ends.
 pub async fn run_cycle(
     state: &AppState,
+    caller: &Caller,
+    route: &'static str,
     fragments: Vec<Fragment>,
-    hygiene_threshold: Option<f64>,
-    max_iterations: Option<u32>,
+    options: CycleOptions,
 ) -> Result<Envelope, ApiError> {
     check_limits(state, &fragments)?;
     let engine = state.fusion.clone();
-    tokio::task::spawn_blocking(move || {
-        engine.envelope_cycle(fragments, hygiene_threshold, max_iterations)
+    let CycleOptions {
+        hygiene_threshold,
+        max_iterations,
+        refiner,
+    } = options;
+    if refiner.unwrap_or(engine.settings().refiner) == RefinerKind::Mechanical {
+        return tokio::task::spawn_blocking(move || {
+            engine.envelope_cycle(fragments, hygiene_threshold, max_iterations)
+        })
+        .await
+        .map_err(fusion_failed);
+    }
+    let model = state
+        .gateway
+        .registry
+        .for_tier(Tier::Small)
+        .ok_or_else(|| {
+            ApiError::unavailable(
+                "refiner_unavailable",
+                "refiner \"model\" needs a small-tier model and none is configured",
+            )
+        })?;
+    if !model.is_available() {
+        return Err(ApiError::unavailable(
+            "refiner_unavailable",
+            format!(
+                "refiner \"model\" needs the small-tier model {}, whose engine cannot serve here",
+                model.name()
+            ),
+        ));
+    }
+    admit(state, caller).await?;
+    let mut ledger = Ledger::start(state, caller, route, model.name());
+    ledger.served_by(&model, Some(Tier::Small));
+    let settings = engine.settings();
+    let refiner = Arc::new(ModelRefiner::new(
+        model,
+        tokio::runtime::Handle::current(),
+        Duration::from_secs(settings.refiner_timeout_secs),
+        settings.max_fragment_bytes,
+    ));
+    let cancel = refiner.cancel_on_drop();
+    let envelope = tokio::task::spawn_blocking(move || {
+        let envelope = engine.envelope_cycle_with(
+            fragments,
+            hygiene_threshold,
+            max_iterations,
+            refiner.as_ref(),
+        );
+        // 499 as for any request whose client left before its answer.
+        let status = if refiner.cancelled() {
+            StatusCode::from_u16(499).unwrap_or(StatusCode::OK)
+        } else {
+            StatusCode::OK
+        };
+        ledger.finish(status, Some(&refiner.usage()));
+        envelope
     })
     .await
-    .map_err(fusion_failed)
+    .map_err(fusion_failed)?;
+    cancel.disarm();
+    Ok(envelope)
 }
 
 /// The envelope of a validated request: `POST /v2/fragments` and MCP's
 /// `process_fragments`.
 pub async fn fuse_request(
     state: &AppState,
+    caller: &Caller,
+    route: &'static str,
     request: FragmentsRequest,
 ) -> Result<Envelope, ApiError> {
     run_cycle(
         state,
+        caller,
+        route,
         fragments_of(request.fragments),
-        request.hygiene_threshold,
-        request.max_iterations,
+        CycleOptions {
+            hygiene_threshold: request.hygiene_threshold,
+            max_iterations: request.max_iterations,
+            refiner: request.refiner,
+        },
     )
     .await
 }
@@ -190,12 +276,17 @@ pub async fn score_fragment(state: &AppState, fragment: Fragment) -> Result<Hygi
         (status = 200, description = "The envelope: absorbed (with scores and signals), pending (with reasons), duplicates, near-duplicates, events, anchor chain, envelope hash, mean hygiene, iterations used", body = Object),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 413, description = "Body, fragment count or a fragment over the limits", body = ErrorBody),
-        (status = 422, description = "No fragments, an empty body, or a threshold or round limit out of range", body = ErrorBody),
+        (status = 422, description = "No fragments, an empty body, an unknown refiner, or a threshold or round limit out of range", body = ErrorBody),
+        (status = 429, description = "Refiner `model` and the tenant's tokens for the day are spent", body = ErrorBody),
+        (status = 503, description = "Refiner `model` and no small-tier model can serve", body = ErrorBody),
     )
 )]
 pub async fn fuse(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(request): ApiJson<FragmentsRequest>,
 ) -> Result<Json<Envelope>, ApiError> {
-    fuse_request(&state, request).await.map(Json)
+    fuse_request(&state, &caller, "/v2/fragments", request)
+        .await
+        .map(Json)
 }

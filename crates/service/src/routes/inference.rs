@@ -138,9 +138,14 @@ impl Ledger {
 
     /// Notes the model the request was routed to.
     pub fn routed(&mut self, routing: &Routing) {
-        self.model = routing.model.name().to_owned();
-        self.tier = routing.tier().map(Tier::as_str);
-        self.on_hosted = routing.model.settings().engine == orchestrator::EngineKind::HostedAi;
+        self.served_by(&routing.model, routing.tier());
+    }
+
+    /// Notes the model (and tier) that serves the request.
+    pub fn served_by(&mut self, model: &ModelHandle, tier: Option<Tier>) {
+        self.model = model.name().to_owned();
+        self.tier = tier.map(Tier::as_str);
+        self.on_hosted = model.settings().engine == orchestrator::EngineKind::HostedAi;
     }
 
     /// Notes the prompt's size by the model's tokenizer, when known.

@@ -6,7 +6,7 @@ use crate::{
     error::{ApiError, ErrorBody},
     extract::{ApiJson, Validate, non_blank},
     routes::{
-        fragments::{run_cycle, validate_cycle},
+        fragments::{CycleOptions, run_cycle, validate_cycle},
         inference::{Ledger, Routing, admit},
         run::RunUsage,
     },
@@ -83,6 +83,8 @@ pub struct ProcessRequest {
     /// Refinement rounds for the fusion of `fragment_context`, 0–1000.
     #[schema(minimum = 0, maximum = 1000)]
     pub max_iterations: Option<u32>,
+    /// Refiner for the fusion of `fragment_context`: `mechanical` or `model` (as on `/v2/fragments`).
+    pub refiner: Option<harpoon_core::RefinerKind>,
     /// Covenant this request belongs to; echoed.
     pub covenant_id: Option<String>,
 }
@@ -183,9 +185,14 @@ async fn answer(
             Some(
                 run_cycle(
                     state,
+                    caller,
+                    "/v2/process",
                     fragments,
-                    request.hygiene_threshold,
-                    request.max_iterations,
+                    CycleOptions {
+                        hygiene_threshold: request.hygiene_threshold,
+                        max_iterations: request.max_iterations,
+                        refiner: request.refiner,
+                    },
                 )
                 .await?,
             )
