@@ -105,7 +105,7 @@ bench-health:
 ## Added latency through Harpoon to a static upstream, closed-loop and at a fixed offered load.
 bench-gateway:
 	./scripts/bench-gateway.sh 3 5 32
-	./scripts/bench-gateway.sh 3 5 32 2000
+	./scripts/bench-gateway.sh 9 5 32 2000
 
 ## Tokens/s through the service (mlx engine) against mlx-lm called directly (after `make setup`).
 bench-tokens:

@@ -278,10 +278,10 @@ impl Grammar {
         let mut mark = |kinds: &[&str], flag: u8| {
             for kind in kinds {
                 let id = language.id_for_node_kind(kind, true);
-                if id != 0 {
-                    if let Some(f) = flags.get_mut(usize::from(id)) {
-                        *f |= flag;
-                    }
+                if id != 0
+                    && let Some(f) = flags.get_mut(usize::from(id))
+                {
+                    *f |= flag;
                 }
             }
         };
@@ -569,13 +569,12 @@ fn walk(g: &Grammar, root: Node<'_>, offset: usize, line_offset: usize) -> Struc
                 }
             }
             let mut decision = flags & DECIDE != 0;
-            if flags & BINOP != 0 {
-                if let Some(op) = g
+            if flags & BINOP != 0
+                && let Some(op) = g
                     .operator_field
                     .and_then(|f| node.child_by_field_id(f.get()))
-                {
-                    decision = g.logical_ops.contains(&op.kind_id());
-                }
+            {
+                decision = g.logical_ops.contains(&op.kind_id());
             }
             if decision {
                 match frame.func.and_then(|f| s.functions.get_mut(f)) {

@@ -241,10 +241,10 @@ fn go_mod(path: &str, text: &str, m: &mut Manifests) {
             in_require = true;
         } else if in_require && line == ")" {
             in_require = false;
-        } else if let Some(req) = line.strip_prefix("require ").or(in_require.then_some(line)) {
-            if let Some(module) = req.split_whitespace().next() {
-                push(m, module, 1.0, &format!("{path} require"));
-            }
+        } else if let Some(req) = line.strip_prefix("require ").or(in_require.then_some(line))
+            && let Some(module) = req.split_whitespace().next()
+        {
+            push(m, module, 1.0, &format!("{path} require"));
         }
     }
 }

@@ -585,7 +585,7 @@ fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn accept_phone(hay: &str, _: usize, start: usize, end: usize) -> Option<(usize, usize)> {

@@ -3,6 +3,7 @@
 use crate::settings::AuthMode;
 use crate::storage::{Storage, usage::UsageRecorder};
 use crate::{app, settings::Settings, state::AppState, telemetry};
+use axum::serve::ListenerExt;
 use orchestrator::{gateway::Gateway, registry::Registry, router::Classifier};
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
@@ -106,6 +107,13 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             state.begin_drain();
         }
     };
+    // Answers go out as soon as they are written, not held back by Nagle's
+    // algorithm waiting for the client's ACK of the previous segment.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set on a connection");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(on_signal);
     let deadline = async {
         state.drained_begun().await;

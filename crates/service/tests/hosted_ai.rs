@@ -381,8 +381,12 @@ async fn soak_under_random_faults() {
                 let mut i = 0u32;
                 while Instant::now() < end {
                     i += 1;
-                    let stream = (i + w) % 2 == 0;
-                    let model = if (i + w) % 5 == 0 { "qwen" } else { "gemma" };
+                    let stream = (i + w).is_multiple_of(2);
+                    let model = if (i + w).is_multiple_of(5) {
+                        "qwen"
+                    } else {
+                        "gemma"
+                    };
                     match client
                         .post(format!("{base}/v1/chat/completions"))
                         .json(&chat(model, stream))

@@ -4,7 +4,7 @@
 
 use service::storage::keys::{KeyRefusal, Scope};
 use service::storage::tenants::Quota;
-use service::storage::usage::{GroupBy, UsageRow, day_start};
+use service::storage::usage::{GroupBy, UsageRecorder, UsageRow, day_start};
 use service::storage::{Storage, StorageError, StorageSettings, now_ms};
 
 fn row(tenant: &str, model: &str, status: i64, tokens: i64, at: i64) -> UsageRow {
@@ -96,6 +96,30 @@ async fn lifecycle(settings: &StorageSettings) {
         .unwrap();
     assert_eq!(by_day.len(), 2, "{by_day:?}");
     assert!(by_day[0].key < by_day[1].key && by_day[1].key.len() == 10);
+
+    // Rows handed to the background writer are all committed once the last
+    // recorder is gone and the writer has finished: more than one batch, and
+    // the clone dropped first must not end the writer early.
+    let (recorder, writer) = UsageRecorder::start(storage.clone());
+    let other = recorder.clone();
+    for i in 0..1_000 {
+        let r = if i % 2 == 0 { &recorder } else { &other };
+        r.record(row(&t.id, "drained", 200, 1, now));
+    }
+    drop(other);
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    recorder.record(row(&t.id, "drained", 200, 1, now));
+    drop(recorder);
+    tokio::time::timeout(std::time::Duration::from_secs(10), writer)
+        .await
+        .expect("the writer finishes once every recorder is dropped")
+        .unwrap();
+    let drained = storage
+        .usage_summary(&t.id, 0, now + 1, GroupBy::Model)
+        .await
+        .unwrap();
+    let drained = drained.iter().find(|g| g.key == "drained").unwrap();
+    assert_eq!(drained.requests, 1_001);
 
     let local = storage
         .ensure_tenant(&format!("local-{suffix}"))

@@ -66,19 +66,19 @@ pub struct CycleOptions {
 
 /// Checks a threshold and a round limit from a request.
 pub fn validate_cycle(threshold: Option<f64>, max_iterations: Option<u32>) -> Result<(), ApiError> {
-    if let Some(t) = threshold {
-        if !(0.0..=1.0).contains(&t) {
-            return Err(ApiError::validation(format!(
-                "hygiene_threshold: {t} is out of range 0..=1"
-            )));
-        }
+    if let Some(t) = threshold
+        && !(0.0..=1.0).contains(&t)
+    {
+        return Err(ApiError::validation(format!(
+            "hygiene_threshold: {t} is out of range 0..=1"
+        )));
     }
-    if let Some(m) = max_iterations {
-        if m > MAX_ITERATIONS_CAP {
-            return Err(ApiError::validation(format!(
-                "max_iterations: {m} is out of range 0..={MAX_ITERATIONS_CAP}"
-            )));
-        }
+    if let Some(m) = max_iterations
+        && m > MAX_ITERATIONS_CAP
+    {
+        return Err(ApiError::validation(format!(
+            "max_iterations: {m} is out of range 0..={MAX_ITERATIONS_CAP}"
+        )));
     }
     Ok(())
 }

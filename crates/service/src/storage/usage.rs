@@ -9,7 +9,8 @@
 use super::{Storage, StorageError};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use tokio::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use utoipa::ToSchema;
 
 /// Columns bound per ledger row.
@@ -20,8 +21,8 @@ const COLUMNS: usize = 10;
 const ROWS_PER_INSERT: usize = 16;
 /// Most rows committed in one transaction.
 const BATCH: usize = 512;
-/// How long the writer gathers rows after the first before committing: one
-/// durable commit per window instead of one per request.
+/// How often the writer commits what requests queued: one commit per window
+/// instead of one per request.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// One request's usage.
@@ -230,41 +231,69 @@ pub fn day_start(ms: i64) -> i64 {
 /// Hands usage rows to the background writer.
 #[derive(Debug, Clone)]
 pub struct UsageRecorder {
-    tx: mpsc::UnboundedSender<UsageRow>,
+    queue: Arc<Queue>,
+}
+
+/// Rows waiting for the writer. A request only appends under a short lock:
+/// nothing is woken per row, so recording costs no cross-thread wake-up on
+/// the request path, and the writer picks rows up on its own clock.
+#[derive(Debug, Default)]
+struct Queue {
+    rows: Mutex<Vec<UsageRow>>,
+    /// Set if the writer ever stops while recorders remain (it panicked).
+    writer_gone: AtomicBool,
+}
+
+/// Marks the queue as unattended when the writer ends, however it ends.
+struct WriterGone(Arc<Queue>);
+
+impl Drop for WriterGone {
+    fn drop(&mut self) {
+        self.0.writer_gone.store(true, Ordering::Relaxed);
+    }
 }
 
 impl UsageRecorder {
     /// Starts the writer; the returned handle finishes once every recorder
     /// clone is dropped and the queue is drained.
     pub fn start(storage: Storage) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, mut rx) = mpsc::unbounded_channel::<UsageRow>();
+        let queue = Arc::new(Queue::default());
+        let gone = WriterGone(queue.clone());
         let writer = tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                let window = tokio::time::sleep(LINGER);
-                tokio::pin!(window);
-                while batch.len() < BATCH {
-                    tokio::select! {
-                        row = rx.recv() => match row {
-                            Some(row) => batch.push(row),
-                            None => break,
-                        },
-                        () = &mut window => break,
+            let queue = &gone.0;
+            let mut tick = tokio::time::interval(LINGER);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                // Only the writer's own handle left: no recorder can add a row
+                // after this, so what is taken now is the final drain.
+                let last = Arc::strong_count(queue) == 1;
+                let rows =
+                    std::mem::take(&mut *queue.rows.lock().unwrap_or_else(PoisonError::into_inner));
+                for batch in rows.chunks(BATCH) {
+                    if let Err(e) = storage.insert_usage(batch).await {
+                        tracing::error!(error = %e, rows = batch.len(), "usage rows could not be written");
                     }
                 }
-                if let Err(e) = storage.insert_usage(&batch).await {
-                    tracing::error!(error = %e, rows = batch.len(), "usage rows could not be written");
+                if last {
+                    break;
                 }
             }
         });
-        (Self { tx }, writer)
+        (Self { queue }, writer)
     }
 
-    /// Queues a row (never blocks).
+    /// Queues a row (never blocks on I/O, never wakes the writer).
     pub fn record(&self, row: UsageRow) {
-        if self.tx.send(row).is_err() {
+        if self.queue.writer_gone.load(Ordering::Relaxed) {
             tracing::error!("usage writer has stopped; a usage row was dropped");
+            return;
         }
+        self.queue
+            .rows
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(row);
     }
 }
 
