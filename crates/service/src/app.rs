@@ -219,4 +219,56 @@ mod tests {
         assert_eq!(body["error"]["code"], "not_ready");
         assert_eq!(body["error"]["details"]["reasons"][0], "shutting_down");
     }
+
+    #[tokio::test]
+    async fn ready_and_health_report_a_database_that_does_not_answer() {
+        let dir = std::env::temp_dir().join(format!("harpoon-app-db-{}", std::process::id()));
+        let mut settings = Settings::default();
+        settings.storage.data_dir = dir.clone();
+        let (state, _writer) = crate::server::open_state(settings, false).await.unwrap();
+        let app = router(state.clone());
+        let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+        let json = |r: axum::response::Response| async {
+            let body = axum::body::to_bytes(r.into_body(), 65_536).await.unwrap();
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+        };
+
+        let health = json(
+            app.clone()
+                .oneshot(get("/health?detailed=true"))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(health["components"]["storage"]["status"], "ok", "{health}");
+        assert!(
+            health["components"]["storage"]["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("SQLite at "),
+            "{health}"
+        );
+
+        // A closed pool answers nothing, as a database that went away would.
+        state.storage.close().await;
+        let ready = app.clone().oneshot(get("/ready")).await.unwrap();
+        assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = json(ready).await;
+        assert_eq!(
+            body["error"]["details"]["reasons"][0],
+            "storage_unavailable"
+        );
+        let health = app.oneshot(get("/health?detailed=true")).await.unwrap();
+        assert_eq!(
+            health.status(),
+            StatusCode::OK,
+            "liveness does not depend on it"
+        );
+        let health = json(health).await;
+        assert_eq!(
+            health["components"]["storage"]["status"], "unavailable",
+            "{health}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -130,7 +130,11 @@ pub async fn health(
             },
             target: format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
         }),
-        components: detailed.then(|| components(&state)),
+        components: if detailed {
+            Some(components(&state).await)
+        } else {
+            None
+        },
         models: detailed.then(|| state.gateway.registry.iter().map(|m| m.status()).collect()),
         hosted_ai: state
             .hosted_ai
@@ -189,7 +193,33 @@ fn engines(state: &AppState) -> Component {
     }
 }
 
-fn components(state: &AppState) -> BTreeMap<&'static str, Component> {
+/// How long readiness and health wait for the database before calling it down.
+const STORAGE_PROBE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `SELECT 1` against the database, bounded by [`STORAGE_PROBE`]; why not, if it failed.
+async fn probe_storage(state: &AppState) -> Result<(), String> {
+    match tokio::time::timeout(STORAGE_PROBE, state.storage.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", STORAGE_PROBE.as_secs())),
+    }
+}
+
+async fn components(state: &AppState) -> BTreeMap<&'static str, Component> {
+    let backend = match state.storage.backend() {
+        crate::storage::Backend::Sqlite => "SQLite",
+        crate::storage::Backend::Postgres => "PostgreSQL",
+    };
+    let storage = match probe_storage(state).await {
+        Ok(()) => Component {
+            status: ComponentStatus::Ok,
+            detail: format!("{backend} at {}", state.storage.target()),
+        },
+        Err(why) => Component {
+            status: ComponentStatus::Unavailable,
+            detail: format!("{backend} at {}: {why}", state.storage.target()),
+        },
+    };
     let hosted_ai = if let Some(manager) = &state.hosted_ai {
         let s = manager.snapshot();
         Component {
@@ -235,18 +265,13 @@ fn components(state: &AppState) -> BTreeMap<&'static str, Component> {
             },
         ),
         ("engines", engines(state)),
-        (
-            "storage",
-            Component {
-                status: ComponentStatus::NotConfigured,
-                detail: "this build keeps no persistent state".into(),
-            },
-        ),
+        ("storage", storage),
         ("hosted_ai", hosted_ai),
     ])
 }
 
-/// Readiness for load balancers: 503 once shutdown has begun.
+/// Readiness for load balancers: 503 once shutdown has begun, or while the
+/// database does not answer (keys, quotas and the ledger live there).
 #[utoipa::path(
     get,
     path = "/ready",
@@ -263,6 +288,13 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiErro
             "the service is shutting down and draining in-flight requests",
         )
         .with_details(serde_json::json!({ "reasons": ["shutting_down"] })));
+    }
+    if let Err(why) = probe_storage(&state).await {
+        return Err(ApiError::unavailable(
+            "not_ready",
+            format!("the database does not answer: {why}"),
+        )
+        .with_details(serde_json::json!({ "reasons": ["storage_unavailable"] })));
     }
     Ok(Json(Ready { status: "ready" }))
 }

@@ -180,6 +180,12 @@ impl Storage {
         &self.target
     }
 
+    /// One round trip to the database (`SELECT 1`), for readiness and health.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
         self.pool.close().await;
