@@ -5,7 +5,7 @@
 use crate::harmony::{query_terms, tokens};
 use crate::scan::Scan;
 use crate::types::{Covenant, FileWrite, Role};
-use orchestrator::generation::{Message, Role as ChatRole};
+use orchestrator::generation::{Message, Role as ChatRole, Usage};
 use orchestrator::registry::{ModelHandle, Params};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -15,6 +15,21 @@ use std::sync::Arc;
 pub trait HygieneGate: Send + Sync {
     /// Hygiene of `body`, the whole content of the file at `path`.
     fn score(&self, path: &str, body: &str) -> f64;
+}
+
+/// Where the generate path's token spend is recorded (the service's usage
+/// ledger), so strikes count against a tenant like any other inference.
+pub trait UsageSink: Send + Sync {
+    /// `tenant` spent `usage` on `model` for one repository of a strike;
+    /// `ok` is whether the generation was accepted.
+    fn record(
+        &self,
+        tenant: &str,
+        model: &str,
+        usage: Usage,
+        elapsed: std::time::Duration,
+        ok: bool,
+    );
 }
 
 /// What the model must answer.
@@ -115,9 +130,11 @@ pub fn parse(answer: &str, gate: &dyn HygieneGate, threshold: f64) -> Result<Gen
 }
 
 /// Asks `model` for the change of one repository, up to `attempts` times,
-/// telling it what was wrong with the previous answer.
+/// telling it what was wrong with the previous answer. The tokens of every
+/// attempt are added to `spent`, whatever the outcome.
 #[allow(clippy::too_many_arguments)]
 pub async fn generate(
+    spent: &mut Usage,
     model: &ModelHandle,
     gate: &Arc<dyn HygieneGate>,
     threshold: f64,
@@ -151,6 +168,12 @@ pub async fn generate(
             .generate(request)
             .await
             .map_err(|e| format!("model {}: {e}", model.name()))?;
+        spent.prompt_tokens = spent
+            .prompt_tokens
+            .saturating_add(answer.usage.prompt_tokens);
+        spent.completion_tokens = spent
+            .completion_tokens
+            .saturating_add(answer.usage.completion_tokens);
         // Scoring parses every file: CPU work, kept off the async threads.
         let checked = {
             let (gate, text) = (gate.clone(), answer.text.clone());

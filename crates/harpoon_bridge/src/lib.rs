@@ -19,7 +19,7 @@ mod strike;
 pub mod types;
 
 pub use error::BridgeError;
-pub use generate::HygieneGate;
+pub use generate::{HygieneGate, UsageSink};
 pub use settings::BridgeSettings;
 pub use types::*;
 
@@ -47,6 +47,8 @@ struct Inner {
     gate: Arc<dyn HygieneGate>,
     /// The large-tier model and the hygiene bar, set once after construction.
     generation: std::sync::OnceLock<(Arc<ModelHandle>, f64)>,
+    /// Where the generate path's tokens are recorded, set once after construction.
+    usage: std::sync::OnceLock<Arc<dyn UsageSink>>,
     github: GitHub,
     permits: Arc<Semaphore>,
     mirrors: tokio::sync::Mutex<()>,
@@ -207,6 +209,7 @@ impl Bridge {
                 workspace,
                 gate,
                 generation: std::sync::OnceLock::new(),
+                usage: std::sync::OnceLock::new(),
                 github,
                 permits: Arc::new(Semaphore::new(settings.parallelism.max(1))),
                 mirrors: tokio::sync::Mutex::new(()),
@@ -222,6 +225,12 @@ impl Bridge {
         if let Some(model) = model {
             let _ = self.inner.generation.set((model, threshold));
         }
+        self
+    }
+
+    /// Records the generate path's token spend through `sink`.
+    pub fn with_usage_sink(self, sink: Arc<dyn UsageSink>) -> Self {
+        let _ = self.inner.usage.set(sink);
         self
     }
 

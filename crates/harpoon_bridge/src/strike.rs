@@ -417,7 +417,8 @@ impl Bridge {
             let scan = scans.get(&p.repo.name).cloned();
             let mut cancel = cancel.clone();
             let dir = workdir.join(dir_name(&p.repo.name));
-            let (run_id, branch, anchor, generate) = (
+            let (tenant, run_id, branch, anchor, generate) = (
+                tenant.to_owned(),
                 run_id.to_owned(),
                 branch.clone(),
                 anchor.clone(),
@@ -433,6 +434,7 @@ impl Bridge {
                 } else {
                     bridge
                         .prepare(
+                            &tenant,
                             &run_id,
                             &p,
                             &covenant,
@@ -494,6 +496,7 @@ impl Bridge {
     #[allow(clippy::too_many_arguments)]
     async fn prepare(
         &self,
+        tenant: &str,
         run_id: &str,
         p: &PlannedRepo,
         covenant: &Covenant,
@@ -552,8 +555,11 @@ impl Bridge {
             };
             let empty = crate::scan::Scan::default();
             let mut stop = cancel.clone();
+            let mut spent = orchestrator::generation::Usage::default();
+            let started = std::time::Instant::now();
             let generated = tokio::select! {
                 g = crate::generate::generate(
+                    &mut spent,
                     &model,
                     &self.inner.gate,
                     threshold,
@@ -563,8 +569,15 @@ impl Bridge {
                     p.role,
                     cables,
                     scan.unwrap_or(&empty),
-                ) => g,
-                _ = cancelled(&mut stop) => return Outcome::Cancelled,
+                ) => Some(g),
+                _ = cancelled(&mut stop) => None,
+            };
+            if let Some(sink) = self.inner.usage.get() {
+                let ok = matches!(generated, Some(Ok(_)));
+                sink.record(tenant, model.name(), spent, started.elapsed(), ok);
+            }
+            let Some(generated) = generated else {
+                return Outcome::Cancelled;
             };
             match generated {
                 Ok(g) => {

@@ -6,7 +6,7 @@
 
 mod support;
 
-use harpoon_bridge::{Bridge, NewRepo, Phase, StrikeRequest};
+use harpoon_bridge::{Bridge, NewRepo, Phase, StrikeRequest, UsageSink};
 use orchestrator::{EngineKind, ModelsSettings, Tier, registry::Registry};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -18,6 +18,32 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// One report of the bridge: (tenant, model, prompt, completion, ok).
+type Report = (String, String, u32, u32, bool);
+
+/// What the bridge reported spending.
+#[derive(Default)]
+struct Spend(std::sync::Mutex<Vec<Report>>);
+
+impl UsageSink for Spend {
+    fn record(
+        &self,
+        tenant: &str,
+        model: &str,
+        usage: orchestrator::generation::Usage,
+        _: std::time::Duration,
+        ok: bool,
+    ) {
+        self.0.lock().unwrap().push((
+            tenant.to_owned(),
+            model.to_owned(),
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            ok,
+        ));
     }
 }
 
@@ -97,6 +123,8 @@ async fn invalid_model_output_fails_each_repository_cleanly() {
     )
     .unwrap()
     .with_generation(Some(model), 0.8);
+    let spend = Arc::new(Spend::default());
+    let bridge = bridge.with_usage_sink(spend.clone());
     let (a_url, a_bare) = remote(
         tmp.path(),
         "org/auth",
@@ -163,5 +191,17 @@ async fn invalid_model_output_fails_each_repository_cleanly() {
             "nothing pushed for {}",
             r.repo
         );
+    }
+    // Both attempts of both repositories were paid for, and reported as such.
+    let spent = spend.0.lock().unwrap();
+    assert_eq!(spent.len(), 2, "one record per repository: {spent:?}");
+    for (t, model, prompt, completion, ok) in spent.iter() {
+        assert_eq!(
+            (t.as_str(), model.as_str(), *ok),
+            (tenant.as_str(), "qwen", false)
+        );
+        assert!(*prompt > 0 && *completion > 0, "{spent:?}");
+        // Two attempts of at most 48 new tokens each.
+        assert!(*completion <= 96, "{spent:?}");
     }
 }

@@ -1,9 +1,11 @@
-//! The hygiene gate generated files pass on a strike's generate path (the
-//! fusion engine's score), and the bridge built from the configuration.
+//! The bridge's hooks into the service: the hygiene gate generated files pass
+//! on a strike's generate path (the fusion engine's score), the usage ledger
+//! its tokens go to, and the bridge built from the configuration.
 
 use crate::settings::Settings;
-use crate::storage::Storage;
-use harpoon_bridge::{Bridge, BridgeError, HygieneGate};
+use crate::storage::usage::{UsageRecorder, UsageRow};
+use crate::storage::{Storage, now_ms};
+use harpoon_bridge::{Bridge, BridgeError, HygieneGate, UsageSink};
 use harpoon_core::{Fragment, HarpoonEngine};
 use orchestrator::{Tier, gateway::Gateway};
 use std::sync::Arc;
@@ -24,13 +26,46 @@ impl HygieneGate for FusionGate {
     }
 }
 
+/// Ledger route of the tokens a strike's generate path spends.
+pub const STRIKE_GENERATE_ROUTE: &str = "strike/generate";
+
+/// Writes the generate path's spend to the usage ledger: one row per
+/// repository of a strike, so strikes count against the tenant's daily tokens.
+pub struct LedgerSink(pub UsageRecorder);
+
+impl UsageSink for LedgerSink {
+    fn record(
+        &self,
+        tenant: &str,
+        model: &str,
+        usage: orchestrator::generation::Usage,
+        elapsed: std::time::Duration,
+        ok: bool,
+    ) {
+        self.0.record(UsageRow {
+            tenant_id: tenant.to_owned(),
+            route: STRIKE_GENERATE_ROUTE.to_owned(),
+            model: model.to_owned(),
+            tier: Some(Tier::Large.as_str().to_owned()),
+            prompt_tokens: i64::from(usage.prompt_tokens),
+            completion_tokens: i64::from(usage.completion_tokens),
+            latency_ms: elapsed.as_secs_f64() * 1_000.0,
+            // 422: the model answered but its change was refused (or it failed).
+            status: if ok { 200 } else { 422 },
+            created_at: now_ms(),
+        });
+    }
+}
+
 /// The bridge over the service's pool, with the large tier for the generate
-/// path and `harpoon.hygiene_threshold` as the bar generated files must clear.
+/// path, `harpoon.hygiene_threshold` as the bar generated files must clear,
+/// and the usage ledger for the tokens it spends.
 pub fn build(
     settings: &Settings,
     storage: &Storage,
     gateway: &Gateway,
     fusion: Arc<HarpoonEngine>,
+    usage: UsageRecorder,
 ) -> Result<Bridge, BridgeError> {
     Ok(Bridge::new(
         storage.pool().clone(),
@@ -41,7 +76,8 @@ pub fn build(
     .with_generation(
         gateway.registry.for_tier(Tier::Large),
         f64::from(settings.harpoon.hygiene_threshold),
-    ))
+    )
+    .with_usage_sink(Arc::new(LedgerSink(usage))))
 }
 
 #[cfg(test)]

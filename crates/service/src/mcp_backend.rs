@@ -226,11 +226,7 @@ impl HarpoonBackend for McpBackend {
             .into());
         }
         request.validate()?;
-        self.state
-            .bridge
-            .start_strike(&caller.tenant.id, request)
-            .await
-            .map_err(bridge_error)
+        Ok(crate::routes::covenants::launch_strike(&self.state, caller, request).await?)
     }
 
     async fn strike_status(
@@ -354,7 +350,7 @@ pub async fn serve_stdio(
     let outcome =
         resources::serve_stdio(Arc::new(McpBackend::companion(state.clone())), caller).await;
     drop(state);
-    if tokio::time::timeout(std::time::Duration::from_secs(5), usage_writer)
+    if tokio::time::timeout(std::time::Duration::from_secs(5), usage_writer.finish())
         .await
         .is_err()
     {

@@ -135,7 +135,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     }
     // Let the usage writer drain what was queued, then close the database.
     drop(state);
-    if tokio::time::timeout(Duration::from_secs(5), usage_writer)
+    if tokio::time::timeout(Duration::from_secs(5), usage_writer.finish())
         .await
         .is_err()
     {
@@ -155,7 +155,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
 pub async fn open_state(
     settings: Settings,
     owns_pools: bool,
-) -> Result<(AppState, tokio::task::JoinHandle<()>), ServeError> {
+) -> Result<(AppState, crate::storage::usage::UsageWriter), ServeError> {
     let hosted_ai = if owns_pools {
         hosted_ai_manager(&settings)
     } else {
@@ -182,7 +182,8 @@ pub async fn open_state(
     }
     let (usage, usage_writer) = UsageRecorder::start(storage.clone());
     let fusion = Arc::new(harpoon_core::HarpoonEngine::new(&settings.harpoon));
-    let bridge = crate::bridge_gate::build(&settings, &storage, &gateway, fusion.clone())?;
+    let bridge =
+        crate::bridge_gate::build(&settings, &storage, &gateway, fusion.clone(), usage.clone())?;
     let state = AppState::new(
         settings,
         gateway,

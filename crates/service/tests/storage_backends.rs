@@ -110,16 +110,43 @@ async fn lifecycle(settings: &StorageSettings) {
     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     recorder.record(row(&t.id, "drained", 200, 1, now));
     drop(recorder);
-    tokio::time::timeout(std::time::Duration::from_secs(10), writer)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !writer.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer ends by itself once every recorder is dropped"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    writer.finish().await.unwrap();
+    let count = |model: &'static str| {
+        let storage = storage.clone();
+        let tenant = t.id.clone();
+        async move {
+            let groups = storage
+                .usage_summary(&tenant, 0, now + 1, GroupBy::Model)
+                .await
+                .unwrap();
+            groups
+                .iter()
+                .find(|g| g.key == model)
+                .map_or(0, |g| g.requests)
+        }
+    };
+    assert_eq!(count("drained").await, 1_001);
+
+    // A recorder that outlives shutdown (a running strike) does not hold the
+    // final drain up: finish() commits what was queued and stops the writer.
+    let (recorder, writer) = UsageRecorder::start(storage.clone());
+    for _ in 0..10 {
+        recorder.record(row(&t.id, "finished", 200, 1, now));
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(10), writer.finish())
         .await
-        .expect("the writer finishes once every recorder is dropped")
+        .expect("finish() does not wait for the recorder")
         .unwrap();
-    let drained = storage
-        .usage_summary(&t.id, 0, now + 1, GroupBy::Model)
-        .await
-        .unwrap();
-    let drained = drained.iter().find(|g| g.key == "drained").unwrap();
-    assert_eq!(drained.requests, 1_001);
+    assert_eq!(count("finished").await, 10);
+    drop(recorder);
 
     let local = storage
         .ensure_tenant(&format!("local-{suffix}"))

@@ -327,6 +327,7 @@ pub struct StrikeStarted {
         (status = 202, description = "Started", body = StrikeStarted),
         (status = 404, description = "No such covenant", body = ErrorBody),
         (status = 422, description = "Bad targets or changes (field named)", body = ErrorBody),
+        (status = 429, description = "`generate` and the tenant's tokens for the day are spent", body = ErrorBody),
         (status = 500, description = "Storage failed", body = ErrorBody),
     )
 )]
@@ -335,8 +336,22 @@ pub async fn start_strike(
     Extension(caller): Extension<Caller>,
     ApiJson(req): ApiJson<StrikeRequest>,
 ) -> Result<(StatusCode, Json<StrikeStarted>), ApiError> {
-    let run_id = state.bridge.start_strike(&caller.tenant.id, req).await?;
+    let run_id = launch_strike(&state, &caller, req).await?;
     Ok((StatusCode::ACCEPTED, Json(StrikeStarted { run_id })))
+}
+
+/// Starts a strike for the caller (REST and MCP): one whose changes the large
+/// tier generates is refused first when the tenant's tokens for the day are
+/// spent, as any inference request would be.
+pub async fn launch_strike(
+    state: &AppState,
+    caller: &Caller,
+    req: StrikeRequest,
+) -> Result<String, ApiError> {
+    if req.generate {
+        crate::routes::inference::admit(state, caller).await?;
+    }
+    Ok(state.bridge.start_strike(&caller.tenant.id, req).await?)
 }
 
 /// A strike with each repository's phase, branch, commit, pull request or error.

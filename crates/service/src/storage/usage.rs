@@ -242,6 +242,9 @@ struct Queue {
     rows: Mutex<Vec<UsageRow>>,
     /// Set if the writer ever stops while recorders remain (it panicked).
     writer_gone: AtomicBool,
+    /// Set by [`UsageWriter::finish`]: drain now and stop.
+    closing: AtomicBool,
+    wake: tokio::sync::Notify,
 }
 
 /// Marks the queue as unattended when the writer ends, however it ends.
@@ -253,21 +256,51 @@ impl Drop for WriterGone {
     }
 }
 
+/// The background writer of the usage ledger.
+#[derive(Debug)]
+pub struct UsageWriter {
+    /// Weak, so that only recorders count as holders of the queue.
+    queue: std::sync::Weak<Queue>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl UsageWriter {
+    /// Whether the writer has ended (every recorder dropped, queue drained).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Commits every row queued so far and stops the writer. Long-lived
+    /// holders of a recorder (a strike still running, the pull-request
+    /// monitor) do not hold it up; rows they queue afterwards are not written.
+    pub async fn finish(self) -> Result<(), tokio::task::JoinError> {
+        if let Some(queue) = self.queue.upgrade() {
+            queue.closing.store(true, Ordering::Relaxed);
+            queue.wake.notify_one();
+        }
+        self.task.await
+    }
+}
+
 impl UsageRecorder {
-    /// Starts the writer; the returned handle finishes once every recorder
-    /// clone is dropped and the queue is drained.
-    pub fn start(storage: Storage) -> (Self, tokio::task::JoinHandle<()>) {
+    /// Starts the writer. It commits what was queued every [`LINGER`], and
+    /// a last time when [`UsageWriter::finish`] is called or every recorder
+    /// clone is dropped.
+    pub fn start(storage: Storage) -> (Self, UsageWriter) {
         let queue = Arc::new(Queue::default());
         let gone = WriterGone(queue.clone());
-        let writer = tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let queue = &gone.0;
             let mut tick = tokio::time::interval(LINGER);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
-                // Only the writer's own handle left: no recorder can add a row
-                // after this, so what is taken now is the final drain.
-                let last = Arc::strong_count(queue) == 1;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = queue.wake.notified() => {}
+                }
+                // Closing, or only the writer's own handle left (no recorder
+                // can add a row after this): what is taken now is the last drain.
+                let last = queue.closing.load(Ordering::Relaxed) || Arc::strong_count(queue) == 1;
                 let rows =
                     std::mem::take(&mut *queue.rows.lock().unwrap_or_else(PoisonError::into_inner));
                 for batch in rows.chunks(BATCH) {
@@ -280,6 +313,10 @@ impl UsageRecorder {
                 }
             }
         });
+        let writer = UsageWriter {
+            queue: Arc::downgrade(&queue),
+            task,
+        };
         (Self { queue }, writer)
     }
 
