@@ -4,6 +4,9 @@
 # same upstream called directly, A/B interleaved, same load.
 #   A = Harpoon (model "auto": classify, route, call upstream, re-serialise)
 #   B = nginx direct
+#   C = a second nginx as a plain reverse proxy (keep-alive upstream) in front
+#       of the same upstream: the cost of one extra hop on this machine with a
+#       proxy that does nothing else, as a yardstick for A
 # Usage: scripts/bench-gateway.sh [rounds] [secs_per_round] [connections] [rate]
 # HARPOON_BIN picks the service binary (default: a fresh release build), e.g. an
 # older build to compare CPU per request between two versions.
@@ -29,7 +32,7 @@ fi
 
 work=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-up=$(free_port); gw=$(free_port)
+up=$(free_port); gw=$(free_port); px=$(free_port)
 cat > "$work/nginx.conf" <<NGINX
 worker_processes 1;
 error_log $work/error.log;
@@ -49,6 +52,29 @@ http {
 NGINX
 nginx -p "$work" -c "$work/nginx.conf" -g 'daemon off;' &
 nginx_pid=$!
+mkdir -p "$work/proxy"
+cat > "$work/proxy/nginx.conf" <<NGINX
+worker_processes 1;
+error_log $work/proxy/error.log;
+pid $work/proxy/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/proxy;
+  proxy_temp_path $work/proxy;
+  upstream static { server 127.0.0.1:$up; keepalive 64; }
+  server {
+    listen 127.0.0.1:$px;
+    location / {
+      proxy_pass http://static;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+NGINX
+nginx -p "$work/proxy" -c "$work/proxy/nginx.conf" -g 'daemon off;' &
+proxy_pid=$!
 # Quotas far above the offered load: this measures the gateway, not the limiter.
 RUST_LOG=warn SERVICE_PORT="$gw" \
   HARPOON__STORAGE__DATA_DIR="$work/data" \
@@ -58,7 +84,7 @@ RUST_LOG=warn SERVICE_PORT="$gw" \
   HARPOON__MODELS__GEMMA__BASE_URL="http://127.0.0.1:$up/v1" \
   "$bin" &
 svc_pid=$!
-trap 'kill "$svc_pid" "$nginx_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "$svc_pid" "$nginx_pid" "$proxy_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 cat > "$work/post.lua" <<'LUA'
 wrk.method = "POST"
@@ -69,7 +95,7 @@ if [ -n "$rate" ]; then
   echo "function delay() return $(python3 -c "print(round($conns * 1000 / $rate, 3))") end" >> "$work/post.lua"
 fi
 for _ in $(seq 100); do
-  curl -fs -o /dev/null "http://127.0.0.1:$gw/health" && curl -fs -o /dev/null -X POST "http://127.0.0.1:$up/v1/chat/completions" && break
+  curl -fs -o /dev/null "http://127.0.0.1:$gw/health" && curl -fs -o /dev/null -X POST "http://127.0.0.1:$up/v1/chat/completions" && curl -fs -o /dev/null -X POST "http://127.0.0.1:$px/v1/chat/completions" && break
   sleep 0.05
 done
 # One real request first: the answer must be the upstream's, routed to gemma.
@@ -95,7 +121,7 @@ run() { # side port
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -m); wrk, nginx and Harpoon share the cores"
 echo "per round: wrk -t2 -c$conns -d${secs}s --latency -s post.lua http://127.0.0.1:PORT/v1/chat/completions ${rate:+(offered load $rate req/s)}"
 echo "side requests/s p50 p99 harpoon_cpu_us_per_request"
-for _ in $(seq "$rounds"); do run A "$gw"; run B "$up"; done
+for _ in $(seq "$rounds"); do run A "$gw"; run B "$up"; run C "$px"; done
 python3 - "$results" <<'PY'
 import statistics, sys
 def ms(v):
@@ -105,11 +131,13 @@ def ms(v):
 rows = [l.split() for l in open(sys.argv[1])]
 med = {s: [statistics.median(float(r[1]) for r in rows if r[0] == s),
            statistics.median(ms(r[2]) for r in rows if r[0] == s),
-           statistics.median(ms(r[3]) for r in rows if r[0] == s)] for s in "AB"}
-for s, name in (("A", "Harpoon -> nginx"), ("B", "nginx direct")):
+           statistics.median(ms(r[3]) for r in rows if r[0] == s)] for s in "ABC"}
+for s, name in (("A", "Harpoon -> nginx"), ("B", "nginx direct"), ("C", "nginx proxy -> nginx")):
     print(f"median {s} ({name}): {med[s][0]:,.0f} req/s, p50 {med[s][1]:.3f} ms, p99 {med[s][2]:.3f} ms")
 print(f"added by Harpoon: p50 {med['A'][1]-med['B'][1]:+.3f} ms, p99 {med['A'][2]-med['B'][2]:+.3f} ms; "
       f"throughput ratio A/B {med['A'][0]/med['B'][0]:.2f}")
+print(f"added by the nginx proxy: p50 {med['C'][1]-med['B'][1]:+.3f} ms, p99 {med['C'][2]-med['B'][2]:+.3f} ms; "
+      f"throughput ratio C/B {med['C'][0]/med['B'][0]:.2f}")
 cpu = statistics.median(float(r[4]) for r in rows if r[0] == "A")
 print(f"Harpoon CPU per request (median of A rounds): {cpu:.1f} us")
 PY

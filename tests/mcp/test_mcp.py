@@ -17,6 +17,7 @@ from mcp.shared.exceptions import MCPError
 
 from conftest import (
     MCP_KEY,
+    admin,
     get,
     http_session,
     post,
@@ -596,6 +597,26 @@ def test_dedicated_listener_needs_the_mcp_key(auth_service):
             await check_catalogue(session)
 
     anyio.run(main)
+
+
+def test_dedicated_listener_refuses_while_its_tenant_is_suspended(auth_service):
+    url, base = auth_service.mcp_url, auth_service.url
+    # An admin of another tenant: the local tenant's own keys stop with it.
+    admin(auth_service.data_dir, "tenant", "create", "ops")
+    admin_key = admin(auth_service.data_dir, "key", "create", "--tenant", "ops", "--scope", "admin")["key"]
+    headers = {"authorization": f"Bearer {admin_key}"}
+    status, _ = post(url, INITIALIZE, {"x-api-key": MCP_KEY})
+    assert status == 200
+    status, body = post(f"{base}/v2/admin/tenants/local/suspend", {}, headers)
+    assert status == 200, body
+    try:
+        status, body = post(url, INITIALIZE, {"x-api-key": MCP_KEY})
+        assert status == 403 and body["error"]["code"] == "tenant_suspended", body
+    finally:
+        status, body = post(f"{base}/v2/admin/tenants/local/activate", {}, headers)
+        assert status == 200, body
+    status, _ = post(url, INITIALIZE, {"x-api-key": MCP_KEY})
+    assert status == 200
 
 
 def test_each_tenant_sees_only_its_own_usage(auth_service):

@@ -262,20 +262,36 @@ impl CallerCache {
     }
 }
 
+/// Who a request claims to be, before the cache or the database says who it is.
+#[derive(Debug, Clone)]
+enum Claim {
+    /// An API key (or none) on the main listener.
+    Key(Option<String>),
+    /// The shared-key MCP listener, which runs as the local tenant.
+    McpListener,
+}
+
 async fn identify(state: &AppState, key: Option<&str>) -> Result<Caller, ApiError> {
+    cached_caller(state, Claim::Key(key.map(str::to_owned))).await
+}
+
+/// The caller behind a claim, from the cache while fresh; a stale entry is
+/// served while one background lookup refreshes it.
+async fn cached_caller(state: &AppState, claim: Claim) -> Result<Caller, ApiError> {
     // Hash once: the cache never holds a key itself.
-    let cache_id = match (state.auth_mode, key) {
-        (AuthMode::Disabled, _) => "local".to_owned(),
-        (AuthMode::Required, Some(k)) => crate::storage::keys::hash_key(k),
-        (AuthMode::Required, None) => String::new(),
+    let cache_id = match (&claim, state.auth_mode) {
+        (Claim::McpListener, _) => "mcp-listener".to_owned(),
+        (Claim::Key(_), AuthMode::Disabled) => "local".to_owned(),
+        (Claim::Key(Some(k)), AuthMode::Required) => crate::storage::keys::hash_key(k),
+        (Claim::Key(None), AuthMode::Required) => String::new(),
     };
     match state.callers.get(&cache_id) {
         Cached::Fresh(caller) => Ok(caller),
         Cached::Stale(caller) => {
-            let (state, key) = (state.clone(), key.map(str::to_owned));
+            let state = state.clone();
             tokio::spawn(async move {
                 let seen = state.callers.generation();
-                match resolve(&state, key.as_deref()).await {
+                match resolve_claim(&state, &claim).await {
                     Ok(fresh) => state.callers.put(cache_id, fresh, seen),
                     Err(e) => state
                         .callers
@@ -286,9 +302,34 @@ async fn identify(state: &AppState, key: Option<&str>) -> Result<Caller, ApiErro
         }
         Cached::Missing => {
             let seen = state.callers.generation();
-            let caller = resolve(state, key).await?;
+            let caller = resolve_claim(state, &claim).await?;
             state.callers.put(cache_id, caller.clone(), seen);
             Ok(caller)
+        }
+    }
+}
+
+async fn resolve_claim(state: &AppState, claim: &Claim) -> Result<Caller, ApiError> {
+    match claim {
+        Claim::Key(key) => resolve(state, key.as_deref()).await,
+        Claim::McpListener => {
+            // Read again, so a suspension of the local tenant holds here too.
+            let tenant = state
+                .storage
+                .find_tenant(&state.local_tenant.id)
+                .await
+                .map_err(ApiError::from)?;
+            if tenant.status != "active" {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "tenant_suspended",
+                    format!(
+                        "tenant {:?}, which this MCP listener runs as, is suspended",
+                        tenant.name
+                    ),
+                ));
+            }
+            caller_for(state, tenant).await
         }
     }
 }
@@ -374,7 +415,7 @@ pub async fn mcp_shared_key(
         )
         .into_response();
     }
-    let caller = match caller_for(&state, state.local_tenant.clone()).await {
+    let caller = match cached_caller(&state, Claim::McpListener).await {
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };
