@@ -264,20 +264,30 @@ impl CallerCache {
 
 /// Who a request claims to be, before the cache or the database says who it is.
 #[derive(Debug, Clone)]
-enum Claim {
+enum Claim<'a> {
     /// An API key (or none) on the main listener.
-    Key(Option<String>),
+    Key(Option<std::borrow::Cow<'a, str>>),
     /// The shared-key MCP listener, which runs as the local tenant.
     McpListener,
 }
 
+impl Claim<'_> {
+    /// The same claim, owning its key (for a background refresh).
+    fn into_owned(self) -> Claim<'static> {
+        match self {
+            Claim::Key(key) => Claim::Key(key.map(|k| std::borrow::Cow::Owned(k.into_owned()))),
+            Claim::McpListener => Claim::McpListener,
+        }
+    }
+}
+
 async fn identify(state: &AppState, key: Option<&str>) -> Result<Caller, ApiError> {
-    cached_caller(state, Claim::Key(key.map(str::to_owned))).await
+    cached_caller(state, Claim::Key(key.map(std::borrow::Cow::Borrowed))).await
 }
 
 /// The caller behind a claim, from the cache while fresh; a stale entry is
 /// served while one background lookup refreshes it.
-async fn cached_caller(state: &AppState, claim: Claim) -> Result<Caller, ApiError> {
+async fn cached_caller(state: &AppState, claim: Claim<'_>) -> Result<Caller, ApiError> {
     // Hash once: the cache never holds a key itself.
     let cache_id = match (&claim, state.auth_mode) {
         (Claim::McpListener, _) => "mcp-listener".to_owned(),
@@ -288,7 +298,7 @@ async fn cached_caller(state: &AppState, claim: Claim) -> Result<Caller, ApiErro
     match state.callers.get(&cache_id) {
         Cached::Fresh(caller) => Ok(caller),
         Cached::Stale(caller) => {
-            let state = state.clone();
+            let (state, claim) = (state.clone(), claim.into_owned());
             tokio::spawn(async move {
                 let seen = state.callers.generation();
                 match resolve_claim(&state, &claim).await {
@@ -309,7 +319,7 @@ async fn cached_caller(state: &AppState, claim: Claim) -> Result<Caller, ApiErro
     }
 }
 
-async fn resolve_claim(state: &AppState, claim: &Claim) -> Result<Caller, ApiError> {
+async fn resolve_claim(state: &AppState, claim: &Claim<'_>) -> Result<Caller, ApiError> {
     match claim {
         Claim::Key(key) => resolve(state, key.as_deref()).await,
         Claim::McpListener => {
