@@ -168,12 +168,7 @@ pub async fn generate(
             .generate(request)
             .await
             .map_err(|e| format!("model {}: {e}", model.name()))?;
-        spent.prompt_tokens = spent
-            .prompt_tokens
-            .saturating_add(answer.usage.prompt_tokens);
-        spent.completion_tokens = spent
-            .completion_tokens
-            .saturating_add(answer.usage.completion_tokens);
+        spent.add_tokens(&answer.usage);
         // Scoring parses every file: CPU work, kept off the async threads.
         let checked = {
             let (gate, text) = (gate.clone(), answer.text.clone());

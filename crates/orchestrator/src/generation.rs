@@ -88,6 +88,17 @@ pub struct Usage {
     pub tokens_per_second: f64,
 }
 
+impl Usage {
+    /// Adds another generation's token counts (for work spread over several
+    /// generations: retries, refinements); timings are left as they are.
+    pub fn add_tokens(&mut self, other: &Usage) {
+        self.prompt_tokens = self.prompt_tokens.saturating_add(other.prompt_tokens);
+        self.completion_tokens = self
+            .completion_tokens
+            .saturating_add(other.completion_tokens);
+    }
+}
+
 /// A finished generation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generation {

@@ -50,11 +50,6 @@ impl ModelRefiner {
         }
     }
 
-    /// The model's name.
-    pub fn model(&self) -> &ModelHandle {
-        &self.model
-    }
-
     /// Tokens spent so far.
     pub fn usage(&self) -> Usage {
         *self.usage.lock().unwrap_or_else(PoisonError::into_inner)
@@ -101,15 +96,10 @@ impl ModelRefiner {
             ))
             .map_err(|_| self.fail(format!("no answer within {} s", self.timeout.as_secs())))?
             .map_err(|e| self.fail(e))?;
-        {
-            let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
-            usage.prompt_tokens = usage
-                .prompt_tokens
-                .saturating_add(answer.usage.prompt_tokens);
-            usage.completion_tokens = usage
-                .completion_tokens
-                .saturating_add(answer.usage.completion_tokens);
-        }
+        self.usage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add_tokens(&answer.usage);
         if answer.finish_reason == FinishReason::Length {
             return Err(self.fail(format!(
                 "the answer was cut off at {} tokens, so the code in it is incomplete",
