@@ -1,6 +1,8 @@
 //! `POST /v2/fragments`: fusion — hygiene scores, duplicates and a verifiable
 //! envelope for a set of code fragments. The work runs on the blocking pool
-//! (the engine has its own rayon threads); the handler only checks limits.
+//! (the engine has its own rayon threads); the handler checks limits and, for
+//! the model refiner (`crate::fusion_refiner`), the small tier and the
+//! caller's token budget, and meters what the model spent.
 
 use crate::{
     auth::Caller,
