@@ -12,6 +12,7 @@ pub mod generate;
 pub mod git;
 pub mod github;
 pub mod harmony;
+pub mod remote;
 pub mod scan;
 pub mod settings;
 pub mod store;
@@ -318,6 +319,9 @@ impl Bridge {
                 "url",
                 "local repositories (file:// or a path) are off; set bridge.allow_local_remotes",
             ));
+        }
+        if !local && !self.inner.settings.allow_private_remotes {
+            crate::remote::refuse_internal(&url).await?;
         }
         let branch = new.default_branch.unwrap_or_else(|| "main".into());
         if branch.trim().is_empty()

@@ -29,6 +29,11 @@ pub struct BridgeSettings {
     /// on a shared deployment they would let a tenant read and push to any
     /// repository on the server's disk.
     pub allow_local_remotes: bool,
+    /// Accept network remotes whose host is (or resolves to) a loopback,
+    /// private, link-local or otherwise internal address. Off by default: a
+    /// tenant could otherwise make the server probe its internal network
+    /// (cloud metadata endpoints included) through `git ls-remote`.
+    pub allow_private_remotes: bool,
 }
 
 impl Default for BridgeSettings {
@@ -43,6 +48,7 @@ impl Default for BridgeSettings {
             pr_monitor_secs: 300,
             generate_attempts: 3,
             allow_local_remotes: false,
+            allow_private_remotes: false,
         }
     }
 }

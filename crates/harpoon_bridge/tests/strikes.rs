@@ -531,6 +531,28 @@ async fn strike_requests_are_validated_naming_the_field() {
         }
         other => panic!("{other:?}"),
     }
+    // So are remotes on the server's own network, before git is asked anything.
+    for internal in [
+        "http://127.0.0.1:9/org/x.git",
+        "https://169.254.169.254/latest/meta-data",
+        "ssh://git@[::1]/x.git",
+        "git@10.0.0.7:org/x.git",
+        "https://localhost/x.git",
+    ] {
+        match strict
+            .register_repo(&tenant, bad("org/n", internal, None))
+            .await
+        {
+            Err(harpoon_bridge::BridgeError::Invalid { field, message }) => {
+                assert_eq!(field, "url");
+                assert!(
+                    message.contains("allow_private_remotes"),
+                    "{internal}: {message}"
+                );
+            }
+            other => panic!("{internal}: {other:?}"),
+        }
+    }
     assert!(matches!(
         bridge
             .register_repo(&tenant, bad("org/a", &url, None))
