@@ -346,12 +346,7 @@ impl<B: HarpoonBackend> ServerHandler for HarpoonMcp<B> {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let caller = self.caller(&context)?;
-        let uri = ResourceUri::parse(&request.uri).ok_or_else(|| {
-            ErrorData::resource_not_found(
-                format!("no resource has the URI {:?}", request.uri),
-                None,
-            )
-        })?;
+        let uri = known_uri(&request.uri)?;
         let value = self
             .read(&caller, &uri)
             .await
@@ -373,12 +368,7 @@ impl<B: HarpoonBackend> ServerHandler for HarpoonMcp<B> {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let caller = self.caller(&context)?;
-        let uri = ResourceUri::parse(&request.uri).ok_or_else(|| {
-            ErrorData::resource_not_found(
-                format!("no resource has the URI {:?}", request.uri),
-                None,
-            )
-        })?;
+        let uri = known_uri(&request.uri)?;
         // A subscription to something the caller cannot read is refused now,
         // not left to fail silently later.
         let first = self
@@ -565,6 +555,13 @@ pub async fn serve_stdio<B: HarpoonBackend>(
     let reason = running.waiting().await?;
     tracing::info!(?reason, "MCP stdio session ended");
     Ok(())
+}
+
+/// A resource URI of the catalogue, or the MCP "resource not found" error.
+fn known_uri(uri: &str) -> Result<ResourceUri, ErrorData> {
+    ResourceUri::parse(uri).ok_or_else(|| {
+        ErrorData::resource_not_found(format!("no resource has the URI {uri:?}"), None)
+    })
 }
 
 #[cfg(test)]
