@@ -6,10 +6,9 @@ Every process started here runs on 127.0.0.1 and is stopped by its PID.
 import json
 import os
 import shutil
-import socket
 import subprocess
+import sys
 import tempfile
-import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,28 +16,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from harpoon_http import free_port, wait_http  # noqa: E402  (shared with the other suite)
 MODELS = ROOT / "target" / "test-models"
 HF_CACHE = ROOT / "target" / "hf-cache"
 BINARY = Path(os.environ.get("HARPOON_SERVICE_BIN", ROOT / "target" / "service-pymlx"))
 VENV_BIN = ROOT / ".venv" / "bin"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
 def get_json(url):
