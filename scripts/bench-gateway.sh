@@ -8,8 +8,10 @@
 #       of the same upstream: the cost of one extra hop on this machine with a
 #       proxy that does nothing else, as a yardstick for A
 # Usage: scripts/bench-gateway.sh [rounds] [secs_per_round] [connections] [rate]
-# HARPOON_BIN picks the service binary (default: a fresh release build), e.g. an
-# older build to compare CPU per request between two versions.
+# HARPOON_BIN picks the service binary (default: a fresh release build).
+# HARPOON_BIN_ALT adds a side A2: a second Harpoon binary (e.g. an older build)
+# started beside the first and interleaved with it round by round, so two
+# builds are compared under the same machine load.
 # With a rate (requests/s over all connections), each connection waits
 # connections/rate between requests, so both sides get the same offered load
 # and the latency difference is Harpoon's own cost; without one, wrk runs
@@ -32,7 +34,7 @@ fi
 
 work=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-up=$(free_port); gw=$(free_port); px=$(free_port)
+up=$(free_port); gw=$(free_port); px=$(free_port); gw2=$(free_port)
 cat > "$work/nginx.conf" <<NGINX
 worker_processes 1;
 error_log $work/error.log;
@@ -76,15 +78,26 @@ NGINX
 nginx -p "$work/proxy" -c "$work/proxy/nginx.conf" -g 'daemon off;' &
 proxy_pid=$!
 # Quotas far above the offered load: this measures the gateway, not the limiter.
-RUST_LOG=warn SERVICE_PORT="$gw" \
-  HARPOON__STORAGE__DATA_DIR="$work/data" \
-  HARPOON__QUOTAS__REQUESTS_PER_MINUTE=100000000 \
-  HARPOON__QUOTAS__MAX_CONCURRENT=100000 \
-  HARPOON__MODELS__GEMMA__ENGINE=openai \
-  HARPOON__MODELS__GEMMA__BASE_URL="http://127.0.0.1:$up/v1" \
-  "$bin" &
+start_harpoon() { # binary port data_dir
+  RUST_LOG=warn SERVICE_PORT="$2" \
+    HARPOON__STORAGE__DATA_DIR="$3" \
+    HARPOON__QUOTAS__REQUESTS_PER_MINUTE=100000000 \
+    HARPOON__QUOTAS__MAX_CONCURRENT=100000 \
+    HARPOON__MODELS__GEMMA__ENGINE=openai \
+    HARPOON__MODELS__GEMMA__BASE_URL="http://127.0.0.1:$up/v1" \
+    "$1" &
+}
+start_harpoon "$bin" "$gw" "$work/data"
 svc_pid=$!
-trap 'kill "$svc_pid" "$nginx_pid" "$proxy_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+pids="$svc_pid $nginx_pid $proxy_pid"
+sides="A B C"
+if [ -n "${HARPOON_BIN_ALT:-}" ]; then
+  start_harpoon "$HARPOON_BIN_ALT" "$gw2" "$work/data2"
+  alt_pid=$!
+  pids="$pids $alt_pid"
+  sides="A A2 B C"
+fi
+trap 'kill $pids 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 cat > "$work/post.lua" <<'LUA'
 wrk.method = "POST"
@@ -92,27 +105,46 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"model":"auto","messages":[{"role":"user","content":"What is the capital of France?"}],"max_tokens":16}'
 LUA
 if [ -n "$rate" ]; then
-  echo "function delay() return $(python3 -c "print(round($conns * 1000 / $rate, 3))") end" >> "$work/post.lua"
+  mean_ms=$(python3 -c "print(round($conns * 1000 / $rate, 3))")
+  if [ "${ARRIVALS:-poisson}" = fixed ]; then
+    echo "function delay() return $mean_ms end" >> "$work/post.lua"
+  else
+    # Exponential think time per request: each connection is an independent
+    # client, so arrivals are Poisson. (A fixed delay keeps the connections
+    # phase-locked: all of them fire within a few hundred microseconds, every
+    # period, for the whole run.) Each wrk thread gets its own seed.
+    cat >> "$work/post.lua" <<LUA
+local counter = 0
+function setup(thread) counter = counter + 1; thread:set("seed", counter) end
+function init(args) math.randomseed(seed * 7919) end
+function delay() return -math.log(1 - math.random()) * $mean_ms end
+LUA
+  fi
 fi
 for _ in $(seq 100); do
-  curl -fs -o /dev/null "http://127.0.0.1:$gw/health" && curl -fs -o /dev/null -X POST "http://127.0.0.1:$up/v1/chat/completions" && curl -fs -o /dev/null -X POST "http://127.0.0.1:$px/v1/chat/completions" && break
+  curl -fs -o /dev/null "http://127.0.0.1:$gw/health" \
+    && { [ -z "${alt_pid:-}" ] || curl -fs -o /dev/null "http://127.0.0.1:$gw2/health"; } && curl -fs -o /dev/null -X POST "http://127.0.0.1:$up/v1/chat/completions" && curl -fs -o /dev/null -X POST "http://127.0.0.1:$px/v1/chat/completions" && break
   sleep 0.05
 done
 # One real request first: the answer must be the upstream's, routed to gemma.
 curl -fs -X POST -H 'content-type: application/json' --data "$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" "$work/post.lua")" \
   "http://127.0.0.1:$gw/v1/chat/completions" | grep -q 'Paris is the capital of France.'
+[ -z "${alt_pid:-}" ] || curl -fs -X POST -H 'content-type: application/json' \
+  --data "$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" "$work/post.lua")" \
+  "http://127.0.0.1:$gw2/v1/chat/completions" | grep -q 'Paris is the capital of France.'
 
 results="$work/results"
-# CPU time (user + system, clock ticks) the service process has used so far.
-svc_ticks() { awk '{print $14 + $15}' "/proc/$svc_pid/stat"; }
+# CPU time (user + system, clock ticks) a process has used so far.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run() { # side port
-  local out before after
-  before=$(svc_ticks)
+  local out before after pid=$svc_pid
+  [ "$1" = A2 ] && pid=$alt_pid
+  before=$(ticks "$pid")
   out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/post.lua" "http://127.0.0.1:$2/v1/chat/completions")
-  after=$(svc_ticks)
+  after=$(ticks "$pid")
   if grep -q "Non-2xx" <<<"$out"; then echo "bench: $1 answered errors" >&2; echo "$out" >&2; exit 1; fi
   local cpu=""
-  if [ "$1" = A ]; then # Harpoon's own CPU per request, in µs
+  if [ "$1" = A ] || [ "$1" = A2 ]; then # Harpoon's own CPU per request, in µs
     cpu=$(python3 -c "print(round(($after - $before) * 1e6 / $(getconf CLK_TCK) / $(awk '/requests in/{print $1}' <<<"$out"), 1))")
   fi
   printf '%s %s %s %s %s\n' "$1" "$(awk '/^Requests\/sec:/{print $2}' <<<"$out")" \
@@ -121,23 +153,31 @@ run() { # side port
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -m); wrk, nginx and Harpoon share the cores"
 echo "per round: wrk -t2 -c$conns -d${secs}s --latency -s post.lua http://127.0.0.1:PORT/v1/chat/completions ${rate:+(offered load $rate req/s)}"
 echo "side requests/s p50 p99 harpoon_cpu_us_per_request"
-for _ in $(seq "$rounds"); do run A "$gw"; run B "$up"; run C "$px"; done
-python3 - "$results" <<'PY'
+port_of() { case "$1" in A) echo "$gw";; A2) echo "$gw2";; B) echo "$up";; C) echo "$px";; esac; }
+for _ in $(seq "$rounds"); do
+  for side in $sides; do run "$side" "$(port_of "$side")"; done
+done
+python3 - "$results" $sides <<'PY'
 import statistics, sys
 def ms(v):
     for unit, f in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
         if v.endswith(unit):
             return float(v[: -len(unit)]) * f
 rows = [l.split() for l in open(sys.argv[1])]
+sides = sys.argv[2:]
 med = {s: [statistics.median(float(r[1]) for r in rows if r[0] == s),
            statistics.median(ms(r[2]) for r in rows if r[0] == s),
-           statistics.median(ms(r[3]) for r in rows if r[0] == s)] for s in "ABC"}
-for s, name in (("A", "Harpoon -> nginx"), ("B", "nginx direct"), ("C", "nginx proxy -> nginx")):
-    print(f"median {s} ({name}): {med[s][0]:,.0f} req/s, p50 {med[s][1]:.3f} ms, p99 {med[s][2]:.3f} ms")
-print(f"added by Harpoon: p50 {med['A'][1]-med['B'][1]:+.3f} ms, p99 {med['A'][2]-med['B'][2]:+.3f} ms; "
-      f"throughput ratio A/B {med['A'][0]/med['B'][0]:.2f}")
-print(f"added by the nginx proxy: p50 {med['C'][1]-med['B'][1]:+.3f} ms, p99 {med['C'][2]-med['B'][2]:+.3f} ms; "
-      f"throughput ratio C/B {med['C'][0]/med['B'][0]:.2f}")
-cpu = statistics.median(float(r[4]) for r in rows if r[0] == "A")
-print(f"Harpoon CPU per request (median of A rounds): {cpu:.1f} us")
+           statistics.median(ms(r[3]) for r in rows if r[0] == s)] for s in sides}
+names = {"A": "Harpoon -> nginx", "A2": "HARPOON_BIN_ALT -> nginx", "B": "nginx direct",
+         "C": "nginx proxy -> nginx"}
+for s in sides:
+    print(f"median {s} ({names[s]}): {med[s][0]:,.0f} req/s, p50 {med[s][1]:.3f} ms, p99 {med[s][2]:.3f} ms")
+for s, who in (("A", "Harpoon"), ("A2", "HARPOON_BIN_ALT"), ("C", "the nginx proxy")):
+    if s in med:
+        print(f"added by {who}: p50 {med[s][1]-med['B'][1]:+.3f} ms, p99 {med[s][2]-med['B'][2]:+.3f} ms; "
+              f"throughput ratio {s}/B {med[s][0]/med['B'][0]:.2f}")
+for s, who in (("A", "Harpoon"), ("A2", "HARPOON_BIN_ALT")):
+    if s in med:
+        cpu = statistics.median(float(r[4]) for r in rows if r[0] == s)
+        print(f"{who} CPU per request (median of {s} rounds): {cpu:.1f} us")
 PY
