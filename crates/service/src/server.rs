@@ -3,7 +3,6 @@
 use crate::settings::AuthMode;
 use crate::storage::{Storage, usage::UsageRecorder};
 use crate::{app, settings::Settings, state::AppState, telemetry};
-use axum::serve::ListenerExt;
 use orchestrator::{gateway::Gateway, registry::Registry, router::Classifier};
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
@@ -94,7 +93,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         });
     }
     let app = app::router(state.clone());
-    tracing::info!(addr = %local, "listening");
+    let workers = crate::workers::count(state.settings.service.workers);
+    tracing::info!(addr = %local, workers, "listening");
 
     let on_signal = {
         let state = state.clone();
@@ -107,20 +107,20 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             state.begin_drain();
         }
     };
-    // Answers go out as soon as they are written, not held back by Nagle's
-    // algorithm waiting for the client's ACK of the previous segment.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set on a connection");
+    let stop = {
+        let state = state.clone();
+        move || {
+            let state = state.clone();
+            async move { state.drained_begun().await }
         }
-    });
-    let server = axum::serve(listener, app).with_graceful_shutdown(on_signal);
+    };
+    let workers = crate::workers::Workers::start(listener, workers, app, stop)?;
     let deadline = async {
-        state.drained_begun().await;
+        on_signal.await;
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
-        result = server.into_future() => result?,
+        result = workers.stopped() => result?,
         () = deadline => tracing::warn!("grace period over with requests still in flight; exiting"),
     }
     if let Some(manager) = &state.hosted_ai {

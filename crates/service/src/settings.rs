@@ -133,6 +133,8 @@ pub struct ServiceSettings {
     pub shutdown_grace_secs: u64,
     /// Log request bodies at debug level (redacted). Off: logs never carry what users send.
     pub log_bodies: bool,
+    /// Serving threads, each answering its connections from start to end; 0 = one per core.
+    pub workers: usize,
 }
 
 impl Default for ServiceSettings {
@@ -147,6 +149,7 @@ impl Default for ServiceSettings {
             cors_origins: Vec::new(),
             shutdown_grace_secs: 20,
             log_bodies: false,
+            workers: 0,
         }
     }
 }
@@ -192,6 +195,12 @@ impl ServiceSettings {
             return Err(InvalidSetting::new(
                 "service.shutdown_grace_secs",
                 format!("{} is out of range 0..=3600", self.shutdown_grace_secs),
+            ));
+        }
+        if self.workers > 1_024 {
+            return Err(InvalidSetting::new(
+                "service.workers",
+                format!("{} is out of range 0..=1024", self.workers),
             ));
         }
         for origin in &self.cors_origins {

@@ -13,6 +13,8 @@ use futures_util::StreamExt;
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// Connection settings of an OpenAI-compatible upstream.
@@ -35,7 +37,8 @@ pub struct OpenAiConfig {
 /// The `openai` engine.
 #[derive(Debug, Clone)]
 pub struct OpenAiEngine {
-    client: reqwest::Client,
+    /// Identity of this engine (shared by its clones) in each thread's clients.
+    clients: Arc<()>,
     config: OpenAiConfig,
     /// Parsed once: parsing (IDNA included) per request showed in profiles.
     endpoint: reqwest::Url,
@@ -44,18 +47,45 @@ pub struct OpenAiEngine {
 impl OpenAiEngine {
     /// An engine for one upstream.
     pub fn new(config: OpenAiConfig) -> Result<Self, EngineError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .read_timeout(config.read_timeout)
-            .build()
-            .map_err(|e| EngineError::Unavailable(format!("HTTP client: {e}")))?;
         let endpoint = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
         let endpoint = reqwest::Url::parse(&endpoint)
             .map_err(|e| EngineError::Unavailable(format!("base_url {endpoint:?}: {e}")))?;
-        Ok(Self {
-            client,
+        let engine = Self {
+            clients: Arc::new(()),
             config,
             endpoint,
+        };
+        // Builds this thread's client now, so a TLS set-up that cannot work
+        // fails at start-up rather than on the first request.
+        engine.client()?;
+        Ok(engine)
+    }
+
+    /// This thread's HTTP client (and so connection pool) for this upstream.
+    ///
+    /// A pooled connection is driven by a task on the runtime that opened
+    /// it. With one pool shared by the serving threads, a request often
+    /// reused a connection opened on another thread and woke that thread
+    /// twice; a pool per thread keeps the upstream call on the request's
+    /// own thread (see `service::workers`).
+    fn client(&self) -> Result<reqwest::Client, EngineError> {
+        thread_local! {
+            static CLIENTS: RefCell<Vec<(Weak<()>, reqwest::Client)>> = const { RefCell::new(Vec::new()) };
+        }
+        CLIENTS.with_borrow_mut(|clients| {
+            let me = Arc::downgrade(&self.clients);
+            if let Some((_, client)) = clients.iter().find(|(id, _)| id.ptr_eq(&me)) {
+                return Ok(client.clone());
+            }
+            let client = reqwest::Client::builder()
+                .connect_timeout(self.config.connect_timeout)
+                .read_timeout(self.config.read_timeout)
+                .build()
+                .map_err(|e| EngineError::Unavailable(format!("HTTP client: {e}")))?;
+            // Engines come and go with hosted·ai leases: forget dropped ones.
+            clients.retain(|(id, _)| id.strong_count() > 0);
+            clients.push((me, client.clone()));
+            Ok(client)
         })
     }
 
@@ -87,7 +117,7 @@ impl OpenAiEngine {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut builder = self.client.post(self.endpoint.clone()).json(body);
+            let mut builder = self.client()?.post(self.endpoint.clone()).json(body);
             if let Some(key) = &self.config.api_key {
                 builder = builder.bearer_auth(key.expose());
             }
