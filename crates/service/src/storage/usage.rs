@@ -15,9 +15,7 @@ use utoipa::ToSchema;
 
 /// Columns bound per ledger row.
 const COLUMNS: usize = 10;
-/// Rows per INSERT statement. SQLite maps each `$n` to its slot by a linear
-/// scan, so binding costs grow with the square of a statement's parameters:
-/// at 100 rows (1,000 parameters) that scan was the service's top CPU cost.
+/// Rows per INSERT statement.
 const ROWS_PER_INSERT: usize = 16;
 /// Most rows committed in one transaction.
 const BATCH: usize = 512;
@@ -124,12 +122,23 @@ impl Storage {
         rows: &[UsageRow],
     ) -> Result<(), StorageError> {
         use sqlx::Connection;
+        // SQLite finds a numbered parameter (`$n`) by a linear scan of the
+        // statement's names for each one bound, so binding a statement cost
+        // the square of its parameters (2 % of the service's CPU in profiles);
+        // anonymous `?` parameters bind by position. PostgreSQL numbers them.
+        let numbered = conn.backend_name() != "SQLite";
         let mut tx = conn.begin().await?;
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let values: Vec<String> = (0..chunk.len())
                 .map(|i| {
                     let p: Vec<String> = (1..=COLUMNS)
-                        .map(|c| format!("${}", i * COLUMNS + c))
+                        .map(|c| {
+                            if numbered {
+                                format!("${}", i * COLUMNS + c)
+                            } else {
+                                "?".to_owned()
+                            }
+                        })
                         .collect();
                     format!("({})", p.join(", "))
                 })
