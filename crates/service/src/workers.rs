@@ -109,11 +109,12 @@ impl Workers {
 /// keep-alive clients, connections are long-lived and counts stay even).
 async fn accept(
     mut listener: TcpListener,
-    queues: Vec<mpsc::UnboundedSender<(StdStream, SocketAddr)>>,
+    mut queues: Vec<mpsc::UnboundedSender<(StdStream, SocketAddr)>>,
     stop: impl Future<Output = ()>,
 ) {
     tokio::pin!(stop);
-    for queue in queues.iter().cycle() {
+    let mut next = 0;
+    loop {
         let (stream, peer) = tokio::select! {
             // axum's accept retries (and backs off on) accept errors itself.
             accepted = Listener::accept(&mut listener) => accepted,
@@ -125,13 +126,30 @@ async fn accept(
             tracing::debug!(error = %e, "TCP_NODELAY not set on a connection");
         }
         // Leaves this runtime's reactor; the serving thread registers it with its own.
-        match stream.into_std() {
-            Ok(stream) => {
-                if queue.send((stream, peer)).is_err() {
-                    tracing::error!("a serving thread has stopped; connection dropped");
+        let mut handed = match stream.into_std() {
+            Ok(stream) => (stream, peer),
+            Err(e) => {
+                tracing::warn!(error = %e, "accepted connection could not be handed over");
+                continue;
+            }
+        };
+        loop {
+            if queues.is_empty() {
+                tracing::error!("no serving thread is left; closing the listener");
+                return;
+            }
+            next %= queues.len();
+            match queues[next].send(handed) {
+                Ok(()) => {
+                    next += 1;
+                    break;
+                }
+                Err(mpsc::error::SendError(back)) => {
+                    tracing::error!("a serving thread has stopped; dealing to the others");
+                    queues.remove(next);
+                    handed = back;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "accepted connection could not be handed over"),
         }
     }
 }
