@@ -106,6 +106,7 @@ bench-health:
 bench-gateway:
 	./scripts/bench-gateway.sh 3 5 32
 	./scripts/bench-gateway.sh 9 5 32 2000
+	ARRIVALS=fixed ./scripts/bench-gateway.sh 9 5 32 2000
 
 ## Tokens/s through the service (mlx engine) against mlx-lm called directly (after `make setup`).
 bench-tokens:
