@@ -148,6 +148,33 @@ async fn lifecycle(settings: &StorageSettings) {
     assert_eq!(count("finished").await, 10);
     drop(recorder);
 
+    // The daily budget's meter counts a row as soon as it is recorded, before
+    // the writer commits it, and reads the ledger again (other replicas'
+    // rows) only once its reading is a second old.
+    let (recorder, writer) = UsageRecorder::start(storage.clone());
+    let before = storage.tokens_since(&t.id, day_start(now)).await.unwrap();
+    let today = || recorder.tokens_today(&storage, &t.id, now);
+    assert_eq!(today().await.unwrap(), before);
+    recorder.record(row(&t.id, "metered", 200, 5, now));
+    recorder.record(row(&t.id, "metered", 200, 7, yesterday));
+    assert_eq!(
+        today().await.unwrap(),
+        before + 10,
+        "yesterday's row not counted"
+    );
+    storage
+        .insert_usage(&[row(&t.id, "elsewhere", 200, 50, now)])
+        .await
+        .unwrap();
+    assert_eq!(today().await.unwrap(), before + 10, "the reading is reused");
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    assert_eq!(
+        today().await.unwrap(),
+        before + 110,
+        "read again: the other replica's row, and ours once, now committed"
+    );
+    writer.finish().await.unwrap();
+
     let local = storage
         .ensure_tenant(&format!("local-{suffix}"))
         .await

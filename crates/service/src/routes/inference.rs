@@ -82,8 +82,8 @@ pub async fn admit(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     };
     let now = now_ms();
     let used = state
-        .storage
-        .tokens_since(&caller.tenant.id, day_start(now))
+        .usage
+        .tokens_today(&state.storage, &caller.tenant.id, now)
         .await?;
     if u64::try_from(used).unwrap_or(0) >= budget {
         let until_midnight = day_start(now) + 86_400_000 - now;

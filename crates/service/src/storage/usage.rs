@@ -9,6 +9,7 @@
 use super::{Storage, StorageError};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use utoipa::ToSchema;
@@ -237,10 +238,40 @@ pub fn day_start(ms: i64) -> i64 {
     ms.div_euclid(DAY_MS) * DAY_MS
 }
 
-/// Hands usage rows to the background writer.
+/// Hands usage rows to the background writer, and keeps each budgeted
+/// tenant's tokens for the day.
 #[derive(Debug, Clone)]
 pub struct UsageRecorder {
     queue: Arc<Queue>,
+    meter: Arc<DayMeter>,
+}
+
+/// How long a tenant's day total read from the ledger is used before it is
+/// read again. Rows this process records are added as they are recorded, so
+/// only rows of other replicas sharing the database can be this late.
+const METER_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Tokens per tenant for the current UTC day. Checking a daily budget used to
+/// sum the tenant's ledger rows for the day on every request: a query whose
+/// cost grew through the day, and which missed the rows the writer had not
+/// committed yet (up to [`LINGER`] of them).
+#[derive(Debug, Default)]
+struct DayMeter {
+    tenants: Mutex<HashMap<String, Spent>>,
+}
+
+/// One tenant's tokens today, as the meter knows them.
+#[derive(Debug)]
+struct Spent {
+    /// Start of the UTC day (Unix ms) these figures are for.
+    day: i64,
+    /// What the ledger held at the last read.
+    stored: i64,
+    /// What this process recorded since that read began.
+    recorded: i64,
+    read_at: std::time::Instant,
+    /// A request is reading the ledger; the others use the figures they have.
+    refreshing: bool,
 }
 
 /// Rows waiting for the writer. A request only appends under a short lock:
@@ -326,7 +357,8 @@ impl UsageRecorder {
             queue: Arc::downgrade(&queue),
             task,
         };
-        (Self { queue }, writer)
+        let meter = Arc::new(DayMeter::default());
+        (Self { queue, meter }, writer)
     }
 
     /// Queues a row (never blocks on I/O, never wakes the writer).
@@ -335,11 +367,81 @@ impl UsageRecorder {
             tracing::error!("usage writer has stopped; a usage row was dropped");
             return;
         }
+        self.meter.add(&row);
         self.queue
             .rows
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(row);
+    }
+
+    /// The tenant's prompt plus completion tokens for the UTC day of `now_ms`:
+    /// the ledger's total (read at most once per [`METER_REFRESH`]) plus what
+    /// this process recorded since. Rows recorded before a read and not yet
+    /// committed by it are missed until the next read.
+    pub async fn tokens_today(
+        &self,
+        storage: &Storage,
+        tenant_id: &str,
+        now_ms: i64,
+    ) -> Result<i64, StorageError> {
+        let day = day_start(now_ms);
+        let recorded_before = {
+            let mut tenants = self.meter.lock();
+            match tenants.get_mut(tenant_id) {
+                Some(spent) if spent.day == day => {
+                    if spent.refreshing || spent.read_at.elapsed() < METER_REFRESH {
+                        return Ok(spent.stored + spent.recorded);
+                    }
+                    spent.refreshing = true;
+                    spent.recorded
+                }
+                _ => 0,
+            }
+        };
+        let read = storage.tokens_since(tenant_id, day).await;
+        let mut tenants = self.meter.lock();
+        let Ok(stored) = read else {
+            if let Some(spent) = tenants.get_mut(tenant_id) {
+                spent.refreshing = false;
+            }
+            return read;
+        };
+        let spent = tenants.entry(tenant_id.to_owned()).or_insert(Spent {
+            day,
+            stored,
+            recorded: 0,
+            read_at: std::time::Instant::now(),
+            refreshing: false,
+        });
+        if spent.day == day {
+            // Rows recorded while the query ran may or may not be in its
+            // total: keep counting them (erring towards the budget).
+            spent.recorded -= recorded_before;
+        } else {
+            spent.day = day;
+            spent.recorded = 0;
+        }
+        spent.stored = stored;
+        spent.read_at = std::time::Instant::now();
+        spent.refreshing = false;
+        Ok(spent.stored + spent.recorded)
+    }
+}
+
+impl DayMeter {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Spent>> {
+        self.tenants.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a row for its tenant, if the tenant's day is being metered.
+    fn add(&self, row: &UsageRow) {
+        let mut tenants = self.lock();
+        if let Some(spent) = tenants.get_mut(&row.tenant_id)
+            && spent.day == day_start(row.created_at)
+        {
+            spent.recorded += row.prompt_tokens + row.completion_tokens;
+        }
     }
 }
 
