@@ -5,8 +5,8 @@
 //! thread until it closes. On a work-stealing runtime the same request
 //! crossed threads: the connection task woke the upstream client's
 //! connection task, often on the other worker, and idle workers were woken
-//! to look for work. Those wake-ups were most of the gateway's added tail
-//! latency on a 2-core machine (docs/performance.md). This is the shape
+//! to look for work. Without those hand-offs a proxied request costs about
+//! a fifth less CPU (docs/performance.md, "Session 4"). This is the shape
 //! nginx and Envoy use: workers that share nothing per request.
 //!
 //! Tasks a request spawns (strikes, MCP sessions, upstream connections) live
@@ -52,7 +52,7 @@ impl Workers {
         stop: S,
     ) -> io::Result<Self>
     where
-        S: Fn() -> F + Clone + Send + 'static,
+        S: Fn() -> F,
         F: Future<Output = ()> + Send + 'static,
     {
         let local = listener.local_addr()?;
