@@ -8,20 +8,9 @@
 use harpoon_core::{Fragment, FusionSettings, HarpoonEngine};
 use std::{path::PathBuf, time::Instant};
 
-fn collect(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            collect(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+#[path = "support/rust_files.rs"]
+mod rust_files;
+use rust_files::load;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -44,31 +33,17 @@ fn main() {
             other => panic!("unknown argument {other}"),
         }
     }
-    let limit = FusionSettings::default().max_fragment_bytes;
-    let mut files = Vec::new();
-    collect(&root, &mut files);
-    let mut fragments = Vec::new();
-    let mut bytes = 0usize;
-    for path in files {
-        let Ok(body) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        // The service refuses bodies over max_fragment_bytes; measure what it would score.
-        if body.is_empty() || body.len() > limit {
-            continue;
-        }
-        bytes += body.len();
-        let idx = u32::try_from(fragments.len()).unwrap_or(u32::MAX);
-        fragments.push(Fragment {
+    let fragments: Vec<Fragment> = load(&root, max_mb)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (path, body))| Fragment {
             path: path.display().to_string(),
-            idx,
+            idx: u32::try_from(i).unwrap_or(u32::MAX),
             lines: String::new(),
             body,
-        });
-        if bytes as f64 >= max_mb * 1e6 {
-            break;
-        }
-    }
+        })
+        .collect();
+    let bytes: usize = fragments.iter().map(|f| f.body.len()).sum();
     let mb = bytes as f64 / 1e6;
     println!(
         "corpus: {} Rust files, {mb:.1} MB from {} ({} cores available)",

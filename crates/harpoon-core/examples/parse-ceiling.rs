@@ -10,20 +10,9 @@
 use std::{path::Path, time::Instant};
 use tree_sitter::{Node, Parser, Point, Range};
 
-fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            collect(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+#[path = "support/rust_files.rs"]
+mod rust_files;
+use rust_files::load;
 
 /// Byte spans of line comments, without their newline (so no two tokens
 /// ever meet across a removed span).
@@ -109,24 +98,11 @@ fn main() {
         }
     }
     let home = std::env::var("HOME").unwrap_or_default();
-    let mut files = Vec::new();
-    collect(&Path::new(&home).join(".cargo/registry/src"), &mut files);
-    let limit = harpoon_core::FusionSettings::default().max_fragment_bytes;
-    let mut bodies = Vec::new();
-    let mut bytes = 0usize;
-    for path in files {
-        let Ok(body) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        if body.is_empty() || body.len() > limit {
-            continue;
-        }
-        bytes += body.len();
-        bodies.push(body);
-        if bytes as f64 >= max_mb * 1e6 {
-            break;
-        }
-    }
+    let bodies: Vec<String> = load(&Path::new(&home).join(".cargo/registry/src"), max_mb)
+        .into_iter()
+        .map(|(_, body)| body)
+        .collect();
+    let bytes: usize = bodies.iter().map(String::len).sum();
     let mb = bytes as f64 / 1e6;
     let mut parser = Parser::new();
     parser
