@@ -173,6 +173,21 @@ async fn lifecycle(settings: &StorageSettings) {
         before + 110,
         "read again: the other replica's row, and ours once, now committed"
     );
+    // A read dropped midway (its client left) does not stop the reads after it.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    {
+        let mut read = std::pin::pin!(today());
+        assert!(
+            futures_util::poll!(&mut read).is_pending(),
+            "the read waits on the database, so dropping it now abandons it"
+        );
+    }
+    storage
+        .insert_usage(&[row(&t.id, "elsewhere", 200, 100, now)])
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    assert_eq!(today().await.unwrap(), before + 310);
     writer.finish().await.unwrap();
 
     let local = storage

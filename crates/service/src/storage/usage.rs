@@ -270,8 +270,10 @@ struct Spent {
     /// What this process recorded since that read began.
     recorded: i64,
     read_at: std::time::Instant,
-    /// A request is reading the ledger; the others use the figures they have.
-    refreshing: bool,
+    /// When a request began reading the ledger again; meanwhile the others
+    /// use the figures there are. A read whose request was dropped midway
+    /// never clears this, so one older than [`METER_REFRESH`] is given up on.
+    refreshing: Option<std::time::Instant>,
 }
 
 /// Rows waiting for the writer. A request only appends under a short lock:
@@ -386,45 +388,63 @@ impl UsageRecorder {
         now_ms: i64,
     ) -> Result<i64, StorageError> {
         let day = day_start(now_ms);
+        let started = std::time::Instant::now();
+        // What was counted when this read began, if the tenant's day was metered.
         let recorded_before = {
             let mut tenants = self.meter.lock();
             match tenants.get_mut(tenant_id) {
                 Some(spent) if spent.day == day => {
-                    if spent.refreshing || spent.read_at.elapsed() < METER_REFRESH {
+                    let reading = spent
+                        .refreshing
+                        .is_some_and(|since| since.elapsed() < METER_REFRESH);
+                    if reading || spent.read_at.elapsed() < METER_REFRESH {
                         return Ok(spent.stored + spent.recorded);
                     }
-                    spent.refreshing = true;
-                    spent.recorded
+                    spent.refreshing = Some(started);
+                    Some(spent.recorded)
                 }
-                _ => 0,
+                _ => None,
             }
         };
         let read = storage.tokens_since(tenant_id, day).await;
         let mut tenants = self.meter.lock();
-        let Ok(stored) = read else {
-            if let Some(spent) = tenants.get_mut(tenant_id) {
-                spent.refreshing = false;
+        let current = tenants.get_mut(tenant_id);
+        if let (Some(_), Some(spent)) = (recorded_before, &current)
+            && spent.refreshing != Some(started)
+        {
+            // A later read took over from this slow one: its figures stand.
+            return read.map(|_| spent.stored + spent.recorded);
+        }
+        let stored = match read {
+            Ok(stored) => stored,
+            Err(e) => {
+                if let Some(spent) = current {
+                    spent.refreshing = None;
+                }
+                return Err(e);
             }
-            return read;
         };
-        let spent = tenants.entry(tenant_id.to_owned()).or_insert(Spent {
-            day,
-            stored,
-            recorded: 0,
-            read_at: std::time::Instant::now(),
-            refreshing: false,
-        });
+        let spent = match current {
+            Some(spent) => spent,
+            None => tenants.entry(tenant_id.to_owned()).or_insert(Spent {
+                day,
+                stored,
+                recorded: 0,
+                read_at: started,
+                refreshing: None,
+            }),
+        };
         if spent.day == day {
             // Rows recorded while the query ran may or may not be in its
             // total: keep counting them (erring towards the budget).
-            spent.recorded -= recorded_before;
+            spent.recorded -= recorded_before.unwrap_or(0);
         } else {
             spent.day = day;
             spent.recorded = 0;
         }
         spent.stored = stored;
         spent.read_at = std::time::Instant::now();
-        spent.refreshing = false;
+        spent.refreshing = None;
         Ok(spent.stored + spent.recorded)
     }
 }
