@@ -254,7 +254,14 @@ async fn transient_errors_are_retried_and_4xx_are_not() {
             ..Fault::default()
         },
     );
-    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    // With 30 % of answers dropped, five failures in a row (the default
+    // breaker) come up now and then over the readiness polls, and an open
+    // breaker outlasts the subscribe timeout; the breaker has its own test.
+    let manager = PoolManager::new(&HostedAiSettings {
+        breaker_failures: 12,
+        ..settings(&emu)
+    })
+    .unwrap();
     let lease = manager.acquire("m", None).await.unwrap();
     assert_eq!(lease.pool_id, "1");
     assert!(emu.calls("available-pools") >= 3, "two 429s, then success");
