@@ -199,13 +199,19 @@ mod tests {
     use axum::body::Body;
     use tower::ServiceExt;
 
-    #[tokio::test]
-    async fn ready_turns_503_with_reasons_once_draining() {
-        let dir = std::env::temp_dir().join(format!("harpoon-app-test-{}", std::process::id()));
+    /// The state and app on a fresh SQLite database under `name` in the temp dir.
+    async fn app_on_disk(name: &str) -> (AppState, Router, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("harpoon-app-{name}-{}", std::process::id()));
         let mut settings = Settings::default();
         settings.storage.data_dir = dir.clone();
         let (state, _writer) = crate::server::open_state(settings, false).await.unwrap();
         let app = router(state.clone());
+        (state, app, dir)
+    }
+
+    #[tokio::test]
+    async fn ready_turns_503_with_reasons_once_draining() {
+        let (state, app, dir) = app_on_disk("drain").await;
         let ready = || Request::get("/ready").body(Body::empty()).unwrap();
 
         let before = app.clone().oneshot(ready()).await.unwrap();
@@ -218,15 +224,12 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["error"]["code"], "not_ready");
         assert_eq!(body["error"]["details"]["reasons"][0], "shutting_down");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]
     async fn ready_and_health_report_a_database_that_does_not_answer() {
-        let dir = std::env::temp_dir().join(format!("harpoon-app-db-{}", std::process::id()));
-        let mut settings = Settings::default();
-        settings.storage.data_dir = dir.clone();
-        let (state, _writer) = crate::server::open_state(settings, false).await.unwrap();
-        let app = router(state.clone());
+        let (state, app, dir) = app_on_disk("db").await;
         let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
         let json = |r: axum::response::Response| async {
             let body = axum::body::to_bytes(r.into_body(), 65_536).await.unwrap();
