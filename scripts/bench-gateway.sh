@@ -121,38 +121,45 @@ function delay() return -math.log(1 - math.random()) * $mean_ms end
 LUA
   fi
 fi
+harpoons="$gw${alt_pid:+ $gw2}"
 for _ in $(seq 100); do
-  curl -fs -o /dev/null "http://127.0.0.1:$gw/health" \
-    && { [ -z "${alt_pid:-}" ] || curl -fs -o /dev/null "http://127.0.0.1:$gw2/health"; } && curl -fs -o /dev/null -X POST "http://127.0.0.1:$up/v1/chat/completions" && curl -fs -o /dev/null -X POST "http://127.0.0.1:$px/v1/chat/completions" && break
+  ok=1
+  for port in $harpoons; do curl -fs -o /dev/null "http://127.0.0.1:$port/health" || ok=0; done
+  for port in $up $px; do curl -fs -o /dev/null -X POST "http://127.0.0.1:$port/v1/chat/completions" || ok=0; done
+  [ "$ok" = 1 ] && break
   sleep 0.05
 done
 # One real request first: the answer must be the upstream's, routed to gemma.
-curl -fs -X POST -H 'content-type: application/json' --data "$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" "$work/post.lua")" \
-  "http://127.0.0.1:$gw/v1/chat/completions" | grep -q 'Paris is the capital of France.'
-[ -z "${alt_pid:-}" ] || curl -fs -X POST -H 'content-type: application/json' \
-  --data "$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" "$work/post.lua")" \
-  "http://127.0.0.1:$gw2/v1/chat/completions" | grep -q 'Paris is the capital of France.'
+for port in $harpoons; do
+  curl -fs -X POST -H 'content-type: application/json' --data "$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" "$work/post.lua")" \
+    "http://127.0.0.1:$port/v1/chat/completions" | grep -q 'Paris is the capital of France.'
+done
 
 results="$work/results"
 # CPU time (user + system, clock ticks) a process has used so far.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Context switches of a process's live threads so far (threads that ended
+# take theirs with them; the service's serving threads live for the run).
+switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/{s += $2} END {print s}'; }
 run() { # side port
-  local out before after pid=$svc_pid
+  local out before after cs_before cs_after pid=$svc_pid
   [ "$1" = A2 ] && pid=$alt_pid
-  before=$(ticks "$pid")
+  before=$(ticks "$pid"); cs_before=$(switches "$pid")
   out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/post.lua" "http://127.0.0.1:$2/v1/chat/completions")
-  after=$(ticks "$pid")
+  after=$(ticks "$pid"); cs_after=$(switches "$pid")
   if grep -q "Non-2xx" <<<"$out"; then echo "bench: $1 answered errors" >&2; echo "$out" >&2; exit 1; fi
-  local cpu=""
-  if [ "$1" = A ] || [ "$1" = A2 ]; then # Harpoon's own CPU per request, in µs
-    cpu=$(python3 -c "print(round(($after - $before) * 1e6 / $(getconf CLK_TCK) / $(awk '/requests in/{print $1}' <<<"$out"), 1))")
+  local cpu="" cs=""
+  if [ "$1" = A ] || [ "$1" = A2 ]; then # Harpoon's own CPU (µs) and switches per request
+    local n; n=$(awk '/requests in/{print $1}' <<<"$out")
+    cpu=$(python3 -c "print(round(($after - $before) * 1e6 / $(getconf CLK_TCK) / $n, 1))")
+    cs=$(python3 -c "print(round(($cs_after - $cs_before) / $n, 2))")
   fi
-  printf '%s %s %s %s %s\n' "$1" "$(awk '/^Requests\/sec:/{print $2}' <<<"$out")" \
-    "$(awk '$1=="50%"{print $2}' <<<"$out")" "$(awk '$1=="99%"{print $2}' <<<"$out")" "$cpu" | tee -a "$results"
+  printf '%s %s %s %s %s %s\n' "$1" "$(awk '/^Requests\/sec:/{print $2}' <<<"$out")" \
+    "$(awk '$1=="50%"{print $2}' <<<"$out")" "$(awk '$1=="99%"{print $2}' <<<"$out")" "$cpu" "$cs" | tee -a "$results"
 }
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -m); wrk, nginx and Harpoon share the cores"
 echo "per round: wrk -t2 -c$conns -d${secs}s --latency -s post.lua http://127.0.0.1:PORT/v1/chat/completions ${rate:+(offered load $rate req/s)}"
-echo "side requests/s p50 p99 harpoon_cpu_us_per_request"
+echo "side requests/s p50 p99 harpoon_cpu_us_per_request harpoon_switches_per_request"
 port_of() { case "$1" in A) echo "$gw";; A2) echo "$gw2";; B) echo "$up";; C) echo "$px";; esac; }
 for _ in $(seq "$rounds"); do
   for side in $sides; do run "$side" "$(port_of "$side")"; done
@@ -179,5 +186,6 @@ for s, who in (("A", "Harpoon"), ("A2", "HARPOON_BIN_ALT"), ("C", "the nginx pro
 for s, who in (("A", "Harpoon"), ("A2", "HARPOON_BIN_ALT")):
     if s in med:
         cpu = statistics.median(float(r[4]) for r in rows if r[0] == s)
-        print(f"{who} CPU per request (median of {s} rounds): {cpu:.1f} us")
+        cs = statistics.median(float(r[5]) for r in rows if r[0] == s)
+        print(f"{who} per request (median of {s} rounds): CPU {cpu:.1f} us, {cs:.2f} context switches")
 PY
