@@ -35,28 +35,66 @@ impl From<GitStop> for BridgeError {
     }
 }
 
-/// Longest one git command may run. Strikes and harmony reviews talk to
-/// tenant-chosen remotes; one that stalls must fail its repository, not hold
-/// the bridge's workers (and the mirror lock) forever.
-const STEP_LIMIT: Duration = Duration::from_secs(600);
-
-/// Runs `git args…` in `dir`; returns trimmed stdout. A `cancel` that turns
-/// true kills the child, and so does running past ten minutes.
-pub async fn git(
-    dir: &Path,
-    args: &[&str],
-    author: Option<&Author>,
-    cancel: Option<&watch::Receiver<bool>>,
-) -> Result<String, GitStop> {
-    git_within(dir, args, author, cancel, STEP_LIMIT).await
+/// How this bridge runs git: which transports it may use, which ssh, and
+/// how long one step may take.
+#[derive(Debug, Clone)]
+pub struct GitEnv {
+    allow_protocol: String,
+    ssh_command: String,
+    step_limit: Duration,
 }
 
-async fn git_within(
+/// Options always added to the ssh command: never prompt, and give up on a
+/// host that does not answer or stops answering.
+const SSH_OPTIONS: &str =
+    "-o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval=15 -o ServerAliveCountMax=4";
+
+impl GitEnv {
+    /// The environment `settings` allow: `file` only with local remotes on,
+    /// `ssh` only with ssh remotes on.
+    pub fn from_settings(settings: &crate::BridgeSettings) -> Self {
+        let mut protocols = vec!["git", "http", "https"];
+        if settings.allow_ssh_remotes {
+            protocols.push("ssh");
+        }
+        if settings.allow_local_remotes {
+            protocols.push("file");
+        }
+        let ssh = settings.ssh_command.as_deref().unwrap_or("ssh").trim();
+        Self {
+            allow_protocol: protocols.join(":"),
+            ssh_command: format!("{ssh} {SSH_OPTIONS}"),
+            step_limit: Duration::from_secs(settings.git_timeout_secs.max(1)),
+        }
+    }
+
+    /// The same environment with another step limit.
+    pub fn with_step_limit(mut self, limit: Duration) -> Self {
+        self.step_limit = limit;
+        self
+    }
+
+    /// The longest one git step may run.
+    pub fn step_limit(&self) -> Duration {
+        self.step_limit
+    }
+}
+
+/// An HTTP remote slower than this many bytes a second …
+const LOW_SPEED_LIMIT: &str = "1000";
+/// … for this many seconds is dropped by git itself; the step limit catches
+/// one that trickles just above it.
+const LOW_SPEED_TIME: &str = "30";
+
+/// Runs `git args…` in `dir`; returns trimmed stdout. A `cancel` that turns
+/// true kills git and every process it started, and so does running past
+/// the environment's step limit.
+pub async fn git(
+    env: &GitEnv,
     dir: &Path,
     args: &[&str],
     author: Option<&Author>,
     cancel: Option<&watch::Receiver<bool>>,
-    limit: Duration,
 ) -> Result<String, GitStop> {
     let mut cmd = Command::new("git");
     cmd.args(args)
@@ -67,63 +105,150 @@ async fn git_within(
         // Never prompt for credentials: a prompt would hang a background strike.
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_ASKPASS", "true")
-        // A user's global config (hooks, signing, templates) must not change what we commit.
+        .env("SSH_ASKPASS", "true")
+        // A user's global config (hooks, signing, templates, credential
+        // helpers) must not change what we commit or whose credentials a
+        // tenant's remote is fetched with.
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        // Only plain transports: never `ext::` (runs commands) or other helpers.
-        .env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh")
-        .env(
-            "GIT_SSH_COMMAND",
-            "ssh -o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval=15 -o ServerAliveCountMax=4",
-        )
-        // An HTTP remote that trickles (under 1 KB/s for a minute) is dropped.
-        .env("GIT_HTTP_LOW_SPEED_LIMIT", "1000")
-        .env("GIT_HTTP_LOW_SPEED_TIME", "60")
+        // Only plain transports: never `ext::` (runs commands) or other
+        // helpers, and `file`/`ssh` only where the settings allow them, so a
+        // local path or ssh remote stored before a setting changed still fails.
+        .env("GIT_ALLOW_PROTOCOL", &env.allow_protocol)
+        .env("GIT_SSH_COMMAND", &env.ssh_command)
+        .env("GIT_SSH_VARIANT", "ssh")
+        .env("GIT_HTTP_LOW_SPEED_LIMIT", LOW_SPEED_LIMIT)
+        .env("GIT_HTTP_LOW_SPEED_TIME", LOW_SPEED_TIME)
         .kill_on_drop(true);
+    // Its own process group, so a stop reaches git's helpers (remote-https,
+    // ssh, upload-pack) too: killing git alone leaves them reading a remote.
+    #[cfg(unix)]
+    cmd.process_group(0);
     if let Some(a) = author {
         cmd.env("GIT_AUTHOR_NAME", &a.name)
             .env("GIT_AUTHOR_EMAIL", &a.email)
             .env("GIT_COMMITTER_NAME", &a.name)
             .env("GIT_COMMITTER_EMAIL", &a.email);
     }
-    let child = cmd
-        .spawn()
-        .map_err(|e| GitStop::Failed(format!("cannot run git: {e}")))?;
+    let step = args.first().copied().unwrap_or("");
     let mut rx = cancel.cloned();
     if rx.as_ref().is_some_and(|rx| *rx.borrow()) {
         return Err(GitStop::Cancelled);
     }
+    let child = cmd
+        .spawn()
+        .map_err(|e| GitStop::Failed(format!("cannot run git: {e}")))?;
+    let mut group = GroupKill(child.id());
     let stop = async {
         match rx.as_mut() {
             Some(rx) => cancelled(rx).await,
             None => std::future::pending().await,
         }
     };
-    // Dropping the child's future (cancel, limit) kills it: kill_on_drop.
+    // Leaving early drops `group`, which kills the whole process group; a
+    // caller that drops this future (a timeout, a gone client) does the same.
     let output = tokio::select! {
         out = child.wait_with_output() => out,
         () = stop => return Err(GitStop::Cancelled),
-        () = tokio::time::sleep(limit) => {
+        () = tokio::time::sleep(env.step_limit) => {
+            tracing::warn!(
+                step,
+                dir = %dir.display(),
+                limit_s = env.step_limit.as_secs(),
+                "git step ran past its limit; killed"
+            );
             return Err(GitStop::Failed(format!(
-                "git {} ran past {} s; stopped",
-                args.first().unwrap_or(&""),
-                limit.as_secs()
+                "git {step} ran past {} s; stopped",
+                env.step_limit.as_secs()
             )));
         }
     }
-    .map_err(|e| GitStop::Failed(format!("git {}: {e}", args.first().unwrap_or(&""))))?;
+    .map_err(|e| GitStop::Failed(format!("git {step}: {e}")))?;
+    group.disarm();
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
     } else {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let stderr = stderr.trim();
+        tracing::info!(
+            step,
+            dir = %dir.display(),
+            status = %output.status,
+            stderr = %crate::remote::strip_credentials(stderr),
+            "git step failed"
+        );
         Err(GitStop::Failed(format!(
-            "git {} failed ({}): {}",
-            args.first().unwrap_or(&""),
+            "git {step} failed ({}): {}",
             output.status,
-            last_chars(stderr, 600)
+            scrub_paths(last_chars(stderr, 600), dir)
         )))
     }
+}
+
+/// Kills a child's process group when dropped, unless disarmed after the
+/// child was waited for (its id could then belong to someone else).
+struct GroupKill(Option<u32>);
+
+impl GroupKill {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self
+            .0
+            .and_then(|p| i32::try_from(p).ok())
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            // Already gone is fine; kill_on_drop still covers git itself.
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// `text` (git's stderr) with server paths taken out: a path inside `dir`
+/// becomes relative to it, any other absolute path `<server path>`. Tenants
+/// see which file of their repository a step failed on, never where the
+/// server keeps its clones, workdirs or temporary files.
+pub fn scrub_paths(text: &str, dir: &Path) -> String {
+    let dir = dir.to_string_lossy();
+    let dir = dir.trim_end_matches('/');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('/') {
+        let (before, from) = rest.split_at(start);
+        out.push_str(before);
+        // Only a path that starts a word: `a/b` and `https://h/x` stay.
+        let starts_word = out
+            .chars()
+            .next_back()
+            .is_none_or(|c| c.is_whitespace() || matches!(c, '\'' | '"' | '`' | '(' | '=' | '<'));
+        let file_url = out.ends_with("file://");
+        let end = from
+            .find(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | '`' | ')' | ','))
+            .unwrap_or(from.len());
+        let (path, tail) = from.split_at(end);
+        if !(starts_word || file_url) {
+            out.push('/');
+            rest = &from[1..];
+            continue;
+        }
+        // A trailing `:` or `.` is the sentence's, not the path's.
+        let path_end = path.trim_end_matches([':', '.']).len();
+        let (path, punct) = path.split_at(path_end);
+        match path.strip_prefix(dir) {
+            Some("") => out.push('.'),
+            Some(inner) if inner.starts_with('/') => out.push_str(&inner[1..]),
+            _ => out.push_str("<server path>"),
+        }
+        out.push_str(punct);
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Resolves once `rx` says cancel, and never otherwise. A closed channel (its
@@ -147,24 +272,26 @@ fn last_chars(s: &str, n: usize) -> &str {
 /// Clones `url` at `branch` into `dir`, or, when `dir` already holds a clone,
 /// fetches and resets to the remote branch.
 pub async fn clone_or_fetch(
+    env: &GitEnv,
     url: &str,
     branch: &str,
     dir: &Path,
     cancel: Option<&watch::Receiver<bool>>,
 ) -> Result<(), GitStop> {
     if dir.join(".git").is_dir() {
-        git(dir, &["fetch", "--prune", "origin"], None, cancel).await?;
+        git(env, dir, &["fetch", "--prune", "origin"], None, cancel).await?;
     } else {
         let parent = dir.parent().unwrap_or(dir);
         tokio::fs::create_dir_all(parent)
             .await
-            .map_err(|e| GitStop::Failed(format!("workspace {}: {e}", parent.display())))?;
+            .map_err(|e| GitStop::Failed(format!("workspace: {e}")))?;
         // A half-made directory from a killed clone would make git refuse.
         if dir.exists() {
             let _ = tokio::fs::remove_dir_all(dir).await;
         }
         let target = dir.to_string_lossy().into_owned();
         git(
+            env,
             parent,
             &["clone", "--no-tags", "--branch", branch, "--", url, &target],
             None,
@@ -177,11 +304,13 @@ pub async fn clone_or_fetch(
 
 /// Whether `refs/heads/<branch>` exists on the remote, and its commit.
 pub async fn remote_branch(
+    env: &GitEnv,
     dir: &Path,
     branch: &str,
     cancel: Option<&watch::Receiver<bool>>,
 ) -> Result<Option<String>, GitStop> {
     let out = git(
+        env,
         dir,
         &[
             "ls-remote",
@@ -200,20 +329,24 @@ pub async fn remote_branch(
 
 #[cfg(test)]
 mod tests {
-    use super::{GitStop, cancelled, git_within};
+    use super::{GitEnv, GitStop, cancelled, git, scrub_paths};
+    use crate::BridgeSettings;
+    use std::path::Path;
     use std::time::{Duration, Instant};
     use tokio::sync::watch;
 
     #[tokio::test]
     async fn a_git_step_past_its_limit_is_stopped_and_fails() {
         let dir = std::env::temp_dir();
+        let env = GitEnv::from_settings(&BridgeSettings::default())
+            .with_step_limit(Duration::from_millis(300));
         let started = Instant::now();
-        let out = git_within(
+        let out = git(
+            &env,
             &dir,
             &["-c", "alias.stall=!sleep 30", "stall"],
             None,
             None,
-            Duration::from_millis(300),
         )
         .await;
         assert!(
@@ -221,6 +354,38 @@ mod tests {
             "{out:?}"
         );
         assert!(started.elapsed() < Duration::from_secs(5), "not waited out");
+    }
+
+    #[tokio::test]
+    async fn a_stopped_step_kills_the_processes_git_started() {
+        let tmp = tempfile::tempdir().unwrap();
+        let marker = tmp.path().join("grandchild-ran");
+        let env = GitEnv::from_settings(&BridgeSettings::default())
+            .with_step_limit(Duration::from_millis(300));
+        // git runs a shell (its own child) that would write the marker after
+        // two seconds: killing only git would leave the shell to do it.
+        let alias = format!("alias.stall=!sleep 2; touch '{}'", marker.display());
+        let out = git(&env, tmp.path(), &["-c", &alias, "stall"], None, None).await;
+        assert!(matches!(&out, Err(GitStop::Failed(_))), "{out:?}");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(!marker.exists(), "git's child outlived the stop");
+    }
+
+    #[test]
+    fn server_paths_are_scrubbed_from_git_messages() {
+        let dir = Path::new("/srv/harpoon/bridge/t-1/strikes/run_1/org_a-12");
+        let text = "error: patch failed: README.md:1\nfatal: could not open '/srv/harpoon/bridge/t-1/strikes/run_1/org_a-12/.git/harpoon.patch' for reading\n\
+            fatal: '/srv/other/x.git' does not appear to be a git repository\n\
+            see https://git-scm.com/docs and file:///tmp/victim.git and a/b/c; dir /srv/harpoon/bridge/t-1/strikes/run_1/org_a-12.";
+        let out = scrub_paths(text, dir);
+        assert!(!out.contains("/srv"), "{out}");
+        assert!(!out.contains("/tmp"), "{out}");
+        assert!(out.contains("'.git/harpoon.patch'"), "{out}");
+        assert!(out.contains("'<server path>' does not appear"), "{out}");
+        assert!(out.contains("https://git-scm.com/docs"), "{out}");
+        assert!(out.contains("file://<server path>"), "{out}");
+        assert!(out.contains("a/b/c"), "{out}");
+        assert!(out.ends_with("dir .."), "{out}"); // the clone itself, then the full stop
     }
 
     #[tokio::test]

@@ -24,8 +24,9 @@ pub use generate::{HygieneGate, UsageSink};
 pub use settings::BridgeSettings;
 pub use types::*;
 
-use crate::git::{clone_or_fetch, git};
+use crate::git::{GitEnv, clone_or_fetch, git};
 use crate::github::{GitHub, github_repo_of};
+use crate::remote::{Remote, Transport};
 use crate::scan::Scan;
 use crate::store::{Store, new_id, now_ms};
 use orchestrator::registry::ModelHandle;
@@ -34,6 +35,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, broadcast, watch};
+
+/// Mirrors one tenant's read fetches at once.
+const MIRROR_READS: usize = 4;
 
 /// A running strike's controls.
 struct Live {
@@ -52,7 +56,11 @@ struct Inner {
     usage: std::sync::OnceLock<Arc<dyn UsageSink>>,
     github: GitHub,
     permits: Arc<Semaphore>,
-    mirrors: tokio::sync::Mutex<()>,
+    /// How git runs: transports, ssh command, step limit.
+    git: GitEnv,
+    /// One lock per mirror directory: two reads of one tenant's repository
+    /// must not fetch into it at once, and nothing else has to wait for them.
+    mirrors: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
     live: Mutex<HashMap<String, Live>>,
 }
 
@@ -70,7 +78,9 @@ impl std::fmt::Debug for Bridge {
     }
 }
 
-/// Checks a path a change writes: relative, inside the repository, not in `.git`.
+/// Checks a path a change writes: relative, inside the repository, never
+/// in `.git` (in any spelling a case-insensitive, NTFS or HFS+ file system
+/// reads as `.git`) and never `.gitmodules`.
 pub fn check_path(path: &str) -> Result<(), String> {
     let p = Path::new(path);
     if path.trim().is_empty() {
@@ -79,15 +89,67 @@ pub fn check_path(path: &str) -> Result<(), String> {
     if p.is_absolute() || path.starts_with('/') || path.contains('\\') {
         return Err(format!("{path:?} must be relative to the repository root"));
     }
+    if path.chars().any(char::is_control) {
+        return Err(format!("{path:?} contains control characters"));
+    }
     if p.components()
         .any(|c| !matches!(c, std::path::Component::Normal(_)))
     {
         return Err(format!("{path:?} must not contain `..` or `.` segments"));
     }
-    if path.split('/').next() == Some(".git") {
-        return Err(format!("{path:?} is inside .git"));
+    for component in path.split('/') {
+        match special_name(component) {
+            Some(SpecialName::Git) => return Err(format!("{path:?} is inside .git")),
+            // Harpoon's changes are code, not submodule wiring: a
+            // `.gitmodules` it wrote would point every later clone with
+            // submodules at URLs a tenant chose, and git itself treats the
+            // file as special (fsck checks it, verify_path refuses it as a link).
+            Some(SpecialName::GitModules) => {
+                return Err(format!(
+                    "{path:?} writes .gitmodules, which changes are not allowed to"
+                ));
+            }
+            None => {}
+        }
     }
     Ok(())
+}
+
+/// Names git gives a meaning of their own.
+enum SpecialName {
+    Git,
+    GitModules,
+}
+
+/// Whether `component` is, on some file system, `.git` or `.gitmodules`:
+/// compared without case, without the code points HFS+ ignores, without
+/// the trailing dots and spaces NTFS drops or an NTFS stream suffix (`:…`),
+/// and in their NTFS short forms (`git~1`, `gitmod~N`), as git's
+/// `verify_path` does.
+fn special_name(component: &str) -> Option<SpecialName> {
+    const HFS_IGNORED: [std::ops::RangeInclusive<char>; 4] = [
+        '\u{200c}'..='\u{200f}',
+        '\u{202a}'..='\u{202e}',
+        '\u{206a}'..='\u{206f}',
+        '\u{feff}'..='\u{feff}',
+    ];
+    let folded: String = component
+        .chars()
+        .filter(|c| !HFS_IGNORED.iter().any(|r| r.contains(c)))
+        .collect::<String>()
+        .to_lowercase();
+    let base = folded.split(':').next().unwrap_or("");
+    let base = base.trim_end_matches(['.', ' ']);
+    if base == ".git" || base == "git~1" {
+        return Some(SpecialName::Git);
+    }
+    let short_modules = base
+        .strip_prefix("gitmod~")
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+    if base == ".gitmodules" || short_modules {
+        return Some(SpecialName::GitModules);
+    }
+    None
 }
 
 /// Lower-case words of the title joined by dashes, at most 40 characters.
@@ -213,7 +275,8 @@ impl Bridge {
                 usage: std::sync::OnceLock::new(),
                 github,
                 permits: Arc::new(Semaphore::new(settings.parallelism.max(1))),
-                mirrors: tokio::sync::Mutex::new(()),
+                git: GitEnv::from_settings(settings),
+                mirrors: Mutex::new(HashMap::new()),
                 live: Mutex::new(HashMap::new()),
             }),
         })
@@ -290,6 +353,52 @@ impl Bridge {
         self.inner.store.delete_covenant(tenant, id).await
     }
 
+    /// What `url` is, when this deployment accepts it as a remote: refuses
+    /// git's helpers and unknown schemes, local paths unless
+    /// `bridge.allow_local_remotes`, ssh unless `bridge.allow_ssh_remotes`.
+    /// Also asked before every clone or fetch of a stored repository, so
+    /// turning a setting off takes effect for registrations made before.
+    fn allowed_remote(&self, url: &str) -> Result<Remote, BridgeError> {
+        let settings = &self.inner.settings;
+        let remote = crate::remote::classify(url).map_err(|m| BridgeError::invalid("url", m))?;
+        match &remote {
+            Remote::Local if !settings.allow_local_remotes => Err(BridgeError::invalid(
+                "url",
+                "local repositories (file:// or a path on the server, which is what git makes of any URL with a `/` before its first `:`) are off; set bridge.allow_local_remotes",
+            )),
+            // git reads `a/b@[c]:d` from the `]` on: another path than shown.
+            Remote::Local if url.contains("@[") => Err(BridgeError::invalid(
+                "url",
+                "a local path must not contain `@[` (git would read a different path)",
+            )),
+            Remote::Local if !(url.starts_with("file://") || Path::new(url).is_absolute()) => {
+                Err(BridgeError::invalid(
+                    "url",
+                    "a local repository must be an absolute path or a file:// URL",
+                ))
+            }
+            Remote::Network {
+                transport: Transport::Ssh,
+                ..
+            } if !settings.allow_ssh_remotes => Err(BridgeError::invalid(
+                "url",
+                "ssh remotes are off (git would connect with the server's own ssh keys); use an https URL, or set bridge.allow_ssh_remotes",
+            )),
+            _ => Ok(remote),
+        }
+    }
+
+    /// The lock of one mirror directory (entries nobody holds are dropped).
+    fn mirror_lock(&self, dir: &Path) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .inner
+            .mirrors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
+        locks.entry(dir.to_path_buf()).or_default().clone()
+    }
+
     /// Registers a repository after checking that its default branch can be read.
     pub async fn register_repo(&self, tenant: &str, new: NewRepo) -> Result<Repo, BridgeError> {
         if !valid_repo_name(&new.name) {
@@ -303,25 +412,10 @@ impl Bridge {
         }
         non_blank("url", &new.url)?;
         let url = new.url.trim().to_owned();
-        let remote_like = ["https://", "http://", "ssh://", "git://", "file://"]
-            .iter()
-            .any(|s| url.starts_with(s))
-            || (url.contains('@') && url.contains(':'));
-        if !remote_like && !Path::new(&url).is_absolute() {
-            return Err(BridgeError::invalid(
-                "url",
-                "must be a git URL (https, ssh, git, file) or an absolute local path",
-            ));
-        }
-        let local = url.starts_with("file://") || Path::new(&url).is_absolute();
-        if local && !self.inner.settings.allow_local_remotes {
-            return Err(BridgeError::invalid(
-                "url",
-                "local repositories (file:// or a path) are off; set bridge.allow_local_remotes",
-            ));
-        }
-        if !local && !self.inner.settings.allow_private_remotes {
-            crate::remote::refuse_internal(&url).await?;
+        if let Remote::Network { host, .. } = self.allowed_remote(&url)?
+            && !self.inner.settings.allow_private_remotes
+        {
+            crate::remote::refuse_internal(&host).await?;
         }
         let branch = new.default_branch.unwrap_or_else(|| "main".into());
         if branch.trim().is_empty()
@@ -349,21 +443,35 @@ impl Bridge {
             .map_err(|e| BridgeError::Git(format!("workspace: {e}")))?;
         let head = format!("refs/heads/{branch}");
         let args = ["ls-remote", "--heads", "--", url.as_str(), head.as_str()];
-        let listing = git(&self.inner.workspace, &args, None, None);
+        let listing = git(&self.inner.git, &self.inner.workspace, &args, None, None);
+        // One short, fixed reason whatever git said: its stderr would tell a
+        // tenant whether a port is open or what a host answers. git's own
+        // words go to the log (credentials stripped).
+        let unreadable = || {
+            BridgeError::invalid(
+                "url",
+                "the repository could not be read (wrong URL or branch, no access, or no answer); the server log has details",
+            )
+        };
         // The child is killed when the timeout drops it.
         let found = match tokio::time::timeout(std::time::Duration::from_secs(30), listing).await {
             Ok(Ok(found)) => found,
             Ok(Err(e)) => {
-                return Err(BridgeError::invalid(
-                    "url",
-                    format!("cannot read the repository: {}", BridgeError::from(e)),
-                ));
+                tracing::info!(
+                    tenant,
+                    url = %crate::remote::strip_credentials(&url),
+                    error = %crate::remote::strip_credentials(&BridgeError::from(e).to_string()),
+                    "repository not registered: git cannot read it"
+                );
+                return Err(unreadable());
             }
             Err(_) => {
-                return Err(BridgeError::invalid(
-                    "url",
-                    "the repository did not answer within 30 s",
-                ));
+                tracing::info!(
+                    tenant,
+                    url = %crate::remote::strip_credentials(&url),
+                    "repository not registered: no answer within 30 s"
+                );
+                return Err(unreadable());
             }
         };
         if found.is_empty() {
@@ -433,50 +541,62 @@ impl Bridge {
         &self,
         tenant: &str,
     ) -> Result<(Vec<Repo>, Vec<(String, Scan)>, Vec<RepoProblem>), BridgeError> {
+        use futures_util::StreamExt;
         let repos = self.inner.store.repos(tenant).await?;
-        let _one_at_a_time = self.inner.mirrors.lock().await;
         let base = self.inner.workspace.join(dir_name(tenant)).join("mirrors");
+        // A few at once, in registration order; each mirror has its own lock,
+        // so a slow remote delays only reads of that one repository.
+        let reads: Vec<_> = futures_util::stream::iter(repos.clone())
+            .map(|r| {
+                let (bridge, dir) = (self.clone(), base.join(dir_name(&r.name)));
+                async move { bridge.read_repo(&r, dir).await }
+            })
+            .buffered(MIRROR_READS)
+            .collect()
+            .await;
         let mut scans = Vec::new();
         let mut problems = Vec::new();
-        for r in &repos {
-            let dir = base.join(dir_name(&r.name));
-            let refreshed = async {
-                clone_or_fetch(&r.url, &r.default_branch, &dir, None).await?;
-                git(
-                    &dir,
-                    &[
-                        "checkout",
-                        "--force",
-                        "--detach",
-                        &format!("origin/{}", r.default_branch),
-                    ],
-                    None,
-                    None,
-                )
-                .await
-            }
-            .await;
-            if let Err(e) = refreshed {
-                problems.push(RepoProblem {
-                    repo: r.name.clone(),
-                    reason: BridgeError::from(e).to_string(),
-                });
-                continue;
-            }
-            let read = tokio::task::spawn_blocking(move || scan::scan(&dir)).await;
+        for (r, read) in repos.iter().zip(reads) {
             match read {
-                Ok(Ok(s)) => scans.push((r.name.clone(), s)),
-                Ok(Err(e)) => problems.push(RepoProblem {
+                Ok(scan) => scans.push((r.name.clone(), scan)),
+                Err(reason) => problems.push(RepoProblem {
                     repo: r.name.clone(),
-                    reason: e.to_string(),
-                }),
-                Err(e) => problems.push(RepoProblem {
-                    repo: r.name.clone(),
-                    reason: e.to_string(),
+                    reason,
                 }),
             }
         }
         Ok((repos, scans, problems))
+    }
+
+    /// Fetches one repository into its mirror at `dir` and reads it; the
+    /// error is the reason a tenant sees (no server paths).
+    async fn read_repo(&self, r: &Repo, dir: PathBuf) -> Result<Scan, String> {
+        self.allowed_remote(&r.url).map_err(|e| e.to_string())?;
+        let lock = self.mirror_lock(&dir);
+        let _mirror = lock.lock().await;
+        let env = &self.inner.git;
+        let refreshed = async {
+            clone_or_fetch(env, &r.url, &r.default_branch, &dir, None).await?;
+            let base = format!("origin/{}", r.default_branch);
+            git(
+                env,
+                &dir,
+                &["checkout", "--force", "--detach", &base],
+                None,
+                None,
+            )
+            .await
+        }
+        .await;
+        if let Err(e) = refreshed {
+            return Err(BridgeError::from(e).to_string());
+        }
+        let scanned = dir.clone();
+        match tokio::task::spawn_blocking(move || scan::scan(&scanned)).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(crate::git::scrub_paths(&e.to_string(), &dir)),
+            Err(e) => Err(format!("reading the repository: {e}")),
+        }
     }
 
     fn graph_of(

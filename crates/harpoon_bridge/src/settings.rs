@@ -34,6 +34,18 @@ pub struct BridgeSettings {
     /// tenant could otherwise make the server probe its internal network
     /// (cloud metadata endpoints included) through `git ls-remote`.
     pub allow_private_remotes: bool,
+    /// Accept ssh remotes (`ssh://`, `git@host:path`). Off by default: git
+    /// runs ssh with the service user's keys (`~/.ssh`, or `ssh_command`), so
+    /// a tenant could read and push to any repository those keys reach.
+    pub allow_ssh_remotes: bool,
+    /// The ssh command git runs for ssh remotes, e.g. `ssh -i /run/keys/deploy
+    /// -o IdentitiesOnly=yes -F /dev/null`; unset means plain `ssh`, with the
+    /// service user's `~/.ssh`. Batch mode and timeouts are always added.
+    pub ssh_command: Option<String>,
+    /// Longest one git step (clone, fetch, push, ls-remote) may run, in
+    /// seconds, however slowly the remote keeps sending; then git and its
+    /// helpers are killed.
+    pub git_timeout_secs: u64,
 }
 
 impl Default for BridgeSettings {
@@ -49,6 +61,9 @@ impl Default for BridgeSettings {
             generate_attempts: 3,
             allow_local_remotes: false,
             allow_private_remotes: false,
+            allow_ssh_remotes: false,
+            ssh_command: None,
+            git_timeout_secs: 300,
         }
     }
 }
@@ -95,6 +110,22 @@ impl BridgeSettings {
             return Err(InvalidSetting::new(
                 "bridge.generate_attempts",
                 format!("{} is out of range 1..=10", self.generate_attempts),
+            ));
+        }
+        if !(1..=3600).contains(&self.git_timeout_secs) {
+            return Err(InvalidSetting::new(
+                "bridge.git_timeout_secs",
+                format!("{} is out of range 1..=3600", self.git_timeout_secs),
+            ));
+        }
+        if self
+            .ssh_command
+            .as_deref()
+            .is_some_and(|c| c.trim().is_empty())
+        {
+            return Err(InvalidSetting::new(
+                "bridge.ssh_command",
+                "must not be empty (leave it unset for plain ssh)",
             ));
         }
         Ok(())

@@ -456,6 +456,8 @@ impl Bridge {
                             .await
                     }
                     Outcome::Failed(m) => {
+                        // What the tenant reads: no path of the server's.
+                        let m = crate::git::scrub_paths(&m, &dir);
                         bridge
                             .phase(&run_id, name, Phase::Failed, Some(&m), "")
                             .await
@@ -512,12 +514,17 @@ impl Bridge {
         let c = Some(cancel);
         self.phase(run_id, name, Phase::Cloning, None, "cloning or fetching")
             .await;
-        if let Err(e) = clone_or_fetch(&p.repo.url, &p.repo.default_branch, dir, c).await {
+        // Registered under the settings of its day; refused now if they changed.
+        if let Err(e) = self.allowed_remote(&p.repo.url) {
+            return Outcome::Failed(e.to_string());
+        }
+        let env = &self.inner.git;
+        if let Err(e) = clone_or_fetch(env, &p.repo.url, &p.repo.default_branch, dir, c).await {
             return e.into();
         }
         // Idempotent on the branch name: a branch this strike already pushed
         // (before a restart) is kept as it is, never committed to twice.
-        match remote_branch(dir, branch, c).await {
+        match remote_branch(env, dir, branch, c).await {
             Ok(Some(sha)) => {
                 if let Err(e) = self.inner.store.set_commit(run_id, name, &sha).await {
                     return Outcome::Failed(e.to_string());
@@ -539,7 +546,7 @@ impl Bridge {
             vec!["clean", "-fdx"],
             vec!["checkout", "--force", "-B", branch, base.as_str()],
         ] {
-            if let Err(e) = git(dir, &args, None, c).await {
+            if let Err(e) = git(env, dir, &args, None, c).await {
                 return e.into();
             }
         }
@@ -606,7 +613,7 @@ impl Bridge {
                 // symbolic link", checked with git 2.47), and it replaces a
                 // link rather than following it. A link the diff creates is
                 // caught by the walk before the covenant file is written.
-                match git(dir, &["apply", "--whitespace=nowarn", &patch], None, c).await {
+                match git(env, dir, &["apply", "--whitespace=nowarn", &patch], None, c).await {
                     Ok(_) => {}
                     Err(GitStop::Failed(m)) => {
                         return Outcome::Failed(format!("the diff does not apply: {m}"));
@@ -636,10 +643,11 @@ impl Bridge {
             covenant.title,
             role_name(p.role)
         );
-        if let Err(e) = git(dir, &["add", "--all"], None, c).await {
+        if let Err(e) = git(env, dir, &["add", "--all"], None, c).await {
             return e.into();
         }
         if let Err(e) = git(
+            env,
             dir,
             &["commit", "--no-verify", "--quiet", "-m", &message],
             Some(&author),
@@ -649,7 +657,7 @@ impl Bridge {
         {
             return e.into();
         }
-        let sha = match git(dir, &["rev-parse", "HEAD"], None, c).await {
+        let sha = match git(env, dir, &["rev-parse", "HEAD"], None, c).await {
             Ok(s) => s,
             Err(e) => return e.into(),
         };
@@ -660,7 +668,7 @@ impl Bridge {
         self.phase(run_id, name, Phase::Pushing, None, "pushing")
             .await;
         let refspec = format!("HEAD:refs/heads/{branch}");
-        match git(dir, &["push", "--quiet", "origin", &refspec], None, c).await {
+        match git(env, dir, &["push", "--quiet", "origin", &refspec], None, c).await {
             Ok(_) => Outcome::Pushed,
             Err(e) => e.into(),
         }

@@ -517,6 +517,8 @@ async fn strike_requests_are_validated_naming_the_field() {
     // Local remotes are refused unless the deployment allows them.
     let mut strict = support::settings(None);
     strict.allow_local_remotes = false;
+    // ssh remotes are on here so the address check below is what refuses them.
+    strict.allow_ssh_remotes = true;
     let (db, _) = support::pool(tmp.path()).await;
     let strict =
         harpoon_bridge::Bridge::new(db, &strict, tmp.path(), std::sync::Arc::new(NonBlank))
