@@ -72,6 +72,10 @@ pub trait HarpoonBackend: Send + Sync + 'static {
     /// HTTP request's extensions.
     type Caller: Clone + Send + Sync + 'static;
 
+    /// Who a Streamable HTTP session opened by `caller` belongs to: only
+    /// requests whose caller maps to the same string may use the session.
+    fn session_owner(&self, caller: &Self::Caller) -> String;
+
     /// `POST /classify`.
     async fn classify(
         &self,

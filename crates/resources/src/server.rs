@@ -511,24 +511,127 @@ pub struct HttpOptions {
     pub shutdown: CancellationToken,
 }
 
-/// The Streamable HTTP endpoint over a backend.
-pub type McpHttpService<B> = StreamableHttpService<HarpoonMcp<B>, LocalSessionManager>;
+/// The Streamable HTTP endpoint over a backend, with its sessions bound to
+/// the callers that opened them.
+pub type McpHttpService = axum::Router;
+
+/// Header carrying the session id (Streamable HTTP).
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// Who opened each session the SDK holds. The SDK itself accepts any request
+/// carrying a live session id, so without this a caller holding another
+/// tenant's id could read its GET stream (resource notifications included)
+/// or end it with DELETE.
+struct SessionOwners<B: HarpoonBackend> {
+    backend: Arc<B>,
+    sessions: Arc<LocalSessionManager>,
+    /// Session id → [`HarpoonBackend::session_owner`] of its initialiser.
+    owners: Mutex<HashMap<String, String>>,
+}
+
+impl<B: HarpoonBackend> SessionOwners<B> {
+    fn owner_of(&self, id: &str) -> Option<String> {
+        let owners = self.owners.lock().unwrap_or_else(|p| p.into_inner());
+        owners.get(id).cloned()
+    }
+
+    /// Records a new session, forgetting those the SDK has since dropped
+    /// (idle expiry, shutdown), so the map stays as large as the live set.
+    async fn bind(&self, id: String, owner: String) {
+        let live = self.sessions.sessions.read().await;
+        let mut owners = self.owners.lock().unwrap_or_else(|p| p.into_inner());
+        owners.retain(|known, _| live.contains_key(known.as_str()));
+        owners.insert(id, owner);
+    }
+
+    fn forget(&self, id: &str) {
+        let mut owners = self.owners.lock().unwrap_or_else(|p| p.into_inner());
+        owners.remove(id);
+    }
+}
+
+/// What the SDK answers for an unknown session, so a foreign id cannot be
+/// told apart from one that never existed.
+fn session_not_found() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        "Not Found: Session not found",
+    )
+        .into_response()
+}
+
+/// Lets a request with a session id through only when its caller is the one
+/// that opened the session (else 404, as for an unknown id), and records the
+/// opener of each new session.
+async fn bind_sessions<B: HarpoonBackend>(
+    axum::extract::State(guard): axum::extract::State<Arc<SessionOwners<B>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let owner = request
+        .extensions()
+        .get::<B::Caller>()
+        .map(|caller| guard.backend.session_owner(caller));
+    let session = request
+        .headers()
+        .get(SESSION_HEADER)
+        .map(|v| v.to_str().map(str::to_owned));
+    match session {
+        Some(Ok(id)) => {
+            // Unknown ids are refused here too: every id a client can know
+            // was recorded before the answer that carried it was sent.
+            if owner.is_none() || guard.owner_of(&id) != owner {
+                return session_not_found();
+            }
+            let ending = request.method() == axum::http::Method::DELETE;
+            let response = next.run(request).await;
+            if ending && response.status().is_success() {
+                guard.forget(&id);
+            }
+            response
+        }
+        Some(Err(_)) => session_not_found(),
+        None => {
+            let response = next.run(request).await;
+            let opened = response
+                .headers()
+                .get(SESSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            if let (Some(id), Some(owner)) = (opened, owner) {
+                guard.bind(id, owner).await;
+            }
+            response
+        }
+    }
+}
 
 /// The Streamable HTTP service, to mount with `Router::nest_service("/mcp", …)`
-/// behind the service's authentication.
-pub fn http_service<B: HarpoonBackend>(backend: Arc<B>, options: HttpOptions) -> McpHttpService<B> {
+/// behind the service's authentication, which must put the request's
+/// `B::Caller` into its extensions.
+pub fn http_service<B: HarpoonBackend>(backend: Arc<B>, options: HttpOptions) -> McpHttpService {
     let mut config = StreamableHttpServerConfig::default()
         .with_max_request_body_bytes(options.max_body_bytes)
         .with_cancellation_token(options.shutdown);
     if !options.loopback_hosts_only {
         config = config.disable_allowed_hosts();
     }
+    let sessions = Arc::new(LocalSessionManager::default());
+    let guard = Arc::new(SessionOwners {
+        backend: backend.clone(),
+        sessions: sessions.clone(),
+        owners: Mutex::default(),
+    });
     let handler = HarpoonMcp::for_http(backend);
-    StreamableHttpService::new(
-        move || Ok(handler.for_new_session()),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    )
+    let service =
+        StreamableHttpService::new(move || Ok(handler.for_new_session()), sessions, config);
+    axum::Router::new()
+        .fallback_service(service)
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            bind_sessions::<B>,
+        ))
 }
 
 /// Why the stdio server stopped abnormally.

@@ -26,6 +26,9 @@ pub struct Caller {
     pub scope: Scope,
     /// Limits in force.
     pub limits: Limits,
+    /// Id of the API key presented; `None` when no tenant key was involved
+    /// (auth disabled, the shared-key MCP listener, stdio).
+    pub key_id: Option<String>,
 }
 
 impl Caller {
@@ -43,13 +46,45 @@ impl Caller {
     }
 }
 
+/// The authenticated caller of an admin route, or 403 `admin_required`.
+///
+/// An extractor rather than a check inside the handler: listed before the
+/// body extractor, it refuses a non-admin key before the body is read, so
+/// such a caller learns nothing about what a valid body looks like.
+#[derive(Debug, Clone)]
+pub struct AdminCaller(pub Caller);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            // Only reachable if a route were mounted outside the auth layer.
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_api_key",
+                "send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+            )
+        })?;
+        caller.require_admin()?;
+        Ok(Self(caller))
+    }
+}
+
 /// Routes anyone may call: probes and the API description.
 pub const PUBLIC: &[&str] = &["/health", "/ready", "/openapi.json"];
 /// The route guarded by `auth.metrics_token` instead of API keys.
 pub const METRICS: &str = "/metrics";
 
 pub(crate) fn presented_key(request: &Request) -> Option<&str> {
-    let headers = request.headers();
+    key_in(request.headers())
+}
+
+/// The API key in `Authorization: Bearer …` or `X-API-Key`, if any.
+pub(crate) fn key_in(headers: &axum::http::HeaderMap) -> Option<&str> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -87,19 +122,13 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
         return next.run(request).await;
     }
     if route.as_deref() == Some(METRICS) {
-        let allowed = match &state.settings.auth.metrics_token {
-            Some(token) => presented_key(&request).is_some_and(|k| same_secret(k, token.expose())),
-            None => true,
+        // Owned: a borrow of the request (its body is not `Sync`) must not
+        // be held across the key lookup.
+        let key = presented_key(&request).map(str::to_owned);
+        return match metrics_access(&state, key.as_deref()).await {
+            Ok(()) => next.run(request).await,
+            Err(refused) => refused.into_response(),
         };
-        if !allowed {
-            return ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_metrics_token",
-                "/metrics needs `Authorization: Bearer <auth.metrics_token>`",
-            )
-            .into_response();
-        }
-        return next.run(request).await;
     }
     let key = presented_key(&request).map(str::to_owned);
     let caller = match identify(&state, key.as_deref()).await {
@@ -107,6 +136,49 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
         Err(error) => return error.into_response(),
     };
     admit(&state, caller, request, next).await
+}
+
+/// Who may scrape `/metrics`: the holder of `auth.metrics_token` when one is
+/// set; without one, anyone on a loopback bind (only this host can connect)
+/// and admin keys on any other bind, where the figures (routes, models,
+/// pools, tenants' traffic) would otherwise be open to the network.
+async fn metrics_access(state: &AppState, key: Option<&str>) -> Result<(), ApiError> {
+    if let Some(token) = &state.settings.auth.metrics_token {
+        return if key.is_some_and(|k| same_secret(k, token.expose())) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_metrics_token",
+                "/metrics needs `Authorization: Bearer <auth.metrics_token>`",
+            ))
+        };
+    }
+    // An address that does not parse is treated as reachable from outside.
+    let loopback = state
+        .settings
+        .service
+        .bind_ip()
+        .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        return Ok(());
+    }
+    identify(state, key).await?.require_admin().map_err(|_| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_required",
+            "/metrics needs an admin key, or set auth.metrics_token for a scraper",
+        )
+    })
+}
+
+/// Whether the API key in `headers` (if any) is an admin's; `false` for a
+/// missing, unknown or revoked key. Public routes use it to add details
+/// only an operator should see; it takes no quota.
+pub async fn is_admin(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    identify(state, key_in(headers))
+        .await
+        .is_ok_and(|caller| caller.scope == Scope::Admin)
 }
 
 /// Applies the caller's request-rate and concurrency quotas, then runs the
@@ -346,8 +418,8 @@ async fn resolve_claim(state: &AppState, claim: &Claim<'_>) -> Result<Caller, Ap
 
 async fn resolve(state: &AppState, key: Option<&str>) -> Result<Caller, ApiError> {
     let settings = &state.settings;
-    let (tenant, scope) = if state.auth_mode == AuthMode::Disabled {
-        (state.local_tenant.clone(), Scope::Admin)
+    let (tenant, scope, key_id) = if state.auth_mode == AuthMode::Disabled {
+        (state.local_tenant.clone(), Scope::Admin, None)
     } else {
         let key = key.filter(|k| !k.is_empty()).ok_or_else(|| {
             ApiError::new(
@@ -362,7 +434,7 @@ async fn resolve(state: &AppState, key: Option<&str>) -> Result<Caller, ApiError
             .await
             .map_err(ApiError::from)?
         {
-            Ok((record, tenant)) => (tenant, record.scope),
+            Ok((record, tenant)) => (tenant, record.scope, Some(record.id)),
             Err(KeyRefusal::Invalid) => {
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
@@ -388,6 +460,7 @@ async fn resolve(state: &AppState, key: Option<&str>) -> Result<Caller, ApiError
         limits: Limits::resolve(&quota, &settings.quotas),
         tenant,
         scope,
+        key_id,
     })
 }
 
@@ -403,6 +476,7 @@ pub async fn caller_for(state: &AppState, tenant: Tenant) -> Result<Caller, ApiE
         limits: Limits::resolve(&quota, &state.settings.quotas),
         tenant,
         scope: Scope::Tenant,
+        key_id: None,
     })
 }
 
@@ -451,6 +525,7 @@ mod tests {
                 max_concurrent: 4,
                 tokens_per_day: None,
             },
+            key_id: None,
         }
     }
 
@@ -496,6 +571,64 @@ mod tests {
         assert!(
             matches!(cache.get("k"), Cached::Missing),
             "a revoked key is not served again"
+        );
+    }
+
+    /// `/metrics` on an app whose settings bind `host` (nothing is bound:
+    /// requests go straight to the router), with an admin and a tenant key.
+    async fn metrics_statuses(host: &str) -> Vec<axum::http::StatusCode> {
+        use tower::ServiceExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = crate::settings::Settings::default();
+        settings.storage.data_dir = dir.path().to_owned();
+        settings.service.host = host.to_owned();
+        let (state, _writer) = crate::server::open_state(settings, false).await.unwrap();
+        let ops = state
+            .storage
+            .create_tenant("ops", Default::default())
+            .await
+            .unwrap();
+        let acme = state
+            .storage
+            .create_tenant("acme", Default::default())
+            .await
+            .unwrap();
+        let (admin, _) = state
+            .storage
+            .create_key(&ops.id, Scope::Admin)
+            .await
+            .unwrap();
+        let (tenant, _) = state
+            .storage
+            .create_key(&acme.id, Scope::Tenant)
+            .await
+            .unwrap();
+        let app = crate::app::router(state.clone());
+        let mut statuses = Vec::new();
+        for key in [None, Some(tenant.as_str()), Some(admin.as_str())] {
+            let mut request = axum::http::Request::get("/metrics");
+            if let Some(key) = key {
+                request = request.header("authorization", format!("Bearer {key}"));
+            }
+            let request = request.body(Body::empty()).unwrap();
+            statuses.push(app.clone().oneshot(request).await.unwrap().status());
+        }
+        state.storage.close().await;
+        statuses
+    }
+
+    #[tokio::test]
+    async fn metrics_without_a_token_are_for_admin_keys_off_loopback() {
+        use axum::http::StatusCode as S;
+        assert_eq!(
+            metrics_statuses("0.0.0.0").await,
+            [S::UNAUTHORIZED, S::FORBIDDEN, S::OK],
+            "no key, a tenant key, an admin key"
+        );
+        assert_eq!(
+            metrics_statuses("127.0.0.1").await,
+            [S::OK, S::OK, S::OK],
+            "a loopback bind is reachable from this host only"
         );
     }
 

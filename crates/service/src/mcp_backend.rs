@@ -89,6 +89,16 @@ fn fragment_input(f: FragmentArg) -> FragmentInput {
 impl HarpoonBackend for McpBackend {
     type Caller = Caller;
 
+    /// The tenant and the key: another tenant's key, or another key of the
+    /// same tenant, cannot join, stream from or end the session.
+    fn session_owner(&self, caller: &Caller) -> String {
+        format!(
+            "{}/{}",
+            caller.tenant.id,
+            caller.key_id.as_deref().unwrap_or("-")
+        )
+    }
+
     async fn classify(&self, _caller: &Caller, args: ClassifyArgs) -> Result<Value, BackendError> {
         let request = ClassifyRequest {
             text: args.text,
@@ -262,10 +272,7 @@ impl HarpoonBackend for McpBackend {
 
 /// The Streamable HTTP service for `/mcp`. `loopback_hosts_only` keeps the
 /// SDK's DNS-rebinding guard on where nothing else protects the endpoint.
-pub fn http_service(
-    state: &AppState,
-    loopback_hosts_only: bool,
-) -> resources::McpHttpService<McpBackend> {
+pub fn http_service(state: &AppState, loopback_hosts_only: bool) -> resources::McpHttpService {
     let shutdown = tokio_util::sync::CancellationToken::new();
     // Open sessions and streams end when the service starts draining, so they
     // do not hold shutdown for the whole grace period.

@@ -486,3 +486,333 @@ async fn metrics_take_their_own_token_when_one_is_set() {
         .unwrap();
     assert_eq!(right.status(), StatusCode::OK);
 }
+
+/// A model whose endpoint carries credentials, as an `openai` deployment
+/// behind basic auth would be configured.
+const REMOTE_SECRET: &str = "hunter2-in-the-url";
+
+#[tokio::test]
+async fn public_detailed_health_shows_states_only() {
+    let (data, admin_key) = bootstrapped();
+    let base_url = format!("http://bob:{REMOTE_SECRET}@127.0.0.1:9/v1");
+    let api = Api::new(Service::start_in(
+        data,
+        common::free_port(),
+        &[
+            REQUIRED,
+            ("HARPOON__MODELS__REMOTE__ENGINE", "openai"),
+            ("HARPOON__MODELS__REMOTE__REPO", "remote-model"),
+            ("HARPOON__MODELS__REMOTE__BASE_URL", &base_url),
+        ],
+    ));
+    let (_, key) = api.tenant(&admin_key, "acme", json!({})).await;
+    let data_dir = api.svc.data.path().to_str().unwrap().to_owned();
+    let detailed = |key: Option<&str>| {
+        let mut request = api.http.get(api.svc.url("/health?detailed=true"));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.text().await.unwrap()
+        }
+    };
+
+    for (who, key) in [
+        ("no key", None),
+        ("a tenant key", Some(key.as_str())),
+        (
+            "an unknown key",
+            Some("hk_not_a_real_key_at_all_0000000000"),
+        ),
+    ] {
+        let text = detailed(key).await;
+        for leak in [
+            REMOTE_SECRET,
+            "127.0.0.1:9",
+            &data_dir,
+            "git_sha",
+            "uptime_secs",
+        ] {
+            assert!(!text.contains(leak), "{who}: {leak:?} in {text}");
+        }
+        let body: Value = serde_json::from_str(&text).unwrap();
+        for (name, c) in body["components"].as_object().unwrap() {
+            assert!(c["status"].is_string(), "{who}: {name}: {c}");
+            assert!(c["reason"].is_string(), "{who}: {name}: {c}");
+            assert!(c.get("detail").is_none(), "{who}: {name}: {c}");
+        }
+        let remote = body["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "remote")
+            .cloned()
+            .unwrap();
+        assert_eq!(remote["available"], true, "{who}: {remote}");
+        assert!(remote.get("detail").is_none(), "{who}: {remote}");
+    }
+
+    // An admin sees where things are, still without the URL's password.
+    let text = detailed(Some(&admin_key)).await;
+    assert!(!text.contains(REMOTE_SECRET), "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert!(body["build"]["git_sha"].is_string(), "{body}");
+    assert!(body["uptime_secs"].is_u64(), "{body}");
+    assert!(
+        body["components"]["storage"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&data_dir),
+        "{body}"
+    );
+    let remote = body["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "remote")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        remote["detail"], "served by http://127.0.0.1:9/v1",
+        "{remote}"
+    );
+}
+
+#[tokio::test]
+async fn admin_routes_refuse_a_tenant_key_before_reading_the_body() {
+    let (data, admin_key) = bootstrapped();
+    let api = Api::new(Service::start_in(data, common::free_port(), &[REQUIRED]));
+    let (tenant_id, key) = api.tenant(&admin_key, "acme", json!({})).await;
+    let keys = api
+        .get(&admin_key, &format!("/v2/admin/tenants/{tenant_id}/keys"))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let key_id = keys[0]["id"].as_str().unwrap().to_owned();
+    let routes = [
+        "/v2/admin/tenants".to_owned(),
+        format!("/v2/admin/tenants/{tenant_id}/keys"),
+        format!("/v2/admin/tenants/{tenant_id}/suspend"),
+        format!("/v2/admin/tenants/{tenant_id}/activate"),
+        format!("/v2/admin/keys/{key_id}/revoke"),
+    ];
+    let bodies = [
+        (
+            "breaks the schema",
+            "application/json",
+            r#"{"name": 7, "colour": "red"}"#,
+        ),
+        ("is not JSON", "application/json", "{not json"),
+        ("is not declared JSON", "text/plain", "hello"),
+    ];
+    for route in &routes {
+        for (what, content_type, body) in bodies {
+            let response = api
+                .http
+                .post(api.svc.url(route))
+                .bearer_auth(&key)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                code(response).await,
+                (StatusCode::FORBIDDEN, "admin_required".into()),
+                "POST {route} with a body that {what}"
+            );
+        }
+    }
+    // The admin still gets the body's own errors.
+    let bad = api
+        .post(&admin_key, "/v2/admin/tenants", json!({"name": 7}))
+        .await;
+    assert_eq!(code(bad).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_model_name_is_bounded_before_the_ledger_sees_it() {
+    let (data, admin_key) = bootstrapped();
+    let api = Api::new(Service::start_in(data, common::free_port(), &[REQUIRED]));
+    let (_, key) = api.tenant(&admin_key, "acme", json!({})).await;
+    let huge = "m".repeat(900_000);
+    let messages = json!([{"role": "user", "content": "hi"}]);
+
+    for (what, model) in [
+        ("900,000 characters", huge.as_str()),
+        ("257 characters", &huge[..257]),
+        ("a newline", "gemma\nINJECTED"),
+    ] {
+        let chat = api
+            .post(
+                &key,
+                "/v1/chat/completions",
+                json!({"model": model, "messages": messages}),
+            )
+            .await;
+        assert_eq!(chat.status(), StatusCode::BAD_REQUEST, "chat, {what}");
+        let body: Value = chat.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_request", "{what}");
+        assert_eq!(body["error"]["details"]["param"], "model", "{what}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("model: ") && message.len() < 200,
+            "{message}"
+        );
+
+        let run = api
+            .post(&key, "/run", json!({"text": "hi", "model": model}))
+            .await;
+        let (status, code) = code(run).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
+            "run, {what}"
+        );
+    }
+    // 256 characters is a name like any other: unknown, 404, and recorded.
+    let longest = "m".repeat(256);
+    let unknown = api
+        .post(
+            &key,
+            "/v1/chat/completions",
+            json!({"model": longest, "messages": messages}),
+        )
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+
+    let report = usage_of(&api, &key, "group_by=model").await;
+    let groups = report["groups"].as_array().unwrap();
+    assert_eq!(
+        groups.len(),
+        1,
+        "only the valid request is recorded: {report}"
+    );
+    assert_eq!(groups[0]["key"], longest.as_str());
+}
+
+/// One JSON-RPC message to `/mcp` as `key`, in `session` if given.
+async fn mcp(
+    api: &Api,
+    key: &str,
+    session: Option<&str>,
+    method: reqwest::Method,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = api
+        .http
+        .request(method, api.svc.url("/mcp"))
+        .bearer_auth(key)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18");
+    if let Some(id) = session {
+        request = request.header("mcp-session-id", id);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    tokio::time::timeout(Duration::from_secs(10), request.send())
+        .await
+        .expect("an answer's headers within 10 s")
+        .unwrap()
+}
+
+/// Opens an MCP session as `key`; its id.
+async fn mcp_session(api: &Api, key: &str) -> String {
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "tenancy-test", "version": "0"}}});
+    let opened = mcp(api, key, None, reqwest::Method::POST, Some(init)).await;
+    assert_eq!(opened.status(), StatusCode::OK);
+    let id = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let _ = opened.text().await;
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let ack = mcp(
+        api,
+        key,
+        Some(&id),
+        reqwest::Method::POST,
+        Some(initialized),
+    )
+    .await;
+    assert_eq!(ack.status(), StatusCode::ACCEPTED);
+    id
+}
+
+#[tokio::test]
+async fn an_mcp_session_answers_only_the_key_that_opened_it() {
+    let (data, admin_key) = bootstrapped();
+    let api = Api::new(Service::start_in(data, common::free_port(), &[REQUIRED]));
+    let (a_id, a_key) = api.tenant(&admin_key, "team-a", json!({})).await;
+    let (_, b_key) = api.tenant(&admin_key, "team-b", json!({})).await;
+    let a_second_key = api
+        .post(
+            &admin_key,
+            &format!("/v2/admin/tenants/{a_id}/keys"),
+            json!({}),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session = mcp_session(&api, &a_key).await;
+    let ping = || json!({"jsonrpc": "2.0", "id": 7, "method": "ping"});
+
+    for (who, key) in [
+        ("tenant B", &b_key),
+        ("another key of tenant A", &a_second_key),
+    ] {
+        let post = mcp(
+            &api,
+            key,
+            Some(&session),
+            reqwest::Method::POST,
+            Some(ping()),
+        )
+        .await;
+        assert_eq!(post.status(), StatusCode::NOT_FOUND, "{who}: POST");
+        let stream = mcp(&api, key, Some(&session), reqwest::Method::GET, None).await;
+        assert_eq!(stream.status(), StatusCode::NOT_FOUND, "{who}: GET stream");
+        drop(stream);
+        let end = mcp(&api, key, Some(&session), reqwest::Method::DELETE, None).await;
+        assert_eq!(end.status(), StatusCode::NOT_FOUND, "{who}: DELETE");
+        let body: Value = end.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{who}: {body}");
+    }
+
+    // The owner's session outlived all that, and only the owner ends it.
+    let alive = mcp(
+        &api,
+        &a_key,
+        Some(&session),
+        reqwest::Method::POST,
+        Some(ping()),
+    )
+    .await;
+    assert_eq!(alive.status(), StatusCode::OK, "A's session still works");
+    let _ = alive.text().await;
+    let end = mcp(&api, &a_key, Some(&session), reqwest::Method::DELETE, None).await;
+    assert!(
+        end.status().is_success(),
+        "A ends its own session: {}",
+        end.status()
+    );
+    let gone = mcp(
+        &api,
+        &a_key,
+        Some(&session),
+        reqwest::Method::POST,
+        Some(ping()),
+    )
+    .await;
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+}

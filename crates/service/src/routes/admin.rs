@@ -1,7 +1,9 @@
-//! Admin routes: tenants and their keys. Admin-scoped keys only.
+//! Admin routes: tenants and their keys. Admin-scoped keys only: every
+//! handler takes [`AdminCaller`] first, so the scope is checked before a body
+//! or path is looked at.
 
 use crate::{
-    auth::Caller,
+    auth::AdminCaller,
     error::{ApiError, ErrorBody},
     extract::{ApiJson, Validate},
     state::AppState,
@@ -11,7 +13,7 @@ use crate::{
     },
 };
 use axum::{
-    Extension, Json,
+    Json,
     extract::{Path, State},
     http::StatusCode,
 };
@@ -91,10 +93,9 @@ pub struct CreatedKey {
     ))]
 pub async fn create_tenant(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    _admin: AdminCaller,
     ApiJson(body): ApiJson<NewTenant>,
 ) -> Result<(StatusCode, Json<Tenant>), ApiError> {
-    caller.require_admin()?;
     let tenant = state.storage.create_tenant(&body.name, body.quota).await?;
     Ok((StatusCode::CREATED, Json(tenant)))
 }
@@ -108,19 +109,12 @@ pub async fn create_tenant(
     ))]
 pub async fn list_tenants(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    _admin: AdminCaller,
 ) -> Result<Json<Vec<Tenant>>, ApiError> {
-    caller.require_admin()?;
     Ok(Json(state.storage.list_tenants().await?))
 }
 
-async fn set_status(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-    status: &str,
-) -> Result<Json<Tenant>, ApiError> {
-    caller.require_admin()?;
+async fn set_status(state: &AppState, id: &str, status: &str) -> Result<Json<Tenant>, ApiError> {
     let tenant = state.storage.find_tenant(id).await?;
     let tenant = state.storage.set_tenant_status(&tenant.id, status).await?;
     state.callers.clear();
@@ -137,10 +131,10 @@ async fn set_status(
     ))]
 pub async fn suspend_tenant(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    _admin: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Tenant>, ApiError> {
-    set_status(&state, &caller, &id, "suspended").await
+    set_status(&state, &id, "suspended").await
 }
 
 /// Reactivates a suspended tenant.
@@ -153,10 +147,10 @@ pub async fn suspend_tenant(
     ))]
 pub async fn activate_tenant(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    _admin: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Tenant>, ApiError> {
-    set_status(&state, &caller, &id, "active").await
+    set_status(&state, &id, "active").await
 }
 
 /// Creates a key for a tenant; the key is in this answer only.
@@ -170,11 +164,10 @@ pub async fn activate_tenant(
     ))]
 pub async fn create_key(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    _admin: AdminCaller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    caller.require_admin()?;
     let tenant = state.storage.find_tenant(&id).await?;
     let (key, record) = state
         .storage
@@ -193,10 +186,9 @@ pub async fn create_key(
     ))]
 pub async fn list_keys(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    _admin: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<KeyRecord>>, ApiError> {
-    caller.require_admin()?;
     let tenant = state.storage.find_tenant(&id).await?;
     Ok(Json(state.storage.list_keys(&tenant.id).await?))
 }
@@ -211,10 +203,9 @@ pub async fn list_keys(
     ))]
 pub async fn revoke_key(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    _admin: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<KeyRecord>, ApiError> {
-    caller.require_admin()?;
     let record = state.storage.revoke_key(&id).await?;
     state.callers.clear();
     Ok(Json(record))

@@ -117,7 +117,9 @@ pub struct StreamOptions {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ChatCompletionRequest {
     /// `auto` lets the router pick the tier; a configured model name pins it.
+    /// At most 256 characters, none of them control characters.
     #[serde(default = "auto")]
+    #[schema(max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub model: String,
     /// The conversation; at least one message.
     #[schema(min_items = 1)]
@@ -154,6 +156,16 @@ fn auto() -> String {
 
 impl Validate for ChatCompletionRequest {
     fn validate(&self) -> Result<(), ApiError> {
+        // 400 like OpenAI's answer to a model it cannot take, before the name
+        // reaches the ledger.
+        if let Some(why) = inference::model_name_problem(&self.model) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("model: {why}"),
+            )
+            .with_details(serde_json::json!({ "param": "model" })));
+        }
         if self.messages.is_empty() {
             return Err(ApiError::validation(
                 "messages: at least one message is required",
@@ -287,7 +299,7 @@ pub struct ChatCompletion {
     responses(
         (status = 200, description = "The completion, or with stream: true an event stream of chat.completion.chunk objects ending with `data: [DONE]`",
             content((ChatCompletion = "application/json"), (ChatStreamEvent = "text/event-stream"))),
-        (status = 400, description = "Malformed JSON, or the prompt does not fit the model's context (`context_length_exceeded`)", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, a `model` longer than 256 characters or holds control characters (`invalid_request`, `details.param`), or the prompt does not fit the model's context (`context_length_exceeded`)", body = ErrorBody),
         (status = 404, description = "Unknown model (`model_not_found`)", body = ErrorBody),
         (status = 413, description = "Body larger than service.body_limit_bytes", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),

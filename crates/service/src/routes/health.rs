@@ -4,6 +4,7 @@ use crate::{error::ApiError, state::AppState};
 use axum::{
     Json,
     extract::{Query, State},
+    http::HeaderMap,
 };
 use orchestrator::EngineKind;
 use serde::{Deserialize, Serialize};
@@ -37,8 +38,22 @@ pub enum ComponentStatus {
 pub struct Component {
     /// Its state.
     pub status: ComponentStatus,
-    /// Why it is in that state.
-    pub detail: String,
+    /// Why, as a stable snake_case code (e.g. `serving`, `no_model_can_serve`,
+    /// `timeout`, `not_configured`).
+    pub reason: &'static str,
+    /// Why, in words naming files, servers and endpoints: admin keys only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Component {
+    fn new(status: ComponentStatus, reason: &'static str, detail: String) -> Self {
+        Self {
+            status,
+            reason,
+            detail: Some(detail),
+        }
+    }
 }
 
 /// How the binary was built.
@@ -54,7 +69,31 @@ pub struct BuildInfo {
     pub target: String,
 }
 
+/// One configured model as `/health` shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ModelHealth {
+    /// Configured name.
+    pub name: String,
+    /// Tier it serves, if any.
+    #[schema(value_type = Option<String>)]
+    pub tier: Option<orchestrator::Tier>,
+    /// Configured engine.
+    pub engine: &'static str,
+    /// Whether requests can be served.
+    pub available: bool,
+    /// Load state, when an engine exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub load_state: Option<orchestrator::engine::LoadState>,
+    /// What serves it or why it cannot serve (endpoint, weights): admin keys only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 /// Body of `GET /health`; the optional fields come with `?detailed=true`.
+/// Without an admin key the detailed form holds states and reason codes only:
+/// build, uptime, details, endpoints and paths need an admin key, as this
+/// route takes none and is reachable by anyone who can reach the port.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Health {
     /// Always `healthy` while the process answers.
@@ -63,22 +102,23 @@ pub struct Health {
     pub deployment_modes: Vec<DeploymentMode>,
     /// Crate version.
     pub version: &'static str,
-    /// Seconds since start-up (detailed).
+    /// Seconds since start-up (detailed, admin key).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uptime_secs: Option<u64>,
-    /// Build metadata (detailed).
+    /// Build metadata (detailed, admin key).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build: Option<BuildInfo>,
-    /// State of the router, engines, storage and hosted·ai (detailed).
+    /// State of the router, engines, storage and hosted·ai (detailed; each
+    /// `detail` with an admin key only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub components: Option<BTreeMap<&'static str, Component>>,
-    /// Each configured model: tier, engine, availability, load state (detailed).
+    /// Each configured model: tier, engine, availability, load state
+    /// (detailed; `detail` with an admin key only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub models: Option<Vec<orchestrator::registry::ModelStatus>>,
-    /// The hosted·ai pool manager's state, when configured (detailed): models,
-    /// subscriptions and breaker, without pod endpoints or billing (those are
-    /// in the admin-only `GET /v2/pools`, as this route needs no key).
+    pub models: Option<Vec<ModelHealth>>,
+    /// The hosted·ai pool manager's state, when configured (detailed, admin
+    /// key): models, subscriptions and breaker, without pod endpoints or
+    /// billing (those are in `GET /v2/pools`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub hosted_ai: Option<HostedAiHealth>,
@@ -87,7 +127,8 @@ pub struct Health {
 /// Query of `GET /health`.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct HealthQuery {
-    /// Adds uptime, build info and component states.
+    /// Adds component states and models; with an admin key also uptime,
+    /// build info, details and the hosted·ai state.
     #[serde(default)]
     pub detailed: bool,
 }
@@ -99,7 +140,10 @@ pub struct Ready {
     pub status: &'static str,
 }
 
-/// Liveness: answers while the process runs.
+/// Liveness: answers while the process runs. The detailed form adds
+/// uptime, build, details and the hosted·ai state for an admin key (as
+/// `Authorization: Bearer` or `X-API-Key`); any other caller, key or not,
+/// gets states and reason codes only.
 #[utoipa::path(
     get,
     path = "/health",
@@ -113,14 +157,32 @@ pub struct Ready {
 pub async fn health(
     State(state): State<AppState>,
     Query(query): Query<HealthQuery>,
+    headers: HeaderMap,
 ) -> Json<Health> {
     let detailed = query.detailed;
-    Json(Health {
+    let mut health = Health {
         status: "healthy",
         deployment_modes: deployment_modes(&state),
         version: env!("CARGO_PKG_VERSION"),
-        uptime_secs: detailed.then(|| state.started_at.elapsed().as_secs()),
-        build: detailed.then(|| BuildInfo {
+        uptime_secs: None,
+        build: None,
+        components: None,
+        models: None,
+        hosted_ai: None,
+    };
+    if !detailed {
+        return Json(health);
+    }
+    let mut components = components(&state).await;
+    let mut models: Vec<ModelHealth> = state
+        .gateway
+        .registry
+        .iter()
+        .map(|m| model_health(m.status()))
+        .collect();
+    if crate::auth::is_admin(&state, &headers).await {
+        health.uptime_secs = Some(state.started_at.elapsed().as_secs());
+        health.build = Some(BuildInfo {
             version: env!("CARGO_PKG_VERSION"),
             git_sha: option_env!("HARPOON_GIT_SHA").unwrap_or("unknown"),
             profile: if cfg!(debug_assertions) {
@@ -129,19 +191,55 @@ pub async fn health(
                 "release"
             },
             target: format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
-        }),
-        components: if detailed {
-            Some(components(&state).await)
-        } else {
-            None
-        },
-        models: detailed.then(|| state.gateway.registry.iter().map(|m| m.status()).collect()),
-        hosted_ai: state
+        });
+        health.hosted_ai = state
             .hosted_ai
             .as_ref()
-            .filter(|_| detailed)
-            .map(|m| HostedAiHealth::of(m.snapshot())),
-    })
+            .map(|m| HostedAiHealth::of(m.snapshot()));
+    } else {
+        for c in components.values_mut() {
+            c.detail = None;
+        }
+        for m in &mut models {
+            m.detail = None;
+        }
+    }
+    health.components = Some(components);
+    health.models = Some(models);
+    Json(health)
+}
+
+/// A model's status with any `user:password@` removed from its endpoint:
+/// even an admin's answer must not carry a configured secret.
+fn model_health(status: orchestrator::registry::ModelStatus) -> ModelHealth {
+    ModelHealth {
+        name: status.name,
+        tier: status.tier,
+        engine: status.engine,
+        available: status.available,
+        load_state: status.load_state,
+        detail: Some(without_url_credentials(&status.detail)),
+    }
+}
+
+/// `text` with the user-info part (`user:password@`) of every URL removed.
+fn without_url_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let authority_end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..authority_end];
+        // The last `@` ends the user-info: a password may itself hold one.
+        let host_start = authority.rfind('@').map_or(0, |i| i + 1);
+        out.push_str(&authority[host_start..]);
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Modes with at least one model that can serve now.
@@ -176,32 +274,46 @@ fn engines(state: &AppState) -> Component {
     if serving.is_empty() {
         let why: Vec<String> = statuses
             .iter()
-            .map(|s| format!("{}: {}", s.name, s.detail))
+            .map(|s| format!("{}: {}", s.name, without_url_credentials(&s.detail)))
             .collect();
-        Component {
-            status: ComponentStatus::Unavailable,
-            detail: format!(
+        Component::new(
+            ComponentStatus::Unavailable,
+            "no_model_can_serve",
+            format!(
                 "no model can serve; inference requests get 503 ({})",
                 why.join("; ")
             ),
-        }
+        )
     } else {
-        Component {
-            status: ComponentStatus::Ok,
-            detail: format!("serving: {}", serving.join(", ")),
-        }
+        Component::new(
+            ComponentStatus::Ok,
+            "serving",
+            format!("serving: {}", serving.join(", ")),
+        )
     }
 }
 
 /// How long readiness and health wait for the database before calling it down.
 const STORAGE_PROBE: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Why the database did not answer: a reason code and the words behind it.
+struct StorageDown {
+    reason: &'static str,
+    detail: String,
+}
+
 /// `SELECT 1` against the database, bounded by [`STORAGE_PROBE`]; why not, if it failed.
-async fn probe_storage(state: &AppState) -> Result<(), String> {
+async fn probe_storage(state: &AppState) -> Result<(), StorageDown> {
     match tokio::time::timeout(STORAGE_PROBE, state.storage.ping()).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {} s", STORAGE_PROBE.as_secs())),
+        Ok(Err(e)) => Err(StorageDown {
+            reason: "error",
+            detail: e.to_string(),
+        }),
+        Err(_) => Err(StorageDown {
+            reason: "timeout",
+            detail: format!("no answer within {} s", STORAGE_PROBE.as_secs()),
+        }),
     }
 }
 
@@ -211,40 +323,46 @@ async fn components(state: &AppState) -> BTreeMap<&'static str, Component> {
         crate::storage::Backend::Postgres => "PostgreSQL",
     };
     let storage = match probe_storage(state).await {
-        Ok(()) => Component {
-            status: ComponentStatus::Ok,
-            detail: format!("{backend} at {}", state.storage.target()),
-        },
-        Err(why) => Component {
-            status: ComponentStatus::Unavailable,
-            detail: format!("{backend} at {}: {why}", state.storage.target()),
-        },
+        Ok(()) => Component::new(
+            ComponentStatus::Ok,
+            "answering",
+            format!("{backend} at {}", state.storage.target()),
+        ),
+        Err(down) => Component::new(
+            ComponentStatus::Unavailable,
+            down.reason,
+            format!("{backend} at {}: {}", state.storage.target(), down.detail),
+        ),
     };
     let hosted_ai = if let Some(manager) = &state.hosted_ai {
         let s = manager.snapshot();
-        Component {
-            status: if s.shutting_down {
-                ComponentStatus::Unavailable
-            } else {
-                ComponentStatus::Ok
-            },
-            detail: format!(
+        let (status, reason) = if s.shutting_down {
+            (ComponentStatus::Unavailable, "shutting_down")
+        } else {
+            (ComponentStatus::Ok, "running")
+        };
+        Component::new(
+            status,
+            reason,
+            format!(
                 "team {}: {} subscription(s) held, panel breaker {:?}",
                 s.team_id,
                 s.subscriptions.len(),
                 s.panel_breaker
             ),
-        }
+        )
     } else if state.settings.hosted_ai.is_configured() {
-        Component {
-            status: ComponentStatus::Unavailable,
-            detail: "hosted_ai.base_url and api_key are set but hosted_ai.team_id is not".into(),
-        }
+        Component::new(
+            ComponentStatus::Unavailable,
+            "team_id_missing",
+            "hosted_ai.base_url and api_key are set but hosted_ai.team_id is not".into(),
+        )
     } else {
-        Component {
-            status: ComponentStatus::NotConfigured,
-            detail: "hosted_ai.base_url and hosted_ai.api_key are not set".into(),
-        }
+        Component::new(
+            ComponentStatus::NotConfigured,
+            "not_configured",
+            "hosted_ai.base_url and hosted_ai.api_key are not set".into(),
+        )
     };
     let classifier = &state.gateway.classifier;
     let router = classifier.model();
@@ -255,14 +373,15 @@ async fn components(state: &AppState) -> BTreeMap<&'static str, Component> {
     BTreeMap::from([
         (
             "router",
-            Component {
-                status: ComponentStatus::Ok,
-                detail: format!(
+            Component::new(
+                ComponentStatus::Ok,
+                "loaded",
+                format!(
                     "linear model ({origin}), threshold {:.3}, cross-validated AUROC {:.4}",
                     classifier.threshold(),
                     router.facts.cv_auroc
                 ),
-            },
+            ),
         ),
         ("engines", engines(state)),
         ("storage", storage),
@@ -289,12 +408,14 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiErro
         )
         .with_details(serde_json::json!({ "reasons": ["shutting_down"] })));
     }
-    if let Err(why) = probe_storage(&state).await {
-        return Err(ApiError::unavailable(
-            "not_ready",
-            format!("the database does not answer: {why}"),
-        )
-        .with_details(serde_json::json!({ "reasons": ["storage_unavailable"] })));
+    if let Err(down) = probe_storage(&state).await {
+        // The probe's words may name the database file or server: logged,
+        // not answered, as this route takes no key.
+        tracing::warn!(reason = down.reason, detail = %down.detail, "readiness: the database does not answer");
+        return Err(
+            ApiError::unavailable("not_ready", "the database does not answer")
+                .with_details(serde_json::json!({ "reasons": ["storage_unavailable"] })),
+        );
     }
     Ok(Json(Ready { status: "ready" }))
 }
@@ -345,5 +466,26 @@ impl HostedAiHealth {
             panel_breaker: snapshot.panel_breaker,
             shutting_down: snapshot.shutting_down,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_url_credentials;
+
+    #[test]
+    fn url_credentials_are_removed_and_the_rest_kept() {
+        assert_eq!(
+            without_url_credentials("served by http://bob:s3cr@t@10.0.0.5:8000/v1"),
+            "served by http://10.0.0.5:8000/v1"
+        );
+        assert_eq!(
+            without_url_credentials("a https://h/x?u=a@b and ftp://u@h"),
+            "a https://h/x?u=a@b and ftp://h"
+        );
+        assert_eq!(
+            without_url_credentials("weights from ./m"),
+            "weights from ./m"
+        );
     }
 }

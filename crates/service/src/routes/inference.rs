@@ -123,8 +123,12 @@ impl Ledger {
             tenant_id: caller.tenant.id.clone(),
             route,
             started: Instant::now(),
+            // Requests are validated before they get here; a name that still
+            // breaks the rules is not stored as given.
             model: if model.is_empty() {
                 AUTO.to_owned()
+            } else if model_name_problem(model).is_some() {
+                "invalid".to_owned()
             } else {
                 model.to_owned()
             },
@@ -210,6 +214,29 @@ impl Drop for Ledger {
             self.write(499, Some(&partial));
         }
     }
+}
+
+/// Longest `model` a request may name, in characters. Configured names and
+/// upstream model ids are far shorter (a Hugging Face repository id is at
+/// most 96 characters plus its owner); 256 leaves room for any of them while
+/// keeping a caller from storing text of its own choosing in the usage
+/// ledger's `model` column (and in `/v2/usage`'s group keys, which echo it).
+pub const MODEL_NAME_MAX: usize = 256;
+
+/// Why `model` cannot be a model name: longer than [`MODEL_NAME_MAX`]
+/// characters, or holding a control character (a newline or escape in a
+/// ledger key would end up in reports and exports). Empty means `auto`.
+pub fn model_name_problem(model: &str) -> Option<String> {
+    let chars = model.chars().count();
+    if chars > MODEL_NAME_MAX {
+        return Some(format!(
+            "{chars} characters; a model name has at most {MODEL_NAME_MAX}"
+        ));
+    }
+    if model.chars().any(char::is_control) {
+        return Some("must not contain control characters".into());
+    }
+    None
 }
 
 /// Checks sampling parameters' ranges.

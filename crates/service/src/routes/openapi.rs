@@ -66,10 +66,7 @@ pub fn complete(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
                 add("422", "A field breaks the schema");
             }
             if path == crate::auth::METRICS {
-                add(
-                    "401",
-                    "Wrong or missing metrics token (when auth.metrics_token is set)",
-                );
+                // Its 401 and 403 are in its own annotation.
             } else if !crate::auth::PUBLIC.contains(&path.as_str()) {
                 add("401", "Missing, unknown or revoked API key");
                 add(

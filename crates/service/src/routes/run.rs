@@ -4,7 +4,7 @@ use crate::{
     auth::Caller,
     error::{ApiError, ErrorBody},
     extract::{ApiJson, Validate, non_blank},
-    routes::inference::{Ledger, Routing, admit, validate_sampling},
+    routes::inference::{Ledger, Routing, admit, model_name_problem, validate_sampling},
     state::AppState,
 };
 use axum::{Extension, Json, extract::State};
@@ -22,7 +22,9 @@ pub struct RunRequest {
     #[schema(min_length = 1, pattern = "\\S")]
     pub text: String,
     /// `auto` (default) routes by complexity; a configured model name pins it.
+    /// At most 256 characters, none of them control characters.
     #[serde(default)]
+    #[schema(max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub model: Option<String>,
     /// Most tokens to generate (clamped to the model's `max_new_tokens`).
     #[schema(minimum = 1)]
@@ -38,6 +40,9 @@ pub struct RunRequest {
 impl Validate for RunRequest {
     fn validate(&self) -> Result<(), ApiError> {
         non_blank("text", &self.text)?;
+        if let Some(why) = self.model.as_deref().and_then(model_name_problem) {
+            return Err(ApiError::validation(format!("model: {why}")));
+        }
         if self.max_tokens == Some(0) {
             return Err(ApiError::validation("max_tokens: must be at least 1"));
         }
