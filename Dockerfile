@@ -25,6 +25,12 @@ ENV SERVICE_HOST=0.0.0.0 \
     HARPOON__SERVICE__LOG_FORMAT=json \
     HARPOON__AUTH__MODE=required \
     HARPOON__STORAGE__DATA_DIR=/var/lib/harpoon
+# Every client connection costs a file descriptor. The service raises its soft
+# open-file limit to the hard one at start and caps connections at half of it
+# (service.max_connections); give it room with
+#   docker run --ulimit nofile=65536:65536 …
+# (Docker's default hard limit is usually 1048576; a host whose hard limit is
+# 1024 caps the service at 512 connections, logged at start.)
 VOLUME /var/lib/harpoon
 USER harpoon
 WORKDIR /home/harpoon

@@ -6,6 +6,7 @@ pub mod admin_cli;
 pub mod app;
 pub mod auth;
 pub mod bridge_gate;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod fusion_refiner;

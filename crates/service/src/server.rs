@@ -54,6 +54,11 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         })
         .transpose()?;
 
+    // Before anything opens a file: every connection costs a descriptor.
+    let open_files = crate::connections::raise_open_file_limit();
+    let connections = crate::connections::Connections::new(
+        crate::connections::Limits::from_settings(&settings.service, open_files),
+    );
     // Everything slow (router, migrations) before binding: once the port
     // accepts, serving and signal handling must follow at once.
     let (state, usage_writer) = open_state(settings, true).await?;
@@ -75,26 +80,34 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         }
     });
     let storage = state.storage.clone();
+    let stop = {
+        let state = state.clone();
+        move || {
+            let state = state.clone();
+            async move { state.drained_begun().await }
+        }
+    };
     if let Some(addr) = mcp_addr {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
         let app = crate::mcp_backend::listener_router(state.clone());
-        let drained = state.clone();
         tracing::info!(addr = %listener.local_addr()?, "MCP listener");
-        tokio::spawn(async move {
-            let stop = async move { drained.drained_begun().await };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
-            {
-                tracing::error!(error = %e, "MCP listener stopped");
-            }
-        });
+        // One thread: MCP sessions are few and long. It shares the
+        // connection cap, which guards the process' descriptors.
+        crate::workers::Workers::start(listener, 1, app, connections.clone(), &stop)?;
     }
     let app = app::router(state.clone());
     let workers = crate::workers::count(state.settings.service.workers);
-    tracing::info!(addr = %local, workers, "listening");
+    let limits = connections.limits();
+    tracing::info!(
+        addr = %local,
+        workers,
+        max_connections = limits.max,
+        header_read_timeout_secs = limits.header_read.as_secs(),
+        keep_alive_timeout_secs = limits.keep_alive.as_secs(),
+        "listening"
+    );
 
     let on_signal = {
         let state = state.clone();
@@ -107,14 +120,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             state.begin_drain();
         }
     };
-    let stop = {
-        let state = state.clone();
-        move || {
-            let state = state.clone();
-            async move { state.drained_begun().await }
-        }
-    };
-    let workers = crate::workers::Workers::start(listener, workers, app, stop)?;
+    let workers = crate::workers::Workers::start(listener, workers, app, connections, stop)?;
     let deadline = async {
         on_signal.await;
         tokio::time::sleep(grace).await;

@@ -135,6 +135,12 @@ pub struct ServiceSettings {
     pub log_bodies: bool,
     /// Serving threads, each answering its connections from start to end; 0 = one per core.
     pub workers: usize,
+    /// Most client connections open at once (both listeners); 0 = half the open-file limit.
+    pub max_connections: usize,
+    /// Time a client has to send a complete request head, from connecting or from its last answer.
+    pub header_read_timeout_secs: u64,
+    /// Time a keep-alive connection may sit idle between requests before it is closed.
+    pub keep_alive_timeout_secs: u64,
 }
 
 impl Default for ServiceSettings {
@@ -150,6 +156,9 @@ impl Default for ServiceSettings {
             shutdown_grace_secs: 20,
             log_bodies: false,
             workers: 0,
+            max_connections: 0,
+            header_read_timeout_secs: 15,
+            keep_alive_timeout_secs: 60,
         }
     }
 }
@@ -201,6 +210,18 @@ impl ServiceSettings {
             return Err(InvalidSetting::new(
                 "service.workers",
                 format!("{} is out of range 0..=1024", self.workers),
+            ));
+        }
+        if !(1..=300).contains(&self.header_read_timeout_secs) {
+            return Err(InvalidSetting::new(
+                "service.header_read_timeout_secs",
+                format!("{} is out of range 1..=300", self.header_read_timeout_secs),
+            ));
+        }
+        if !(1..=3_600).contains(&self.keep_alive_timeout_secs) {
+            return Err(InvalidSetting::new(
+                "service.keep_alive_timeout_secs",
+                format!("{} is out of range 1..=3600", self.keep_alive_timeout_secs),
             ));
         }
         for origin in &self.cors_origins {

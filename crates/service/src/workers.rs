@@ -13,16 +13,25 @@
 //! on its thread, and every thread keeps running them until the process
 //! exits, through the rest of shutdown.
 
-use axum::{Router, serve::Listener};
+use crate::connections::{Admitted, Connections, InFlight};
+use axum::{Router, body::Body};
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
+use hyper_util::rt::TokioIo;
 use std::{
     future::Future,
     io,
-    net::{SocketAddr, TcpStream as StdStream},
+    net::TcpStream as StdStream,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
 };
 use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
-    sync::{mpsc, oneshot},
+    sync::{mpsc, oneshot, watch},
 };
+use tower::ServiceExt;
 
 /// How many serving threads `requested` asks for: 0 means one per core the
 /// process may use (cgroup CPU limits included).
@@ -36,26 +45,27 @@ pub fn count(requested: usize) -> usize {
 /// Running serving threads.
 #[derive(Debug)]
 pub struct Workers {
-    stopped: Vec<oneshot::Receiver<io::Result<()>>>,
+    stopped: Vec<oneshot::Receiver<()>>,
 }
 
 impl Workers {
     /// Starts `count` threads serving `app` with the connections `listener`
-    /// accepts. Once `stop` resolves, the listener is closed and each thread
-    /// finishes its in-flight requests.
+    /// accepts, within the limits of `connections` (shared with any other
+    /// listener). Once `stop` resolves, the listener is closed and each
+    /// thread finishes its in-flight requests.
     ///
     /// Must be called within a runtime, which runs the acceptor.
     pub fn start<S, F>(
         listener: TcpListener,
         count: usize,
         app: Router,
+        connections: Arc<Connections>,
         stop: S,
     ) -> io::Result<Self>
     where
         S: Fn() -> F,
         F: Future<Output = ()> + Send + 'static,
     {
-        let local = listener.local_addr()?;
         let count = count.max(1);
         let mut stopped = Vec::with_capacity(count);
         let mut queues = Vec::with_capacity(count);
@@ -63,19 +73,16 @@ impl Workers {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let (queue, connections) = mpsc::unbounded_channel();
+            let (queue, handed) = mpsc::unbounded_channel();
             let (done, stopped_rx) = oneshot::channel();
-            let listener = Handed { connections, local };
             let app = app.clone();
             let stop = stop();
             std::thread::Builder::new()
                 .name(format!("harpoon-worker-{index}"))
                 .spawn(move || {
                     runtime.block_on(async move {
-                        let result = axum::serve(listener, app)
-                            .with_graceful_shutdown(stop)
-                            .await;
-                        let _ = done.send(result);
+                        serve_thread(handed, app, stop).await;
+                        let _ = done.send(());
                         // Keep driving what requests spawned here (strikes,
                         // MCP sessions, upstream connections) through the
                         // rest of shutdown; the process ends them by exiting.
@@ -85,40 +92,61 @@ impl Workers {
             queues.push(queue);
             stopped.push(stopped_rx);
         }
-        tokio::spawn(accept(listener, queues, stop()));
+        tokio::spawn(accept(listener, queues, connections, stop()));
         Ok(Self { stopped })
     }
 
     /// Resolves when every thread has stopped accepting and answered its
-    /// in-flight requests; the first error any of them ended with.
+    /// in-flight requests.
     pub async fn stopped(self) -> io::Result<()> {
-        let mut first = Ok(());
+        let mut result = Ok(());
         for rx in self.stopped {
-            let result = rx
-                .await
-                .unwrap_or_else(|_| Err(io::Error::other("a serving thread panicked")));
-            if first.is_ok() {
-                first = result;
+            if rx.await.is_err() {
+                result = Err(io::Error::other("a serving thread panicked"));
             }
         }
-        first
+        result
     }
 }
+
+/// A connection on its way to a serving thread, with its place in the table.
+type Handed = (StdStream, Admitted);
 
 /// Accepts until `stop`, handing connections to the threads in turn (with
 /// keep-alive clients, connections are long-lived and counts stay even).
 async fn accept(
-    mut listener: TcpListener,
-    mut queues: Vec<mpsc::UnboundedSender<(StdStream, SocketAddr)>>,
+    listener: TcpListener,
+    mut queues: Vec<mpsc::UnboundedSender<Handed>>,
+    connections: Arc<Connections>,
     stop: impl Future<Output = ()>,
 ) {
     tokio::pin!(stop);
     let mut next = 0;
+    let mut backoff = Duration::ZERO;
     loop {
-        let (stream, peer) = tokio::select! {
-            // axum's accept retries (and backs off on) accept errors itself.
-            accepted = Listener::accept(&mut listener) => accepted,
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
             () = &mut stop => return,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => {
+                backoff = Duration::ZERO;
+                stream
+            }
+            Err(e) => {
+                backoff = accept_failed(&e, backoff, &connections);
+                if !backoff.is_zero() {
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {},
+                        () = &mut stop => return,
+                    }
+                }
+                continue;
+            }
+        };
+        let Some(admitted) = connections.admit() else {
+            // Every connection is busy answering: this one waits for nobody.
+            continue;
         };
         // Answers go out as soon as they are written, not held back by
         // Nagle's algorithm waiting for the client's ACK of the previous segment.
@@ -127,7 +155,7 @@ async fn accept(
         }
         // Leaves this runtime's reactor; the serving thread registers it with its own.
         let mut handed = match stream.into_std() {
-            Ok(stream) => (stream, peer),
+            Ok(stream) => (stream, admitted),
             Err(e) => {
                 tracing::warn!(error = %e, "accepted connection could not be handed over");
                 continue;
@@ -154,31 +182,203 @@ async fn accept(
     }
 }
 
-/// The connections the acceptor hands one serving thread.
-struct Handed {
-    connections: mpsc::UnboundedReceiver<(StdStream, SocketAddr)>,
-    local: SocketAddr,
+/// What to do after a failed accept: how long to wait before the next.
+/// A connection the client gave up on while queued is no reason to wait;
+/// running out of descriptors or memory is, and closing idle connections
+/// frees descriptors for the clients that want an answer.
+fn accept_failed(e: &io::Error, backoff: Duration, connections: &Connections) -> Duration {
+    use io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
+    if matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted) {
+        return Duration::ZERO;
+    }
+    // EMFILE / ENFILE: out of descriptors, process- or system-wide.
+    if matches!(e.raw_os_error(), Some(24 | 23)) {
+        let shed = connections.shed(16);
+        tracing::warn!(error = %e, open = connections.open(), shed, "accept failed: out of file descriptors");
+    } else {
+        tracing::warn!(error = %e, "accept failed");
+    }
+    (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1))
 }
 
-impl Listener for Handed {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
+/// One thread's serving loop: connections handed to it until `stop`, then
+/// each finishes what it is answering.
+async fn serve_thread(
+    mut handed: mpsc::UnboundedReceiver<Handed>,
+    app: Router,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let (stopping, stop_seen) = watch::channel(false);
+    // Every connection task holds a clone; when all are dropped, all are done.
+    let (all_done, done) = watch::channel(());
+    loop {
+        let next = tokio::select! {
+            next = handed.recv() => next,
+            () = &mut stop => break,
+        };
+        let Some((stream, admitted)) = next else {
+            // The acceptor has stopped: wait for `stop` like the others.
+            (&mut stop).await;
+            break;
+        };
+        let stream = match TcpStream::from_std(stream) {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "handed connection could not be registered");
+                continue;
+            }
+        };
+        let app = app.clone();
+        let stop_seen = stop_seen.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            serve_connection(stream, admitted, app, stop_seen).await;
+            drop(done);
+        });
+    }
+    stopping.send_replace(true);
+    drop(done);
+    all_done.closed().await;
+}
 
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
-        loop {
-            let Some((stream, peer)) = self.connections.recv().await else {
-                // The acceptor has stopped: so has serving new connections.
-                return std::future::pending().await;
-            };
-            match TcpStream::from_std(stream) {
-                Ok(stream) => return (stream, peer),
-                Err(e) => tracing::warn!(error = %e, "handed connection could not be registered"),
+/// Answers one connection until the client closes it, it outstays the
+/// timeouts, it is picked to make room, or shutdown has answered its request.
+async fn serve_connection(
+    stream: TcpStream,
+    admitted: Admitted,
+    app: Router,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let admitted = Arc::new(admitted);
+    let io = TokioIo::new(Watched {
+        stream,
+        admitted: admitted.clone(),
+    });
+    let requests = admitted.clone();
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let in_flight = requests.begin_request();
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request.map(Body::new)).await;
+            response.map(|r| {
+                r.map(|body| {
+                    Body::new(Answer {
+                        body,
+                        _in_flight: in_flight,
+                    })
+                })
+            })
+        }
+    });
+    // Head and idle timeouts are the table's (one deadline a connection,
+    // whichever phase it is in): hyper's own header timer also runs while
+    // a keep-alive connection idles, which would cut idle time to it.
+    let connection = hyper::server::conn::http1::Builder::new()
+        .serve_connection(io, service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let mut shutting_down = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::trace!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = admitted.evicted() => return,
+            () = tokio::time::sleep_until(admitted.next_check().into()) => {
+                if admitted.expired().is_some() {
+                    return;
+                }
+            }
+            stop = async { stopping.wait_for(|stop| *stop).await.is_ok() }, if !shutting_down => {
+                shutting_down = true;
+                if stop {
+                    connection.as_mut().graceful_shutdown();
+                }
             }
         }
     }
+}
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.local)
+/// An answer's body, holding its request's place in flight until sent or dropped.
+struct Answer {
+    body: Body,
+    _in_flight: InFlight,
+}
+
+impl HttpBody for Answer {
+    type Data = <Body as HttpBody>::Data;
+    type Error = <Body as HttpBody>::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The client's socket, telling the table when bytes arrive (a request
+/// head begins).
+struct Watched {
+    stream: TcpStream,
+    admitted: Arc<Admitted>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.admitted.bytes_read();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
 
@@ -186,6 +386,7 @@ impl Listener for Handed {
 mod tests {
     use super::*;
     use axum::routing::get;
+    use std::net::SocketAddr;
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::sync::watch;
@@ -239,7 +440,12 @@ mod tests {
             }
         };
         let listener = TcpListener::from_std(listener).unwrap();
-        let workers = Workers::start(listener, count, app(), stop).unwrap();
+        let connections = Connections::new(crate::connections::Limits {
+            max: 64,
+            header_read: Duration::from_secs(5),
+            keep_alive: Duration::from_secs(5),
+        });
+        let workers = Workers::start(listener, count, app(), connections, stop).unwrap();
         (workers, addr, stop_tx)
     }
 

@@ -27,7 +27,20 @@ pub fn free_port() -> u16 {
 
 /// A command for the binary with a clean, test-controlled environment.
 pub fn command() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_service"));
+    command_under(&[])
+}
+
+/// The same, run by `wrapper` (a program and its arguments, e.g. `prlimit`).
+pub fn command_under(wrapper: &[&str]) -> Command {
+    let bin = env!("CARGO_BIN_EXE_service");
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(args).arg(bin);
+            cmd
+        }
+        None => Command::new(bin),
+    };
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         // A HOME without ~/.orchestrator keeps a developer's own file out of tests.
@@ -48,7 +61,17 @@ impl Service {
 
     /// Starts the service on `port` with its state in `data` (for restarts).
     pub fn start_in(data: tempfile::TempDir, port: u16, env: &[(&str, &str)]) -> Service {
-        let mut cmd = command();
+        Self::start_under(&[], data, port, env)
+    }
+
+    /// Starts the service run by `wrapper` (see [`command_under`]).
+    pub fn start_under(
+        wrapper: &[&str],
+        data: tempfile::TempDir,
+        port: u16,
+        env: &[(&str, &str)],
+    ) -> Service {
+        let mut cmd = command_under(wrapper);
         cmd.env("SERVICE_PORT", port.to_string())
             .env("HARPOON__STORAGE__DATA_DIR", data.path())
             .env("RUST_LOG", "warn")
