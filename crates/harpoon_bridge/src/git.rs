@@ -372,6 +372,21 @@ mod tests {
     }
 
     #[test]
+    fn file_and_ssh_transports_only_where_the_settings_allow_them() {
+        let mut s = BridgeSettings::default();
+        assert_eq!(GitEnv::from_settings(&s).allow_protocol, "git:http:https");
+        s.allow_ssh_remotes = true;
+        s.allow_local_remotes = true;
+        s.ssh_command = Some("ssh -i /run/keys/k".into());
+        let env = GitEnv::from_settings(&s);
+        assert_eq!(env.allow_protocol, "git:http:https:ssh:file");
+        assert!(
+            env.ssh_command
+                .starts_with("ssh -i /run/keys/k -o BatchMode=yes")
+        );
+    }
+
+    #[test]
     fn server_paths_are_scrubbed_from_git_messages() {
         let dir = Path::new("/srv/harpoon/bridge/t-1/strikes/run_1/org_a-12");
         let text = "error: patch failed: README.md:1\nfatal: could not open '/srv/harpoon/bridge/t-1/strikes/run_1/org_a-12/.git/harpoon.patch' for reading\n\

@@ -336,3 +336,60 @@ async fn finding2_the_classifier_calls_local_exactly_what_git_reads_as_a_path() 
         "only {read} shapes were read from a real repository"
     );
 }
+
+#[tokio::test]
+async fn finding2_a_local_path_stored_before_the_fix_cannot_be_pushed_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bridge, tenant) = strict(tmp.path(), |_| {}).await;
+    let ws = bridge.workspace().to_path_buf();
+    std::fs::create_dir_all(&ws).unwrap();
+    // A strike clones in <workspace>/<tenant>/strikes/<run>: four levels up
+    // is the directory above the workspace.
+    let shape = "../../../../victim/a@b:c.git";
+    let victim = ws.join("../victim/a@b:c.git");
+    bare_with_main(tmp.path(), &victim);
+    // A registration the old check let through, as it sits in the database.
+    let (db, _) = pool(tmp.path()).await;
+    sqlx::query(
+        "INSERT INTO bridge_repos (tenant_id, name, url, default_branch, github_repo, created_at) VALUES ($1, $2, $3, $4, NULL, 0)",
+    )
+    .bind(&tenant)
+    .bind("org/v")
+    .bind(shape)
+    .bind("main")
+    .execute(&db)
+    .await
+    .unwrap();
+    let cov = bridge
+        .create_covenant(
+            &tenant,
+            serde_json::from_value(serde_json::json!({
+                "title": "Push elsewhere",
+                "description": "d",
+                "reality_state": {"description": "r"},
+                "target_state": {"description": "t"}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let run_id = bridge
+        .start_strike(
+            &tenant,
+            harpoon_bridge::StrikeRequest {
+                covenant_id: cov.covenant_id,
+                target_repos: Some(vec!["org/v".into()]),
+                changes: None,
+                generate: false,
+            },
+        )
+        .await
+        .unwrap();
+    let s = until(&bridge, &tenant, &run_id, 60, |s| s.state != "running").await;
+    assert_eq!(s.repos[0].phase, harpoon_bridge::Phase::Failed, "{s:?}");
+    assert_eq!(
+        branch_sha(&victim, &s.repos[0].branch),
+        None,
+        "a branch was pushed into a repository elsewhere on the server's disk"
+    );
+}

@@ -1,0 +1,228 @@
+//! Security issue 14, finding 4: one tenant's slow remote must not stall
+//! another tenant's bridge reads, and a remote that trickles just fast
+//! enough to pass git's low-speed check is still cut at the step deadline.
+//! The slow remote is a real one: git's dumb HTTP protocol served from a
+//! bare repository by a small loopback server of this test's own, which can
+//! be switched to stall or trickle.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
+mod support;
+
+use harpoon_bridge::{Bridge, NewRepo};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+use support::*;
+
+const SERVE: u8 = 0;
+const STALL: u8 = 1;
+const TRICKLE: u8 = 2;
+
+/// Longest anything of the server runs, so no thread outlives a stuck test
+/// by much.
+const SERVER_LIFE: Duration = Duration::from_secs(90);
+
+/// A dumb-HTTP git server on 127.0.0.1 over the files under `root`.
+struct SlowServer {
+    port: u16,
+    mode: Arc<AtomicU8>,
+    stop: Arc<AtomicBool>,
+    /// Set when a trickled answer could no longer be written: the client
+    /// (git's HTTP helper) is gone.
+    client_gone: Arc<AtomicBool>,
+}
+
+impl SlowServer {
+    fn start(root: PathBuf) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mode = Arc::new(AtomicU8::new(SERVE));
+        let stop = Arc::new(AtomicBool::new(false));
+        let client_gone = Arc::new(AtomicBool::new(false));
+        let (m, s, g) = (mode.clone(), stop.clone(), client_gone.clone());
+        std::thread::spawn(move || {
+            let born = Instant::now();
+            while !s.load(Ordering::SeqCst) && born.elapsed() < SERVER_LIFE {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let (root, m, s, g) = (root.clone(), m.clone(), s.clone(), g.clone());
+                        std::thread::spawn(move || answer(conn, &root, &m, &s, &g));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Self {
+            port,
+            mode,
+            stop,
+            client_gone,
+        }
+    }
+
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+    }
+}
+
+impl Drop for SlowServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn answer(mut conn: TcpStream, root: &Path, mode: &AtomicU8, stop: &AtomicBool, gone: &AtomicBool) {
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0_u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    let target = head.split_whitespace().nth(1).unwrap_or("/");
+    let path = target.split('?').next().unwrap_or("/");
+    let started = Instant::now();
+    match mode.load(Ordering::SeqCst) {
+        STALL => {
+            // Accept, then say nothing, until the test ends.
+            while !stop.load(Ordering::SeqCst) && started.elapsed() < SERVER_LIFE {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        TRICKLE => {
+            // 200 bytes every 100 ms: 2 KB/s, above git's low-speed limit.
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000000\r\nConnection: close\r\n\r\n",
+            );
+            while !stop.load(Ordering::SeqCst) && started.elapsed() < SERVER_LIFE {
+                if conn.write_all(&[b'0'; 200]).is_err() {
+                    gone.store(true, Ordering::SeqCst);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        _ => {
+            let file = root.join(path.trim_start_matches('/'));
+            let body = (!path.contains(".."))
+                .then(|| std::fs::read(&file).ok())
+                .flatten();
+            let _ = match body {
+                Some(body) => conn
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .and_then(|()| conn.write_all(&body)),
+                None => conn.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                ),
+            };
+        }
+    }
+}
+
+fn new_repo(name: &str, url: &str) -> NewRepo {
+    NewRepo {
+        name: name.into(),
+        url: url.into(),
+        default_branch: None,
+        github_repo: None,
+    }
+}
+
+/// A bridge allowing loopback remotes, with tenant A's repository behind the
+/// slow server and tenant B's a plain local one.
+async fn two_tenants(
+    tmp: &Path,
+    tune: impl FnOnce(&mut harpoon_bridge::BridgeSettings),
+) -> (Bridge, String, String, SlowServer) {
+    let (db, tenant_a) = pool(tmp).await;
+    let (_, tenant_b) = pool(tmp).await;
+    let mut s = settings(None);
+    s.allow_private_remotes = true;
+    tune(&mut s);
+    let bridge = Bridge::new(db, &s, &tmp.join("data"), Arc::new(NonBlank)).unwrap();
+    let (_, bare_a) = remote(tmp, "org/a", &[("package.json", "{\"name\": \"a\"}\n")]);
+    git(&bare_a, &["update-server-info"]);
+    let server = SlowServer::start(tmp.to_path_buf());
+    let url_a = format!("http://127.0.0.1:{}/org_a.git", server.port);
+    bridge
+        .register_repo(&tenant_a, new_repo("org/a", &url_a))
+        .await
+        .unwrap();
+    let (url_b, _) = remote(tmp, "org/b", &[("package.json", "{\"name\": \"b\"}\n")]);
+    bridge
+        .register_repo(&tenant_b, new_repo("org/b", &url_b))
+        .await
+        .unwrap();
+    (bridge, tenant_a, tenant_b, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding4_one_tenants_stalled_remote_does_not_delay_another_tenant() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bridge, tenant_a, tenant_b, server) = two_tenants(tmp.path(), |_| {}).await;
+    // Both mirrors exist first, so what follows is a fetch like any later read.
+    let first = bridge.cables(&tenant_a).await.unwrap();
+    assert!(first.unreadable.is_empty(), "{:?}", first.unreadable);
+    bridge.cables(&tenant_b).await.unwrap();
+
+    server.set(STALL);
+    let stalled = {
+        let (bridge, tenant_a) = (bridge.clone(), tenant_a.clone());
+        tokio::spawn(async move { bridge.cables(&tenant_a).await })
+    };
+    // Let A's fetch start and take whatever it takes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!stalled.is_finished(), "A's fetch should be stalled");
+    let started = Instant::now();
+    let other = tokio::time::timeout(Duration::from_secs(10), bridge.cables(&tenant_b)).await;
+    let waited = started.elapsed();
+    stalled.abort();
+    let other = other.expect("tenant B's cables waited on tenant A's stalled remote");
+    assert!(other.unwrap().unreadable.is_empty());
+    assert!(
+        waited < Duration::from_secs(1),
+        "tenant B waited {waited:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding4_a_trickle_above_the_low_speed_limit_is_cut_at_the_step_deadline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bridge, tenant_a, _, server) = two_tenants(tmp.path(), |s| s.git_timeout_secs = 2).await;
+    server.set(TRICKLE);
+    let started = Instant::now();
+    let graph = tokio::time::timeout(Duration::from_secs(20), bridge.cables(&tenant_a))
+        .await
+        .expect("a trickling remote held the read past its deadline")
+        .unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    assert_eq!(graph.unreadable.len(), 1, "{:?}", graph.unreadable);
+    let reason = &graph.unreadable[0].reason;
+    assert!(reason.contains("ran past 2 s"), "{reason}");
+    assert!(!reason.contains(tmp.path().to_str().unwrap()), "{reason}");
+    // git's HTTP helper was killed with git: the trickled connection closes.
+    let mut waited = Duration::ZERO;
+    while !server.client_gone.load(Ordering::SeqCst) && waited < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += Duration::from_millis(50);
+    }
+    assert!(
+        server.client_gone.load(Ordering::SeqCst),
+        "the remote's connection stayed open after the step was stopped"
+    );
+}
