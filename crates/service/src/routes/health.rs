@@ -473,6 +473,29 @@ impl HostedAiHealth {
 mod tests {
     use super::without_url_credentials;
 
+    #[tokio::test]
+    async fn on_loopback_without_auth_the_details_hold_while_the_database_is_down() {
+        use tower::ServiceExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = crate::settings::Settings::default();
+        settings.storage.data_dir = dir.path().to_owned();
+        let (state, _writer) = crate::server::open_state(settings, false).await.unwrap();
+        let app = crate::app::router(state.clone());
+        state.storage.close().await;
+        let request = axum::http::Request::get("/health?detailed=true")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let health: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let storage = &health["components"]["storage"];
+        assert_eq!(storage["status"], "unavailable", "{health}");
+        assert!(storage["detail"].is_string(), "{health}");
+        assert!(health["build"]["git_sha"].is_string(), "{health}");
+    }
+
     #[test]
     fn url_credentials_are_removed_and_the_rest_kept() {
         assert_eq!(
