@@ -116,7 +116,6 @@ pub async fn git(
         // local path or ssh remote stored before a setting changed still fails.
         .env("GIT_ALLOW_PROTOCOL", &env.allow_protocol)
         .env("GIT_SSH_COMMAND", &env.ssh_command)
-        .env("GIT_SSH_VARIANT", "ssh")
         .env("GIT_HTTP_LOW_SPEED_LIMIT", LOW_SPEED_LIMIT)
         .env("GIT_HTTP_LOW_SPEED_TIME", LOW_SPEED_TIME)
         .kill_on_drop(true);
