@@ -62,7 +62,8 @@ pub struct AuthSettings {
     /// `required` or `disabled`; unset means disabled on a loopback bind and
     /// required on any other.
     pub mode: Option<AuthMode>,
-    /// Bearer token `/metrics` requires when set.
+    /// Bearer token `/metrics` requires when set; unset, `/metrics` is open
+    /// on a loopback bind and needs an admin key on any other.
     pub metrics_token: Option<orchestrator::Secret>,
     /// Tenant that owns requests when auth is disabled.
     pub local_tenant: String,
@@ -401,7 +402,7 @@ impl Settings {
         {
             return Err(InvalidSetting::new(
                 "auth.metrics_token",
-                "must not be empty (leave it unset for an open /metrics)",
+                "must not be empty (unset, /metrics is open on a loopback bind and needs an admin key elsewhere)",
             ));
         }
         if mode == AuthMode::Disabled && self.auth.local_tenant.trim().is_empty() {
