@@ -119,6 +119,12 @@ pub async fn git(
         .env("GIT_HTTP_LOW_SPEED_LIMIT", LOW_SPEED_LIMIT)
         .env("GIT_HTTP_LOW_SPEED_TIME", LOW_SPEED_TIME)
         .kill_on_drop(true);
+    // The service's own secrets (GitHub token, database and Redis URLs,
+    // provider keys) are nothing git needs; anything a tenant's remote can
+    // make run (an ssh ProxyCommand, a credential prompt) must not see them.
+    for name in secret_env_names(std::env::vars_os().map(|(k, _)| k)) {
+        cmd.env_remove(name);
+    }
     // Its own process group, so a stop reaches git's helpers (remote-https,
     // ssh, upload-pack) too: killing git alone leaves them reading a remote.
     #[cfg(unix)]
@@ -182,6 +188,24 @@ pub async fn git(
             scrub_paths(last_chars(stderr, 600), dir)
         )))
     }
+}
+
+/// The names among `names` that hold the service's secrets rather than
+/// anything git, ssh or curl read (`HOME`, `PATH`, proxies, `SSH_AUTH_SOCK`).
+fn secret_env_names(names: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    names
+        .filter(|name| {
+            let upper = name.to_string_lossy().to_ascii_uppercase();
+            ["TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "APIKEY"]
+                .iter()
+                .any(|w| upper.contains(w))
+                || ["DATABASE_URL", "REDIS_URL"].contains(&upper.as_str())
+                || upper.starts_with("HARPOON")
+                || upper.starts_with("HOSTED_AI")
+                || upper.starts_with("MCP_")
+                || upper.starts_with("AWS_")
+        })
+        .collect()
 }
 
 /// Kills a child's process group when dropped, unless disarmed after the
@@ -382,6 +406,42 @@ mod tests {
         assert!(
             env.ssh_command
                 .starts_with("ssh -i /run/keys/k -o BatchMode=yes")
+        );
+    }
+
+    #[test]
+    fn the_services_secrets_are_kept_from_git() {
+        let names = [
+            "GITHUB_TOKEN",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "HARPOON__BRIDGE__GITHUB_TOKEN",
+            "HOSTED_AI_API_KEY",
+            "MCP_API_KEY",
+            "OPENAI_API_KEY",
+            "AWS_SECRET_ACCESS_KEY",
+            "HOME",
+            "PATH",
+            "SSH_AUTH_SOCK",
+            "HTTPS_PROXY",
+            "NO_PROXY",
+            "LANG",
+        ]
+        .map(std::ffi::OsString::from);
+        let removed = super::secret_env_names(names.into_iter());
+        let removed: Vec<_> = removed.iter().map(|n| n.to_string_lossy()).collect();
+        assert_eq!(
+            removed,
+            [
+                "GITHUB_TOKEN",
+                "DATABASE_URL",
+                "REDIS_URL",
+                "HARPOON__BRIDGE__GITHUB_TOKEN",
+                "HOSTED_AI_API_KEY",
+                "MCP_API_KEY",
+                "OPENAI_API_KEY",
+                "AWS_SECRET_ACCESS_KEY"
+            ]
         );
     }
 
