@@ -179,7 +179,7 @@ pub async fn git(
             step,
             dir = %dir.display(),
             status = %output.status,
-            stderr = %crate::remote::strip_credentials(stderr),
+            stderr = %orchestrator::secret::strip_url_credentials(stderr),
             "git step failed"
         );
         Err(GitStop::Failed(format!(

@@ -459,8 +459,8 @@ impl Bridge {
             Ok(Err(e)) => {
                 tracing::info!(
                     tenant,
-                    url = %crate::remote::strip_credentials(&url),
-                    error = %crate::remote::strip_credentials(&BridgeError::from(e).to_string()),
+                    url = %orchestrator::secret::strip_url_credentials(&url),
+                    error = %orchestrator::secret::strip_url_credentials(&BridgeError::from(e).to_string()),
                     "repository not registered: git cannot read it"
                 );
                 return Err(unreadable());
@@ -468,7 +468,7 @@ impl Bridge {
             Err(_) => {
                 tracing::info!(
                     tenant,
-                    url = %crate::remote::strip_credentials(&url),
+                    url = %orchestrator::secret::strip_url_credentials(&url),
                     "repository not registered: no answer within 30 s"
                 );
                 return Err(unreadable());

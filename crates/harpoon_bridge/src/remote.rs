@@ -303,26 +303,6 @@ where
     Ok(())
 }
 
-/// `text` with the user-information part of every URL in it removed
-/// (`https://user:token@host` → `https://***@host`), for logs.
-pub fn strip_credentials(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        out.push_str(&rest[..i + 3]);
-        rest = &rest[i + 3..];
-        let end = rest
-            .find(|c: char| c == '/' || c.is_whitespace() || matches!(c, '\'' | '"'))
-            .unwrap_or(rest.len());
-        if let Some(at) = rest[..end].rfind('@') {
-            out.push_str("***");
-            rest = &rest[at..];
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,18 +439,5 @@ mod tests {
             !message.contains("10.0.0.1"),
             "the address is not echoed: {message}"
         );
-    }
-
-    #[test]
-    fn credentials_are_stripped_from_urls_in_text() {
-        assert_eq!(
-            strip_credentials("fatal: unable to access 'https://bob:s3cret@host/x.git/': no"),
-            "fatal: unable to access 'https://***@host/x.git/': no"
-        );
-        assert_eq!(
-            strip_credentials("ssh://git@h/x and more"),
-            "ssh://***@h/x and more"
-        );
-        assert_eq!(strip_credentials("no urls"), "no urls");
     }
 }

@@ -119,7 +119,9 @@ impl ModelHandle {
                 match self.settings.engine {
                     EngineKind::Openai => format!(
                         "served by {}",
-                        self.settings.base_url.as_deref().unwrap_or("?")
+                        crate::secret::strip_url_credentials(
+                            self.settings.base_url.as_deref().unwrap_or("?")
+                        )
                     ),
                     EngineKind::HostedAi => "served on a hosted·ai pool (GET /v2/pools)".into(),
                     _ => format!("weights from {}", self.settings.repo),

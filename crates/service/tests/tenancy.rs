@@ -578,6 +578,20 @@ async fn public_detailed_health_shows_states_only() {
         remote["detail"], "served by http://127.0.0.1:9/v1",
         "{remote}"
     );
+
+    // The upstream is down (port 9): the error a tenant gets names no secret.
+    let failed = api
+        .http
+        .post(api.svc.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "remote", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(failed.status().is_server_error(), "{}", failed.status());
+    let text = failed.text().await.unwrap();
+    assert!(text.contains("127.0.0.1:9"), "the error says where: {text}");
+    assert!(!text.contains(REMOTE_SECRET), "{text}");
 }
 
 #[tokio::test]

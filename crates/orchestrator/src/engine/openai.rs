@@ -48,8 +48,10 @@ impl OpenAiEngine {
     /// An engine for one upstream.
     pub fn new(config: OpenAiConfig) -> Result<Self, EngineError> {
         let endpoint = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
-        let endpoint = reqwest::Url::parse(&endpoint)
-            .map_err(|e| EngineError::Unavailable(format!("base_url {endpoint:?}: {e}")))?;
+        let endpoint = reqwest::Url::parse(&endpoint).map_err(|e| {
+            let shown = crate::secret::strip_url_credentials(&endpoint);
+            EngineError::Unavailable(format!("base_url {shown:?}: {e}"))
+        })?;
         let engine = Self {
             clients: Arc::new(()),
             config,
@@ -150,12 +152,15 @@ impl OpenAiEngine {
     }
 
     fn transport_error(&self, e: &reqwest::Error) -> EngineError {
+        // reqwest names the URL, user-info and all, in its errors; these
+        // reach callers and logs.
+        let shown = |text: &str| crate::secret::strip_url_credentials(text);
         if e.is_timeout() {
             EngineError::Timeout(self.config.read_timeout)
         } else if e.is_connect() {
-            EngineError::Connect(format!("{}: {e}", self.config.base_url))
+            EngineError::Connect(shown(&format!("{}: {e}", self.config.base_url)))
         } else {
-            EngineError::Upstream(e.to_string())
+            EngineError::Upstream(shown(&e.to_string()))
         }
     }
 }

@@ -7,6 +7,7 @@ use axum::{
     http::HeaderMap,
 };
 use orchestrator::EngineKind;
+use orchestrator::secret::strip_url_credentials;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
@@ -218,28 +219,8 @@ fn model_health(status: orchestrator::registry::ModelStatus) -> ModelHealth {
         engine: status.engine,
         available: status.available,
         load_state: status.load_state,
-        detail: Some(without_url_credentials(&status.detail)),
+        detail: Some(strip_url_credentials(&status.detail)),
     }
-}
-
-/// `text` with the user-info part (`user:password@`) of every URL removed.
-fn without_url_credentials(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("://") {
-        let (head, tail) = rest.split_at(at + 3);
-        out.push_str(head);
-        let authority_end = tail
-            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
-            .unwrap_or(tail.len());
-        let authority = &tail[..authority_end];
-        // The last `@` ends the user-info: a password may itself hold one.
-        let host_start = authority.rfind('@').map_or(0, |i| i + 1);
-        out.push_str(&authority[host_start..]);
-        rest = &tail[authority_end..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Modes with at least one model that can serve now.
@@ -274,7 +255,7 @@ fn engines(state: &AppState) -> Component {
     if serving.is_empty() {
         let why: Vec<String> = statuses
             .iter()
-            .map(|s| format!("{}: {}", s.name, without_url_credentials(&s.detail)))
+            .map(|s| format!("{}: {}", s.name, strip_url_credentials(&s.detail)))
             .collect();
         Component::new(
             ComponentStatus::Unavailable,
@@ -471,8 +452,6 @@ impl HostedAiHealth {
 
 #[cfg(test)]
 mod tests {
-    use super::without_url_credentials;
-
     #[tokio::test]
     async fn on_loopback_without_auth_the_details_hold_while_the_database_is_down() {
         use tower::ServiceExt;
@@ -494,21 +473,5 @@ mod tests {
         assert_eq!(storage["status"], "unavailable", "{health}");
         assert!(storage["detail"].is_string(), "{health}");
         assert!(health["build"]["git_sha"].is_string(), "{health}");
-    }
-
-    #[test]
-    fn url_credentials_are_removed_and_the_rest_kept() {
-        assert_eq!(
-            without_url_credentials("served by http://bob:s3cr@t@10.0.0.5:8000/v1"),
-            "served by http://10.0.0.5:8000/v1"
-        );
-        assert_eq!(
-            without_url_credentials("a https://h/x?u=a@b and ftp://u@h"),
-            "a https://h/x?u=a@b and ftp://h"
-        );
-        assert_eq!(
-            without_url_credentials("weights from ./m"),
-            "weights from ./m"
-        );
     }
 }
