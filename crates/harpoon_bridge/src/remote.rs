@@ -198,6 +198,12 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || (s[0] & 0xff00) == 0xff00 // multicast ff00::/8
                 || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 0x0001) // local NAT64 64:ff9b:1::/48
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation 2001:db8::/32
+                || s[..4] == [0x0100, 0, 0, 0] // discard-only 100::/64
+                || (s[0] == 0x2001 && s[1] == 0x0002 && s[2] == 0) // benchmarking 2001:2::/48
+                || (s[0] == 0x2001 && (s[1] & 0xffe0) == 0x0020) // ORCHIDv2 2001:20::/28
+                || (s[0] == 0x2001 && (s[1] & 0xfff0) == 0x0010) // ORCHID 2001:10::/28
+                || (s[0] & 0xfff0) == 0x3ff0 // documentation 3fff::/20
+                || s[0] == 0x5f00 // SRv6 SIDs 5f00::/16
         }
     }
 }
@@ -208,6 +214,9 @@ fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     let low = |a: u16, b: u16| Ipv4Addr::new((a >> 8) as u8, a as u8, (b >> 8) as u8, b as u8);
     if let Some(v4) = v6.to_ipv4_mapped() {
         return Some(v4); // ::ffff:a.b.c.d
+    }
+    if s[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        return Some(low(s[6], s[7])); // IPv4-translated ::ffff:0:a.b.c.d (RFC 2765)
     }
     if s[..6] == [0; 6] && !(s[6] == 0 && s[7] <= 1) {
         return Some(low(s[6], s[7])); // ::a.b.c.d (not :: or ::1)
@@ -237,15 +246,19 @@ fn internal_v4(v4: Ipv4Addr) -> bool {
         || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT 100.64.0.0/10
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments 192.0.0.0/24
         || (a == 198 && (18..20).contains(&b)) // benchmarking 198.18.0.0/15
+        || (a == 192 && b == 0 && c == 2) // documentation 192.0.2.0/24
+        || (a == 198 && b == 51 && c == 100) // documentation 198.51.100.0/24
+        || (a == 203 && b == 0 && c == 113) // documentation 203.0.113.0/24
 }
 
-/// A refusal of `host` as internal; the address itself is not echoed (it
-/// would tell a tenant what the server's internal names resolve to).
+/// The one refusal of a host that is internal, resolves to an internal
+/// address, or does not resolve: told apart, the answers would let a tenant
+/// probe which internal names exist. The address itself is never echoed.
 fn internal(host: &str) -> BridgeError {
     BridgeError::invalid(
         "url",
         format!(
-            "{host} is or resolves to an internal address; set bridge.allow_private_remotes to register repositories on this network"
+            "the host {host} is not accepted: a remote's host must resolve to a public address (an internal git server needs bridge.allow_private_remotes)"
         ),
     )
 }
@@ -283,19 +296,11 @@ where
     if lower == "localhost" || lower.ends_with(".localhost") {
         return Err(internal(host));
     }
-    let unresolved = || {
-        BridgeError::invalid(
-            "url",
-            format!(
-                "the host {host} could not be resolved; a remote's host must resolve to a public address"
-            ),
-        )
-    };
     // getaddrinfo also reads numeric forms such as `0x7f.1` and `2130706433`,
     // exactly as ssh and curl will.
     let addrs = match tokio::time::timeout(limit, resolve(host.to_owned())).await {
         Ok(Ok(addrs)) if !addrs.is_empty() => addrs,
-        _ => return Err(unresolved()),
+        _ => return Err(internal(host)),
     };
     if addrs.into_iter().any(is_internal) {
         return Err(internal(host));
@@ -397,6 +402,61 @@ mod tests {
         ] {
             assert!(!is_internal(ip.parse().unwrap()), "{ip}");
         }
+    }
+
+    #[test]
+    fn ipv4_translated_and_discard_only_addresses_are_internal() {
+        // ::ffff:0:a.b.c.d (RFC 2765 IPv4-translated) is classed by its IPv4
+        // part; 100::/64 is discard-only; the others route nowhere public.
+        for ip in [
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:a9fe:a9fe",
+            "::ffff:0:10.0.0.1",
+            "100::1",
+            "100::ffff:ffff:ffff:ffff",
+            "2001:2::1",
+            "2001:10::1",
+            "2001:20::1",
+            "3fff::1",
+            "5f00::1",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["::ffff:0:8.8.8.8", "100:0:0:1::1", "2001:4860::8888"] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn internal_and_unresolvable_hosts_get_one_and_the_same_answer() {
+        let refusal = |r: Result<(), BridgeError>| match r {
+            Err(BridgeError::Invalid { field, message }) => (field, message),
+            other => panic!("{other:?}"),
+        };
+        let internal = refusal(
+            refuse_internal_with("git.corp.example", Duration::from_secs(1), |_| async {
+                Ok(vec!["10.0.0.1".parse().unwrap()])
+            })
+            .await,
+        );
+        let unresolved = refusal(
+            refuse_internal_with("git.corp.example", Duration::from_secs(1), |_| async {
+                Err(std::io::Error::other("NXDOMAIN"))
+            })
+            .await,
+        );
+        let literal = refusal(
+            refuse_internal_with("::1", Duration::from_secs(1), |_| async { Ok(vec![]) }).await,
+        );
+        assert_eq!(
+            internal, unresolved,
+            "the answer tells whether the name exists"
+        );
+        assert_eq!(internal.0, "url");
+        assert_eq!(literal.0, "url");
     }
 
     #[tokio::test]

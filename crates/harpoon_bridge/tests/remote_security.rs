@@ -155,7 +155,10 @@ async fn finding3_a_host_that_does_not_resolve_is_refused_before_git_runs() {
         bridge.register_repo(&tenant, new_repo("org/d", url)).await,
         url,
     );
-    assert!(m.contains("could not be resolved"), "{m}");
+    // The same words as an internal host: the answer must not tell a tenant
+    // which internal names exist.
+    assert!(m.contains("must resolve to a public address"), "{m}");
+    assert!(m.contains("allow_private_remotes"), "{m}");
 }
 
 /// A loopback port that accepts and drops every connection, and one that
