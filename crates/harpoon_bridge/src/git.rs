@@ -325,6 +325,38 @@ pub async fn clone_or_fetch(
     Ok(())
 }
 
+/// Every path the patch file `patch` would change in the clone at `dir`, as
+/// git's own patch parser reads it: old and new names of renames and copies
+/// (`--no-renames` lists a rename as a deletion and an addition), mode and
+/// type changes, links. The patch is applied to the index only, listed, and
+/// the index reset; the work tree is not touched. Fails as `git apply` would
+/// when the patch does not apply.
+pub async fn patch_paths(
+    env: &GitEnv,
+    dir: &Path,
+    patch: &str,
+    cancel: Option<&watch::Receiver<bool>>,
+) -> Result<Vec<String>, GitStop> {
+    let apply = ["apply", "--cached", "--whitespace=nowarn", patch];
+    git(env, dir, &apply, None, cancel).await?;
+    let list = [
+        "diff",
+        "--cached",
+        "--name-only",
+        "-z",
+        "--no-renames",
+        "--no-ext-diff",
+    ];
+    let listed = git(env, dir, &list, None, cancel).await;
+    // Back to HEAD whatever the listing did, so the real apply starts clean.
+    git(env, dir, &["reset", "--quiet"], None, cancel).await?;
+    Ok(listed?
+        .split('\0')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
 /// Whether `refs/heads/<branch>` exists on the remote, and its commit.
 pub async fn remote_branch(
     env: &GitEnv,

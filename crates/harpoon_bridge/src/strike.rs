@@ -3,7 +3,7 @@
 //! the background with bounded parallelism; every step is persisted so a
 //! restart can resume without duplicating branches or pull requests.
 
-use crate::git::{Author, GitStop, cancelled, clone_or_fetch, git, remote_branch};
+use crate::git::{Author, GitStop, cancelled, clone_or_fetch, git, patch_paths, remote_branch};
 use crate::store::{Plan, PlannedRepo, new_id, now_ms};
 use crate::types::{Cable, Covenant, Phase, RepoChange, Role, StrikeEvent, StrikeRequest};
 use crate::{Bridge, BridgeError, Live, check_path, dir_name};
@@ -599,15 +599,37 @@ impl Bridge {
                 Err(m) => return Outcome::Failed(format!("generation failed: {m}")),
             }
         } else if let Some(change) = &p.change {
-            if let Err(m) = write_files(dir, &change.files).await {
-                return Outcome::Failed(m);
-            }
-            if let Some(diff) = change.diff.as_deref().filter(|d| !d.trim().is_empty()) {
-                let patch = dir.join(".git").join("harpoon.patch");
+            let diff = change.diff.as_deref().filter(|d| !d.trim().is_empty());
+            let patch = dir.join(".git").join("harpoon.patch");
+            let patch = patch.to_string_lossy().into_owned();
+            if let Some(diff) = diff {
                 if let Err(e) = tokio::fs::write(&patch, diff).await {
                     return Outcome::Failed(format!("writing the diff: {e}"));
                 }
-                let patch = patch.to_string_lossy().into_owned();
+                // Every path the diff touches, read by git's own parser,
+                // passes the check `files` pass, before anything is written:
+                // otherwise a diff writes `.gitmodules` or a `.GIT/` that
+                // `files` may not.
+                match patch_paths(env, dir, &patch, c).await {
+                    Ok(paths) => {
+                        for path in paths {
+                            if let Err(m) = check_path(&path) {
+                                return Outcome::Failed(format!(
+                                    "the diff is refused: it touches {path:?}: {m}"
+                                ));
+                            }
+                        }
+                    }
+                    Err(GitStop::Failed(m)) => {
+                        return Outcome::Failed(format!("the diff does not apply: {m}"));
+                    }
+                    Err(GitStop::Cancelled) => return Outcome::Cancelled,
+                }
+            }
+            if let Err(m) = write_files(dir, &change.files).await {
+                return Outcome::Failed(m);
+            }
+            if diff.is_some() {
                 // No symlink walk needed here: `git apply` itself refuses to
                 // write beyond a symbolic link ("affected file … is beyond a
                 // symbolic link", checked with git 2.47), and it replaces a
