@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
     let service = &state.settings.service;
 
     let middleware = ServiceBuilder::new()
+        .layer(axum::middleware::map_request(drop_unusable_request_id))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http()
@@ -119,6 +120,29 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(middleware)
         .with_state(state)
+}
+
+/// Longest `x-request-id` kept from a client; trace ids (W3C's 55, UUIDs'
+/// 36, AWS's 40-odd) fit with room to spare.
+const REQUEST_ID_MAX: usize = 128;
+
+/// Removes a client's `x-request-id` that is too long or holds characters
+/// trace ids do not use, so a fresh one is made: the id is echoed in the
+/// answer and written into every log line of the request.
+async fn drop_unusable_request_id(mut request: axum::extract::Request) -> axum::extract::Request {
+    let usable = |id: &[u8]| {
+        !id.is_empty()
+            && id.len() <= REQUEST_ID_MAX
+            && id
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(b))
+    };
+    if let Some(id) = request.headers().get(&REQUEST_ID)
+        && !usable(id.as_bytes())
+    {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    request
 }
 
 async fn not_found() -> ApiError {

@@ -3,13 +3,15 @@
 //!
 //! Every socket costs a file descriptor whether or not it ever sends a
 //! request, so a caller without a key can otherwise hold the process at its
-//! open-file limit and no new client, `/health` included, gets in. Three rules
+//! open-file limit and no new client, `/health` included, gets in. Four rules
 //! keep room: a connection that has not sent a whole request head within
-//! `header_read_timeout_secs` is closed, so is one idle longer than
-//! `keep_alive_timeout_secs` between requests, and at `max_connections` the
-//! acceptor closes first the connections that never finished a request head,
-//! then those idle longest, to admit the new one. A connection with a request
-//! in flight (a streamed answer, an MCP event stream) is never picked.
+//! `header_read_timeout_secs` is closed, so is one whose request body has not
+//! all arrived within `body_read_timeout_secs`, and one idle longer than
+//! `keep_alive_timeout_secs` between requests; at `max_connections` the
+//! acceptor closes first the connections still sending their request (head
+//! or body), then those idle longest, to admit the new one. A connection
+//! whose request is being answered (a streamed answer, an MCP event stream)
+//! is never picked.
 
 use std::{
     collections::HashMap,
@@ -28,6 +30,8 @@ pub struct Limits {
     pub max: usize,
     /// Time to send a whole request head, from connecting or from the last answer.
     pub header_read: Duration,
+    /// Time to send a whole request body, from the end of its head.
+    pub body_read: Duration,
     /// Time a connection may sit idle between requests.
     pub keep_alive: Duration,
 }
@@ -55,6 +59,7 @@ impl Limits {
         Self {
             max,
             header_read: Duration::from_secs(settings.header_read_timeout_secs),
+            body_read: Duration::from_secs(settings.body_read_timeout_secs),
             keep_alive: Duration::from_secs(settings.keep_alive_timeout_secs),
         }
     }
@@ -91,6 +96,8 @@ pub enum Closed {
     Evicted,
     /// No whole request head in time.
     HeaderTimeout,
+    /// No whole request body in time.
+    BodyTimeout,
     /// Idle between requests for too long.
     IdleTimeout,
 }
@@ -101,6 +108,7 @@ impl Closed {
         match self {
             Self::Evicted => "evicted",
             Self::HeaderTimeout => "header_timeout",
+            Self::BodyTimeout => "body_timeout",
             Self::IdleTimeout => "idle_timeout",
         }
     }
@@ -145,6 +153,10 @@ impl Connections {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    fn at(&self, ms: u64) -> Instant {
+        self.epoch + Duration::from_millis(ms)
+    }
+
     /// Registers a newly accepted connection; at the cap, first closes idle
     /// ones to make room. `None` when every open connection is busy: the
     /// caller closes the new one.
@@ -154,22 +166,23 @@ impl Connections {
             // Evict a batch, so a flood pays for one scan every few dozen accepts.
             let batch = (self.limits.max / 64).max(1);
             let over = table.len() - self.limits.max;
-            let closed = evict(&mut table, batch + over);
-            if closed == 0 {
+            if evict(&mut table, batch + over) == 0 {
                 drop(table);
                 metrics::counter!("harpoon_connections_refused_total").increment(1);
                 return None;
             }
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let now = self.now_ms();
         let connection = Arc::new(Connection {
             in_flight: AtomicU32::new(0),
+            uploads: AtomicU32::new(0),
             heads: AtomicU64::new(0),
-            last_active_ms: AtomicU64::new(now),
+            last_active_ms: AtomicU64::new(self.now_ms()),
             head_started_ms: AtomicU64::new(NONE),
+            upload_started_ms: AtomicU64::new(NONE),
             evicted: AtomicBool::new(false),
             close: Notify::new(),
+            changed: Notify::new(),
         });
         table.insert(id, connection.clone());
         metrics::gauge!("harpoon_open_connections").set(table.len() as f64);
@@ -187,15 +200,16 @@ impl Connections {
     }
 }
 
-/// Closes up to `count` connections with nothing in flight: those that never
-/// finished a request head first, then those idle longest. They leave the
-/// table at once, so the count they free is available to the caller now.
+/// Closes up to `count` connections that are not being answered: those
+/// still sending a request (head or body) first, then those idle longest.
+/// They leave the table at once, so the count they free is available to the
+/// caller now.
 fn evict(table: &mut HashMap<u64, Arc<Connection>>, count: usize) -> usize {
     let mut idle: Vec<(bool, u64, u64)> = table
         .iter()
-        .filter(|(_, c)| c.in_flight.load(Ordering::Acquire) == 0)
+        .filter(|(_, c)| c.answering() == 0)
         .map(|(id, c)| {
-            let idle_only = !c.awaiting_head();
+            let idle_only = !c.still_sending();
             (idle_only, c.last_active_ms.load(Ordering::Relaxed), *id)
         })
         .collect();
@@ -221,25 +235,42 @@ fn evict(table: &mut HashMap<u64, Arc<Connection>>, count: usize) -> usize {
 /// One open connection's activity, as its serving task and requests see it.
 #[derive(Debug)]
 struct Connection {
+    /// Requests whose head has arrived and whose answer is not done.
     in_flight: AtomicU32,
+    /// Of those, the ones whose body is still arriving.
+    uploads: AtomicU32,
     /// Request heads received so far.
     heads: AtomicU64,
     /// When the last answer finished (or the connection opened), in ms since the table's epoch.
     last_active_ms: AtomicU64,
     /// When the first byte of a request head arrived after the last answer ([`NONE`] if none has).
     head_started_ms: AtomicU64,
+    /// When the oldest body still arriving began ([`NONE`] if none is).
+    upload_started_ms: AtomicU64,
     evicted: AtomicBool,
     close: Notify,
+    /// Woken when a request or its body begins or ends, so the serving task
+    /// re-reads its deadline.
+    changed: Notify,
 }
 
 /// No time recorded.
 const NONE: u64 = u64::MAX;
 
 impl Connection {
-    /// Still owes us a whole request head: never sent one, or has begun the next.
-    fn awaiting_head(&self) -> bool {
+    /// Requests being answered: in flight with their whole body received.
+    fn answering(&self) -> u32 {
+        self.in_flight
+            .load(Ordering::Acquire)
+            .saturating_sub(self.uploads.load(Ordering::Acquire))
+    }
+
+    /// Still owes us a whole request: never sent a head, has begun the
+    /// next one, or is sending a body.
+    fn still_sending(&self) -> bool {
         self.heads.load(Ordering::Relaxed) == 0
             || self.head_started_ms.load(Ordering::Relaxed) != NONE
+            || self.uploads.load(Ordering::Acquire) > 0
     }
 }
 
@@ -255,14 +286,28 @@ impl Admitted {
     /// Marks a request head received; the request counts as in flight until
     /// the returned guard (held by its answer's body) is dropped.
     pub fn begin_request(&self) -> InFlight {
-        self.connection.heads.fetch_add(1, Ordering::Relaxed);
-        self.connection.in_flight.fetch_add(1, Ordering::AcqRel);
-        self.connection
-            .head_started_ms
-            .store(NONE, Ordering::Relaxed);
+        let c = &self.connection;
+        c.heads.fetch_add(1, Ordering::Relaxed);
+        c.in_flight.fetch_add(1, Ordering::AcqRel);
+        c.head_started_ms.store(NONE, Ordering::Relaxed);
+        c.changed.notify_one();
         InFlight {
             table: self.table.clone(),
-            connection: self.connection.clone(),
+            connection: c.clone(),
+        }
+    }
+
+    /// Marks a request body arriving; the returned guard is dropped when it
+    /// has all arrived (or the request is dropped).
+    pub fn begin_upload(&self) -> Uploading {
+        let c = &self.connection;
+        if c.uploads.fetch_add(1, Ordering::AcqRel) == 0 {
+            c.upload_started_ms
+                .store(self.table.now_ms(), Ordering::Relaxed);
+        }
+        c.changed.notify_one();
+        Uploading {
+            connection: c.clone(),
         }
     }
 
@@ -277,18 +322,40 @@ impl Admitted {
         }
     }
 
-    /// When this connection is next due a check of its timeouts.
-    pub fn next_check(&self) -> Instant {
+    /// Resolves when a request or its body began or ended since the last
+    /// call: the deadline may have moved.
+    pub async fn changed(&self) {
+        self.connection.changed.notified().await;
+    }
+
+    /// When the connection must have made progress, and what closing it then
+    /// would be; `None` while a request is being answered, which has no
+    /// deadline here (`request_timeout_secs` bounds the wait for its start).
+    pub fn deadline(&self) -> Option<(Instant, Closed)> {
         let limits = self.table.limits;
         let c = &self.connection;
-        let (since, allowed) = match c.head_started_ms.load(Ordering::Relaxed) {
-            _ if c.heads.load(Ordering::Relaxed) == 0 => {
-                (c.last_active_ms.load(Ordering::Relaxed), limits.header_read)
-            }
-            NONE => (c.last_active_ms.load(Ordering::Relaxed), limits.keep_alive),
-            started => (started, limits.header_read),
+        let ms = |field: &AtomicU64| field.load(Ordering::Relaxed);
+        if c.uploads.load(Ordering::Acquire) > 0 {
+            let started = self.table.at(ms(&c.upload_started_ms));
+            return Some((started + limits.body_read, Closed::BodyTimeout));
+        }
+        if c.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let (since, allowed, why) = match ms(&c.head_started_ms) {
+            _ if c.heads.load(Ordering::Relaxed) == 0 => (
+                ms(&c.last_active_ms),
+                limits.header_read,
+                Closed::HeaderTimeout,
+            ),
+            NONE => (
+                ms(&c.last_active_ms),
+                limits.keep_alive,
+                Closed::IdleTimeout,
+            ),
+            started => (started, limits.header_read, Closed::HeaderTimeout),
         };
-        self.table.epoch + Duration::from_millis(since) + allowed
+        Some((self.table.at(since) + allowed, why))
     }
 
     /// Notes bytes read from the client: with no request in flight they
@@ -303,19 +370,13 @@ impl Admitted {
         }
     }
 
-    /// Whether the connection has outstayed its welcome: no request in
-    /// flight, and no whole head in time or idle too long.
+    /// Why the connection must be closed now, if it has outstayed its
+    /// deadline (counted in `harpoon_connections_closed_total`).
     pub fn expired(&self) -> Option<Closed> {
-        if self.connection.in_flight.load(Ordering::Acquire) > 0
-            || Instant::now() < self.next_check()
-        {
+        let (deadline, why) = self.deadline()?;
+        if Instant::now() < deadline {
             return None;
         }
-        let why = if self.connection.awaiting_head() {
-            Closed::HeaderTimeout
-        } else {
-            Closed::IdleTimeout
-        };
         metrics::counter!("harpoon_connections_closed_total", "reason" => why.label()).increment(1);
         Some(why)
     }
@@ -338,10 +399,27 @@ pub struct InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.connection
-            .last_active_ms
+        let c = &self.connection;
+        c.last_active_ms
             .store(self.table.now_ms(), Ordering::Relaxed);
-        self.connection.in_flight.fetch_sub(1, Ordering::AcqRel);
+        c.in_flight.fetch_sub(1, Ordering::AcqRel);
+        c.changed.notify_one();
+    }
+}
+
+/// A request body still arriving; dropped when it has all arrived.
+#[derive(Debug)]
+pub struct Uploading {
+    connection: Arc<Connection>,
+}
+
+impl Drop for Uploading {
+    fn drop(&mut self) {
+        let c = &self.connection;
+        if c.uploads.fetch_sub(1, Ordering::AcqRel) == 1 {
+            c.upload_started_ms.store(NONE, Ordering::Relaxed);
+        }
+        c.changed.notify_one();
     }
 }
 
@@ -353,51 +431,61 @@ mod tests {
         Connections::new(Limits {
             max,
             header_read: Duration::from_millis(50),
+            body_read: Duration::from_millis(100),
             keep_alive: Duration::from_millis(200),
         })
     }
 
+    fn evicted(a: &Admitted) -> bool {
+        a.connection.evicted.load(Ordering::Acquire)
+    }
+
     #[test]
-    fn at_the_cap_headless_connections_go_first_then_the_longest_idle() {
-        let t = table(3);
+    fn at_the_cap_connections_still_sending_go_first_then_the_longest_idle() {
+        let t = table(4);
         let served_early = t.admit().unwrap();
         drop(served_early.begin_request());
         std::thread::sleep(Duration::from_millis(5));
         let served_late = t.admit().unwrap();
         drop(served_late.begin_request());
         let headless = t.admit().unwrap();
-        assert_eq!(t.open(), 3);
+        let uploading = t.admit().unwrap();
+        let _request = uploading.begin_request();
+        let _body = uploading.begin_upload();
+        assert_eq!(t.open(), 4);
 
-        let fourth = t.admit().unwrap();
-        drop(fourth.begin_request());
-        assert!(headless.connection.evicted.load(Ordering::Acquire));
-        assert!(!served_early.connection.evicted.load(Ordering::Acquire));
-
-        let _fifth = t.admit().unwrap();
+        let fifth = t.admit().unwrap();
+        drop(fifth.begin_request());
+        let sixth = t.admit().unwrap();
+        drop(sixth.begin_request());
         assert!(
-            served_early.connection.evicted.load(Ordering::Acquire),
-            "the one idle longest goes next"
+            evicted(&headless) && evicted(&uploading),
+            "still sending: first"
         );
-        assert!(!served_late.connection.evicted.load(Ordering::Acquire));
-        assert_eq!(t.open(), 3);
+        assert!(!evicted(&served_early));
+
+        let _seventh = t.admit().unwrap();
+        assert!(evicted(&served_early), "the one idle longest goes next");
+        assert!(!evicted(&served_late));
+        assert_eq!(t.open(), 4);
     }
 
     #[test]
-    fn busy_connections_are_never_evicted_and_a_full_busy_table_refuses() {
+    fn connections_being_answered_are_never_evicted_and_a_full_busy_table_refuses() {
         let t = table(2);
         let a = t.admit().unwrap();
         let b = t.admit().unwrap();
         let _busy_a = a.begin_request();
         let busy_b = b.begin_request();
         assert!(t.admit().is_none());
-        assert!(!a.connection.evicted.load(Ordering::Acquire));
+        assert!(!evicted(&a));
         drop(busy_b);
         let _c = t.admit().expect("b is idle now");
-        assert!(b.connection.evicted.load(Ordering::Acquire));
+        assert!(evicted(&b));
     }
 
     #[test]
-    fn timeouts_apply_only_without_a_request_in_flight() {
+    fn timeouts_apply_only_while_the_client_owes_us_something() {
         let t = table(8);
         let fresh = t.admit().unwrap();
         assert_eq!(fresh.expired(), None);
@@ -406,6 +494,7 @@ mod tests {
 
         let busy = t.admit().unwrap();
         let guard = busy.begin_request();
+        assert_eq!(busy.deadline(), None, "a request being answered has none");
         std::thread::sleep(Duration::from_millis(250));
         assert_eq!(busy.expired(), None, "a long answer is not idle");
         drop(guard);
@@ -416,6 +505,21 @@ mod tests {
         );
         std::thread::sleep(Duration::from_millis(210));
         assert_eq!(busy.expired(), Some(Closed::IdleTimeout));
+    }
+
+    #[test]
+    fn a_body_must_arrive_within_its_time_however_it_trickles() {
+        let t = table(8);
+        let conn = t.admit().unwrap();
+        let _request = conn.begin_request();
+        let body = conn.begin_upload();
+        for _ in 0..3 {
+            conn.bytes_read();
+            std::thread::sleep(Duration::from_millis(40));
+        }
+        assert_eq!(conn.expired(), Some(Closed::BodyTimeout));
+        drop(body);
+        assert_eq!(conn.deadline(), None, "whole body in: being answered");
     }
 
     #[test]

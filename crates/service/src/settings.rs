@@ -140,6 +140,8 @@ pub struct ServiceSettings {
     pub max_connections: usize,
     /// Time a client has to send a complete request head, from connecting or from its last answer.
     pub header_read_timeout_secs: u64,
+    /// Time a client has to send a whole request body, from the end of its head.
+    pub body_read_timeout_secs: u64,
     /// Time a keep-alive connection may sit idle between requests before it is closed.
     pub keep_alive_timeout_secs: u64,
 }
@@ -159,6 +161,7 @@ impl Default for ServiceSettings {
             workers: 0,
             max_connections: 0,
             header_read_timeout_secs: 15,
+            body_read_timeout_secs: 60,
             keep_alive_timeout_secs: 60,
         }
     }
@@ -217,6 +220,12 @@ impl ServiceSettings {
             return Err(InvalidSetting::new(
                 "service.header_read_timeout_secs",
                 format!("{} is out of range 1..=300", self.header_read_timeout_secs),
+            ));
+        }
+        if !(1..=3_600).contains(&self.body_read_timeout_secs) {
+            return Err(InvalidSetting::new(
+                "service.body_read_timeout_secs",
+                format!("{} is out of range 1..=3600", self.body_read_timeout_secs),
             ));
         }
         if !(1..=3_600).contains(&self.keep_alive_timeout_secs) {

@@ -13,7 +13,7 @@
 //! on its thread, and every thread keeps running them until the process
 //! exits, through the rest of shutdown.
 
-use crate::connections::{Admitted, Connections, InFlight};
+use crate::connections::{Admitted, Connections, InFlight, Uploading};
 use axum::{Router, body::Body};
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
@@ -258,9 +258,10 @@ async fn serve_connection(
     let requests = admitted.clone();
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let in_flight = requests.begin_request();
+        let request = request.map(|body| Body::new(Upload::new(body, &requests)));
         let app = app.clone();
         async move {
-            let response = app.oneshot(request.map(Body::new)).await;
+            let response = app.oneshot(request).await;
             response.map(|r| {
                 r.map(|body| {
                     Body::new(Answer {
@@ -271,15 +272,17 @@ async fn serve_connection(
             })
         }
     });
-    // Head and idle timeouts are the table's (one deadline a connection,
-    // whichever phase it is in): hyper's own header timer also runs while
-    // a keep-alive connection idles, which would cut idle time to it.
+    // Head, body and idle timeouts are the table's (one deadline a
+    // connection, whichever phase it is in): hyper's own header timer also
+    // runs while a keep-alive connection idles, which would cut idle time to it.
     let connection = hyper::server::conn::http1::Builder::new()
         .serve_connection(io, service)
         .with_upgrades();
     tokio::pin!(connection);
     let mut shutting_down = false;
     loop {
+        let deadline = admitted.deadline();
+        let wake = deadline.map_or_else(far_future, |(at, _)| at);
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(e) = result {
@@ -288,7 +291,9 @@ async fn serve_connection(
                 return;
             }
             () = admitted.evicted() => return,
-            () = tokio::time::sleep_until(admitted.next_check().into()) => {
+            // A request or its body began or ended: the deadline moved.
+            () = admitted.changed() => {}
+            () = tokio::time::sleep_until(wake.into()), if deadline.is_some() => {
                 if admitted.expired().is_some() {
                     return;
                 }
@@ -300,6 +305,50 @@ async fn serve_connection(
                 }
             }
         }
+    }
+}
+
+/// A time no connection waits for (the branch is disabled anyway).
+fn far_future() -> std::time::Instant {
+    std::time::Instant::now() + Duration::from_secs(86_400)
+}
+
+/// A request's body, counted as arriving until its end has been read or it
+/// is dropped, so a client trickling it is held to the body timeout.
+struct Upload {
+    body: Incoming,
+    uploading: Option<Uploading>,
+}
+
+impl Upload {
+    fn new(body: Incoming, admitted: &Admitted) -> Self {
+        let uploading = (!body.is_end_stream()).then(|| admitted.begin_upload());
+        Self { body, uploading }
+    }
+}
+
+impl HttpBody for Upload {
+    type Data = <Incoming as HttpBody>::Data;
+    type Error = <Incoming as HttpBody>::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) || this.body.is_end_stream() {
+            this.uploading = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -443,6 +492,7 @@ mod tests {
         let connections = Connections::new(crate::connections::Limits {
             max: 64,
             header_read: Duration::from_secs(5),
+            body_read: Duration::from_secs(5),
             keep_alive: Duration::from_secs(5),
         });
         let workers = Workers::start(listener, count, app(), connections, stop).unwrap();

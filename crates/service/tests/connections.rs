@@ -38,15 +38,22 @@ fn health(port: u16, limit: Duration) -> Result<(u16, Duration), String> {
     Ok((status, started.elapsed()))
 }
 
-/// Opens `count` connections that never finish a request: every other one
-/// sends nothing, the rest half a request head.
+/// A whole request head and the first byte of a body that never ends.
+const HALF_A_BODY: &[u8] = b"POST /classify HTTP/1.1\r\nhost: localhost\r\n\
+    content-type: application/json\r\ncontent-length: 100000\r\n\r\n{";
+
+/// Opens `count` connections that never finish a request: a third send
+/// nothing, a third half a request head, a third a head and part of a body.
 fn hold(port: u16, count: usize) -> Vec<TcpStream> {
     (0..count)
         .map(|i| {
             let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            if i % 2 == 1 {
-                conn.write_all(b"GET /health HTTP/1.1\r\nhost: loc")
-                    .unwrap();
+            match i % 3 {
+                1 => conn
+                    .write_all(b"GET /health HTTP/1.1\r\nhost: loc")
+                    .unwrap(),
+                2 => conn.write_all(HALF_A_BODY).unwrap(),
+                _ => {}
             }
             conn
         })
@@ -69,7 +76,11 @@ fn health_is_answered_while_an_attacker_holds_more_sockets_than_the_file_limit()
         256,
         &[
             ("HARPOON__SERVICE__HEADER_READ_TIMEOUT_SECS", "120"),
+            ("HARPOON__SERVICE__BODY_READ_TIMEOUT_SECS", "120"),
             ("HARPOON__SERVICE__KEEP_ALIVE_TIMEOUT_SECS", "120"),
+            // Uploads must reach the body, not a 429 for the quota.
+            ("HARPOON__QUOTAS__MAX_CONCURRENT", "1000"),
+            ("HARPOON__QUOTAS__REQUESTS_PER_MINUTE", "100000"),
         ],
     );
     let limits = open_files_limit(svc.child.id());
@@ -120,9 +131,10 @@ fn closed_within(conn: &mut TcpStream, limit: Duration) -> Option<Duration> {
 }
 
 #[test]
-fn silent_trickling_and_idle_connections_are_closed_on_time() {
+fn silent_trickling_uploading_and_idle_connections_are_closed_on_time() {
     let svc = Service::start(&[
         ("HARPOON__SERVICE__HEADER_READ_TIMEOUT_SECS", "1"),
+        ("HARPOON__SERVICE__BODY_READ_TIMEOUT_SECS", "2"),
         ("HARPOON__SERVICE__KEEP_ALIVE_TIMEOUT_SECS", "3"),
     ]);
     let connect = || TcpStream::connect(("127.0.0.1", svc.port)).unwrap();
@@ -153,6 +165,20 @@ fn silent_trickling_and_idle_connections_are_closed_on_time() {
         started.elapsed() + closed_within(&mut trickle, Duration::from_secs(5)).expect("closed")
     };
     assert!(took < Duration::from_secs(3), "{took:?}");
+
+    // Nor can a body trickled a byte at a time stretch the body timeout.
+    let mut upload = connect();
+    upload.write_all(HALF_A_BODY).unwrap();
+    let started = Instant::now();
+    for _ in 0..25 {
+        std::thread::sleep(Duration::from_millis(200));
+        if upload.write_all(b" ").is_err() {
+            break;
+        }
+    }
+    let took = started.elapsed()
+        + closed_within(&mut upload, Duration::from_secs(5)).expect("a trickled body is cut");
+    assert!(took < Duration::from_secs(4), "{took:?}");
 
     // After an answer, idle time is the keep-alive timeout's, not the header's.
     let mut keep = connect();

@@ -269,6 +269,28 @@ async fn request_ids_are_generated_or_propagated() {
         .unwrap();
     assert_eq!(given.headers()["x-request-id"], "trace-me-42");
 
+    // An id too long, or not of the characters trace ids use, is replaced:
+    // it is echoed and logged with every line of the request.
+    for unusable in ["A".repeat(60_000), "a b".into(), "a\"b".into(), "é".into()] {
+        let resp = http
+            .get(svc.url("/health"))
+            .header("x-request-id", unusable.as_bytes())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let id = resp.headers()["x-request-id"].to_str().unwrap();
+        assert_eq!(id.len(), 36, "a fresh UUID instead of {unusable:.20}: {id}");
+    }
+    let longest = "t".repeat(128);
+    let kept = http
+        .get(svc.url("/health"))
+        .header("x-request-id", &longest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.headers()["x-request-id"], longest.as_str());
+
     let mut seen = std::collections::HashSet::new();
     for path in ["/health", "/health", "/nope"] {
         let resp = http.get(svc.url(path)).send().await.unwrap();

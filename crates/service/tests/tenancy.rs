@@ -659,6 +659,9 @@ async fn a_model_name_is_bounded_before_the_ledger_sees_it() {
         ("900,000 characters", huge.as_str()),
         ("257 characters", &huge[..257]),
         ("a newline", "gemma\nINJECTED"),
+        ("a right-to-left override", "gemma\u{202E}lanretni"),
+        ("a line separator", "gemma\u{2028}INJECTED"),
+        ("a zero-width space", "gem\u{200B}ma"),
     ] {
         let chat = api
             .post(

@@ -119,7 +119,10 @@ pub struct ChatCompletionRequest {
     /// `auto` lets the router pick the tier; a configured model name pins it.
     /// At most 256 characters, none of them control characters.
     #[serde(default = "auto")]
-    #[schema(max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
+    #[schema(
+        max_length = 256,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f\\u00ad\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\ufeff]*$"
+    )]
     pub model: String,
     /// The conversation; at least one message.
     #[schema(min_items = 1)]

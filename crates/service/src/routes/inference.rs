@@ -224,8 +224,10 @@ impl Drop for Ledger {
 pub const MODEL_NAME_MAX: usize = 256;
 
 /// Why `model` cannot be a model name: longer than [`MODEL_NAME_MAX`]
-/// characters, or holding a control character (a newline or escape in a
-/// ledger key would end up in reports and exports). Empty means `auto`.
+/// characters, or holding a control, invisible or text-direction character
+/// (a newline or escape in a ledger key would end up in reports and
+/// exports; a right-to-left override or line separator would make a report
+/// show another name than the one stored). Empty means `auto`.
 pub fn model_name_problem(model: &str) -> Option<String> {
     let chars = model.chars().count();
     if chars > MODEL_NAME_MAX {
@@ -233,10 +235,23 @@ pub fn model_name_problem(model: &str) -> Option<String> {
             "{chars} characters; a model name has at most {MODEL_NAME_MAX}"
         ));
     }
-    if model.chars().any(char::is_control) {
-        return Some("must not contain control characters".into());
+    if model.chars().any(|c| c.is_control() || is_format_char(c)) {
+        return Some("must not contain control, invisible or text-direction characters".into());
     }
     None
+}
+
+/// Unicode's format characters (category Cf: zero-width, bidirectional
+/// controls, tags) and its line and paragraph separators.
+fn is_format_char(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{FEFF}'
+        | '\u{0600}'..='\u{0605}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
 }
 
 /// Checks sampling parameters' ranges.

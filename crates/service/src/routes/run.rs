@@ -24,7 +24,10 @@ pub struct RunRequest {
     /// `auto` (default) routes by complexity; a configured model name pins it.
     /// At most 256 characters, none of them control characters.
     #[serde(default)]
-    #[schema(max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
+    #[schema(
+        max_length = 256,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f\\u00ad\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\ufeff]*$"
+    )]
     pub model: Option<String>,
     /// Most tokens to generate (clamped to the model's `max_new_tokens`).
     #[schema(minimum = 1)]
