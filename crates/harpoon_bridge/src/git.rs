@@ -303,26 +303,87 @@ pub async fn clone_or_fetch(
 ) -> Result<(), GitStop> {
     if dir.join(".git").is_dir() {
         git(env, dir, &["fetch", "--prune", "origin"], None, cancel).await?;
+        Ok(())
     } else {
-        let parent = dir.parent().unwrap_or(dir);
-        tokio::fs::create_dir_all(parent)
-            .await
-            .map_err(|e| GitStop::Failed(format!("workspace: {e}")))?;
-        // A half-made directory from a killed clone would make git refuse.
-        if dir.exists() {
-            let _ = tokio::fs::remove_dir_all(dir).await;
-        }
-        let target = dir.to_string_lossy().into_owned();
-        git(
-            env,
-            parent,
-            &["clone", "--no-tags", "--branch", branch, "--", url, &target],
-            None,
-            cancel,
-        )
-        .await?;
+        clone_fresh(env, url, branch, dir, cancel).await
     }
-    Ok(())
+}
+
+/// Clones `url` at `branch` into `dir`, replacing whatever is there. git
+/// clones into a sibling `.<name>.partial` first, renamed into place only
+/// once complete: a clone killed at its deadline (its whole process group,
+/// so git cannot clean up) otherwise leaves a `.git` without the branch,
+/// which every later fetch and checkout of that directory trips over. The
+/// caller owns `dir` (a mirror's lock, a strike's own work directory), so
+/// nothing else uses the partial directory at the same time.
+pub async fn clone_fresh(
+    env: &GitEnv,
+    url: &str,
+    branch: &str,
+    dir: &Path,
+    cancel: Option<&watch::Receiver<bool>>,
+) -> Result<(), GitStop> {
+    let workspace = |e: std::io::Error| GitStop::Failed(format!("workspace: {e}"));
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return Err(GitStop::Failed("workspace: no parent directory".into()));
+    };
+    tokio::fs::create_dir_all(parent).await.map_err(workspace)?;
+    let partial = parent.join(format!(".{}.partial", name.to_string_lossy()));
+    // Left by a clone whose caller went away, or by a stopped process.
+    remove_if_present(&partial).await.map_err(workspace)?;
+    let target = partial.to_string_lossy().into_owned();
+    let cloned = git(
+        env,
+        parent,
+        &["clone", "--no-tags", "--branch", branch, "--", url, &target],
+        None,
+        cancel,
+    )
+    .await;
+    if let Err(e) = cloned {
+        let _ = remove_if_present(&partial).await;
+        return Err(e);
+    }
+    remove_if_present(dir).await.map_err(workspace)?;
+    tokio::fs::rename(&partial, dir).await.map_err(workspace)
+}
+
+/// Removes a directory tree; one that is not there is fine.
+pub async fn remove_if_present(dir: &Path) -> std::io::Result<()> {
+    match tokio::fs::remove_dir_all(dir).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Whether the clone at `dir` is one of `url` that holds `origin/<branch>`
+/// as a commit: a mirror left half-made (by a clone killed before this
+/// build) or cloned from a URL the repository no longer has fails.
+pub async fn clone_is_intact(env: &GitEnv, dir: &Path, url: &str, branch: &str) -> bool {
+    if !dir.join(".git").is_dir() {
+        return false;
+    }
+    let origin = git(
+        env,
+        dir,
+        &["config", "--get", "remote.origin.url"],
+        None,
+        None,
+    )
+    .await;
+    if origin.as_ref().ok().map(String::as_str) != Some(url) {
+        return false;
+    }
+    let base = format!("refs/remotes/origin/{branch}^{{commit}}");
+    git(
+        env,
+        dir,
+        &["rev-parse", "--verify", "--quiet", &base],
+        None,
+        None,
+    )
+    .await
+    .is_ok()
 }
 
 /// Every path the patch file `patch` would change in the clone at `dir`, as

@@ -24,7 +24,7 @@ pub use generate::{HygieneGate, UsageSink};
 pub use settings::BridgeSettings;
 pub use types::*;
 
-use crate::git::{GitEnv, clone_or_fetch, git};
+use crate::git::{GitEnv, git};
 use crate::github::{GitHub, github_repo_of};
 use crate::remote::{Remote, Transport};
 use crate::scan::Scan;
@@ -574,21 +574,7 @@ impl Bridge {
         self.allowed_remote(&r.url).map_err(|e| e.to_string())?;
         let lock = self.mirror_lock(&dir);
         let _mirror = lock.lock().await;
-        let env = &self.inner.git;
-        let refreshed = async {
-            clone_or_fetch(env, &r.url, &r.default_branch, &dir, None).await?;
-            let base = format!("origin/{}", r.default_branch);
-            git(
-                env,
-                &dir,
-                &["checkout", "--force", "--detach", &base],
-                None,
-                None,
-            )
-            .await
-        }
-        .await;
-        if let Err(e) = refreshed {
+        if let Err(e) = self.refresh_mirror(r, &dir).await {
             return Err(BridgeError::from(e).to_string());
         }
         let scanned = dir.clone();
@@ -597,6 +583,42 @@ impl Bridge {
             Ok(Err(e)) => Err(crate::git::scrub_paths(&e.to_string(), &dir)),
             Err(e) => Err(format!("reading the repository: {e}")),
         }
+    }
+
+    /// Brings the mirror at `dir` to the tip of `r`'s default branch,
+    /// rebuilding it when it is damaged. A failed fetch keeps an intact
+    /// mirror (git updates refs only after the objects are in, so a killed
+    /// fetch leaves the old state) and removes a damaged one, so the next
+    /// read clones afresh; a checkout that fails after a good fetch means
+    /// the mirror itself is broken, and it is rebuilt at once.
+    async fn refresh_mirror(&self, r: &Repo, dir: &Path) -> Result<(), crate::git::GitStop> {
+        use crate::git::{GitStop, clone_fresh, clone_is_intact, remove_if_present};
+        let env = &self.inner.git;
+        let base = format!("origin/{}", r.default_branch);
+        let checkout = ["checkout", "--force", "--detach", base.as_str(), "--"];
+        if clone_is_intact(env, dir, &r.url, &r.default_branch).await {
+            match git(env, dir, &["fetch", "--prune", "origin"], None, None).await {
+                Ok(_) => match git(env, dir, &checkout, None, None).await {
+                    Ok(_) => return Ok(()),
+                    Err(GitStop::Failed(m)) => {
+                        tracing::warn!(repo = %r.name, error = %m, "mirror damaged; cloning it again");
+                    }
+                    Err(e) => return Err(e),
+                },
+                Err(e) => {
+                    if !clone_is_intact(env, dir, &r.url, &r.default_branch).await {
+                        let _ = remove_if_present(dir).await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        clone_fresh(env, &r.url, &r.default_branch, dir, None).await?;
+        if let Err(e) = git(env, dir, &checkout, None, None).await {
+            let _ = remove_if_present(dir).await;
+            return Err(e);
+        }
+        Ok(())
     }
 
     fn graph_of(

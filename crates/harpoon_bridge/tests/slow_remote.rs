@@ -226,3 +226,89 @@ async fn finding4_a_trickle_above_the_low_speed_limit_is_cut_at_the_step_deadlin
         "the remote's connection stayed open after the step was stopped"
     );
 }
+
+/// Red-team pass 2, item 2: a clone killed at its deadline left a half-made
+/// mirror that every later read tripped over (`git checkout` found no
+/// `origin/main`), even once the remote answered again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_killed_mid_clone_is_rebuilt_once_the_remote_recovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bridge, tenant_a, _, server) = two_tenants(tmp.path(), |s| s.git_timeout_secs = 2).await;
+    for mode in [STALL, TRICKLE] {
+        server.set(mode);
+        let graph = tokio::time::timeout(Duration::from_secs(20), bridge.cables(&tenant_a))
+            .await
+            .expect("the read outlived its deadline")
+            .unwrap();
+        assert_eq!(graph.unreadable.len(), 1, "{:?}", graph.unreadable);
+        server.set(SERVE);
+        let graph = tokio::time::timeout(Duration::from_secs(20), bridge.cables(&tenant_a))
+            .await
+            .expect("the read after recovery outlived its deadline")
+            .unwrap();
+        assert!(
+            graph.unreadable.is_empty(),
+            "after a stop in mode {mode}: {:?}",
+            graph.unreadable
+        );
+    }
+    // A mirror whose fetch is killed (not only a first clone) recovers too.
+    server.set(STALL);
+    let graph = bridge.cables(&tenant_a).await.unwrap();
+    assert_eq!(graph.unreadable.len(), 1, "{:?}", graph.unreadable);
+    server.set(SERVE);
+    let graph = bridge.cables(&tenant_a).await.unwrap();
+    assert!(graph.unreadable.is_empty(), "{:?}", graph.unreadable);
+}
+
+/// A mirror damaged some other way (left half-made by an older build, its
+/// objects or branch gone) is detected and cloned again on the next read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_mirror_is_cloned_again_on_the_next_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bridge, _, tenant_b, _server) = two_tenants(tmp.path(), |_| {}).await;
+    assert!(
+        bridge
+            .cables(&tenant_b)
+            .await
+            .unwrap()
+            .unreadable
+            .is_empty()
+    );
+    let mirrors: Vec<PathBuf> = std::fs::read_dir(bridge.workspace())
+        .unwrap()
+        .flatten()
+        .map(|tenant| tenant.path().join("mirrors"))
+        .filter(|m| m.is_dir())
+        .flat_map(|m| std::fs::read_dir(m).unwrap().flatten().map(|e| e.path()))
+        .collect();
+    assert_eq!(mirrors.len(), 1, "{mirrors:?}");
+    let mirror = &mirrors[0];
+    // What a clone killed after `git init` leaves: a `.git` with no branch.
+    std::fs::remove_dir_all(mirror).unwrap();
+    git_init_only(mirror);
+    let graph = bridge.cables(&tenant_b).await.unwrap();
+    assert!(graph.unreadable.is_empty(), "{:?}", graph.unreadable);
+    // Objects gone under intact-looking refs.
+    for pack in std::fs::read_dir(mirror.join(".git/objects/pack"))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::remove_file(pack.path()).unwrap();
+    }
+    for loose in std::fs::read_dir(mirror.join(".git/objects"))
+        .unwrap()
+        .flatten()
+    {
+        if loose.file_name().len() == 2 {
+            std::fs::remove_dir_all(loose.path()).unwrap();
+        }
+    }
+    let graph = bridge.cables(&tenant_b).await.unwrap();
+    assert!(graph.unreadable.is_empty(), "{:?}", graph.unreadable);
+}
+
+fn git_init_only(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    git(dir, &["init", "--quiet"]);
+}
