@@ -466,18 +466,46 @@ mod tests {
         }
     }
 
+    /// CPU time this thread has used, in clock ticks (Linux only).
+    fn thread_cpu_ticks() -> u64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after_name.split(' ').collect();
+        // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+
     fn app() -> Router {
         let name = || async { std::thread::current().name().unwrap_or_default().to_owned() };
-        Router::new().route("/", get(name)).route(
-            "/slow",
-            get(move || async move {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                name().await
-            }),
-        )
+        Router::new()
+            .route("/", get(name))
+            .route(
+                "/slow",
+                get(move || async move {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    name().await
+                }),
+            )
+            .route(
+                // The connection's task runs on the handler's thread: what
+                // the thread burns while the answer waits is the serving loop's.
+                "/cpu",
+                get(|| async {
+                    let before = thread_cpu_ticks();
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    (thread_cpu_ticks() - before).to_string()
+                }),
+            )
     }
 
     fn started(count: usize) -> (Workers, SocketAddr, watch::Sender<bool>) {
+        started_with(count, Duration::from_secs(5))
+    }
+
+    fn started_with(
+        count: usize,
+        timeouts: Duration,
+    ) -> (Workers, SocketAddr, watch::Sender<bool>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -491,9 +519,9 @@ mod tests {
         let listener = TcpListener::from_std(listener).unwrap();
         let connections = Connections::new(crate::connections::Limits {
             max: 64,
-            header_read: Duration::from_secs(5),
-            body_read: Duration::from_secs(5),
-            keep_alive: Duration::from_secs(5),
+            header_read: timeouts,
+            body_read: timeouts,
+            keep_alive: timeouts,
         });
         let workers = Workers::start(listener, count, app(), connections, stop).unwrap();
         (workers, addr, stop_tx)
@@ -525,6 +553,18 @@ mod tests {
                 "harpoon-worker-1"
             ]
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn an_answer_longer_than_the_timeouts_neither_closes_nor_busies_the_connection() {
+        let (_workers, addr, _stop) = started_with(1, Duration::from_millis(50));
+        let mut conn = TcpStream::connect(addr).await.unwrap();
+        let (status, ticks) = get_on(&mut conn, "/cpu").await;
+        assert_eq!(status, 200);
+        // 500 ms spinning would be about 50 ticks; waiting costs none.
+        let ticks: u64 = ticks.parse().unwrap();
+        assert!(ticks <= 10, "{ticks} ticks of CPU while the answer waited");
     }
 
     #[tokio::test]
