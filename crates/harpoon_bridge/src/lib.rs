@@ -8,6 +8,7 @@
 //! PostgreSQL, schema in the service's `0002_bridge.sql` migration).
 
 pub mod error;
+mod fair;
 pub mod generate;
 pub mod git;
 pub mod github;
@@ -34,7 +35,7 @@ use sqlx::AnyPool;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{Semaphore, broadcast, watch};
+use tokio::sync::{broadcast, watch};
 
 /// Mirrors one tenant's read fetches at once.
 const MIRROR_READS: usize = 4;
@@ -55,7 +56,8 @@ struct Inner {
     /// Where the generate path's tokens are recorded, set once after construction.
     usage: std::sync::OnceLock<Arc<dyn UsageSink>>,
     github: GitHub,
-    permits: Arc<Semaphore>,
+    /// Strike slots: `parallelism` in all, shared fairly between tenants.
+    slots: Arc<fair::FairSlots>,
     /// How git runs: transports, ssh command, step limit.
     git: GitEnv,
     /// One lock per mirror directory: two reads of one tenant's repository
@@ -274,7 +276,10 @@ impl Bridge {
                 generation: std::sync::OnceLock::new(),
                 usage: std::sync::OnceLock::new(),
                 github,
-                permits: Arc::new(Semaphore::new(settings.parallelism.max(1))),
+                slots: fair::FairSlots::new(
+                    settings.parallelism,
+                    settings.effective_tenant_parallelism(),
+                ),
                 git: GitEnv::from_settings(settings),
                 mirrors: Mutex::new(HashMap::new()),
                 live: Mutex::new(HashMap::new()),

@@ -17,6 +17,11 @@ pub struct BridgeSettings {
     pub author_email: String,
     /// Repositories worked on at once, across all strikes.
     pub parallelism: usize,
+    /// Of those, the most one tenant's strikes hold at once; unset means half
+    /// of `parallelism` (at least 1). A freed slot goes to the waiting tenant
+    /// holding the fewest, so one tenant's slow remotes cannot stall the
+    /// others' strikes.
+    pub tenant_parallelism: Option<usize>,
     /// GitHub REST API root (GitHub Enterprise: `https://host/api/v3`).
     pub github_api_url: String,
     /// Token for pull requests (env `GITHUB_TOKEN`).
@@ -55,6 +60,7 @@ impl Default for BridgeSettings {
             author_name: "Harpoon".into(),
             author_email: "harpoon@localhost".into(),
             parallelism: 4,
+            tenant_parallelism: None,
             github_api_url: "https://api.github.com".into(),
             github_token: None,
             pr_monitor_secs: 300,
@@ -69,6 +75,14 @@ impl Default for BridgeSettings {
 }
 
 impl BridgeSettings {
+    /// The most strike slots one tenant holds at once: `tenant_parallelism`,
+    /// or half of `parallelism` (at least 1).
+    pub fn effective_tenant_parallelism(&self) -> usize {
+        self.tenant_parallelism
+            .unwrap_or(self.parallelism / 2)
+            .clamp(1, self.parallelism.max(1))
+    }
+
     /// Checks ranges and shapes, naming the dotted key.
     pub fn validate(&self) -> Result<(), InvalidSetting> {
         if self.author_name.trim().is_empty() {
@@ -87,6 +101,17 @@ impl BridgeSettings {
             return Err(InvalidSetting::new(
                 "bridge.parallelism",
                 format!("{} is out of range 1..=64", self.parallelism),
+            ));
+        }
+        if let Some(n) = self.tenant_parallelism
+            && !(1..=self.parallelism).contains(&n)
+        {
+            return Err(InvalidSetting::new(
+                "bridge.tenant_parallelism",
+                format!(
+                    "{n} is out of range 1..={} (bridge.parallelism)",
+                    self.parallelism
+                ),
             ));
         }
         let url_ok = url_like(&self.github_api_url);
@@ -134,4 +159,25 @@ impl BridgeSettings {
 
 fn url_like(s: &str) -> bool {
     (s.starts_with("http://") || s.starts_with("https://")) && s.len() > "https://".len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BridgeSettings;
+
+    #[test]
+    fn a_tenants_share_of_strike_slots_defaults_to_half_and_stays_in_range() {
+        let mut s = BridgeSettings::default();
+        assert_eq!(s.effective_tenant_parallelism(), 2);
+        s.parallelism = 1;
+        assert_eq!(s.effective_tenant_parallelism(), 1);
+        s.parallelism = 4;
+        s.tenant_parallelism = Some(5);
+        assert!(s.validate().is_err());
+        s.tenant_parallelism = Some(0);
+        assert!(s.validate().is_err());
+        s.tenant_parallelism = Some(3);
+        assert!(s.validate().is_ok());
+        assert_eq!(s.effective_tenant_parallelism(), 3);
+    }
 }

@@ -425,8 +425,10 @@ impl Bridge {
                 plan.generate,
             );
             jobs.spawn(async move {
+                // A fair share across tenants, not first come first served:
+                // one tenant's strike on slow remotes must not hold them all.
                 let permit = tokio::select! {
-                    p = bridge.inner.permits.clone().acquire_owned() => p.ok(),
+                    slot = bridge.inner.slots.acquire(&tenant) => Some(slot),
                     _ = cancelled(&mut cancel) => None,
                 };
                 let outcome = if permit.is_none() {

@@ -312,3 +312,90 @@ fn git_init_only(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     git(dir, &["init", "--quiet"]);
 }
+
+fn covenant() -> harpoon_bridge::NewCovenant {
+    serde_json::from_value(serde_json::json!({
+        "title": "Fair strikes",
+        "description": "One tenant's slow remotes leave the others' strikes alone.",
+        "reality_state": {"description": "now"},
+        "target_state": {"description": "then"}
+    }))
+    .unwrap()
+}
+
+fn strike_of(covenant_id: &str, repos: &[&str]) -> harpoon_bridge::StrikeRequest {
+    harpoon_bridge::StrikeRequest {
+        covenant_id: covenant_id.into(),
+        target_repos: Some(repos.iter().map(|r| (*r).to_owned()).collect()),
+        changes: Some(
+            repos
+                .iter()
+                .map(|r| harpoon_bridge::RepoChange {
+                    repo: (*r).to_owned(),
+                    files: vec![harpoon_bridge::FileWrite {
+                        path: "NOTES.md".into(),
+                        content: "fair\n".into(),
+                    }],
+                    diff: None,
+                    title: None,
+                    body: None,
+                })
+                .collect(),
+        ),
+        generate: false,
+    }
+}
+
+/// Red-team pass 2, item 1: tenant A starts one strike on five repositories
+/// behind a stalled remote; while they hang, tenant B's one-repository
+/// strike on a local remote must not wait for A's slots to come free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenants_stalled_strike_does_not_hold_every_strike_slot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bridge, tenant_a, tenant_b, server) = two_tenants(tmp.path(), |s| {
+        s.parallelism = 4;
+        s.git_timeout_secs = 5;
+    })
+    .await;
+    let url_a = format!("http://127.0.0.1:{}/org_a.git", server.port);
+    let evil: Vec<String> = (1..=5).map(|i| format!("evil/r{i}")).collect();
+    for name in &evil {
+        bridge
+            .register_repo(&tenant_a, new_repo(name, &url_a))
+            .await
+            .unwrap();
+    }
+    let cov_a = bridge.create_covenant(&tenant_a, covenant()).await.unwrap();
+    let cov_b = bridge.create_covenant(&tenant_b, covenant()).await.unwrap();
+    server.set(STALL);
+    let evil_refs: Vec<&str> = evil.iter().map(String::as_str).collect();
+    let run_a = bridge
+        .start_strike(&tenant_a, strike_of(&cov_a.covenant_id, &evil_refs))
+        .await
+        .unwrap();
+    // A's strike reads its mirrors first (stalled too), then its clones take
+    // strike slots and hang until the step deadline.
+    let s = support::until(&bridge, &tenant_a, &run_a, 40, |s| {
+        s.repos
+            .iter()
+            .filter(|r| r.phase == harpoon_bridge::Phase::Cloning)
+            .count()
+            >= 2
+    })
+    .await;
+    assert_eq!(s.state, "running");
+    let started = Instant::now();
+    let run_b = bridge
+        .start_strike(&tenant_b, strike_of(&cov_b.covenant_id, &["org/b"]))
+        .await
+        .unwrap();
+    let b = support::until(&bridge, &tenant_b, &run_b, 30, |s| s.state != "running").await;
+    let waited = started.elapsed();
+    bridge.cancel_strike(&tenant_a, &run_a).await.unwrap();
+    support::until(&bridge, &tenant_a, &run_a, 30, |s| s.state != "running").await;
+    assert_eq!(b.state, "done", "{b:?}");
+    assert!(
+        waited < Duration::from_millis(2500),
+        "tenant B's strike waited {waited:?} behind tenant A's stalled clones"
+    );
+}
