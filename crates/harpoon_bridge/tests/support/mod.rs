@@ -72,6 +72,9 @@ pub fn settings(github: Option<&str>) -> BridgeSettings {
         github_api_url: github.unwrap_or("http://127.0.0.1:9").to_owned(),
         github_token: github.map(|_| orchestrator::Secret::new("test-token")),
         parallelism: 2,
+        // One tenant's repositories run side by side in these tests (a push
+        // held open while another repository finishes).
+        tenant_parallelism: Some(2),
         allow_local_remotes: true,
         ..BridgeSettings::default()
     }
