@@ -19,6 +19,7 @@ pub mod settings;
 pub mod store;
 mod strike;
 pub mod types;
+pub mod validate;
 
 pub use error::BridgeError;
 pub use generate::{HygieneGate, UsageSink};
@@ -186,35 +187,39 @@ fn non_blank(field: &str, value: &str) -> Result<(), BridgeError> {
     Ok(())
 }
 
-/// Checks a new covenant, naming the first bad field.
+/// Checks a new covenant, naming the first bad field: the title one line of
+/// at most 200 characters without control or format characters, prose
+/// bounded with line feeds and tabs as its only control characters, list
+/// items single lines, metadata bounded (see [`validate`]).
 pub fn validate_covenant(c: &NewCovenant) -> Result<(), BridgeError> {
-    non_blank("title", &c.title)?;
-    if c.title.chars().count() > 200 {
-        return Err(BridgeError::invalid(
-            "title",
-            "must be at most 200 characters",
-        ));
+    use crate::validate::{ITEM_MAX, ITEMS_MAX, TEXT_MAX, TITLE_MAX, single_line, text};
+    single_line("title", &c.title, TITLE_MAX)?;
+    for (field, value) in [
+        ("description", &c.description),
+        ("reality_state.description", &c.reality_state.description),
+        ("target_state.description", &c.target_state.description),
+    ] {
+        non_blank(field, value)?;
+        text(field, value, TEXT_MAX)?;
     }
-    non_blank("description", &c.description)?;
-    non_blank("reality_state.description", &c.reality_state.description)?;
-    non_blank("target_state.description", &c.target_state.description)?;
-    for (i, a) in c.reality_state.key_aspects.iter().enumerate() {
-        non_blank(&format!("reality_state.key_aspects[{i}]"), a)?;
+    for (field, items) in [
+        ("reality_state.key_aspects", &c.reality_state.key_aspects),
+        (
+            "target_state.success_criteria",
+            &c.target_state.success_criteria,
+        ),
+    ] {
+        if items.len() > ITEMS_MAX {
+            return Err(BridgeError::invalid(
+                field,
+                format!("must have at most {ITEMS_MAX} items"),
+            ));
+        }
+        for (i, a) in items.iter().enumerate() {
+            single_line(&format!("{field}[{i}]"), a, ITEM_MAX)?;
+        }
     }
-    for (i, a) in c.target_state.success_criteria.iter().enumerate() {
-        non_blank(&format!("target_state.success_criteria[{i}]"), a)?;
-    }
-    Ok(())
-}
-
-fn valid_repo_name(name: &str) -> bool {
-    let ok_part = |p: &str| {
-        !p.is_empty()
-            && !p.starts_with('.')
-            && p.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    };
-    matches!(name.split_once('/'), Some((org, app)) if ok_part(org) && ok_part(app))
+    validate::metadata(&c.metadata)
 }
 
 /// Directory name of a repository (or tenant) in the workspace: a readable,
@@ -406,12 +411,13 @@ impl Bridge {
 
     /// Registers a repository after checking that its default branch can be read.
     pub async fn register_repo(&self, tenant: &str, new: NewRepo) -> Result<Repo, BridgeError> {
-        if !valid_repo_name(&new.name) {
+        if !validate::repo_name(&new.name) {
+            let shown: String = new.name.chars().take(60).collect();
             return Err(BridgeError::invalid(
                 "name",
                 format!(
-                    "{:?} is not like org/app (letters, digits, `-`, `_`, `.`)",
-                    new.name
+                    "{shown:?} is not like org/app (letters, digits, `-`, `_`, `.`; at most {} each side)",
+                    validate::NAME_PART_MAX
                 ),
             ));
         }
@@ -423,25 +429,33 @@ impl Bridge {
             crate::remote::refuse_internal(&host).await?;
         }
         let branch = new.default_branch.unwrap_or_else(|| "main".into());
-        if branch.trim().is_empty()
-            || branch.starts_with('-')
-            || branch.contains("..")
-            || branch.contains(' ')
-        {
+        if let Some(problem) = validate::branch_problem(&branch) {
+            let shown: String = branch.chars().take(60).collect();
             return Err(BridgeError::invalid(
                 "default_branch",
-                format!("{branch:?} is not a branch name"),
+                format!("{shown:?} is not a branch name: {problem}"),
             ));
         }
         let github_repo = match new.github_repo {
-            Some(g) if !valid_repo_name(&g) => {
+            Some(g) if !validate::github_repo(&g) => {
+                let shown: String = g.chars().take(60).collect();
                 return Err(BridgeError::invalid(
                     "github_repo",
-                    format!("{g:?} is not like owner/name"),
+                    format!(
+                        "{shown:?} is not a GitHub owner/repo (owner: up to 39 letters, digits and `-`; repo: up to 100 letters, digits, `.`, `-`, `_`)"
+                    ),
                 ));
             }
             Some(g) => Some(g),
-            None => github_repo_of(&url),
+            None => match github_repo_of(&url) {
+                Some(g) if !validate::github_repo(&g) => {
+                    return Err(BridgeError::invalid(
+                        "github_repo",
+                        "the github.com URL names no valid owner/repo; give github_repo",
+                    ));
+                }
+                inferred => inferred,
+            },
         };
         tokio::fs::create_dir_all(&self.inner.workspace)
             .await

@@ -236,6 +236,20 @@ impl Bridge {
                     "give files or a diff",
                 ));
             }
+            if let Some(title) = &c.title {
+                crate::validate::single_line(
+                    &format!("changes[{i}].title"),
+                    title,
+                    crate::validate::TITLE_MAX,
+                )?;
+            }
+            if let Some(body) = &c.body {
+                crate::validate::text(
+                    &format!("changes[{i}].body"),
+                    body,
+                    crate::validate::TEXT_MAX,
+                )?;
+            }
             for (j, f) in c.files.iter().enumerate() {
                 check_path(&f.path).map_err(|m| {
                     BridgeError::invalid(format!("changes[{i}].files[{j}].path"), m)
@@ -660,11 +674,15 @@ impl Bridge {
             name: self.inner.settings.author_name.clone(),
             email: self.inner.settings.author_email.clone(),
         };
+        // Caller and model text only ever fills one line of the message
+        // (control and format characters blanked): checked at the door, and
+        // again here for rows stored before the checks and for a model's
+        // title, so it cannot add lines (forged trailers) or escapes.
+        let subject = crate::validate::commit_line(title.as_deref().unwrap_or(&covenant.title));
         let message = format!(
-            "{}\n\nCovenant {} ({}), role {}.\nHarpoon strike {run_id}.",
-            title.as_deref().unwrap_or(&covenant.title),
+            "{subject}\n\nCovenant {} ({}), role {}.\nHarpoon strike {run_id}.",
             covenant.covenant_id,
-            covenant.title,
+            crate::validate::commit_line(&covenant.title),
             role_name(p.role)
         );
         if let Err(e) = git(env, dir, &["add", "--all"], None, c).await {
@@ -772,8 +790,15 @@ impl Bridge {
             let title = p
                 .change
                 .as_ref()
-                .and_then(|c| c.title.clone())
-                .unwrap_or_else(|| format!("{} ({})", plan.covenant.title, role_name(p.role)));
+                .and_then(|c| c.title.as_deref())
+                .map(crate::validate::commit_line)
+                .unwrap_or_else(|| {
+                    format!(
+                        "{} ({})",
+                        crate::validate::commit_line(&plan.covenant.title),
+                        role_name(p.role)
+                    )
+                });
             let opened = match gh.find_pr(gh_repo, branch).await {
                 Ok(Some(pr)) => Ok(pr),
                 Ok(None) => {
