@@ -537,7 +537,7 @@ impl Bridge {
             if !repos.iter().any(|r| &r.name == name) {
                 return Err(BridgeError::invalid(
                     field,
-                    format!("{name:?} is not a registered repository"),
+                    format!("{} is not a registered repository", validate::shown(name)),
                 ));
             }
         }

@@ -209,7 +209,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
-            return Err(BridgeError::NotFound(format!("repository {name:?}")));
+            return Err(BridgeError::NotFound(format!(
+                "repository {}",
+                crate::validate::shown(name)
+            )));
         }
         tx.commit().await?;
         Ok(())

@@ -181,13 +181,16 @@ impl Bridge {
                     if !by_name.contains_key(name.as_str()) {
                         return Err(BridgeError::invalid(
                             format!("target_repos[{i}]"),
-                            format!("{name:?} is not a registered repository"),
+                            format!(
+                                "{} is not a registered repository",
+                                crate::validate::shown(name)
+                            ),
                         ));
                     }
                     if !seen.insert(name) {
                         return Err(BridgeError::invalid(
                             format!("target_repos[{i}]"),
-                            format!("{name:?} is listed twice"),
+                            format!("{} is listed twice", crate::validate::shown(name)),
                         ));
                     }
                 }
@@ -227,7 +230,10 @@ impl Bridge {
             if !targets.contains(&c.repo) {
                 return Err(BridgeError::invalid(
                     format!("changes[{i}].repo"),
-                    format!("{:?} is not a target of this strike", c.repo),
+                    format!(
+                        "{} is not a target of this strike",
+                        crate::validate::shown(&c.repo)
+                    ),
                 ));
             }
             if c.files.is_empty() && c.diff.as_deref().is_none_or(|d| d.trim().is_empty()) {
@@ -258,7 +264,7 @@ impl Bridge {
             if changes.insert(c.repo.clone(), c.clone()).is_some() {
                 return Err(BridgeError::invalid(
                     format!("changes[{i}].repo"),
-                    format!("{:?} has two changes", c.repo),
+                    format!("{} has two changes", crate::validate::shown(&c.repo)),
                 ));
             }
         }

@@ -277,6 +277,17 @@ pub fn commit_line(text: &str) -> String {
     out.trim_end().to_owned()
 }
 
+/// A caller's string as an error message quotes it: debug-escaped and cut
+/// to 60 characters, so a 200 KB name is not echoed back whole.
+pub fn shown(value: &str) -> String {
+    let cut: String = value.chars().take(60).collect();
+    if cut.len() < value.len() {
+        format!("{cut:?}…")
+    } else {
+        format!("{cut:?}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -230,3 +230,48 @@ async fn strike_titles_and_bodies_are_bounded_and_commits_carry_no_caller_lines(
         "{message:?} has trailers"
     );
 }
+
+#[tokio::test]
+async fn errors_quote_a_long_caller_string_cut_short() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bridge, tenant, url, _) = setup(tmp.path()).await;
+    bridge
+        .register_repo(&tenant, new_repo("org/a", &url, None, None))
+        .await
+        .unwrap();
+    let cov = bridge
+        .create_covenant(&tenant, covenant(json!({})))
+        .await
+        .unwrap();
+    let long = format!("org/{}", "z".repeat(200_000));
+    let refusals = [
+        bridge
+            .declare_cable(
+                &tenant,
+                harpoon_bridge::NewCable {
+                    from: "org/a".into(),
+                    to: long.clone(),
+                    strength: None,
+                },
+            )
+            .await
+            .map(|_| ()),
+        bridge
+            .start_strike(
+                &tenant,
+                StrikeRequest {
+                    covenant_id: cov.covenant_id.clone(),
+                    target_repos: Some(vec![long.clone()]),
+                    changes: None,
+                    generate: false,
+                },
+            )
+            .await
+            .map(|_| ()),
+        bridge.delete_repo(&tenant, &long).await,
+    ];
+    for r in refusals {
+        let message = r.unwrap_err().to_string();
+        assert!(message.len() < 400, "{} bytes", message.len());
+    }
+}
