@@ -182,7 +182,6 @@ impl Connections {
             upload_started_ms: AtomicU64::new(NONE),
             evicted: AtomicBool::new(false),
             close: Notify::new(),
-            changed: Notify::new(),
         });
         table.insert(id, connection.clone());
         metrics::gauge!("harpoon_open_connections").set(table.len() as f64);
@@ -249,9 +248,6 @@ struct Connection {
     upload_started_ms: AtomicU64,
     evicted: AtomicBool,
     close: Notify,
-    /// Woken when a request or its body begins or ends, so the serving task
-    /// re-reads its deadline.
-    changed: Notify,
 }
 
 /// No time recorded.
@@ -290,7 +286,6 @@ impl Admitted {
         c.heads.fetch_add(1, Ordering::Relaxed);
         c.in_flight.fetch_add(1, Ordering::AcqRel);
         c.head_started_ms.store(NONE, Ordering::Relaxed);
-        c.changed.notify_one();
         InFlight {
             table: self.table.clone(),
             connection: c.clone(),
@@ -305,7 +300,6 @@ impl Admitted {
             c.upload_started_ms
                 .store(self.table.now_ms(), Ordering::Relaxed);
         }
-        c.changed.notify_one();
         Uploading {
             connection: c.clone(),
         }
@@ -320,12 +314,6 @@ impl Admitted {
             }
             notified.await;
         }
-    }
-
-    /// Resolves when a request or its body began or ended since the last
-    /// call: the deadline may have moved.
-    pub async fn changed(&self) {
-        self.connection.changed.notified().await;
     }
 
     /// When the connection must have made progress, and what closing it then
@@ -380,6 +368,24 @@ impl Admitted {
         metrics::counter!("harpoon_connections_closed_total", "reason" => why.label()).increment(1);
         Some(why)
     }
+
+    /// When the serving task should next look: the deadline, and never later
+    /// than the shortest timeout from now, so a connection whose deadline
+    /// moved earlier in between (a head begun after an idle spell, an answer
+    /// ended) overstays it by at most that.
+    ///
+    /// Requests do not wake the task when they begin or end: on a busy
+    /// keep-alive connection that cost a task poll and a timer update per
+    /// request. A check that comes early just sets the next one.
+    pub fn next_check(&self) -> Instant {
+        let limits = self.table.limits;
+        let shortest = limits
+            .header_read
+            .min(limits.body_read)
+            .min(limits.keep_alive);
+        let recheck = Instant::now() + shortest;
+        self.deadline().map_or(recheck, |(at, _)| at.min(recheck))
+    }
 }
 
 impl Drop for Admitted {
@@ -403,7 +409,6 @@ impl Drop for InFlight {
         c.last_active_ms
             .store(self.table.now_ms(), Ordering::Relaxed);
         c.in_flight.fetch_sub(1, Ordering::AcqRel);
-        c.changed.notify_one();
     }
 }
 
@@ -419,7 +424,6 @@ impl Drop for Uploading {
         if c.uploads.fetch_sub(1, Ordering::AcqRel) == 1 {
             c.upload_started_ms.store(NONE, Ordering::Relaxed);
         }
-        c.changed.notify_one();
     }
 }
 

@@ -279,10 +279,12 @@ async fn serve_connection(
         .serve_connection(io, service)
         .with_upgrades();
     tokio::pin!(connection);
+    let evicted = admitted.evicted();
+    let check = tokio::time::sleep_until(admitted.next_check().into());
+    let stop = async move { stopping.wait_for(|stop| *stop).await.is_ok() };
+    tokio::pin!(evicted, check, stop);
     let mut shutting_down = false;
     loop {
-        let deadline = admitted.deadline();
-        let wake = deadline.map_or_else(far_future, |(at, _)| at);
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(e) = result {
@@ -290,15 +292,14 @@ async fn serve_connection(
                 }
                 return;
             }
-            () = admitted.evicted() => return,
-            // A request or its body began or ended: the deadline moved.
-            () = admitted.changed() => {}
-            () = tokio::time::sleep_until(wake.into()), if deadline.is_some() => {
+            () = &mut evicted => return,
+            () = &mut check => {
                 if admitted.expired().is_some() {
                     return;
                 }
+                check.as_mut().reset(admitted.next_check().into());
             }
-            stop = async { stopping.wait_for(|stop| *stop).await.is_ok() }, if !shutting_down => {
+            stop = &mut stop, if !shutting_down => {
                 shutting_down = true;
                 if stop {
                     connection.as_mut().graceful_shutdown();
@@ -306,11 +307,6 @@ async fn serve_connection(
             }
         }
     }
-}
-
-/// A time no connection waits for (the branch is disabled anyway).
-fn far_future() -> std::time::Instant {
-    std::time::Instant::now() + Duration::from_secs(86_400)
 }
 
 /// A request's body, counted as arriving until its end has been read or it
