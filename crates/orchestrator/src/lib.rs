@@ -7,18 +7,18 @@
 //!
 
 pub mod engine;
-pub mod gateway;
 pub mod generation;
 pub mod hosted_ai;
 pub mod registry;
 pub mod router;
 pub mod secret;
-pub mod settings;
+pub mod selector;
 pub mod tier;
 
-pub use secret::Secret;
-pub use settings::{
-    AuthHeader, EngineKind, Fallback, HostedAiSettings, InvalidSetting, ModelSettings,
-    ModelsSettings, PoolSelection, RouterSettings, RouterStrategy, VgpusPerTier,
+pub use hosted_ai::settings::{
+    AuthHeader, Fallback, HostedAiSettings, PoolSelection, VgpusPerTier,
 };
+pub use registry::settings::{EngineKind, InvalidSetting, ModelSettings, ModelsSettings};
+pub use router::settings::{RouterSettings, RouterStrategy};
+pub use secret::Secret;
 pub use tier::Tier;

@@ -7,7 +7,7 @@ use crate::storage::usage::{UsageRecorder, UsageRow};
 use crate::storage::{Storage, now_ms};
 use harpoon_bridge::{Bridge, BridgeError, HygieneGate, UsageSink};
 use harpoon_core::{Fragment, HarpoonEngine};
-use orchestrator::{Tier, gateway::Gateway};
+use orchestrator::{Tier, selector::ModelSelector};
 use std::sync::Arc;
 
 /// Scores a generated file as `/v2/fragments` would (same engine, same cache).
@@ -63,7 +63,7 @@ impl UsageSink for LedgerSink {
 pub fn build(
     settings: &Settings,
     storage: &Storage,
-    gateway: &Gateway,
+    gateway: &ModelSelector,
     fusion: Arc<HarpoonEngine>,
     usage: UsageRecorder,
 ) -> Result<Bridge, BridgeError> {

@@ -135,9 +135,9 @@ impl From<orchestrator::engine::EngineError> for ApiError {
     }
 }
 
-impl From<orchestrator::gateway::RouteError> for ApiError {
-    fn from(e: orchestrator::gateway::RouteError) -> Self {
-        use orchestrator::gateway::RouteError as E;
+impl From<orchestrator::selector::SelectError> for ApiError {
+    fn from(e: orchestrator::selector::SelectError) -> Self {
+        use orchestrator::selector::SelectError as E;
         match e {
             E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "model_not_found", e.to_string()),
             E::NoModelForTier(_) => Self::unavailable("engine_unavailable", e.to_string()),

@@ -3,7 +3,7 @@
 use crate::settings::AuthMode;
 use crate::storage::{Storage, usage::UsageRecorder};
 use crate::{app, settings::Settings, state::AppState, telemetry};
-use orchestrator::{gateway::Gateway, registry::Registry, router::Classifier};
+use orchestrator::{registry::Registry, router::Classifier, selector::ModelSelector};
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
@@ -167,7 +167,7 @@ pub async fn open_state(
     } else {
         None
     };
-    let gateway = Gateway {
+    let gateway = ModelSelector {
         classifier: Classifier::from_settings(&settings.router, &settings.models)?,
         registry: Registry::with_hosted_ai(&settings.models, hosted_ai.as_ref()),
     };

@@ -7,7 +7,7 @@ use crate::storage::Storage;
 use crate::storage::tenants::Tenant;
 use crate::storage::usage::UsageRecorder;
 use metrics_exporter_prometheus::PrometheusHandle;
-use orchestrator::gateway::Gateway;
+use orchestrator::selector::ModelSelector;
 use std::{sync::Arc, time::Instant};
 use tokio::sync::watch;
 
@@ -26,7 +26,7 @@ pub struct Shared {
     /// Renders the Prometheus exposition.
     pub prometheus: PrometheusHandle,
     /// The router and the models.
-    pub gateway: Arc<Gateway>,
+    pub gateway: Arc<ModelSelector>,
     /// Durable state.
     pub storage: Storage,
     /// Queue of usage-ledger rows.
@@ -61,7 +61,7 @@ impl AppState {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: Settings,
-        gateway: Gateway,
+        gateway: ModelSelector,
         prometheus: PrometheusHandle,
         storage: Storage,
         usage: UsageRecorder,

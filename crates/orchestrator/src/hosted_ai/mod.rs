@@ -6,6 +6,7 @@ pub mod client;
 pub mod engine;
 pub mod manager;
 pub mod meter;
+pub mod settings;
 
 pub use client::{BreakerState, Client, ClientConfig, HostedAiError};
 pub use engine::HostedAiEngine;

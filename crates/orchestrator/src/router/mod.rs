@@ -9,6 +9,7 @@
 pub mod classifier;
 pub mod features;
 pub mod model;
+pub mod settings;
 pub mod train;
 
 pub use classifier::{Category, Classification, Classifier, RouterError};

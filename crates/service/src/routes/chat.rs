@@ -154,7 +154,7 @@ pub struct ChatCompletionRequest {
 }
 
 fn auto() -> String {
-    orchestrator::gateway::AUTO.into()
+    orchestrator::selector::AUTO.into()
 }
 
 impl Validate for ChatCompletionRequest {

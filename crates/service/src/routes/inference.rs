@@ -9,10 +9,10 @@ use crate::storage::usage::{UsageRecorder, UsageRow, day_start};
 use axum::http::StatusCode;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use orchestrator::Tier;
-use orchestrator::gateway::{AUTO, Gateway};
 use orchestrator::generation::Usage;
 use orchestrator::registry::ModelHandle;
 use orchestrator::router::Classification;
+use orchestrator::selector::{AUTO, ModelSelector};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,7 @@ impl Routing {
     /// Classifies at most once: when `requested` is `auto`, or when the caller
     /// reports the classification anyway (`always_classify`).
     pub fn decide(
-        gateway: &Gateway,
+        gateway: &ModelSelector,
         requested: &str,
         text: &str,
         always_classify: bool,

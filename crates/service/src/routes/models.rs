@@ -2,7 +2,7 @@
 
 use crate::{routes::inference::unix_now, state::AppState};
 use axum::{Json, extract::State};
-use orchestrator::gateway::AUTO;
+use orchestrator::selector::AUTO;
 use serde::Serialize;
 use utoipa::ToSchema;
 

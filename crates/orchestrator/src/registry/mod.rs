@@ -1,6 +1,8 @@
 //! The configured models: each with its engine (or the reason it has none),
 //! its own tokenizer for context checks, its defaults, and its metering.
 
+pub mod settings;
+
 use crate::engine::openai::{OpenAiConfig, OpenAiEngine};
 use crate::engine::{ChunkStream, Engine, EngineError, LoadState};
 use crate::generation::{Chunk, Generation, GenerationRequest, Message, Usage};

@@ -1,4 +1,4 @@
-//! The routing decision of every inference request: `auto` goes through the
+//! Chooses the model of every inference request: `auto` goes through the
 //! classifier to its tier's model, a model name goes straight to that model.
 
 use crate::Tier;
@@ -11,7 +11,7 @@ pub const AUTO: &str = "auto";
 
 /// Why a request cannot be given a model.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum RouteError {
+pub enum SelectError {
     /// The requested name is not configured.
     #[error(transparent)]
     NotFound(#[from] ModelNotFound),
@@ -20,16 +20,17 @@ pub enum RouteError {
     NoModelForTier(Tier),
 }
 
-/// Classifier and models together.
+/// Chooses the model for each request: the classifier decides the tier, the
+/// registry holds the models.
 #[derive(Debug)]
-pub struct Gateway {
+pub struct ModelSelector {
     /// The complexity router.
     pub classifier: Classifier,
     /// The configured models.
     pub registry: Registry,
 }
 
-impl Gateway {
+impl ModelSelector {
     /// Classifies a prompt (microseconds; records the router metrics).
     pub fn classify(&self, text: &str) -> Classification {
         self.classifier.classify(text)
@@ -41,13 +42,13 @@ impl Gateway {
         &self,
         requested: &str,
         classification: Option<&Classification>,
-    ) -> Result<Arc<ModelHandle>, RouteError> {
+    ) -> Result<Arc<ModelHandle>, SelectError> {
         if requested.is_empty() || requested == AUTO {
             let tier = classification.map_or(Tier::Small, |c| c.tier);
             return self
                 .registry
                 .for_tier(tier)
-                .ok_or(RouteError::NoModelForTier(tier));
+                .ok_or(SelectError::NoModelForTier(tier));
         }
         Ok(self.registry.get(requested)?)
     }
