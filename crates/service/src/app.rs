@@ -1,38 +1,19 @@
-//! The router: routes registered with their OpenAPI annotations, wrapped in the
-//! middleware every request passes through.
+//! The application: every route registered with its OpenAPI annotations,
+//! wrapped in the layers of [`crate::middleware`].
 
 use crate::{
-    auth,
-    error::{ApiError, ensure_json_errors},
+    error::{ApiError, ErrorCode},
+    middleware,
     routes::{
         admin, chat, classify, covenants, fragments, health, metrics, models,
         openapi::{self, ApiDoc, OpenApiJson},
         pools, process, run, usage,
     },
-    settings::ServiceSettings,
     state::AppState,
-    telemetry::{self, UNMATCHED_ROUTE, record_metrics},
 };
-use axum::{
-    Extension, Router,
-    extract::{DefaultBodyLimit, MatchedPath},
-    http::{HeaderName, HeaderValue, Request, Response, StatusCode},
-};
-use std::time::Duration;
-use tower::ServiceBuilder;
-use tower_http::{
-    compression::CompressionLayer,
-    cors::{AllowOrigin, Any, CorsLayer},
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    timeout::TimeoutLayer,
-    trace::{MakeSpan, OnResponse, TraceLayer},
-};
-use tracing::Span;
+use axum::{Extension, Router};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
-
-/// Header carrying the request id, generated when the client sends none.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Every route, registered through `OpenApiRouter` so none can miss the document.
 fn api() -> OpenApiRouter<AppState> {
@@ -77,143 +58,19 @@ pub fn openapi() -> serde_json::Value {
 pub fn router(state: AppState) -> Router {
     let (routes, doc) = api().split_for_parts();
     let doc_json = openapi::complete(doc).to_string();
-    let service = &state.settings.service;
-
-    let middleware = ServiceBuilder::new()
-        .layer(axum::middleware::map_request(drop_unusable_request_id))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(RequestSpan)
-                .on_request(())
-                .on_response(LogResponse)
-                .on_failure(()),
-        )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(axum::middleware::from_fn(record_metrics))
-        .option_layer(cors(service))
-        .layer(CompressionLayer::new())
-        .layer(axum::middleware::map_response(ensure_json_errors))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::authenticate,
-        ))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
-            Duration::from_secs(service.request_timeout_secs),
-        ))
-        .layer(DefaultBodyLimit::max(service.body_limit_bytes))
-        .option_layer(service.log_bodies.then(|| {
-            axum::middleware::from_fn_with_state(
-                service.body_limit_bytes,
-                telemetry::log_request_body,
-            )
-        }))
-        .layer(Extension(OpenApiJson(doc_json.into())));
-
     // MCP over Streamable HTTP, behind the same middleware (and API keys) as
     // REST; outside the OpenAPI document, which describes REST only.
     let loopback_hosts_only = state.auth_mode == crate::settings::AuthMode::Disabled;
-    let mcp = crate::mcp_backend::http_service(&state, loopback_hosts_only);
-    routes
+    let mcp = crate::mcp::transport::http_service(&state, loopback_hosts_only);
+    let routes = routes
         .nest_service("/mcp", mcp)
         .fallback(not_found)
-        .layer(middleware)
-        .with_state(state)
-}
-
-/// Longest `x-request-id` kept from a client; trace ids (W3C's 55, UUIDs'
-/// 36, AWS's 40-odd) fit with room to spare.
-const REQUEST_ID_MAX: usize = 128;
-
-/// Removes a client's `x-request-id` that is too long or holds characters
-/// trace ids do not use, so a fresh one is made: the id is echoed in the
-/// answer and written into every log line of the request.
-async fn drop_unusable_request_id(mut request: axum::extract::Request) -> axum::extract::Request {
-    let usable = |id: &[u8]| {
-        !id.is_empty()
-            && id.len() <= REQUEST_ID_MAX
-            && id
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(b))
-    };
-    if let Some(id) = request.headers().get(&REQUEST_ID)
-        && !usable(id.as_bytes())
-    {
-        request.headers_mut().remove(&REQUEST_ID);
-    }
-    request
+        .layer(Extension(OpenApiJson(doc_json.into())));
+    middleware::around(routes, &state).with_state(state)
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "no route matches this path",
-    )
-}
-
-fn cors(service: &ServiceSettings) -> Option<CorsLayer> {
-    if service.cors_origins.is_empty() {
-        return None;
-    }
-    let origins = if service.cors_origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        // Validated as origins at load time, so every one is a valid header value.
-        AllowOrigin::list(
-            service
-                .cors_origins
-                .iter()
-                .filter_map(|o| HeaderValue::from_str(o).ok()),
-        )
-    };
-    Some(
-        CorsLayer::new()
-            .allow_origin(origins)
-            .allow_methods(Any)
-            .allow_headers(Any)
-            .expose_headers([REQUEST_ID]),
-    )
-}
-
-/// Span per request: method, route template and request id; never the body.
-#[derive(Clone, Copy)]
-struct RequestSpan;
-
-impl<B> MakeSpan<B> for RequestSpan {
-    fn make_span(&mut self, request: &Request<B>) -> Span {
-        let route = request
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
-        let request_id = request
-            .headers()
-            .get(&REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        tracing::info_span!(
-            "request",
-            method = %request.method(),
-            route,
-            request_id,
-            status = tracing::field::Empty,
-            latency_ms = tracing::field::Empty,
-        )
-    }
-}
-
-/// Records status and latency on the span and logs one line per response.
-#[derive(Clone, Copy)]
-struct LogResponse;
-
-impl<B> OnResponse<B> for LogResponse {
-    fn on_response(self, response: &Response<B>, latency: Duration, span: &Span) {
-        span.record("status", response.status().as_u16());
-        // Whole microseconds: sub-microsecond digits are noise in a log line.
-        span.record("latency_ms", (latency.as_micros() as f64) / 1_000.0);
-        tracing::info!("response");
-    }
+    ApiError::new(ErrorCode::NotFound, "no route matches this path")
 }
 
 #[cfg(test)]
@@ -221,6 +78,7 @@ mod tests {
     use super::*;
     use crate::settings::Settings;
     use axum::body::Body;
+    use axum::http::{Request, StatusCode};
     use tower::ServiceExt;
 
     /// The state and app on a fresh SQLite database under `name` in the temp dir.
@@ -228,7 +86,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("harpoon-app-{name}-{}", std::process::id()));
         let mut settings = Settings::default();
         settings.storage.data_dir = dir.clone();
-        let (state, _writer) = crate::server::open_state(settings, false).await.unwrap();
+        let (state, _writer) = crate::bootstrap::open_state(settings, false).await.unwrap();
         let app = router(state.clone());
         (state, app, dir)
     }
@@ -295,6 +153,46 @@ mod tests {
         assert_eq!(
             health["components"]["storage"]["status"], "unavailable",
             "{health}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_json_500_with_its_code_counted() {
+        let (state, _app, dir) = app_on_disk("panic").await;
+        let boom = Router::new().route(
+            "/boom",
+            axum::routing::get(|| async {
+                if true {
+                    panic!("the handler's own words");
+                }
+                "never"
+            }),
+        );
+        let app = crate::middleware::around(boom, &state).with_state(state.clone());
+        let response = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.extensions().get::<ErrorCode>(),
+            Some(&ErrorCode::Internal)
+        );
+        assert!(response.headers().contains_key("x-request-id"));
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "internal", "{body}");
+        assert!(
+            !body.to_string().contains("own words"),
+            "the panic's text stays in the log: {body}"
+        );
+        let metrics = state.prometheus.render();
+        assert!(
+            metrics.contains(r#"harpoon_request_errors_total{route="/boom",code="internal"}"#),
+            "{metrics}"
         );
         let _ = std::fs::remove_dir_all(dir);
     }

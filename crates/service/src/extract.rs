@@ -1,6 +1,6 @@
 //! Request extractors whose rejections use the JSON error envelope with precise codes.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use axum::{
     extract::{FromRequest, Request, rejection::JsonRejection},
     http::StatusCode,
@@ -41,20 +41,16 @@ fn rejection_to_error(rejection: JsonRejection) -> ApiError {
     let message = rejection.body_text();
     match rejection {
         JsonRejection::JsonDataError(_) => ApiError::validation(message),
-        JsonRejection::JsonSyntaxError(_) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", message)
-        }
+        JsonRejection::JsonSyntaxError(_) => ApiError::new(ErrorCode::InvalidJson, message),
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "expected a request with `Content-Type: application/json`",
         ),
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             "the request body is larger than service.body_limit_bytes",
         ),
-        other => ApiError::new(other.status(), "bad_request", message),
+        other => ApiError::from_status(other.status(), message),
     }
 }
 

@@ -4,13 +4,15 @@
 
 pub mod admin_cli;
 pub mod app;
-pub mod auth;
+pub mod bootstrap;
 pub mod bridge_gate;
+pub mod callers;
 pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod fusion_refiner;
-pub mod mcp_backend;
+pub mod mcp;
+pub mod middleware;
 pub mod quota;
 pub mod redact;
 pub mod routes;

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use orchestrator::router::Classifier;
-use service::{server::ServeError, settings::Settings};
+use service::{mcp::transport::StdioError, server::ServeError, settings::Settings};
 use std::{collections::HashMap, path::PathBuf, process::ExitCode};
 
 /// Harpoon: an LLM gateway that routes each request to the model tier it needs.
@@ -76,14 +76,12 @@ fn mcp_stdio(settings: Settings, tenant: Option<String>) -> ExitCode {
     let Some(runtime) = runtime(tokio::runtime::Builder::new_multi_thread()) else {
         return ExitCode::FAILURE;
     };
-    match runtime.block_on(service::mcp_backend::serve_stdio(settings, tenant)) {
+    match runtime.block_on(service::mcp::transport::serve_stdio(settings, tenant)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             match e {
-                service::mcp_backend::StdioError::Serve(
-                    ServeError::Settings(_) | ServeError::Router(_) | ServeError::Storage(_),
-                ) => ExitCode::from(EXIT_BAD_CONFIG),
+                StdioError::Open(e) if e.is_configuration() => ExitCode::from(EXIT_BAD_CONFIG),
                 _ => ExitCode::FAILURE,
             }
         }
@@ -136,9 +134,8 @@ fn main() -> ExitCode {
             tracing::error!(error = %e, "service stopped");
             eprintln!("error: {e}");
             match e {
-                ServeError::Settings(_) | ServeError::Router(_) | ServeError::Storage(_) => {
-                    ExitCode::from(EXIT_BAD_CONFIG)
-                }
+                ServeError::Settings(_) => ExitCode::from(EXIT_BAD_CONFIG),
+                ServeError::Open(e) if e.is_configuration() => ExitCode::from(EXIT_BAD_CONFIG),
                 _ => ExitCode::FAILURE,
             }
         }

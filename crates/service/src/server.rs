@@ -1,10 +1,7 @@
 //! Binding, serving and graceful shutdown.
 
-use crate::settings::AuthMode;
-use crate::storage::{Storage, usage::UsageRecorder};
-use crate::{app, settings::Settings, state::AppState, telemetry};
-use orchestrator::{registry::Registry, router::Classifier, selector::ModelSelector};
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use crate::{app, settings::Settings};
+use std::{net::SocketAddr, time::Duration};
 use tokio::net::TcpListener;
 
 /// Why the server could not run.
@@ -18,19 +15,13 @@ pub enum ServeError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The metrics recorder could not be installed.
-    #[error("metrics: {0}")]
-    Metrics(String),
     /// The configuration names an unusable address.
     #[error(transparent)]
     Settings(#[from] crate::settings::InvalidSetting),
-    /// The router model cannot be loaded.
+    /// What a request needs could not be opened.
     #[error(transparent)]
-    Router(#[from] orchestrator::router::RouterError),
-    /// The database could not be opened or migrated.
-    #[error(transparent)]
-    Storage(#[from] crate::storage::StorageError),
-    /// The bridge (covenants and strikes) could not be set up.
+    Open(#[from] crate::bootstrap::OpenError),
+    /// Interrupted strikes could not be recovered.
     #[error("bridge: {0}")]
     Bridge(#[from] harpoon_bridge::BridgeError),
     /// Accepting connections failed.
@@ -61,7 +52,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     );
     // Everything slow (router, migrations) before binding: once the port
     // accepts, serving and signal handling must follow at once.
-    let (state, usage_writer) = open_state(settings, true).await?;
+    let (state, usage_writer) = crate::bootstrap::open_state(settings, true).await?;
     // Only the server recovers strikes: an MCP stdio process beside it must
     // not mark the server's running strikes interrupted.
     state.bridge.recover().await?;
@@ -91,7 +82,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
-        let app = crate::mcp_backend::listener_router(state.clone());
+        let app = crate::mcp::transport::listener_router(state.clone());
         tracing::info!(addr = %listener.local_addr()?, "MCP listener");
         // One thread: MCP sessions are few and long. It shares the
         // connection cap, which guards the process' descriptors.
@@ -150,76 +141,6 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     storage.close().await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Everything a request needs: models, router, storage (migrated), the local
-/// tenant and the usage writer (whose handle drains it at shutdown).
-///
-/// Only the server (`owns_pools`) runs the hosted·ai pool manager: it holds
-/// the team's subscriptions and releases them, which a companion process (MCP
-/// over stdio) beside it must not do.
-pub async fn open_state(
-    settings: Settings,
-    owns_pools: bool,
-) -> Result<(AppState, crate::storage::usage::UsageWriter), ServeError> {
-    let hosted_ai = if owns_pools {
-        hosted_ai_manager(&settings)
-    } else {
-        None
-    };
-    let gateway = ModelSelector {
-        classifier: Classifier::from_settings(&settings.router, &settings.models)?,
-        registry: Registry::with_hosted_ai(&settings.models, hosted_ai.as_ref()),
-    };
-    for model in gateway.registry.iter() {
-        let status = model.status();
-        tracing::info!(model = %status.name, engine = status.engine, available = status.available, detail = %status.detail, "model");
-    }
-    let prometheus = telemetry::prometheus().map_err(ServeError::Metrics)?;
-    let auth_mode = settings.auth_mode()?;
-    let storage = Storage::open(&settings.storage).await?;
-    tracing::info!(backend = ?storage.backend(), target = %storage.target(), "storage ready");
-    let local_tenant = storage.ensure_tenant(&settings.auth.local_tenant).await?;
-    if auth_mode == AuthMode::Disabled {
-        tracing::warn!(
-            tenant = %local_tenant.name,
-            "authentication is disabled (loopback bind): every request runs as the built-in tenant"
-        );
-    }
-    let (usage, usage_writer) = UsageRecorder::start(storage.clone());
-    let fusion = Arc::new(harpoon_core::HarpoonEngine::new(&settings.harpoon));
-    let bridge =
-        crate::bridge_gate::build(&settings, &storage, &gateway, fusion.clone(), usage.clone())?;
-    let state = AppState::new(
-        settings,
-        gateway,
-        prometheus,
-        storage,
-        usage,
-        local_tenant,
-        auth_mode,
-        bridge,
-        fusion,
-        hosted_ai,
-    );
-    Ok((state, usage_writer))
-}
-
-/// The hosted·ai pool manager when hosted·ai is configured (its upkeep started).
-fn hosted_ai_manager(settings: &Settings) -> Option<Arc<orchestrator::hosted_ai::PoolManager>> {
-    if !settings.hosted_ai.is_configured() {
-        return None;
-    }
-    match orchestrator::hosted_ai::PoolManager::new(&settings.hosted_ai) {
-        Ok(manager) => {
-            manager.start_upkeep();
-            Some(manager)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "hosted·ai is configured but cannot be used");
-            None
-        }
-    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

@@ -1,5 +1,6 @@
 //! State shared by every handler.
 
+use crate::callers::Callers;
 use crate::quota::Quotas;
 use crate::settings::AuthMode;
 use crate::settings::Settings;
@@ -33,8 +34,8 @@ pub struct Shared {
     pub usage: UsageRecorder,
     /// Live per-tenant counters.
     pub quotas: Arc<Quotas>,
-    /// Recently authenticated callers.
-    pub callers: Arc<crate::auth::CallerCache>,
+    /// Who is calling, by API key.
+    pub callers: Arc<Callers>,
     /// Authentication in force.
     pub auth_mode: AuthMode,
     /// Owner of requests when auth is disabled.
@@ -71,12 +72,18 @@ impl AppState {
         fusion: Arc<harpoon_core::HarpoonEngine>,
         hosted_ai: Option<Arc<orchestrator::hosted_ai::PoolManager>>,
     ) -> Self {
+        let callers = Arc::new(Callers::new(
+            storage.clone(),
+            auth_mode,
+            local_tenant.clone(),
+            settings.quotas.clone(),
+        ));
         Self(Arc::new(Shared {
+            callers,
             bridge,
             storage,
             usage,
             quotas: Arc::new(Quotas::default()),
-            callers: Arc::default(),
             auth_mode,
             local_tenant,
             fusion,

@@ -1,23 +1,21 @@
-//! Logs (tracing) and metrics (Prometheus): set-up and the per-request middleware.
+//! Logs (tracing) and metrics (Prometheus): their set-up and the metric names;
+//! the per-request layers that feed them are in [`crate::middleware`].
 
 use crate::redact::RedactingWriter;
 use crate::settings::{LogFormat, ServiceSettings};
-use axum::{
-    extract::{MatchedPath, Request},
-    http::Method,
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use orchestrator::registry;
 use orchestrator::router::classifier::{CLASSIFICATION_SECONDS, CLASSIFICATIONS_TOTAL};
-use std::{io::IsTerminal, sync::OnceLock, time::Instant};
+use std::{io::IsTerminal, sync::OnceLock};
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
 /// Counter of finished requests by method, route template and status.
 pub const REQUESTS_TOTAL: &str = "http_requests_total";
 /// Histogram of time to response headers, in seconds, with the same labels.
 pub const REQUEST_DURATION: &str = "http_request_duration_seconds";
+/// Counter of error answers by route and error code (a closed set, so the
+/// label stays bounded).
+pub const REQUEST_ERRORS_TOTAL: &str = "harpoon_request_errors_total";
 /// Route label of requests that matched no route: raw paths would let clients
 /// grow the label set without bound.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -114,6 +112,10 @@ pub fn prometheus() -> Result<PrometheusHandle, String> {
                 metrics::Unit::Seconds,
                 "Time to response headers by method, route and status"
             );
+            metrics::describe_counter!(
+                REQUEST_ERRORS_TOTAL,
+                "Error answers by route and error code"
+            );
             metrics::describe_counter!(CLASSIFICATIONS_TOTAL, "Router decisions by category");
             metrics::describe_histogram!(
                 CLASSIFICATION_SECONDS,
@@ -139,61 +141,4 @@ pub fn prometheus() -> Result<PrometheusHandle, String> {
             Ok(handle)
         })
         .clone()
-}
-
-/// With `service.log_bodies`, logs each request body at debug level; the
-/// log writer redacts it like every other line. The body is read (within the
-/// body limit) and handed on unchanged.
-pub async fn log_request_body(
-    axum::extract::State(limit): axum::extract::State<usize>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => {
-            tracing::debug!(body = %String::from_utf8_lossy(&bytes), "request body");
-            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-                .await
-        }
-        Err(_) => crate::error::ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the request body is larger than service.body_limit_bytes",
-        )
-        .into_response(),
-    }
-}
-
-/// Middleware recording [`REQUESTS_TOTAL`] and [`REQUEST_DURATION`].
-pub async fn record_metrics(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned());
-    let method = method_label(request.method());
-    let response = next.run(request).await;
-    let labels = [
-        ("method", method.to_owned()),
-        ("route", route),
-        ("status", response.status().as_u16().to_string()),
-    ];
-    metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
-    metrics::histogram!(REQUEST_DURATION, &labels).record(started.elapsed().as_secs_f64());
-    response
-}
-
-/// Standard methods by name; anything else as `other`, to bound the label set.
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::PATCH => "PATCH",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
-    }
 }

@@ -3,9 +3,9 @@
 //! or path is looked at.
 
 use crate::{
-    auth::AdminCaller,
     error::{ApiError, ErrorBody},
     extract::{ApiJson, Validate},
+    middleware::auth::AdminCaller,
     state::AppState,
     storage::{
         keys::{KeyRecord, Scope},

@@ -4,8 +4,8 @@
 //! a configured model name goes straight to that model.
 
 use crate::{
-    auth::Caller,
-    error::{ApiError, ErrorBody},
+    callers::Caller,
+    error::{ApiError, ErrorBody, ErrorCode},
     extract::{ApiJson, Validate},
     routes::inference::{self, Ledger, Routing, admit},
     state::AppState,
@@ -162,12 +162,10 @@ impl Validate for ChatCompletionRequest {
         // 400 like OpenAI's answer to a model it cannot take, before the name
         // reaches the ledger.
         if let Some(why) = inference::model_name_problem(&self.model) {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("model: {why}"),
-            )
-            .with_details(serde_json::json!({ "param": "model" })));
+            return Err(
+                ApiError::new(ErrorCode::InvalidRequest, format!("model: {why}"))
+                    .with_details(serde_json::json!({ "param": "model" })),
+            );
         }
         if self.messages.is_empty() {
             return Err(ApiError::validation(
@@ -395,14 +393,14 @@ async fn answer(
     Ok(Answer::Stream(Box::new(move |ledger: Ledger| {
         // Finished at the end of the stream; dropped unfinished if the client leaves.
         let mut ledger = Some(ledger);
-        let events = futures_util::stream::once(async move { first })
+        let events = futures_util::stream::once(async move { event(&first) })
             .chain(chunks.flat_map(move |item| {
-                let out: Vec<serde_json::Value> = match item {
+                let out: Vec<Event> = match item {
                     Ok(Chunk::Delta(text)) => {
                         if let Some(l) = ledger.as_mut() {
                             l.streamed_delta();
                         }
-                        vec![chunk(json!({"content": text}), None)]
+                        vec![event(&chunk(json!({"content": text}), None))]
                     }
                     Ok(Chunk::Done {
                         finish_reason,
@@ -411,12 +409,12 @@ async fn answer(
                         if let Some(l) = ledger.take() {
                             l.finish(StatusCode::OK, Some(&usage));
                         }
-                        let mut last = vec![chunk(json!({}), Some(finish_reason))];
+                        let mut last = vec![event(&chunk(json!({}), Some(finish_reason)))];
                         if include_usage {
                             let mut u = chunk(json!({}), None);
                             u["choices"] = json!([]);
                             u["usage"] = json!(ChatUsage::from(&usage));
-                            last.push(u);
+                            last.push(event(&u));
                         }
                         last
                     }
@@ -426,15 +424,20 @@ async fn answer(
                         if let Some(l) = ledger.take() {
                             l.finish(error.status(), None);
                         }
-                        vec![json!({"error": {"code": error.code(), "message": error.message()}})]
+                        vec![error.sse_event()]
                     }
                 };
                 futures_util::stream::iter(out)
             }))
-            .map(|v| Ok::<_, std::convert::Infallible>(Event::default().data(v.to_string())))
+            .map(Ok::<_, std::convert::Infallible>)
             .chain(futures_util::stream::once(async {
                 Ok(Event::default().data("[DONE]"))
             }));
         (headers, Sse::new(events)).into_response()
     })))
+}
+
+/// One `data:` event of a stream.
+fn event(chunk: &serde_json::Value) -> Event {
+    Event::default().data(chunk.to_string())
 }

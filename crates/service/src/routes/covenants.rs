@@ -2,7 +2,7 @@
 //! handlers over `harpoon_bridge`, scoped to the caller's tenant.
 
 use crate::{
-    auth::Caller,
+    callers::Caller,
     error::{ApiError, ErrorBody},
     extract::{ApiJson, Validate},
     state::AppState,
@@ -18,43 +18,12 @@ use axum::{
 };
 use futures_util::StreamExt;
 use harpoon_bridge::{
-    BridgeError, Cable, CableGraph, Covenant, HarmonyReview, NewCable, NewCovenant, NewRepo, Page,
-    Paged, Repo, StrikeRequest, StrikeStatus,
+    Cable, CableGraph, Covenant, HarmonyReview, NewCable, NewCovenant, NewRepo, Page, Paged, Repo,
+    StrikeRequest, StrikeStatus,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::{IntoParams, ToSchema};
-
-impl From<BridgeError> for ApiError {
-    fn from(e: BridgeError) -> Self {
-        match &e {
-            BridgeError::NotFound(_) => {
-                Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
-            }
-            BridgeError::Invalid { field, .. } => {
-                Self::validation(e.to_string()).with_details(serde_json::json!({"field": field}))
-            }
-            BridgeError::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
-            BridgeError::Upstream(_) => {
-                Self::new(StatusCode::BAD_GATEWAY, "upstream_error", e.to_string())
-            }
-            BridgeError::Storage(_) | BridgeError::Git(_) => {
-                // The detail may name files, servers or paths; log it, answer plainly.
-                tracing::error!(error = %e, "bridge failure");
-                let code = if matches!(e, BridgeError::Git(_)) {
-                    "git_error"
-                } else {
-                    "storage_error"
-                };
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    code,
-                    "the bridge failed; see the service log",
-                )
-            }
-        }
-    }
-}
 
 impl Validate for NewCovenant {
     fn validate(&self) -> Result<(), ApiError> {
@@ -229,7 +198,9 @@ pub async fn stored_harmony(
         .stored_review(&caller.tenant.id, &id)
         .await?
         .map(Json)
-        .ok_or_else(|| BridgeError::NotFound(format!("harmony review of {id:?}")).into())
+        .ok_or_else(|| {
+            harpoon_bridge::BridgeError::NotFound(format!("harmony review of {id:?}")).into()
+        })
 }
 
 /// Registers a repository (its default branch must be readable).

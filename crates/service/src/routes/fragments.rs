@@ -5,8 +5,8 @@
 //! caller's token budget, and meters what the model spent.
 
 use crate::{
-    auth::Caller,
-    error::{ApiError, ErrorBody},
+    callers::Caller,
+    error::{ApiError, ErrorBody, ErrorCode},
     extract::{ApiJson, Validate},
     fusion_refiner::ModelRefiner,
     routes::inference::{Ledger, admit},
@@ -123,8 +123,7 @@ fn check_limits(state: &AppState, fragments: &[Fragment]) -> Result<(), ApiError
     let limits = state.fusion.settings();
     if fragments.len() > limits.max_fragments {
         return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_many_fragments",
+            ErrorCode::TooManyFragments,
             format!(
                 "{} fragments; at most {} (harpoon.max_fragments) per request",
                 fragments.len(),
@@ -138,8 +137,7 @@ fn check_limits(state: &AppState, fragments: &[Fragment]) -> Result<(), ApiError
         .find(|(_, f)| f.body.len() > limits.max_fragment_bytes)
     {
         return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "fragment_too_large",
+            ErrorCode::FragmentTooLarge,
             format!(
                 "fragments[{i}].body has {} bytes; at most {} (harpoon.max_fragment_bytes)",
                 f.body.len(),
@@ -153,8 +151,7 @@ fn check_limits(state: &AppState, fragments: &[Fragment]) -> Result<(), ApiError
 fn fusion_failed(e: tokio::task::JoinError) -> ApiError {
     tracing::error!(error = %e, "fusion task failed");
     ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "fusion_failed",
+        ErrorCode::FusionFailed,
         "the fusion engine failed on this request",
     )
 }
@@ -189,14 +186,14 @@ pub async fn run_cycle(
         .registry
         .for_tier(Tier::Small)
         .ok_or_else(|| {
-            ApiError::unavailable(
-                "refiner_unavailable",
+            ApiError::new(
+                ErrorCode::RefinerUnavailable,
                 "refiner \"model\" needs a small-tier model and none is configured",
             )
         })?;
     if !model.is_available() {
-        return Err(ApiError::unavailable(
-            "refiner_unavailable",
+        return Err(ApiError::new(
+            ErrorCode::RefinerUnavailable,
             format!(
                 "refiner \"model\" needs the small-tier model {}, whose engine cannot serve here",
                 model.name()

@@ -1,6 +1,9 @@
 //! Liveness (`/health`) and readiness (`/ready`).
 
-use crate::{error::ApiError, state::AppState};
+use crate::{
+    error::{ApiError, ErrorCode},
+    state::AppState,
+};
 use axum::{
     Json,
     extract::{Query, State},
@@ -181,7 +184,7 @@ pub async fn health(
         .iter()
         .map(|m| model_health(m.status()))
         .collect();
-    if crate::auth::is_admin(&state, &headers).await {
+    if crate::middleware::auth::is_admin(&state, &headers).await {
         health.uptime_secs = Some(state.started_at.elapsed().as_secs());
         health.build = Some(BuildInfo {
             version: env!("CARGO_PKG_VERSION"),
@@ -383,8 +386,8 @@ async fn components(state: &AppState) -> BTreeMap<&'static str, Component> {
 )]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
     if state.is_draining() {
-        return Err(ApiError::unavailable(
-            "not_ready",
+        return Err(ApiError::new(
+            ErrorCode::NotReady,
             "the service is shutting down and draining in-flight requests",
         )
         .with_details(serde_json::json!({ "reasons": ["shutting_down"] })));
@@ -394,7 +397,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiErro
         // not answered, as this route takes no key.
         tracing::warn!(reason = down.reason, detail = %down.detail, "readiness: the database does not answer");
         return Err(
-            ApiError::unavailable("not_ready", "the database does not answer")
+            ApiError::new(ErrorCode::NotReady, "the database does not answer")
                 .with_details(serde_json::json!({ "reasons": ["storage_unavailable"] })),
         );
     }
@@ -458,7 +461,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = crate::settings::Settings::default();
         settings.storage.data_dir = dir.path().to_owned();
-        let (state, _writer) = crate::server::open_state(settings, false).await.unwrap();
+        let (state, _writer) = crate::bootstrap::open_state(settings, false).await.unwrap();
         let app = crate::app::router(state.clone());
         state.storage.close().await;
         let request = axum::http::Request::get("/health?detailed=true")

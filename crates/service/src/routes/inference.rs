@@ -1,7 +1,7 @@
 //! What the inference routes share: the routing decision, its headers, and
 //! sampling validation.
 
-use crate::auth::Caller;
+use crate::callers::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::now_ms;

@@ -65,9 +65,9 @@ pub fn complete(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
                 add("415", "Not `Content-Type: application/json`");
                 add("422", "A field breaks the schema");
             }
-            if path == crate::auth::METRICS {
+            if path == crate::middleware::auth::METRICS {
                 // Its 401 and 403 are in its own annotation.
-            } else if !crate::auth::PUBLIC.contains(&path.as_str()) {
+            } else if !crate::middleware::auth::PUBLIC.contains(&path.as_str()) {
                 add("401", "Missing, unknown or revoked API key");
                 add(
                     "403",

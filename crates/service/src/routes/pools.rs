@@ -1,8 +1,8 @@
 //! `GET /v2/pools`: the hosted·ai pool manager's view.
 
 use crate::{
-    auth::Caller,
-    error::{ApiError, ErrorBody},
+    callers::Caller,
+    error::{ApiError, ErrorBody, ErrorCode},
     state::AppState,
 };
 use axum::{Extension, Json, extract::State};
@@ -41,13 +41,11 @@ pub async fn pools_snapshot(state: &AppState, caller: &Caller) -> Result<PoolsSn
     let manager = state.hosted_ai.as_ref().ok_or_else(|| {
         if state.settings.hosted_ai.is_configured() {
             // A companion process (MCP over stdio) leaves the team's pools to the server.
-            ApiError::unavailable(
-                "hosted_ai_not_managed_here",
+            ApiError::new(ErrorCode::HostedAiNotManagedHere,
                 "hosted·ai pools are managed by the server process, not this one: read them from the service (GET /v2/pools or harpoon://pools over HTTP)",
             )
         } else {
-            ApiError::unavailable(
-                "hosted_ai_not_configured",
+            ApiError::new(ErrorCode::HostedAiNotConfigured,
                 "hosted·ai is not configured: set hosted_ai.base_url, api_key and team_id",
             )
         }

@@ -2,8 +2,8 @@
 //! run, generate — with the deployment made explicit.
 
 use crate::{
-    auth::Caller,
-    error::{ApiError, ErrorBody},
+    callers::Caller,
+    error::{ApiError, ErrorBody, ErrorCode},
     extract::{ApiJson, Validate, non_blank},
     routes::{
         fragments::{CycleOptions, run_cycle, validate_cycle},
@@ -203,8 +203,8 @@ async fn answer(
     ledger.routed(&routing);
     let engine = routing.model.settings().engine;
     if !request.deployment.allows(engine) {
-        return Err(ApiError::unavailable(
-            "engine_unavailable",
+        return Err(ApiError::new(
+            ErrorCode::EngineUnavailable,
             format!(
                 "deployment {} cannot serve this prompt: the {} tier's model {:?} runs on the {} engine",
                 request.deployment.as_str(),
@@ -222,7 +222,7 @@ async fn answer(
     let c = routing
         .classification
         .as_ref()
-        .ok_or_else(|| ApiError::unavailable("router_unavailable", "no classification was made"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::RouterUnavailable, "no classification was made"))?;
     let usage = done.usage;
     Ok((
         ProcessResponse {

@@ -1,7 +1,7 @@
 //! `POST /run`: one prompt in, the routed model's answer out.
 
 use crate::{
-    auth::Caller,
+    callers::Caller,
     error::{ApiError, ErrorBody},
     extract::{ApiJson, Validate, non_blank},
     routes::inference::{Ledger, Routing, admit, model_name_problem, validate_sampling},

@@ -1,7 +1,7 @@
 //! `GET /v2/usage`: the caller's usage ledger, summed.
 
 use crate::{
-    auth::Caller,
+    callers::Caller,
     error::{ApiError, ErrorBody},
     state::AppState,
     storage::{

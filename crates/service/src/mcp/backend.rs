@@ -1,8 +1,8 @@
-//! The MCP face's backend: `resources::HarpoonBackend` over the same functions
-//! the REST handlers call, and the mounting of the MCP transports.
+//! `resources::HarpoonBackend` over the same use cases the REST handlers
+//! call: MCP arguments in, the use case's result or error out.
 
-use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::callers::Caller;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::Validate;
 use crate::routes::{
     classify::{ClassifyRequest, classify_text},
@@ -21,7 +21,6 @@ use resources::tools::{ClassifyArgs, FragmentArg, ProcessFragmentsArgs, RunArgs}
 use resources::{BackendError, HarpoonBackend};
 use serde::Serialize;
 use serde_json::Value;
-use std::sync::Arc;
 
 /// Route label of MCP requests in the usage ledger.
 const MCP_RUN_ROUTE: &str = "mcp/run";
@@ -57,7 +56,7 @@ impl McpBackend {
 
 impl From<ApiError> for BackendError {
     fn from(e: ApiError) -> Self {
-        BackendError::new(e.status().as_u16(), e.code(), e.message())
+        BackendError::new(e.status().as_u16(), e.code().as_str(), e.message())
     }
 }
 
@@ -67,7 +66,7 @@ impl From<ApiError> for BackendError {
 fn json<T: Serialize>(value: &T) -> Result<Value, BackendError> {
     serde_json::to_string(value)
         .and_then(|text| serde_json::from_str(&text))
-        .map_err(|e| BackendError::new(500, "internal_error", format!("serialising: {e}")))
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("serialising: {e}")).into())
 }
 
 /// A bridge failure as REST answers it (status, code, message), then as MCP's.
@@ -229,8 +228,7 @@ impl HarpoonBackend for McpBackend {
         request: StrikeRequest,
     ) -> Result<String, BackendError> {
         if !self.runs_strikes {
-            return Err(ApiError::unavailable(
-                "strikes_run_in_the_server",
+            return Err(ApiError::new(ErrorCode::StrikesRunInTheServer,
                 "strikes run in the background of the service, not in an MCP stdio process that ends with the session: start them over HTTP (/mcp or POST /v2/strike)",
             )
             .into());
@@ -267,162 +265,5 @@ impl HarpoonBackend for McpBackend {
             tenant: None,
         };
         json(&usage_report(&self.state, caller, &query).await?)
-    }
-}
-
-/// The Streamable HTTP service for `/mcp`. `loopback_hosts_only` keeps the
-/// SDK's DNS-rebinding guard on where nothing else protects the endpoint.
-pub fn http_service(state: &AppState, loopback_hosts_only: bool) -> resources::McpHttpService {
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    // Open sessions and streams end when the service starts draining, so they
-    // do not hold shutdown for the whole grace period.
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        let (state, shutdown) = (state.clone(), shutdown.clone());
-        runtime.spawn(async move {
-            state.drained_begun().await;
-            shutdown.cancel();
-        });
-    }
-    resources::http_service(
-        Arc::new(McpBackend::new(state.clone())),
-        resources::HttpOptions {
-            loopback_hosts_only,
-            max_body_bytes: state.settings.service.body_limit_bytes,
-            shutdown,
-        },
-    )
-}
-
-/// The dedicated MCP listener (`mcp.enabled`): `/mcp` guarded by
-/// `mcp.api_key` when set, else by the same API keys as REST.
-pub fn listener_router(state: AppState) -> axum::Router {
-    let mcp = &state.settings.mcp;
-    let loopback = mcp.bind_ip().is_ok_and(|ip| ip.is_loopback());
-    let open = mcp.api_key.is_none() && state.auth_mode == crate::settings::AuthMode::Disabled;
-    let service = http_service(&state, loopback && open);
-    let router = axum::Router::new().nest_service("/mcp", service);
-    let router = if mcp.api_key.is_some() {
-        router.layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::mcp_shared_key,
-        ))
-    } else {
-        router.layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::authenticate,
-        ))
-    };
-    router.layer(axum::middleware::map_response(
-        crate::error::ensure_json_errors,
-    ))
-}
-
-/// Why `service mcp --stdio` stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum StdioError {
-    /// The state could not be opened (configuration, router, storage).
-    #[error(transparent)]
-    Serve(#[from] crate::server::ServeError),
-    /// The tenant to act as is unknown.
-    #[error("tenant {0:?}: {1}")]
-    Tenant(String, crate::storage::StorageError),
-    /// Its limits could not be read.
-    #[error("{0}")]
-    Caller(String),
-    /// The MCP session failed.
-    #[error(transparent)]
-    Mcp(#[from] resources::StdioError),
-}
-
-/// Serves MCP over stdin/stdout as `tenant` (default the local tenant) until
-/// the client closes stdin, then lets the usage writer drain.
-pub async fn serve_stdio(
-    settings: crate::settings::Settings,
-    tenant: Option<String>,
-) -> Result<(), StdioError> {
-    let (state, usage_writer) = crate::server::open_state(settings, false).await?;
-    let tenant = match tenant {
-        Some(name) => state
-            .storage
-            .find_tenant(&name)
-            .await
-            .map_err(|e| StdioError::Tenant(name, e))?,
-        None => state.local_tenant.clone(),
-    };
-    let caller = crate::auth::caller_for(&state, tenant)
-        .await
-        .map_err(|e| StdioError::Caller(e.to_string()))?;
-    tracing::info!(tenant = %caller.tenant.name, "serving MCP on stdio");
-    let storage = state.storage.clone();
-    let outcome =
-        resources::serve_stdio(Arc::new(McpBackend::companion(state.clone())), caller).await;
-    drop(state);
-    if tokio::time::timeout(std::time::Duration::from_secs(5), usage_writer.finish())
-        .await
-        .is_err()
-    {
-        tracing::warn!("usage writer did not drain within 5 s");
-    }
-    storage.close().await;
-    Ok(outcome?)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use crate::settings::Settings;
-    use std::collections::HashMap;
-
-    fn load(env: &[(&str, &str)]) -> Result<Settings, String> {
-        let env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Settings::load(None, &env)
-            .map(|l| l.settings)
-            .map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn mcp_section_reads_the_seed_names() {
-        let s = load(&[
-            ("HARPOON__MCP__ENABLED", "true"),
-            ("MCP_WS_HOST", "127.0.0.1"),
-            ("MCP_WS_PORT", "4010"),
-            ("MCP_API_KEY", "k"),
-        ])
-        .unwrap();
-        assert!(s.mcp.enabled);
-        assert_eq!(s.mcp.port, 4010);
-        assert_eq!(s.mcp.api_key.unwrap().expose(), "k");
-    }
-
-    #[test]
-    fn a_keyless_listener_off_loopback_without_auth_is_refused() {
-        let refused = load(&[
-            ("HARPOON__MCP__ENABLED", "true"),
-            ("MCP_WS_HOST", "0.0.0.0"),
-        ])
-        .unwrap_err();
-        assert!(refused.contains("mcp.api_key"), "{refused}");
-        // With a key, or with API keys required, it may listen anywhere.
-        assert!(
-            load(&[
-                ("HARPOON__MCP__ENABLED", "true"),
-                ("MCP_WS_HOST", "0.0.0.0"),
-                ("MCP_API_KEY", "k"),
-            ])
-            .is_ok()
-        );
-        assert!(
-            load(&[
-                ("HARPOON__MCP__ENABLED", "true"),
-                ("MCP_WS_HOST", "0.0.0.0"),
-                ("HARPOON__AUTH__MODE", "required"),
-            ])
-            .is_ok()
-        );
-        let bad_port = load(&[("MCP_WS_PORT", "70000")]).unwrap_err();
-        assert!(bad_port.contains("mcp.port"), "{bad_port}");
     }
 }

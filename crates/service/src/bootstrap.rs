@@ -1,0 +1,108 @@
+//! Startup assembly: everything a request needs, opened once: the models
+//! and router, the hosted·ai pool manager, storage (migrated), the callers,
+//! the usage writer, fusion and the bridge. The server and the MCP stdio
+//! companion both start here.
+
+use crate::settings::{AuthMode, Settings};
+use crate::storage::{Storage, usage::UsageRecorder};
+use crate::{state::AppState, telemetry};
+use orchestrator::{registry::Registry, router::Classifier, selector::ModelSelector};
+use std::sync::Arc;
+
+/// Why what a request needs could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The metrics recorder could not be installed.
+    #[error("metrics: {0}")]
+    Metrics(String),
+    /// The configuration is not usable.
+    #[error(transparent)]
+    Settings(#[from] crate::settings::InvalidSetting),
+    /// The router model cannot be loaded.
+    #[error(transparent)]
+    Router(#[from] orchestrator::router::RouterError),
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    /// The bridge (covenants and strikes) could not be set up.
+    #[error("bridge: {0}")]
+    Bridge(#[from] harpoon_bridge::BridgeError),
+}
+
+impl OpenError {
+    /// Whether the operator's configuration is at fault (exit code 78):
+    /// a setting, the router artefact, or the database it names.
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, Self::Settings(_) | Self::Router(_) | Self::Storage(_))
+    }
+}
+
+/// Everything a request needs: models, router, storage (migrated), the local
+/// tenant and the usage writer (whose handle drains it at shutdown).
+///
+/// Only the server (`owns_pools`) runs the hosted·ai pool manager: it holds
+/// the team's subscriptions and releases them, which a companion process (MCP
+/// over stdio) beside it must not do.
+pub async fn open_state(
+    settings: Settings,
+    owns_pools: bool,
+) -> Result<(AppState, crate::storage::usage::UsageWriter), OpenError> {
+    let hosted_ai = if owns_pools {
+        hosted_ai_manager(&settings)
+    } else {
+        None
+    };
+    let gateway = ModelSelector {
+        classifier: Classifier::from_settings(&settings.router, &settings.models)?,
+        registry: Registry::with_hosted_ai(&settings.models, hosted_ai.as_ref()),
+    };
+    for model in gateway.registry.iter() {
+        let status = model.status();
+        tracing::info!(model = %status.name, engine = status.engine, available = status.available, detail = %status.detail, "model");
+    }
+    let prometheus = telemetry::prometheus().map_err(OpenError::Metrics)?;
+    let auth_mode = settings.auth_mode()?;
+    let storage = Storage::open(&settings.storage).await?;
+    tracing::info!(backend = ?storage.backend(), target = %storage.target(), "storage ready");
+    let local_tenant = storage.ensure_tenant(&settings.auth.local_tenant).await?;
+    if auth_mode == AuthMode::Disabled {
+        tracing::warn!(
+            tenant = %local_tenant.name,
+            "authentication is disabled (loopback bind): every request runs as the built-in tenant"
+        );
+    }
+    let (usage, usage_writer) = UsageRecorder::start(storage.clone());
+    let fusion = Arc::new(harpoon_core::HarpoonEngine::new(&settings.harpoon));
+    let bridge =
+        crate::bridge_gate::build(&settings, &storage, &gateway, fusion.clone(), usage.clone())?;
+    let state = AppState::new(
+        settings,
+        gateway,
+        prometheus,
+        storage,
+        usage,
+        local_tenant,
+        auth_mode,
+        bridge,
+        fusion,
+        hosted_ai,
+    );
+    Ok((state, usage_writer))
+}
+
+/// The hosted·ai pool manager when hosted·ai is configured (its upkeep started).
+fn hosted_ai_manager(settings: &Settings) -> Option<Arc<orchestrator::hosted_ai::PoolManager>> {
+    if !settings.hosted_ai.is_configured() {
+        return None;
+    }
+    match orchestrator::hosted_ai::PoolManager::new(&settings.hosted_ai) {
+        Ok(manager) => {
+            manager.start_upkeep();
+            Some(manager)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "hosted·ai is configured but cannot be used");
+            None
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! How an [`ApiError`] travels over HTTP: the JSON envelope, the SSE error
+//! event of a stream whose headers are gone, a handler's panic, and the
+//! plain-text errors of layers rewritten into the envelope.
+
+use super::{ApiError, ErrorCode};
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response, sse::Event},
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// Machine-readable code, human-readable message, optional structured details.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable snake_case code, e.g. `not_found`, `validation_error`.
+    pub code: String,
+    /// What happened and, where it helps, what to do about it.
+    pub message: String,
+    /// Extra structured context (e.g. readiness reasons); absent when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
+}
+
+impl From<&ApiError> for ErrorBody {
+    fn from(e: &ApiError) -> Self {
+        Self {
+            error: ErrorDetail {
+                code: e.code.as_str().to_owned(),
+                message: e.message.clone(),
+                details: e.details.clone(),
+            },
+        }
+    }
+}
+
+impl ApiError {
+    /// The event that ends a stream in-band once its headers are sent, as
+    /// OpenAI reports a failure mid-stream: `data: {"error":{…}}`.
+    pub fn sse_event(&self) -> Event {
+        Event::default().data(serde_json::to_string(&ErrorBody::from(self)).unwrap_or_default())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(ErrorBody::from(&self))).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        // For the request's log line and metrics, which see the response only.
+        response.extensions_mut().insert(self.code);
+        response
+    }
+}
+
+/// A handler's panic as a JSON 500 with code `internal` (for
+/// `CatchPanicLayer`): the connection stays usable and the client gets the
+/// envelope; the panic's text goes to the log, never to the client.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = detail, "a handler panicked");
+    ApiError::new(
+        ErrorCode::Internal,
+        "the service failed on this request; the log has the detail",
+    )
+    .into_response()
+}
+
+/// Largest plain-text error body carried over into the JSON message.
+const MAX_CARRIED_MESSAGE: usize = 1024;
+
+/// Middleware that turns every non-JSON error response into the JSON envelope,
+/// keeping the status and headers (such as `Allow` on a 405).
+pub async fn ensure_json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // Error bodies from axum and tower-http are short plain text; anything
+    // larger than the cap is not a message worth carrying.
+    let text = axum::body::to_bytes(body, MAX_CARRIED_MESSAGE)
+        .await
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .filter(|t| !t.is_empty());
+    let message = text.unwrap_or_else(|| default_message(status));
+    let mut rebuilt = ApiError::from_status(status, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rebuilt.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    rebuilt
+}
+
+fn default_message(status: StatusCode) -> String {
+    match status {
+        StatusCode::NOT_FOUND => "no route matches this path".into(),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            "this route does not accept that method; see the Allow header".into()
+        }
+        StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => {
+            "the request did not complete within service.request_timeout_secs".into()
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "the request body is larger than service.body_limit_bytes".into()
+        }
+        s => s.canonical_reason().unwrap_or("error").to_owned(),
+    }
+}

@@ -1,0 +1,69 @@
+//! Quota admission as a layer, inside authentication: one request from the
+//! caller's per-minute bucket and one of its concurrency slots, held until
+//! the answer (a stream's last byte included) is sent. Token budgets are
+//! reserved by the use cases that spend tokens ([`crate::ops::metering`]).
+
+use crate::callers::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    http::header,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use futures_util::StreamExt;
+use std::time::Duration;
+
+/// Applies the caller's request-rate and concurrency quotas; requests without
+/// a caller (public routes, `/metrics`) pass as they are.
+pub async fn admit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(caller) = request.extensions().get::<Caller>() else {
+        return next.run(request).await;
+    };
+    if let Err(refused) = take_request(&state, caller) {
+        return refused.into_response();
+    }
+    let Some(slot) = state.quotas.take_slot(&caller.tenant.id, &caller.limits) else {
+        return ApiError::too_many_requests(
+            format!(
+                "tenant {:?} already has {} requests in flight",
+                caller.tenant.name, caller.limits.max_concurrent
+            ),
+            Duration::from_secs(1),
+        )
+        .into_response();
+    };
+    let response = next.run(request).await;
+    let streaming = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !streaming {
+        return response; // complete: the slot is released here
+    }
+    // A streamed body is still in flight: hold the slot until it ends.
+    let (parts, body) = response.into_parts();
+    let body = Body::from_stream(body.into_data_stream().map(move |chunk| {
+        let _held = &slot;
+        chunk
+    }));
+    Response::from_parts(parts, body)
+}
+
+/// One request from the caller's per-minute bucket, or 429 with `Retry-After`.
+fn take_request(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    state
+        .quotas
+        .take_request(&caller.tenant.id, &caller.limits)
+        .map_err(|wait| {
+            ApiError::too_many_requests(
+                format!(
+                    "tenant {:?} is over its {} requests per minute",
+                    caller.tenant.name, caller.limits.requests_per_minute
+                ),
+                wait,
+            )
+        })
+}
