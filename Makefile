@@ -46,6 +46,8 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) clippy -p orchestrator -p service --all-targets --locked --features orchestrator/pymlx,service/pymlx -- -D warnings
+	@echo "lint: no import circle between the service's modules"
+	$(CARGO) test --locked -p service --test module_graph
 
 unit:
 	$(CARGO) test --workspace --locked

@@ -2,7 +2,7 @@
 //! event of a stream whose headers are gone, a handler's panic, and the
 //! plain-text errors of layers rewritten into the envelope.
 
-use super::{ApiError, ErrorCode};
+use super::{api_error::ApiError, code::ErrorCode};
 use axum::{
     Json,
     http::{HeaderValue, StatusCode, header},
@@ -35,9 +35,9 @@ impl From<&ApiError> for ErrorBody {
     fn from(e: &ApiError) -> Self {
         Self {
             error: ErrorDetail {
-                code: e.code.as_str().to_owned(),
-                message: e.message.clone(),
-                details: e.details.clone(),
+                code: e.code().as_str().to_owned(),
+                message: e.message().to_owned(),
+                details: e.details().cloned(),
             },
         }
     }
@@ -53,14 +53,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(ErrorBody::from(&self))).into_response();
-        if let Some(secs) = self.retry_after {
+        let mut response = (self.status(), Json(ErrorBody::from(&self))).into_response();
+        if let Some(secs) = self.retry_after() {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         // For the request's log line and metrics, which see the response only.
-        response.extensions_mut().insert(self.code);
+        response.extensions_mut().insert(self.code());
         response
     }
 }

@@ -1,0 +1,151 @@
+//! [`ApiError`] and how the domain crates' errors become one.
+
+use super::code::ErrorCode;
+use http::StatusCode;
+
+/// An error a use case or handler returns; its code decides the status.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{} {code}: {message}", .status)]
+pub struct ApiError {
+    code: ErrorCode,
+    /// The code's status, except for a layer's bare status (e.g. 411) that
+    /// [`ErrorCode::for_status`] can only approximate.
+    status: StatusCode,
+    message: String,
+    details: Option<serde_json::Value>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with `code` (and so its status).
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            status: code.status(),
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
+    }
+
+    /// A layer's bare status with the nearest code: the status is kept as it was.
+    pub fn from_status(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            ..Self::new(ErrorCode::for_status(status), message)
+        }
+    }
+
+    /// 429 with `Retry-After` rounded up to whole seconds (at least 1).
+    pub fn too_many_requests(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self {
+            retry_after: Some(secs.max(1)),
+            ..Self::new(ErrorCode::RateLimited, message)
+        }
+    }
+
+    /// Attaches structured details.
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// 422: the request parsed but a field breaks the schema.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ValidationError, message)
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The machine-readable code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Structured details, when there are any.
+    pub fn details(&self) -> Option<&serde_json::Value> {
+        self.details.as_ref()
+    }
+
+    /// Seconds the client should wait before trying again, for a 429.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+}
+
+impl From<orchestrator::engine::EngineError> for ApiError {
+    fn from(e: orchestrator::engine::EngineError) -> Self {
+        use orchestrator::engine::EngineError as E;
+        let code = match &e {
+            E::Unavailable(_) => ErrorCode::EngineUnavailable,
+            E::Connect(_) => ErrorCode::UpstreamUnavailable,
+            E::Timeout(_) => ErrorCode::UpstreamTimeout,
+            E::Upstream(_) => ErrorCode::UpstreamError,
+            E::ContextLength(_) => ErrorCode::ContextLengthExceeded,
+            E::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            E::Failed(_) => ErrorCode::GenerationFailed,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<orchestrator::selector::SelectError> for ApiError {
+    fn from(e: orchestrator::selector::SelectError) -> Self {
+        use orchestrator::selector::SelectError as E;
+        match e {
+            E::NotFound(_) => Self::new(ErrorCode::ModelNotFound, e.to_string()),
+            E::NoModelForTier(_) => Self::new(ErrorCode::EngineUnavailable, e.to_string()),
+        }
+    }
+}
+
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        use crate::storage::StorageError as E;
+        match &e {
+            E::NotFound(_) => Self::new(ErrorCode::NotFound, e.to_string()),
+            E::Conflict(_) => Self::new(ErrorCode::Conflict, e.to_string()),
+            E::Open { .. } | E::Query(_) => {
+                // The detail may name files or servers; log it, answer plainly.
+                tracing::error!(error = %e, "storage failure");
+                Self::new(
+                    ErrorCode::StorageUnavailable,
+                    "storage is unavailable; try again",
+                )
+            }
+        }
+    }
+}
+
+impl From<harpoon_bridge::BridgeError> for ApiError {
+    fn from(e: harpoon_bridge::BridgeError) -> Self {
+        use harpoon_bridge::BridgeError as E;
+        match &e {
+            E::NotFound(_) => Self::new(ErrorCode::NotFound, e.to_string()),
+            E::Invalid { field, .. } => {
+                Self::validation(e.to_string()).with_details(serde_json::json!({"field": field}))
+            }
+            E::Conflict(_) => Self::new(ErrorCode::Conflict, e.to_string()),
+            E::Upstream(_) => Self::new(ErrorCode::UpstreamError, e.to_string()),
+            E::Storage(_) | E::Git(_) => {
+                // The detail may name files, servers or paths; log it, answer plainly.
+                tracing::error!(error = %e, "bridge failure");
+                let code = if matches!(e, E::Git(_)) {
+                    ErrorCode::GitError
+                } else {
+                    ErrorCode::StorageError
+                };
+                Self::new(code, "the bridge failed; see the service log")
+            }
+        }
+    }
+}
