@@ -5,9 +5,7 @@
 
 mod support;
 
-use harpoon_bridge::{
-    Bridge, BridgeError, FileWrite, NewCovenant, NewRepo, Phase, RepoChange, StrikeRequest,
-};
+use harpoon_bridge::{BridgeError, NewCovenant, NewRepo, Phase, RepoChange};
 use serde_json::json;
 use support::*;
 
@@ -34,54 +32,51 @@ fn covenant(v: serde_json::Value) -> NewCovenant {
     serde_json::from_value(base).unwrap()
 }
 
-async fn setup(tmp: &std::path::Path) -> (Bridge, String, String, std::path::PathBuf) {
-    let (pool, tenant) = pool(tmp).await;
-    let bridge = bridge(pool, &tmp.join("data"), None);
-    let (url, bare) = remote(tmp, "org/a", &[("README.md", "# a\n")]);
-    (bridge, tenant, url, bare)
-}
-
-fn new_repo(name: &str, url: &str, branch: Option<&str>, gh: Option<&str>) -> NewRepo {
+/// A registration with the given branch and GitHub repository, the fields these tests vary.
+fn repo_with(name: &str, url: &str, branch: Option<&str>, gh: Option<&str>) -> NewRepo {
     NewRepo {
-        name: name.into(),
-        url: url.into(),
         default_branch: branch.map(str::to_owned),
         github_repo: gh.map(str::to_owned),
+        ..new_repo(name, url)
     }
 }
 
 #[tokio::test]
 async fn repository_names_github_repos_and_branches_are_bounded_and_well_formed() {
     let tmp = tempfile::tempdir().unwrap();
-    let (bridge, tenant, url, _) = setup(tmp.path()).await;
+    let (bridge, tenant, url, _) =
+        bridge_with_remote(tmp.path(), "org/a", &[("README.md", "# a\n")]).await;
     let long_name = format!("org/{}", "a".repeat(200_000));
     let long_gh = format!("owner/{}", "r".repeat(200_000));
     let cases: Vec<(NewRepo, &str)> = vec![
-        (new_repo(&long_name, &url, None, None), "name"),
-        (new_repo("org/a", &url, None, Some(&long_gh)), "github_repo"),
+        (repo_with(&long_name, &url, None, None), "name"),
         (
-            new_repo("org/a", &url, None, Some("own_er/x")),
+            repo_with("org/a", &url, None, Some(&long_gh)),
             "github_repo",
         ),
         (
-            new_repo("org/a", &url, None, Some("owner/x\n")),
+            repo_with("org/a", &url, None, Some("own_er/x")),
             "github_repo",
         ),
-        (new_repo("org/a", &url, Some("*"), None), "default_branch"),
         (
-            new_repo("org/a", &url, Some("ma[in"), None),
+            repo_with("org/a", &url, None, Some("owner/x\n")),
+            "github_repo",
+        ),
+        (repo_with("org/a", &url, Some("*"), None), "default_branch"),
+        (
+            repo_with("org/a", &url, Some("ma[in"), None),
             "default_branch",
         ),
         (
-            new_repo("org/a", &url, Some("main.lock"), None),
+            repo_with("org/a", &url, Some("main.lock"), None),
             "default_branch",
         ),
         (
-            new_repo("org/a", &url, Some("a\u{1b}b"), None),
+            repo_with("org/a", &url, Some("a\u{1b}b"), None),
             "default_branch",
         ),
         (
-            new_repo("org/a", &url, Some("HEAD"), None),
+            repo_with("org/a", &url, Some("HEAD"), None),
             "default_branch",
         ),
     ];
@@ -97,7 +92,7 @@ async fn repository_names_github_repos_and_branches_are_bounded_and_well_formed(
     bridge
         .register_repo(
             &tenant,
-            new_repo("org/a", &url, Some("main"), Some("octo-org/a.b")),
+            repo_with("org/a", &url, Some("main"), Some("octo-org/a.b")),
         )
         .await
         .unwrap();
@@ -106,7 +101,8 @@ async fn repository_names_github_repos_and_branches_are_bounded_and_well_formed(
 #[tokio::test]
 async fn covenant_text_is_bounded_and_carries_no_control_characters() {
     let tmp = tempfile::tempdir().unwrap();
-    let (bridge, tenant, _, _) = setup(tmp.path()).await;
+    let (bridge, tenant, _, _) =
+        bridge_with_remote(tmp.path(), "org/a", &[("README.md", "# a\n")]).await;
     let many: serde_json::Map<String, serde_json::Value> =
         (0..40).map(|i| (format!("k{i}"), json!(i))).collect();
     let cases = vec![
@@ -159,29 +155,17 @@ async fn covenant_text_is_bounded_and_carries_no_control_characters() {
 #[tokio::test]
 async fn strike_titles_and_bodies_are_bounded_and_commits_carry_no_caller_lines() {
     let tmp = tempfile::tempdir().unwrap();
-    let (bridge, tenant, url, bare) = setup(tmp.path()).await;
-    bridge
-        .register_repo(&tenant, new_repo("org/a", &url, None, None))
-        .await
-        .unwrap();
-    let cov = bridge
-        .create_covenant(&tenant, covenant(json!({})))
-        .await
-        .unwrap();
-    let strike = |title: &str, body: Option<&str>| StrikeRequest {
-        covenant_id: cov.covenant_id.clone(),
-        target_repos: Some(vec!["org/a".into()]),
-        changes: Some(vec![RepoChange {
-            repo: "org/a".into(),
-            files: vec![FileWrite {
-                path: "x.md".into(),
-                content: "x\n".into(),
-            }],
-            diff: None,
+    let (bridge, tenant, url, bare) =
+        bridge_with_remote(tmp.path(), "org/a", &[("README.md", "# a\n")]).await;
+    let covenant_id =
+        register_with_covenant(&bridge, &tenant, "org/a", &url, covenant(json!({}))).await;
+    let strike = |title: &str, body: Option<&str>| {
+        let change = RepoChange {
             title: Some(title.into()),
             body: body.map(str::to_owned),
-        }]),
-        generate: false,
+            ..file_change("org/a", "x.md", "x\n")
+        };
+        strike_request(&covenant_id, &["org/a"], Some(vec![change]))
     };
     let long_title = "t".repeat(100_000);
     let long_body = "b".repeat(100_000);
@@ -234,15 +218,10 @@ async fn strike_titles_and_bodies_are_bounded_and_commits_carry_no_caller_lines(
 #[tokio::test]
 async fn errors_quote_a_long_caller_string_cut_short() {
     let tmp = tempfile::tempdir().unwrap();
-    let (bridge, tenant, url, _) = setup(tmp.path()).await;
-    bridge
-        .register_repo(&tenant, new_repo("org/a", &url, None, None))
-        .await
-        .unwrap();
-    let cov = bridge
-        .create_covenant(&tenant, covenant(json!({})))
-        .await
-        .unwrap();
+    let (bridge, tenant, url, _) =
+        bridge_with_remote(tmp.path(), "org/a", &[("README.md", "# a\n")]).await;
+    let covenant_id =
+        register_with_covenant(&bridge, &tenant, "org/a", &url, covenant(json!({}))).await;
     let long = format!("org/{}", "z".repeat(200_000));
     let refusals = [
         bridge
@@ -259,12 +238,7 @@ async fn errors_quote_a_long_caller_string_cut_short() {
         bridge
             .start_strike(
                 &tenant,
-                StrikeRequest {
-                    covenant_id: cov.covenant_id.clone(),
-                    target_repos: Some(vec![long.clone()]),
-                    changes: None,
-                    generate: false,
-                },
+                strike_request(&covenant_id, &[long.as_str()], None),
             )
             .await
             .map(|_| ()),

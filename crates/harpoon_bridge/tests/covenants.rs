@@ -5,9 +5,7 @@
 
 mod support;
 
-use harpoon_bridge::{
-    BridgeError, CableKind, NewCable, NewCovenant, NewRepo, Page, Role, StrikeRequest,
-};
+use harpoon_bridge::{BridgeError, CableKind, NewCable, NewCovenant, Page, Role, StrikeRequest};
 use support::*;
 
 fn new_covenant(title: &str) -> NewCovenant {
@@ -188,25 +186,21 @@ fn fleet(root: &std::path::Path) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Where the cable and harmony tests start: a tenant's bridge with the `fleet` registered.
+async fn fleet_bridge(tmp: &std::path::Path) -> (harpoon_bridge::Bridge, String) {
+    let (pool, tenant) = pool(tmp).await;
+    let bridge = bridge(pool, &tmp.join("data"), None);
+    let repos = fleet(tmp)
+        .into_iter()
+        .map(|(name, url)| new_repo(name, &url));
+    register_all(&bridge, &tenant, repos).await;
+    (bridge, tenant)
+}
+
 #[tokio::test]
 async fn cables_come_from_manifests_and_declarations() {
     let tmp = tempfile::tempdir().unwrap();
-    let (pool, tenant) = pool(tmp.path()).await;
-    let bridge = bridge(pool, &tmp.path().join("data"), None);
-    for (name, url) in fleet(tmp.path()) {
-        bridge
-            .register_repo(
-                &tenant,
-                NewRepo {
-                    name: name.into(),
-                    url,
-                    default_branch: None,
-                    github_repo: None,
-                },
-            )
-            .await
-            .unwrap();
-    }
+    let (bridge, tenant) = fleet_bridge(tmp.path()).await;
     bridge
         .declare_cable(
             &tenant,
@@ -258,22 +252,7 @@ async fn cables_come_from_manifests_and_declarations() {
 #[tokio::test]
 async fn harmony_picks_the_known_anchor_and_a_strike_without_targets_uses_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let (pool, tenant) = pool(tmp.path()).await;
-    let bridge = bridge(pool, &tmp.path().join("data"), None);
-    for (name, url) in fleet(tmp.path()) {
-        bridge
-            .register_repo(
-                &tenant,
-                NewRepo {
-                    name: name.into(),
-                    url,
-                    default_branch: None,
-                    github_repo: None,
-                },
-            )
-            .await
-            .unwrap();
-    }
+    let (bridge, tenant) = fleet_bridge(tmp.path()).await;
     let cov = bridge
         .create_covenant(&tenant, new_covenant("Session cookies to JWT"))
         .await

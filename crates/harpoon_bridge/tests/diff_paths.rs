@@ -5,54 +5,30 @@
 
 mod support;
 
-use harpoon_bridge::{NewCovenant, NewRepo, Phase, RepoChange, StrikeRequest};
+use harpoon_bridge::Phase;
 use support::*;
-
-fn covenant() -> NewCovenant {
-    serde_json::from_value(serde_json::json!({
-        "title": "Diffs stay in the tree",
-        "description": "A diff writes what files may write, nothing else.",
-        "reality_state": {"description": "now"},
-        "target_state": {"description": "then"}
-    }))
-    .unwrap()
-}
 
 /// Runs a one-repository strike of `diff` on a fresh remote; returns the
 /// repository's final run and whether its branch reached the remote.
 async fn strike_diff(diff: &str) -> (harpoon_bridge::RepoRun, bool) {
     let tmp = tempfile::tempdir().unwrap();
-    let (pool, tenant) = pool(tmp.path()).await;
-    let bridge = bridge(pool, &tmp.path().join("data"), None);
-    let (url, bare) = remote(tmp.path(), "org/a", &[("README.md", "# a\n")]);
-    bridge
-        .register_repo(
-            &tenant,
-            NewRepo {
-                name: "org/a".into(),
-                url,
-                default_branch: None,
-                github_repo: None,
-            },
-        )
-        .await
-        .unwrap();
-    let cov = bridge.create_covenant(&tenant, covenant()).await.unwrap();
+    let (bridge, tenant, url, bare) =
+        bridge_with_remote(tmp.path(), "org/a", &[("README.md", "# a\n")]).await;
+    let covenant = plain_covenant(
+        "Diffs stay in the tree",
+        "A diff writes what files may write, nothing else.",
+        "now",
+        "then",
+    );
+    let covenant_id = register_with_covenant(&bridge, &tenant, "org/a", &url, covenant).await;
     let run_id = bridge
         .start_strike(
             &tenant,
-            StrikeRequest {
-                covenant_id: cov.covenant_id,
-                target_repos: Some(vec!["org/a".into()]),
-                changes: Some(vec![RepoChange {
-                    repo: "org/a".into(),
-                    files: vec![],
-                    diff: Some(diff.into()),
-                    title: None,
-                    body: None,
-                }]),
-                generate: false,
-            },
+            strike_request(
+                &covenant_id,
+                &["org/a"],
+                Some(vec![diff_change("org/a", diff)]),
+            ),
         )
         .await
         .unwrap();

@@ -6,7 +6,7 @@
 
 mod support;
 
-use harpoon_bridge::{Bridge, NewRepo, Phase, StrikeRequest, UsageSink};
+use harpoon_bridge::{Phase, StrikeRequest, UsageSink};
 use orchestrator::{EngineKind, ModelsSettings, Tier, registry::Registry};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -113,16 +113,8 @@ async fn invalid_model_output_fails_each_repository_cleanly() {
 
     let tmp = tempfile::tempdir().unwrap();
     let (pool, tenant) = pool(tmp.path()).await;
-    let mut settings = support::settings(None);
-    settings.generate_attempts = 2;
-    let bridge = Bridge::new(
-        pool,
-        &settings,
-        &tmp.path().join("data"),
-        Arc::new(NonBlank),
-    )
-    .unwrap()
-    .with_generation(Some(model), 0.8);
+    let bridge = tuned_bridge(pool, &tmp.path().join("data"), |s| s.generate_attempts = 2)
+        .with_generation(Some(model), 0.8);
     let spend = Arc::new(Spend::default());
     let bridge = bridge.with_usage_sink(spend.clone());
     let (a_url, a_bare) = remote(
@@ -138,44 +130,20 @@ async fn invalid_model_output_fails_each_repository_cleanly() {
         "org/web",
         &[("README.md", "# web\nlogin page\n")],
     );
-    for (name, url) in [("org/auth", a_url), ("org/web", b_url)] {
-        bridge
-            .register_repo(
-                &tenant,
-                NewRepo {
-                    name: name.into(),
-                    url,
-                    default_branch: None,
-                    github_repo: None,
-                },
-            )
-            .await
-            .unwrap();
-    }
-    let cov = bridge
-        .create_covenant(
-            &tenant,
-            serde_json::from_value(serde_json::json!({
-                "title": "JWT", "description": "Move sessions to JWT.",
-                "reality_state": {"description": "session cookies"},
-                "target_state": {"description": "JWT with refresh"}
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let run_id = bridge
-        .start_strike(
-            &tenant,
-            StrikeRequest {
-                covenant_id: cov.covenant_id,
-                target_repos: Some(vec!["org/auth".into(), "org/web".into()]),
-                changes: None,
-                generate: true,
-            },
-        )
-        .await
-        .unwrap();
+    let repos = [new_repo("org/auth", &a_url), new_repo("org/web", &b_url)];
+    register_all(&bridge, &tenant, repos).await;
+    let covenant = plain_covenant(
+        "JWT",
+        "Move sessions to JWT.",
+        "session cookies",
+        "JWT with refresh",
+    );
+    let cov = bridge.create_covenant(&tenant, covenant).await.unwrap();
+    let request = StrikeRequest {
+        generate: true,
+        ..strike_request(&cov.covenant_id, &["org/auth", "org/web"], None)
+    };
+    let run_id = bridge.start_strike(&tenant, request).await.unwrap();
     let s = until(&bridge, &tenant, &run_id, 300, |s| s.state != "running").await;
     assert_eq!(s.state, "failed", "{s:#?}");
     for (r, bare) in s.repos.iter().zip([&a_bare, &b_bare]) {

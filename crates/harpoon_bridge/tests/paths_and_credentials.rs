@@ -6,30 +6,17 @@
 
 mod support;
 
-use harpoon_bridge::{
-    Bridge, BridgeError, FileWrite, NewCovenant, NewRepo, Phase, RepoChange, StrikeRequest,
-    check_path,
-};
+use harpoon_bridge::{Bridge, BridgeError, NewCovenant, Phase, check_path};
 use std::sync::Arc;
 use support::*;
 
 fn covenant() -> NewCovenant {
-    serde_json::from_value(serde_json::json!({
-        "title": "Paths stay private",
-        "description": "Errors name files of the repository only.",
-        "reality_state": {"description": "now"},
-        "target_state": {"description": "then"}
-    }))
-    .unwrap()
-}
-
-fn new_repo(name: &str, url: &str) -> NewRepo {
-    NewRepo {
-        name: name.into(),
-        url: url.into(),
-        default_branch: None,
-        github_repo: None,
-    }
+    plain_covenant(
+        "Paths stay private",
+        "Errors name files of the repository only.",
+        "now",
+        "then",
+    )
 }
 
 #[test]
@@ -70,29 +57,11 @@ fn finding7_dot_git_in_any_spelling_and_gitmodules_are_refused() {
 #[tokio::test]
 async fn finding7_a_strike_refuses_an_upper_case_git_config_path() {
     let tmp = tempfile::tempdir().unwrap();
-    let (pool, tenant) = pool(tmp.path()).await;
-    let bridge = bridge(pool, &tmp.path().join("data"), None);
-    let (url, _) = remote(tmp.path(), "org/a", &[("README.md", "# a\n")]);
-    bridge
-        .register_repo(&tenant, new_repo("org/a", &url))
-        .await
-        .unwrap();
-    let cov = bridge.create_covenant(&tenant, covenant()).await.unwrap();
-    let req = StrikeRequest {
-        covenant_id: cov.covenant_id,
-        target_repos: Some(vec!["org/a".into()]),
-        changes: Some(vec![RepoChange {
-            repo: "org/a".into(),
-            files: vec![FileWrite {
-                path: ".GIT/config".into(),
-                content: "[core]\n\thooksPath = /tmp\n".into(),
-            }],
-            diff: None,
-            title: None,
-            body: None,
-        }]),
-        generate: false,
-    };
+    let (bridge, tenant, url, _) =
+        bridge_with_remote(tmp.path(), "org/a", &[("README.md", "# a\n")]).await;
+    let covenant_id = register_with_covenant(&bridge, &tenant, "org/a", &url, covenant()).await;
+    let change = file_change("org/a", ".GIT/config", "[core]\n\thooksPath = /tmp\n");
+    let req = strike_request(&covenant_id, &["org/a"], Some(vec![change]));
     match bridge.start_strike(&tenant, req).await {
         Err(BridgeError::Invalid { field, .. }) => assert_eq!(field, "changes[0].files[0].path"),
         other => panic!("{other:?}"),
@@ -103,9 +72,8 @@ async fn finding7_a_strike_refuses_an_upper_case_git_config_path() {
 async fn finding7_strike_errors_and_unreadable_reasons_carry_no_server_paths() {
     let tmp = tempfile::tempdir().unwrap();
     let server_root = tmp.path().to_str().unwrap().to_owned();
-    let (pool, tenant) = pool(tmp.path()).await;
-    let bridge = bridge(pool, &tmp.path().join("data"), None);
-    let (url, bare) = remote(tmp.path(), "org/a", &[("README.md", "# a\n")]);
+    let (bridge, tenant, url, bare) =
+        bridge_with_remote(tmp.path(), "org/a", &[("README.md", "# a\n")]).await;
     bridge
         .register_repo(&tenant, new_repo("org/a", &url))
         .await
@@ -121,15 +89,7 @@ async fn finding7_strike_errors_and_unreadable_reasons_carry_no_server_paths() {
 
     let cov = bridge.create_covenant(&tenant, covenant()).await.unwrap();
     let run_id = bridge
-        .start_strike(
-            &tenant,
-            StrikeRequest {
-                covenant_id: cov.covenant_id,
-                target_repos: Some(vec!["org/a".into()]),
-                changes: None,
-                generate: false,
-            },
-        )
+        .start_strike(&tenant, strike_request(&cov.covenant_id, &["org/a"], None))
         .await
         .unwrap();
     let s = until(&bridge, &tenant, &run_id, 60, |s| s.state != "running").await;

@@ -5,50 +5,27 @@
 
 mod support;
 
-use harpoon_bridge::{Bridge, BridgeError, BridgeSettings, NewRepo};
+use harpoon_bridge::{Bridge, BridgeError, BridgeSettings};
 use std::path::Path;
-use std::sync::Arc;
 use support::*;
-
-fn new_repo(name: &str, url: &str) -> NewRepo {
-    NewRepo {
-        name: name.into(),
-        url: url.into(),
-        default_branch: None,
-        github_repo: None,
-    }
-}
 
 /// A bridge with the deployment defaults for remotes (all off), tuned by `tune`.
 async fn strict(tmp: &Path, tune: impl FnOnce(&mut BridgeSettings)) -> (Bridge, String) {
     let (db, tenant) = pool(tmp).await;
-    let mut s = settings(None);
-    s.allow_local_remotes = false;
-    s.allow_private_remotes = false;
-    tune(&mut s);
-    let bridge = Bridge::new(db, &s, &tmp.join("data"), Arc::new(NonBlank)).unwrap();
+    let bridge = tuned_bridge(db, &tmp.join("data"), |s| {
+        s.allow_local_remotes = false;
+        s.allow_private_remotes = false;
+        tune(s);
+    });
     (bridge, tenant)
 }
 
 /// A bare repository at `path` with one commit on `main`.
 fn bare_with_main(root: &Path, path: &Path) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    git(
-        root,
-        &[
-            "init",
-            "--quiet",
-            "--bare",
-            "-b",
-            "main",
-            path.to_str().unwrap(),
-        ],
-    );
-    let seed = tempfile::tempdir().unwrap();
-    git(seed.path(), &["init", "--quiet", "-b", "main"]);
-    std::fs::write(seed.path().join("README.md"), "# victim\n").unwrap();
-    git(seed.path(), &["add", "--all"]);
-    git(seed.path(), &["commit", "--quiet", "-m", "initial"]);
+    init_bare(root, path);
+    let work = tempfile::tempdir().unwrap();
+    seed(work.path(), &[("README.md", "# victim\n")]);
     // Cloned into place rather than pushed: a push would read `path` as a
     // remote, and git reads some of these shapes as another path or a host.
     std::fs::remove_dir_all(path).unwrap();
@@ -58,7 +35,7 @@ fn bare_with_main(root: &Path, path: &Path) {
             "clone",
             "--quiet",
             "--bare",
-            seed.path().to_str().unwrap(),
+            work.path().to_str().unwrap(),
             path.to_str().unwrap(),
         ],
     );
@@ -363,29 +340,10 @@ async fn finding2_a_local_path_stored_before_the_fix_cannot_be_pushed_to() {
     .execute(&db)
     .await
     .unwrap();
-    let cov = bridge
-        .create_covenant(
-            &tenant,
-            serde_json::from_value(serde_json::json!({
-                "title": "Push elsewhere",
-                "description": "d",
-                "reality_state": {"description": "r"},
-                "target_state": {"description": "t"}
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
+    let covenant = plain_covenant("Push elsewhere", "d", "r", "t");
+    let cov = bridge.create_covenant(&tenant, covenant).await.unwrap();
     let run_id = bridge
-        .start_strike(
-            &tenant,
-            harpoon_bridge::StrikeRequest {
-                covenant_id: cov.covenant_id,
-                target_repos: Some(vec!["org/v".into()]),
-                changes: None,
-                generate: false,
-            },
-        )
+        .start_strike(&tenant, strike_request(&cov.covenant_id, &["org/v"], None))
         .await
         .unwrap();
     let s = until(&bridge, &tenant, &run_id, 60, |s| s.state != "running").await;

@@ -8,7 +8,7 @@
 
 mod support;
 
-use harpoon_bridge::{Bridge, NewRepo};
+use harpoon_bridge::Bridge;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -133,15 +133,6 @@ fn answer(mut conn: TcpStream, root: &Path, mode: &AtomicU8, stop: &AtomicBool, 
     }
 }
 
-fn new_repo(name: &str, url: &str) -> NewRepo {
-    NewRepo {
-        name: name.into(),
-        url: url.into(),
-        default_branch: None,
-        github_repo: None,
-    }
-}
-
 /// A bridge allowing loopback remotes, with tenant A's repository behind the
 /// slow server and tenant B's a plain local one.
 async fn two_tenants(
@@ -150,10 +141,10 @@ async fn two_tenants(
 ) -> (Bridge, String, String, SlowServer) {
     let (db, tenant_a) = pool(tmp).await;
     let (_, tenant_b) = pool(tmp).await;
-    let mut s = settings(None);
-    s.allow_private_remotes = true;
-    tune(&mut s);
-    let bridge = Bridge::new(db, &s, &tmp.join("data"), Arc::new(NonBlank)).unwrap();
+    let bridge = tuned_bridge(db, &tmp.join("data"), |s| {
+        s.allow_private_remotes = true;
+        tune(s);
+    });
     let (_, bare_a) = remote(tmp, "org/a", &[("package.json", "{\"name\": \"a\"}\n")]);
     git(&bare_a, &["update-server-info"]);
     let server = SlowServer::start(tmp.to_path_buf());
@@ -314,36 +305,21 @@ fn git_init_only(dir: &Path) {
 }
 
 fn covenant() -> harpoon_bridge::NewCovenant {
-    serde_json::from_value(serde_json::json!({
-        "title": "Fair strikes",
-        "description": "One tenant's slow remotes leave the others' strikes alone.",
-        "reality_state": {"description": "now"},
-        "target_state": {"description": "then"}
-    }))
-    .unwrap()
+    plain_covenant(
+        "Fair strikes",
+        "One tenant's slow remotes leave the others' strikes alone.",
+        "now",
+        "then",
+    )
 }
 
+/// A strike writing `NOTES.md` in each of `repos`.
 fn strike_of(covenant_id: &str, repos: &[&str]) -> harpoon_bridge::StrikeRequest {
-    harpoon_bridge::StrikeRequest {
-        covenant_id: covenant_id.into(),
-        target_repos: Some(repos.iter().map(|r| (*r).to_owned()).collect()),
-        changes: Some(
-            repos
-                .iter()
-                .map(|r| harpoon_bridge::RepoChange {
-                    repo: (*r).to_owned(),
-                    files: vec![harpoon_bridge::FileWrite {
-                        path: "NOTES.md".into(),
-                        content: "fair\n".into(),
-                    }],
-                    diff: None,
-                    title: None,
-                    body: None,
-                })
-                .collect(),
-        ),
-        generate: false,
-    }
+    let changes = repos
+        .iter()
+        .map(|r| file_change(r, "NOTES.md", "fair\n"))
+        .collect();
+    strike_request(covenant_id, repos, Some(changes))
 }
 
 /// Red-team pass 2, item 1: tenant A starts one strike on five repositories

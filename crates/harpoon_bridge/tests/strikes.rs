@@ -5,7 +5,7 @@
 mod support;
 
 use harpoon_bridge::{
-    FileWrite, NewCovenant, NewRepo, Phase, RealityState, RepoChange, StrikeRequest, TargetState,
+    NewCovenant, NewRepo, Phase, RealityState, RepoChange, StrikeRequest, TargetState,
 };
 use support::*;
 
@@ -22,10 +22,8 @@ fn covenant() -> NewCovenant {
 
 fn repo(name: &str, url: &str, github: Option<&str>) -> NewRepo {
     NewRepo {
-        name: name.into(),
-        url: url.into(),
-        default_branch: None,
         github_repo: github.map(str::to_owned),
+        ..new_repo(name, url)
     }
 }
 
@@ -51,59 +49,31 @@ async fn given_changes_open_linked_prs_and_a_bad_diff_fails_only_its_repo() {
     let (bill_url, bill_bare) = remote(tmp.path(), "org/billing", &[("README.md", "# billing\n")]);
     gh.add_remote("acme/auth", &auth_bare);
     gh.add_remote("acme/web", &web_bare);
-    bridge
-        .register_repo(&tenant, repo("org/auth", &auth_url, Some("acme/auth")))
-        .await
-        .unwrap();
-    bridge
-        .register_repo(&tenant, repo("org/web", &web_url, Some("acme/web")))
-        .await
-        .unwrap();
-    bridge
-        .register_repo(&tenant, repo("org/billing", &bill_url, None))
-        .await
-        .unwrap();
+    let repos = [
+        repo("org/auth", &auth_url, Some("acme/auth")),
+        repo("org/web", &web_url, Some("acme/web")),
+        repo("org/billing", &bill_url, None),
+    ];
+    register_all(&bridge, &tenant, repos).await;
     let cov = bridge.create_covenant(&tenant, covenant()).await.unwrap();
     assert_eq!(cov.metadata["owner"], "platform-team");
 
+    let changes = vec![
+        RepoChange {
+            title: Some("Issue JWTs".into()),
+            ..file_change("org/auth", "src/jwt.rs", "pub fn issue() {}\n")
+        },
+        diff_change("org/web", GOOD_DIFF),
+        diff_change("org/billing", BAD_DIFF),
+    ];
     let run_id = bridge
         .start_strike(
             &tenant,
-            StrikeRequest {
-                covenant_id: cov.covenant_id.clone(),
-                target_repos: Some(vec![
-                    "org/auth".into(),
-                    "org/web".into(),
-                    "org/billing".into(),
-                ]),
-                changes: Some(vec![
-                    RepoChange {
-                        repo: "org/auth".into(),
-                        files: vec![FileWrite {
-                            path: "src/jwt.rs".into(),
-                            content: "pub fn issue() {}\n".into(),
-                        }],
-                        diff: None,
-                        title: Some("Issue JWTs".into()),
-                        body: None,
-                    },
-                    RepoChange {
-                        repo: "org/web".into(),
-                        files: vec![],
-                        diff: Some(GOOD_DIFF.into()),
-                        title: None,
-                        body: None,
-                    },
-                    RepoChange {
-                        repo: "org/billing".into(),
-                        files: vec![],
-                        diff: Some(BAD_DIFF.into()),
-                        title: None,
-                        body: None,
-                    },
-                ]),
-                generate: false,
-            },
+            strike_request(
+                &cov.covenant_id,
+                &["org/auth", "org/web", "org/billing"],
+                Some(changes),
+            ),
         )
         .await
         .unwrap();
@@ -205,24 +175,16 @@ async fn non_github_remotes_record_the_pushed_branch_and_a_missing_token_fails_c
     let bridge = bridge(pool, &tmp.path().join("data"), None);
     let (a_url, a_bare) = remote(tmp.path(), "org/a", &[("README.md", "# a\n")]);
     let (b_url, b_bare) = remote(tmp.path(), "org/b", &[("README.md", "# b\n")]);
-    bridge
-        .register_repo(&tenant, repo("org/a", &a_url, None))
-        .await
-        .unwrap();
-    bridge
-        .register_repo(&tenant, repo("org/b", &b_url, Some("acme/b")))
-        .await
-        .unwrap();
+    let repos = [
+        repo("org/a", &a_url, None),
+        repo("org/b", &b_url, Some("acme/b")),
+    ];
+    register_all(&bridge, &tenant, repos).await;
     let cov = bridge.create_covenant(&tenant, covenant()).await.unwrap();
     let run_id = bridge
         .start_strike(
             &tenant,
-            StrikeRequest {
-                covenant_id: cov.covenant_id,
-                target_repos: Some(vec!["org/a".into(), "org/b".into()]),
-                changes: None,
-                generate: false,
-            },
+            strike_request(&cov.covenant_id, &["org/a", "org/b"], None),
         )
         .await
         .unwrap();
@@ -245,31 +207,32 @@ async fn non_github_remotes_record_the_pushed_branch_and_a_missing_token_fails_c
     assert_eq!(s.state, "partial");
 }
 
+/// Where the cancel and resume tests start: a strike on `org/slow` whose push hangs on `block`.
+async fn held_strike(
+    tmp: &std::path::Path,
+) -> (
+    harpoon_bridge::Bridge,
+    String,
+    String,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let (bridge, tenant, url, bare) =
+        bridge_with_remote(tmp, "org/slow", &[("README.md", "# slow\n")]).await;
+    let block = tmp.join("block");
+    block_pushes(&bare, &block);
+    let covenant_id = register_with_covenant(&bridge, &tenant, "org/slow", &url, covenant()).await;
+    let run_id = bridge
+        .start_strike(&tenant, strike_request(&covenant_id, &["org/slow"], None))
+        .await
+        .unwrap();
+    (bridge, tenant, run_id, bare, block)
+}
+
 #[tokio::test]
 async fn cancel_kills_the_running_push() {
     let tmp = tempfile::tempdir().unwrap();
-    let (pool, tenant) = pool(tmp.path()).await;
-    let bridge = bridge(pool, &tmp.path().join("data"), None);
-    let (url, bare) = remote(tmp.path(), "org/slow", &[("README.md", "# slow\n")]);
-    let block = tmp.path().join("block");
-    block_pushes(&bare, &block);
-    bridge
-        .register_repo(&tenant, repo("org/slow", &url, None))
-        .await
-        .unwrap();
-    let cov = bridge.create_covenant(&tenant, covenant()).await.unwrap();
-    let run_id = bridge
-        .start_strike(
-            &tenant,
-            StrikeRequest {
-                covenant_id: cov.covenant_id,
-                target_repos: Some(vec!["org/slow".into()]),
-                changes: None,
-                generate: false,
-            },
-        )
-        .await
-        .unwrap();
+    let (bridge, tenant, run_id, bare, block) = held_strike(tmp.path()).await;
     let (_, events) = bridge.subscribe(&tenant, &run_id).await.unwrap();
     let mut events = events.expect("a running strike has live events");
     until(&bridge, &tenant, &run_id, 30, |s| {
@@ -320,24 +283,16 @@ fn a_strike_interrupted_by_a_restart_resumes_without_duplicating_branches_or_prs
     let (tenant, run_id, first_sha) = rt.block_on(async {
         let (pool, tenant) = pool(tmp.path()).await;
         let bridge = bridge(pool, &data, Some(&gh.base));
-        bridge
-            .register_repo(&tenant, repo("org/fast", &fast_url, Some("acme/fast")))
-            .await
-            .unwrap();
-        bridge
-            .register_repo(&tenant, repo("org/slow", &slow_url, Some("acme/slow")))
-            .await
-            .unwrap();
+        let repos = [
+            repo("org/fast", &fast_url, Some("acme/fast")),
+            repo("org/slow", &slow_url, Some("acme/slow")),
+        ];
+        register_all(&bridge, &tenant, repos).await;
         let cov = bridge.create_covenant(&tenant, covenant()).await.unwrap();
         let run_id = bridge
             .start_strike(
                 &tenant,
-                StrikeRequest {
-                    covenant_id: cov.covenant_id,
-                    target_repos: Some(vec!["org/fast".into(), "org/slow".into()]),
-                    changes: None,
-                    generate: false,
-                },
+                strike_request(&cov.covenant_id, &["org/fast", "org/slow"], None),
             )
             .await
             .unwrap();
@@ -372,17 +327,8 @@ fn a_strike_interrupted_by_a_restart_resumes_without_duplicating_branches_or_prs
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         sqlx::any::install_default_drivers();
-        let url = std::env::var("HARPOON_TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| {
-                format!(
-                    "sqlite://{}?mode=rwc",
-                    tmp.path().join("bridge.db").display()
-                )
-            });
         let pool = sqlx::any::AnyPoolOptions::new()
-            .connect(&url)
+            .connect(&database_url(tmp.path()))
             .await
             .unwrap();
         let bridge = bridge(pool, &data, Some(&gh.base));
@@ -427,21 +373,16 @@ fn a_strike_interrupted_by_a_restart_resumes_without_duplicating_branches_or_prs
 #[tokio::test]
 async fn strike_requests_are_validated_naming_the_field() {
     let tmp = tempfile::tempdir().unwrap();
-    let (pool, tenant) = pool(tmp.path()).await;
-    let bridge = bridge(pool, &tmp.path().join("data"), None);
-    let (url, _) = remote(tmp.path(), "org/a", &[("README.md", "# a\n")]);
-    bridge
-        .register_repo(&tenant, repo("org/a", &url, None))
-        .await
-        .unwrap();
-    let cov = bridge.create_covenant(&tenant, covenant()).await.unwrap();
+    let (bridge, tenant, url, _) =
+        bridge_with_remote(tmp.path(), "org/a", &[("README.md", "# a\n")]).await;
+    let covenant_id = register_with_covenant(&bridge, &tenant, "org/a", &url, covenant()).await;
     let field = |r: Result<String, harpoon_bridge::BridgeError>| match r {
         Err(harpoon_bridge::BridgeError::Invalid { field, .. }) => field,
         other => panic!("{other:?}"),
     };
     let req =
         |targets: Option<Vec<&str>>, changes: Option<Vec<RepoChange>>, generate| StrikeRequest {
-            covenant_id: cov.covenant_id.clone(),
+            covenant_id: covenant_id.clone(),
             target_repos: targets.map(|t| t.into_iter().map(String::from).collect()),
             changes,
             generate,
@@ -458,16 +399,7 @@ async fn strike_requests_are_validated_naming_the_field() {
         ),
         "target_repos[0]"
     );
-    let escape = RepoChange {
-        repo: "org/a".into(),
-        files: vec![FileWrite {
-            path: "../x".into(),
-            content: "x".into(),
-        }],
-        diff: None,
-        title: None,
-        body: None,
-    };
+    let escape = file_change("org/a", "../x", "x");
     assert_eq!(
         field(
             bridge
@@ -499,10 +431,8 @@ async fn strike_requests_are_validated_naming_the_field() {
     ));
     // Registering: a bad name, an unreadable URL, a missing branch.
     let bad = |name: &str, url: &str, branch: Option<&str>| NewRepo {
-        name: name.into(),
-        url: url.into(),
         default_branch: branch.map(String::from),
-        github_repo: None,
+        ..new_repo(name, url)
     };
     for (r, want) in [
         (bad("noslash", &url, None), "name"),
@@ -515,14 +445,12 @@ async fn strike_requests_are_validated_naming_the_field() {
         }
     }
     // Local remotes are refused unless the deployment allows them.
-    let mut strict = support::settings(None);
-    strict.allow_local_remotes = false;
-    // ssh remotes are on here so the address check below is what refuses them.
-    strict.allow_ssh_remotes = true;
     let (db, _) = support::pool(tmp.path()).await;
-    let strict =
-        harpoon_bridge::Bridge::new(db, &strict, tmp.path(), std::sync::Arc::new(NonBlank))
-            .unwrap();
+    let strict = tuned_bridge(db, tmp.path(), |s| {
+        s.allow_local_remotes = false;
+        // ssh remotes are on here so the address check below is what refuses them.
+        s.allow_ssh_remotes = true;
+    });
     match strict
         .register_repo(&tenant, bad("org/l", &url, None))
         .await
@@ -577,8 +505,7 @@ async fn strike_requests_are_validated_naming_the_field() {
 /// and pushes them to its bare repository.
 #[cfg(unix)]
 fn push_links(root: &std::path::Path, name: &str, links: &[(&str, &std::path::Path)]) {
-    let work = root.join(format!("{}.seed", name.replace('/', "_")));
-    let bare = root.join(format!("{}.git", name.replace('/', "_")));
+    let (bare, work) = remote_paths(root, name);
     for (path, target) in links {
         std::os::unix::fs::symlink(target, work.join(path)).unwrap();
     }
@@ -615,46 +542,28 @@ async fn symlinks_in_the_checked_out_tree_never_lead_a_write_outside_the_clone()
     // A given file under a linked directory.
     let (dir_url, dir_bare) = remote(tmp.path(), "org/dir", &[("README.md", "# dir\n")]);
     push_links(tmp.path(), "org/dir", &[("link", outside.path())]);
-    for (name, url) in [
-        ("org/good", &good_url),
-        ("org/dot", &dot_url),
-        ("org/file", &file_url),
-        ("org/dir", &dir_url),
-    ] {
-        bridge
-            .register_repo(&tenant, repo(name, url, None))
-            .await
-            .unwrap();
-    }
+    let repos = [
+        new_repo("org/good", &good_url),
+        new_repo("org/dot", &dot_url),
+        new_repo("org/file", &file_url),
+        new_repo("org/dir", &dir_url),
+    ];
+    register_all(&bridge, &tenant, repos).await;
     let cov = bridge.create_covenant(&tenant, covenant()).await.unwrap();
-    let change = |repo: &str, path: &str| RepoChange {
-        repo: repo.into(),
-        files: vec![FileWrite {
-            path: path.into(),
-            content: "escaped\n".into(),
-        }],
-        diff: None,
-        title: None,
-        body: None,
-    };
+    let change = |repo: &str, path: &str| file_change(repo, path, "escaped\n");
+    let changes = vec![
+        change("org/good", "docs/ok.txt"),
+        change("org/file", "notes.txt"),
+        change("org/dir", "link/planted.txt"),
+    ];
     let run_id = bridge
         .start_strike(
             &tenant,
-            StrikeRequest {
-                covenant_id: cov.covenant_id.clone(),
-                target_repos: Some(vec![
-                    "org/good".into(),
-                    "org/dot".into(),
-                    "org/file".into(),
-                    "org/dir".into(),
-                ]),
-                changes: Some(vec![
-                    change("org/good", "docs/ok.txt"),
-                    change("org/file", "notes.txt"),
-                    change("org/dir", "link/planted.txt"),
-                ]),
-                generate: false,
-            },
+            strike_request(
+                &cov.covenant_id,
+                &["org/good", "org/dot", "org/file", "org/dir"],
+                Some(changes),
+            ),
         )
         .await
         .unwrap();
@@ -690,28 +599,7 @@ async fn symlinks_in_the_checked_out_tree_never_lead_a_write_outside_the_clone()
 #[tokio::test]
 async fn two_resumes_at_once_run_the_strike_once_and_the_other_is_a_conflict() {
     let tmp = tempfile::tempdir().unwrap();
-    let (pool, tenant) = pool(tmp.path()).await;
-    let bridge = bridge(pool, &tmp.path().join("data"), None);
-    let (url, bare) = remote(tmp.path(), "org/slow", &[("README.md", "# slow\n")]);
-    let block = tmp.path().join("block");
-    block_pushes(&bare, &block);
-    bridge
-        .register_repo(&tenant, repo("org/slow", &url, None))
-        .await
-        .unwrap();
-    let cov = bridge.create_covenant(&tenant, covenant()).await.unwrap();
-    let run_id = bridge
-        .start_strike(
-            &tenant,
-            StrikeRequest {
-                covenant_id: cov.covenant_id,
-                target_repos: Some(vec!["org/slow".into()]),
-                changes: None,
-                generate: false,
-            },
-        )
-        .await
-        .unwrap();
+    let (bridge, tenant, run_id, bare, block) = held_strike(tmp.path()).await;
     // Cancel it in its push, so there is something to resume.
     until(&bridge, &tenant, &run_id, 30, |s| {
         s.repos[0].phase == Phase::Pushing

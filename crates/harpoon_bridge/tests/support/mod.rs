@@ -8,7 +8,9 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::get,
 };
-use harpoon_bridge::{Bridge, BridgeSettings, HygieneGate};
+use harpoon_bridge::{
+    Bridge, BridgeSettings, FileWrite, HygieneGate, NewCovenant, NewRepo, RepoChange, StrikeRequest,
+};
 use serde_json::{Value, json};
 use sqlx::AnyPool;
 use std::collections::HashMap;
@@ -28,10 +30,7 @@ impl HygieneGate for NonBlank {
 /// `dir`, migrated with the service's migrations, plus a fresh tenant id.
 pub async fn pool(dir: &Path) -> (AnyPool, String) {
     sqlx::any::install_default_drivers();
-    let url = std::env::var("HARPOON_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("bridge.db").display()));
+    let url = database_url(dir);
     let pool = sqlx::any::AnyPoolOptions::new()
         .max_connections(4)
         .connect(&url)
@@ -54,6 +53,14 @@ pub async fn pool(dir: &Path) -> (AnyPool, String) {
         .await
         .unwrap();
     (pool, tenant)
+}
+
+/// The URL `pool` connects to, so a test that restarts a bridge reopens the same database.
+pub fn database_url(dir: &Path) -> String {
+    std::env::var("HARPOON_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("bridge.db").display()))
 }
 
 pub fn uuid_like() -> String {
@@ -84,6 +91,108 @@ pub fn bridge(pool: AnyPool, dir: &Path, github: Option<&str>) -> Bridge {
     Bridge::new(pool, &settings(github), dir, Arc::new(NonBlank)).unwrap()
 }
 
+/// A bridge (no GitHub) on the test settings as `tune` changes them, for tests of one setting.
+pub fn tuned_bridge(pool: AnyPool, dir: &Path, tune: impl FnOnce(&mut BridgeSettings)) -> Bridge {
+    let mut s = settings(None);
+    tune(&mut s);
+    Bridge::new(pool, &s, dir, Arc::new(NonBlank)).unwrap()
+}
+
+/// Where one-repository tests start: a tenant's bridge and remote; (bridge, tenant, url, bare).
+pub async fn bridge_with_remote(
+    tmp: &Path,
+    name: &str,
+    files: &[(&str, &str)],
+) -> (Bridge, String, String, PathBuf) {
+    let (pool, tenant) = pool(tmp).await;
+    let bridge = bridge(pool, &tmp.join("data"), None);
+    let (url, bare) = remote(tmp, name, files);
+    (bridge, tenant, url, bare)
+}
+
+/// Registers `repos` in order, unwrapping each: the set-up of every multi-repository test.
+pub async fn register_all(bridge: &Bridge, tenant: &str, repos: impl IntoIterator<Item = NewRepo>) {
+    for repo in repos {
+        bridge.register_repo(tenant, repo).await.unwrap();
+    }
+}
+
+/// Registers one repository and creates `covenant`, as strike tests do first; returns its id.
+pub async fn register_with_covenant(
+    bridge: &Bridge,
+    tenant: &str,
+    name: &str,
+    url: &str,
+    covenant: NewCovenant,
+) -> String {
+    register_all(bridge, tenant, [new_repo(name, url)]).await;
+    bridge
+        .create_covenant(tenant, covenant)
+        .await
+        .unwrap()
+        .covenant_id
+}
+
+/// A registration with no default branch or GitHub repository, the one most tests make.
+pub fn new_repo(name: &str, url: &str) -> NewRepo {
+    NewRepo {
+        name: name.into(),
+        url: url.into(),
+        default_branch: None,
+        github_repo: None,
+    }
+}
+
+/// A covenant of four plain strings, for tests whose covenant only has to be valid.
+pub fn plain_covenant(title: &str, description: &str, reality: &str, target: &str) -> NewCovenant {
+    serde_json::from_value(json!({
+        "title": title,
+        "description": description,
+        "reality_state": {"description": reality},
+        "target_state": {"description": target}
+    }))
+    .unwrap()
+}
+
+/// A strike on `repos` with `changes` and nothing generated, the request most strike tests send.
+pub fn strike_request(
+    covenant_id: &str,
+    repos: &[&str],
+    changes: Option<Vec<RepoChange>>,
+) -> StrikeRequest {
+    StrikeRequest {
+        covenant_id: covenant_id.into(),
+        target_repos: Some(repos.iter().map(|r| (*r).to_owned()).collect()),
+        changes,
+        generate: false,
+    }
+}
+
+/// A change writing one file (no diff, title or body), every `files` change these tests make.
+pub fn file_change(repo: &str, path: &str, content: &str) -> RepoChange {
+    RepoChange {
+        repo: repo.into(),
+        files: vec![FileWrite {
+            path: path.into(),
+            content: content.into(),
+        }],
+        diff: None,
+        title: None,
+        body: None,
+    }
+}
+
+/// A change applying `diff` (no files, title or body), every `diff` change these tests make.
+pub fn diff_change(repo: &str, diff: &str) -> RepoChange {
+    RepoChange {
+        repo: repo.into(),
+        files: vec![],
+        diff: Some(diff.into()),
+        title: None,
+        body: None,
+    }
+}
+
 /// Runs git in `dir`, panicking with its stderr on failure.
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -104,12 +213,17 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// A bare remote `<root>/<name>.git` holding one commit of `files` on `main`;
-/// returns its file URL and path.
-pub fn remote(root: &Path, name: &str, files: &[(&str, &str)]) -> (String, PathBuf) {
-    let bare = root.join(format!("{}.git", name.replace('/', "_")));
-    let work = root.join(format!("{}.seed", name.replace('/', "_")));
-    std::fs::create_dir_all(&work).unwrap();
+/// Where `remote` keeps `name`'s (bare repository, seed work tree), for tests that push more.
+pub fn remote_paths(root: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let stem = name.replace('/', "_");
+    (
+        root.join(format!("{stem}.git")),
+        root.join(format!("{stem}.seed")),
+    )
+}
+
+/// An empty bare repository at `path` on `main`, for `remote` and repositories placed by hand.
+pub fn init_bare(root: &Path, path: &Path) {
     git(
         root,
         &[
@@ -118,17 +232,30 @@ pub fn remote(root: &Path, name: &str, files: &[(&str, &str)]) -> (String, PathB
             "--bare",
             "-b",
             "main",
-            bare.to_str().unwrap(),
+            path.to_str().unwrap(),
         ],
     );
-    git(&work, &["init", "--quiet", "-b", "main"]);
+}
+
+/// Makes `work` a repository with one commit of `files` on `main`, to push or clone from.
+pub fn seed(work: &Path, files: &[(&str, &str)]) {
+    git(work, &["init", "--quiet", "-b", "main"]);
     for (path, content) in files {
         let p = work.join(path);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, content).unwrap();
     }
-    git(&work, &["add", "--all"]);
-    git(&work, &["commit", "--quiet", "-m", "initial"]);
+    git(work, &["add", "--all"]);
+    git(work, &["commit", "--quiet", "-m", "initial"]);
+}
+
+/// A bare remote `<root>/<name>.git` holding one commit of `files` on `main`;
+/// returns its file URL and path.
+pub fn remote(root: &Path, name: &str, files: &[(&str, &str)]) -> (String, PathBuf) {
+    let (bare, work) = remote_paths(root, name);
+    std::fs::create_dir_all(&work).unwrap();
+    init_bare(root, &bare);
+    seed(&work, files);
     let url = format!("file://{}", bare.display());
     git(&work, &["push", "--quiet", &url, "main"]);
     (url, bare)
