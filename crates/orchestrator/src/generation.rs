@@ -53,6 +53,9 @@ pub struct GenerationRequest {
     pub seed: Option<u64>,
     /// Whether a reasoning model may think before answering.
     pub enable_thinking: bool,
+    /// The prompt's tokens by the model's tokenizer, counted once when the
+    /// request was prepared (`None` when the tokenizer is not at hand).
+    pub prompt_tokens: Option<u32>,
 }
 
 /// Why generation ended.

@@ -72,6 +72,7 @@ fn request() -> GenerationRequest {
         stop: Vec::new(),
         seed: Some(1),
         enable_thinking: false,
+        prompt_tokens: None,
     }
 }
 

@@ -45,6 +45,7 @@ fn request(max_tokens: u32, temperature: f32, seed: Option<u64>) -> GenerationRe
         stop: Vec::new(),
         seed,
         enable_thinking: false,
+        prompt_tokens: None,
     }
 }
 

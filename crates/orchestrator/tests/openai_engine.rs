@@ -21,6 +21,7 @@ fn request() -> GenerationRequest {
         stop: Vec::new(),
         seed: Some(1),
         enable_thinking: false,
+        prompt_tokens: None,
     }
 }
 

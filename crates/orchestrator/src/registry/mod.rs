@@ -167,7 +167,8 @@ impl ModelHandle {
             .max_tokens
             .unwrap_or(s.max_new_tokens)
             .min(s.max_new_tokens);
-        if let Some(prompt) = self.count_prompt_tokens(&params.messages) {
+        let prompt_tokens = self.count_prompt_tokens(&params.messages);
+        if let Some(prompt) = prompt_tokens {
             let asked = prompt + max_tokens as usize;
             if params.max_tokens.is_some() && asked > limit || prompt >= limit {
                 return Err(EngineError::ContextLength(format!(
@@ -187,6 +188,7 @@ impl ModelHandle {
             stop: params.stop,
             seed: params.seed,
             enable_thinking: s.enable_thinking,
+            prompt_tokens: prompt_tokens.map(|t| u32::try_from(t).unwrap_or(u32::MAX)),
         })
     }
 
