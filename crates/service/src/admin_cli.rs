@@ -1,7 +1,7 @@
 //! `service admin …`: tenants, keys and usage from the command line, on the
 //! same database the service uses (the same configuration selects it).
 
-use crate::routes::usage::parse_instant;
+use crate::ops::usage::parse_instant;
 use crate::settings::Settings;
 use crate::storage::keys::Scope;
 use crate::storage::tenants::Quota;

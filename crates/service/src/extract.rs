@@ -1,6 +1,7 @@
 //! Request extractors whose rejections use the JSON error envelope with precise codes.
 
 use crate::error::{ApiError, ErrorCode};
+use crate::ops::Validate;
 use axum::{
     extract::{FromRequest, Request, rejection::JsonRejection},
     http::StatusCode,
@@ -14,12 +15,6 @@ use serde::de::DeserializeOwned;
 /// missing `Content-Type: application/json` is 415.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
-
-/// Checks that serde cannot express (ranges, non-empty lists).
-pub trait Validate {
-    /// Returns a 422 naming the offending field, or `Ok`.
-    fn validate(&self) -> Result<(), ApiError>;
-}
 
 impl<T, S> FromRequest<S> for ApiJson<T>
 where
@@ -52,14 +47,4 @@ fn rejection_to_error(rejection: JsonRejection) -> ApiError {
         ),
         other => ApiError::from_status(other.status(), message),
     }
-}
-
-/// 422 naming `field` when `value` holds nothing but whitespace.
-pub fn non_blank(field: &str, value: &str) -> Result<(), ApiError> {
-    if value.trim().is_empty() {
-        return Err(ApiError::validation(format!(
-            "{field}: must not be empty or whitespace"
-        )));
-    }
-    Ok(())
 }

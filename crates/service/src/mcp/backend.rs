@@ -1,15 +1,17 @@
-//! `resources::HarpoonBackend` over the same use cases the REST handlers
-//! call: MCP arguments in, the use case's result or error out.
+//! `resources::HarpoonBackend` over the operations of [`crate::ops`] that the
+//! REST handlers call too: MCP arguments in, the operation's result or error
+//! out.
 
 use crate::callers::Caller;
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::Validate;
-use crate::routes::{
+use crate::ops::{
+    Validate,
     classify::{ClassifyRequest, classify_text},
     fragments::{FragmentInput, FragmentsRequest, fragments_of, fuse_request, score_fragment},
     models::model_list,
     pools::pools_snapshot,
     run::{RunRequest, run_prompt},
+    strikes::launch_strike,
     usage::{UsageQuery, usage_report},
 };
 use crate::state::AppState;
@@ -234,7 +236,7 @@ impl HarpoonBackend for McpBackend {
             .into());
         }
         request.validate()?;
-        Ok(crate::routes::covenants::launch_strike(&self.state, caller, request).await?)
+        Ok(launch_strike(&self.state, caller, request).await?)
     }
 
     async fn strike_status(

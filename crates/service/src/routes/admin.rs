@@ -4,8 +4,9 @@
 
 use crate::{
     error::{ApiError, ErrorBody},
-    extract::{ApiJson, Validate},
+    extract::ApiJson,
     middleware::auth::AdminCaller,
+    ops::Validate,
     state::AppState,
     storage::{
         keys::{KeyRecord, Scope},

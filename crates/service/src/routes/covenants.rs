@@ -4,7 +4,8 @@
 use crate::{
     callers::Caller,
     error::{ApiError, ErrorBody},
-    extract::{ApiJson, Validate},
+    extract::ApiJson,
+    ops::strikes::launch_strike,
     state::AppState,
 };
 use axum::{
@@ -24,29 +25,6 @@ use harpoon_bridge::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::{IntoParams, ToSchema};
-
-impl Validate for NewCovenant {
-    fn validate(&self) -> Result<(), ApiError> {
-        harpoon_bridge::validate_covenant(self).map_err(Into::into)
-    }
-}
-
-// The bridge checks these itself (registered names, paths, URLs) and names the field.
-impl Validate for NewRepo {
-    fn validate(&self) -> Result<(), ApiError> {
-        Ok(())
-    }
-}
-impl Validate for NewCable {
-    fn validate(&self) -> Result<(), ApiError> {
-        Ok(())
-    }
-}
-impl Validate for StrikeRequest {
-    fn validate(&self) -> Result<(), ApiError> {
-        Ok(())
-    }
-}
 
 /// Stores a covenant: where a set of repositories is, and where it must get to.
 /// Fields beyond the known ones are kept in `metadata`.
@@ -309,20 +287,6 @@ pub async fn start_strike(
 ) -> Result<(StatusCode, Json<StrikeStarted>), ApiError> {
     let run_id = launch_strike(&state, &caller, req).await?;
     Ok((StatusCode::ACCEPTED, Json(StrikeStarted { run_id })))
-}
-
-/// Starts a strike for the caller (REST and MCP): one whose changes the large
-/// tier generates is refused first when the tenant's tokens for the day are
-/// spent, as any inference request would be.
-pub async fn launch_strike(
-    state: &AppState,
-    caller: &Caller,
-    req: StrikeRequest,
-) -> Result<String, ApiError> {
-    if req.generate {
-        crate::routes::inference::admit(state, caller).await?;
-    }
-    Ok(state.bridge.start_strike(&caller.tenant.id, req).await?)
 }
 
 /// A strike with each repository's phase, branch, commit, pull request or error.

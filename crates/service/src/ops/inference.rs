@@ -1,0 +1,112 @@
+//! What the inference operations share: the routing decision, model-name and
+//! sampling validation, and the clock.
+
+use crate::error::ApiError;
+use orchestrator::Tier;
+use orchestrator::registry::ModelHandle;
+use orchestrator::router::Classification;
+use orchestrator::selector::{AUTO, ModelSelector};
+use std::sync::Arc;
+
+/// The model a request goes to, and the classification behind it.
+#[derive(Debug)]
+pub struct Routing {
+    /// The model that serves the request.
+    pub model: Arc<ModelHandle>,
+    /// The router's view of the prompt (always when `auto`; on request otherwise).
+    pub classification: Option<Classification>,
+    /// Whether the router chose the model.
+    pub routed: bool,
+}
+
+impl Routing {
+    /// Classifies at most once: when `requested` is `auto`, or when the caller
+    /// reports the classification anyway (`always_classify`).
+    pub fn decide(
+        gateway: &ModelSelector,
+        requested: &str,
+        text: &str,
+        always_classify: bool,
+    ) -> Result<Self, ApiError> {
+        let routed = requested.is_empty() || requested == AUTO;
+        let classification = (routed || always_classify).then(|| gateway.classify(text));
+        let model = gateway.resolve(requested, classification.as_ref())?;
+        Ok(Self {
+            model,
+            classification,
+            routed,
+        })
+    }
+
+    /// The tier that serves the request.
+    pub fn tier(&self) -> Option<Tier> {
+        match (&self.classification, self.routed) {
+            (Some(c), true) => Some(c.tier),
+            _ => self.model.settings().tier,
+        }
+    }
+}
+
+/// Longest `model` a request may name, in characters. Configured names and
+/// upstream model ids are far shorter (a Hugging Face repository id is at
+/// most 96 characters plus its owner); 256 leaves room for any of them while
+/// keeping a caller from storing text of its own choosing in the usage
+/// ledger's `model` column (and in `/v2/usage`'s group keys, which echo it).
+pub const MODEL_NAME_MAX: usize = 256;
+
+/// Why `model` cannot be a model name: longer than [`MODEL_NAME_MAX`]
+/// characters, or holding a control, invisible or text-direction character
+/// (a newline or escape in a ledger key would end up in reports and
+/// exports; a right-to-left override or line separator would make a report
+/// show another name than the one stored). Empty means `auto`.
+pub fn model_name_problem(model: &str) -> Option<String> {
+    let chars = model.chars().count();
+    if chars > MODEL_NAME_MAX {
+        return Some(format!(
+            "{chars} characters; a model name has at most {MODEL_NAME_MAX}"
+        ));
+    }
+    if model.chars().any(|c| c.is_control() || is_format_char(c)) {
+        return Some("must not contain control, invisible or text-direction characters".into());
+    }
+    None
+}
+
+/// Unicode's format characters (category Cf: zero-width, bidirectional
+/// controls, tags) and its line and paragraph separators.
+fn is_format_char(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{FEFF}'
+        | '\u{0600}'..='\u{0605}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
+}
+
+/// Checks sampling parameters' ranges.
+pub fn validate_sampling(temperature: Option<f32>, top_p: Option<f32>) -> Result<(), ApiError> {
+    if let Some(t) = temperature
+        && !(0.0..=2.0).contains(&t)
+    {
+        return Err(ApiError::validation(format!(
+            "temperature: {t} is out of range 0..=2"
+        )));
+    }
+    if let Some(p) = top_p
+        && !(p > 0.0 && p <= 1.0)
+    {
+        return Err(ApiError::validation(format!(
+            "top_p: {p} is out of range (0, 1]"
+        )));
+    }
+    Ok(())
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,235 @@
+//! The seed's combined call — classify, choose where to run, generate — with
+//! the deployment made explicit (REST's `POST /v2/process`).
+
+use crate::{
+    callers::Caller,
+    error::{ApiError, ErrorCode},
+    ops::{
+        Validate,
+        fragments::{CycleOptions, run_cycle, validate_cycle},
+        inference::Routing,
+        metering::{Ledger, admit},
+        non_blank,
+        run::RunUsage,
+    },
+    state::AppState,
+};
+use orchestrator::EngineKind;
+use orchestrator::generation::{Message, Role};
+use orchestrator::registry::Params;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Where inference should run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Deployment {
+    /// On this deployment's own engines (MLX, or an OpenAI-compatible server it is configured with).
+    #[default]
+    #[serde(alias = "Native")]
+    Native,
+    /// On a hosted·ai GPU pool.
+    #[serde(alias = "HostedAI", alias = "hostedai", alias = "HostedAi")]
+    HostedAi,
+}
+
+impl Deployment {
+    fn as_str(self) -> &'static str {
+        match self {
+            Deployment::Native => "native",
+            Deployment::HostedAi => "hosted_ai",
+        }
+    }
+
+    fn allows(self, engine: EngineKind) -> bool {
+        match self {
+            Deployment::Native => matches!(engine, EngineKind::Mlx | EngineKind::Openai),
+            Deployment::HostedAi => engine == EngineKind::HostedAi,
+        }
+    }
+}
+
+/// A code fragment given as context; without a `body`, the request's text is its body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContextFragment {
+    /// Path of the file; its extension picks the language.
+    #[serde(default)]
+    pub path: String,
+    /// Position in the file or request; defaults to the index in the list.
+    #[schema(minimum = 0)]
+    pub idx: Option<u32>,
+    /// Line range in the file, e.g. `10-42`.
+    #[serde(default)]
+    pub lines: String,
+    /// The code; the request's `text` when absent.
+    pub body: Option<String>,
+}
+
+/// Body of `POST /v2/process`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessRequest {
+    /// The prompt; must contain more than whitespace.
+    #[schema(min_length = 1, pattern = "\\S")]
+    pub text: String,
+    /// `native` (default) or `hosted_ai`; the seed's `Native`, `HostedAI` and `hostedai` are accepted.
+    #[serde(default)]
+    pub deployment: Deployment,
+    /// Code fragments for fusion; the answer carries their envelope in `fusion`.
+    pub fragment_context: Option<Vec<ContextFragment>>,
+    /// Hygiene threshold for the fusion of `fragment_context`, 0–1.
+    #[schema(minimum = 0, maximum = 1)]
+    pub hygiene_threshold: Option<f64>,
+    /// Refinement rounds for the fusion of `fragment_context`, 0–1000.
+    #[schema(minimum = 0, maximum = 1000)]
+    pub max_iterations: Option<u32>,
+    /// Refiner for the fusion of `fragment_context`: `mechanical` or `model` (as on `/v2/fragments`).
+    pub refiner: Option<harpoon_core::RefinerKind>,
+    /// Covenant this request belongs to; echoed.
+    pub covenant_id: Option<String>,
+}
+
+impl Validate for ProcessRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        non_blank("text", &self.text)?;
+        validate_cycle(self.hygiene_threshold, self.max_iterations)
+    }
+}
+
+/// The router's decision.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProcessClassification {
+    /// `simple` or `complex`.
+    pub category: &'static str,
+    /// Calibrated probability of needing the large tier.
+    pub complexity: f32,
+    /// `small` or `large`.
+    pub tier: &'static str,
+    /// Model that serves the tier.
+    pub model: String,
+}
+
+/// The generation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProcessInference {
+    /// Generated text.
+    pub output: String,
+    /// `stop` or `length`.
+    pub finish_reason: &'static str,
+    /// Token counts and timings.
+    pub usage: RunUsage,
+}
+
+/// Body of a `/v2/process` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProcessResponse {
+    /// How the prompt was classified.
+    pub classification: ProcessClassification,
+    /// What the model generated.
+    pub inference: ProcessInference,
+    /// Where it ran.
+    pub deployment_used: Deployment,
+    /// The fusion envelope of `fragment_context` (as `POST /v2/fragments` returns it); absent without one.
+    #[schema(value_type = Option<Object>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<harpoon_core::Envelope>,
+    /// The request's covenant id.
+    pub covenant_id: Option<String>,
+}
+
+/// Classifies once, runs on the requested deployment and reports both, with
+/// its usage row (and that of a model-refined `fragment_context`) under `route`.
+pub async fn process_prompt(
+    state: &AppState,
+    caller: &Caller,
+    request: ProcessRequest,
+    route: &'static str,
+) -> Result<ProcessResponse, ApiError> {
+    let mut ledger = Ledger::start(state, caller, route, "");
+    let outcome = answer(state, caller, request, route, &mut ledger).await;
+    ledger.settle(outcome)
+}
+
+async fn answer(
+    state: &AppState,
+    caller: &Caller,
+    request: ProcessRequest,
+    route: &'static str,
+    ledger: &mut Ledger,
+) -> Result<(ProcessResponse, orchestrator::generation::Usage), ApiError> {
+    admit(state, caller).await?;
+    let fusion = match request.fragment_context {
+        Some(context) => {
+            let fragments = context
+                .into_iter()
+                .enumerate()
+                .map(|(i, f)| harpoon_core::Fragment {
+                    path: f.path,
+                    idx: f.idx.unwrap_or(u32::try_from(i).unwrap_or(u32::MAX)),
+                    lines: f.lines,
+                    body: f.body.unwrap_or_else(|| request.text.clone()),
+                })
+                .collect();
+            Some(
+                run_cycle(
+                    state,
+                    caller,
+                    route,
+                    fragments,
+                    CycleOptions {
+                        hygiene_threshold: request.hygiene_threshold,
+                        max_iterations: request.max_iterations,
+                        refiner: request.refiner,
+                    },
+                )
+                .await?,
+            )
+        }
+        None => None,
+    };
+    let routing = Routing::decide(&state.gateway, "", &request.text, false)?;
+    ledger.routed(&routing);
+    let engine = routing.model.settings().engine;
+    if !request.deployment.allows(engine) {
+        return Err(ApiError::new(
+            ErrorCode::EngineUnavailable,
+            format!(
+                "deployment {} cannot serve this prompt: the {} tier's model {:?} runs on the {} engine",
+                request.deployment.as_str(),
+                routing.tier().map_or("routed", orchestrator::Tier::as_str),
+                routing.model.name(),
+                engine.as_str()
+            ),
+        ));
+    }
+    let generation = routing.model.prepare(Params {
+        messages: vec![Message::new(Role::User, request.text.as_str())],
+        ..Params::default()
+    })?;
+    let done = routing.model.generate(generation).await?;
+    let c = routing
+        .classification
+        .as_ref()
+        .ok_or_else(|| ApiError::new(ErrorCode::RouterUnavailable, "no classification was made"))?;
+    let usage = done.usage;
+    Ok((
+        ProcessResponse {
+            classification: ProcessClassification {
+                category: c.category.as_str(),
+                complexity: c.complexity,
+                tier: c.tier.as_str(),
+                model: routing.model.name().to_owned(),
+            },
+            inference: ProcessInference {
+                output: done.text,
+                finish_reason: done.finish_reason.as_str(),
+                usage: RunUsage::from(&done.usage),
+            },
+            deployment_used: request.deployment,
+            fusion,
+            covenant_id: request.covenant_id,
+        },
+        usage,
+    ))
+}
