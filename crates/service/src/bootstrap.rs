@@ -61,7 +61,7 @@ pub async fn open_state(
         tracing::info!(model = %status.name, engine = status.engine, available = status.available, detail = %status.detail, "model");
     }
     let prometheus = telemetry::prometheus().map_err(OpenError::Metrics)?;
-    let auth_mode = settings.auth_mode()?;
+    let auth_mode = settings.auth_mode();
     let storage = Storage::open(&settings.storage).await?;
     tracing::info!(backend = ?storage.backend(), target = %storage.target(), "storage ready");
     let local_tenant = storage.ensure_tenant(&settings.auth.local_tenant).await?;

@@ -32,18 +32,12 @@ pub enum ServeError {
 /// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
 /// finish for up to `service.shutdown_grace_secs`, and returns.
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {
-    let addr = SocketAddr::new(settings.service.bind_ip()?, settings.service.port);
+    let addr = SocketAddr::new(settings.service.bind_ip(), settings.service.port);
     let grace = Duration::from_secs(settings.service.shutdown_grace_secs);
     let mcp_addr = settings
         .mcp
         .enabled
-        .then(|| {
-            settings
-                .mcp
-                .bind_ip()
-                .map(|ip| SocketAddr::new(ip, settings.mcp.port))
-        })
-        .transpose()?;
+        .then(|| SocketAddr::new(settings.mcp_bind_ip(), settings.mcp.port));
 
     // Before anything opens a file: every connection costs a descriptor.
     let open_files = crate::connections::raise_open_file_limit();

@@ -6,12 +6,25 @@
 //! (`SERVICE_HOST`, `SERVICE_PORT`, `PORT`, `RUST_LOG`, `HOSTED_AI_*`) are
 //! aliases that win over both. Each section's owner crate decides what a valid
 //! value is; this module only assembles and reports.
+//!
+//! Values are parsed once, here: the bind address is an [`IpAddr`], CORS
+//! origins are header values ([`CorsOrigins`]), the authentication mode is
+//! resolved against the bind address ([`Settings::auth_mode`]). An error
+//! names the key, the source that set it ([`Origin`]: the environment
+//! variable, the file and line, or the default) and what is allowed.
 
-use config::{Config, Environment, File, FileFormat};
+mod expected;
+mod origin;
+
+use config::{Config, ConfigError, Environment, File, FileFormat};
+use expected::Expected;
 use harpoon_core::FusionSettings;
+use http::HeaderValue;
 pub use orchestrator::InvalidSetting;
 use orchestrator::{HostedAiSettings, ModelsSettings, RouterSettings};
-use serde::{Deserialize, Serialize};
+pub use origin::Origin;
+use origin::{KeyLines, Sources};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::{
     collections::HashMap,
     net::IpAddr,
@@ -42,6 +55,29 @@ pub struct Settings {
     pub bridge: harpoon_bridge::BridgeSettings,
     /// The dedicated MCP listener.
     pub mcp: resources::McpSettings,
+    /// What validation made of values that depend on others.
+    #[serde(skip)]
+    resolved: Resolved,
+}
+
+/// Values validation derives from several keys at once.
+#[derive(Debug, Clone, PartialEq)]
+struct Resolved {
+    /// `auth.mode`, or the default for the bind address.
+    auth_mode: AuthMode,
+    /// `mcp.host` as an address.
+    mcp_ip: IpAddr,
+}
+
+impl Default for Resolved {
+    /// What validation makes of the defaults (a test holds them equal):
+    /// a loopback bind, so no keys.
+    fn default() -> Self {
+        Self {
+            auth_mode: AuthMode::Disabled,
+            mcp_ip: IpAddr::from([127, 0, 0, 1]),
+        }
+    }
 }
 
 /// Whether requests need an API key.
@@ -60,8 +96,8 @@ pub enum AuthMode {
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
     /// `required` or `disabled`; unset means disabled on a loopback bind and
-    /// required on any other.
-    pub mode: Option<AuthMode>,
+    /// required on any other. Read the mode in force with [`Settings::auth_mode`].
+    mode: Option<AuthMode>,
     /// Bearer token `/metrics` requires when set; unset, `/metrics` is open
     /// on a loopback bind and needs an admin key on any other.
     pub metrics_token: Option<orchestrator::Secret>,
@@ -112,12 +148,126 @@ pub enum LogFormat {
     Json,
 }
 
+/// An address to bind: an IP address, or `localhost` for the IPv4 loopback.
+/// Parsed when the configuration is read; printed as it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BindHost {
+    text: String,
+    ip: IpAddr,
+}
+
+impl BindHost {
+    fn parse(text: &str) -> Result<Self, String> {
+        let ip = if text == "localhost" {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            text.parse()
+                .map_err(|_| format!("{text:?} is not an IP address or `localhost`"))?
+        };
+        Ok(Self {
+            text: text.to_owned(),
+            ip,
+        })
+    }
+
+    fn loopback() -> Self {
+        Self {
+            text: "127.0.0.1".to_owned(),
+            ip: IpAddr::from([127, 0, 0, 1]),
+        }
+    }
+}
+
+impl Serialize for BindHost {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for BindHost {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Origins browsers may call from (`service.cors_origins`), checked and made
+/// header values when the configuration is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// `*` was listed: any origin.
+    Any,
+    /// These origins only; none (and no CORS layer) when empty.
+    List(Vec<HeaderValue>),
+}
+
+impl Default for CorsOrigins {
+    fn default() -> Self {
+        Self::none()
+    }
+}
+
+impl CorsOrigins {
+    /// No origin: browsers get no CORS headers.
+    pub fn none() -> Self {
+        Self::List(Vec::new())
+    }
+
+    fn parse(origins: &[String]) -> Result<Self, String> {
+        let mut list = Vec::with_capacity(origins.len());
+        for origin in origins {
+            let is_origin = url::Url::parse(origin).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.path() == "/"
+                    && !origin.ends_with('/')
+            });
+            let value = is_origin
+                .then(|| HeaderValue::from_str(origin).ok())
+                .flatten();
+            match value {
+                Some(value) => list.push(value),
+                None if origin == "*" => {}
+                None => {
+                    return Err(format!(
+                        "{origin:?} is not `*` or an origin like https://app.example.com"
+                    ));
+                }
+            }
+        }
+        Ok(if origins.iter().any(|o| o == "*") {
+            Self::Any
+        } else {
+            Self::List(list)
+        })
+    }
+}
+
+impl Serialize for CorsOrigins {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Any => serializer.collect_seq(["*"]),
+            Self::List(list) => serializer.collect_seq(
+                list.iter()
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            ),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CorsOrigins {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let origins = Vec::<String>::deserialize(deserializer)?;
+        Self::parse(&origins).map_err(serde::de::Error::custom)
+    }
+}
+
 /// The `service` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServiceSettings {
-    /// Address to bind: an IP address or `localhost`.
-    pub host: String,
+    /// Address to bind: an IP address or `localhost` ([`Self::bind_ip`]).
+    host: BindHost,
     /// TCP port; 0 asks the OS for a free one.
     pub port: u16,
     /// `tracing` filter directives, e.g. `info` or `service=debug,tower_http=info`.
@@ -129,7 +279,7 @@ pub struct ServiceSettings {
     /// Time a request may take until its response starts; then 504.
     pub request_timeout_secs: u64,
     /// Origins allowed by CORS; empty allows none, `*` allows any.
-    pub cors_origins: Vec<String>,
+    pub cors_origins: CorsOrigins,
     /// After SIGTERM/SIGINT, how long in-flight requests may take before exit.
     pub shutdown_grace_secs: u64,
     /// Log request bodies at debug level (redacted). Off: logs never carry what users send.
@@ -149,13 +299,13 @@ pub struct ServiceSettings {
 impl Default for ServiceSettings {
     fn default() -> Self {
         Self {
-            host: "127.0.0.1".into(),
+            host: BindHost::loopback(),
             port: 8080,
             log_level: "info".into(),
             log_format: LogFormat::Text,
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 300,
-            cors_origins: Vec::new(),
+            cors_origins: CorsOrigins::none(),
             shutdown_grace_secs: 20,
             log_bodies: false,
             workers: 0,
@@ -168,21 +318,17 @@ impl Default for ServiceSettings {
 }
 
 impl ServiceSettings {
-    /// The address to bind, with `localhost` resolved to the IPv4 loopback.
-    pub fn bind_ip(&self) -> Result<IpAddr, InvalidSetting> {
-        if self.host == "localhost" {
-            return Ok(IpAddr::from([127, 0, 0, 1]));
-        }
-        self.host.parse().map_err(|_| {
-            InvalidSetting::new(
-                "service.host",
-                format!("{:?} is not an IP address or `localhost`", self.host),
-            )
-        })
+    /// The address to bind, with `localhost` the IPv4 loopback.
+    pub fn bind_ip(&self) -> IpAddr {
+        self.host.ip
+    }
+
+    /// The address as configured: an IP address or `localhost`.
+    pub fn host(&self) -> &str {
+        &self.host.text
     }
 
     fn validate(&self) -> Result<(), InvalidSetting> {
-        self.bind_ip()?;
         tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|e| {
             InvalidSetting::new(
                 "service.log_level",
@@ -234,21 +380,6 @@ impl ServiceSettings {
                 format!("{} is out of range 1..=3600", self.keep_alive_timeout_secs),
             ));
         }
-        for origin in &self.cors_origins {
-            let ok = origin == "*"
-                || url::Url::parse(origin).is_ok_and(|u| {
-                    matches!(u.scheme(), "http" | "https")
-                        && u.host().is_some()
-                        && u.path() == "/"
-                        && !origin.ends_with('/')
-                });
-            if !ok {
-                return Err(InvalidSetting::new(
-                    "service.cors_origins",
-                    format!("{origin:?} is not `*` or an origin like https://app.example.com"),
-                ));
-            }
-        }
         Ok(())
     }
 }
@@ -264,9 +395,28 @@ pub enum SettingsError {
         /// What the parser said (boxed: `ConfigError` is large).
         source: Box<config::ConfigError>,
     },
+    /// A mapping of the file gives the same key twice.
+    #[error(
+        "configuration file {path}, line {line}: key `{key}` is given twice (first on line {first_line}); a key may appear once"
+    )]
+    DuplicateKey {
+        /// The file.
+        path: PathBuf,
+        /// Dotted path of the key, e.g. `service.port`.
+        key: String,
+        /// Line of the second occurrence (1-based).
+        line: usize,
+        /// Line of the first.
+        first_line: usize,
+    },
     /// A key is unknown, of the wrong type or out of range.
-    #[error("invalid configuration: {0}")]
-    Invalid(#[from] InvalidSetting),
+    #[error("invalid configuration: `{}` ({origin}): {}", setting.key, setting.reason)]
+    Invalid {
+        /// The key and why its value is refused.
+        setting: InvalidSetting,
+        /// Where the value came from.
+        origin: Origin,
+    },
 }
 
 /// Settings and where they came from.
@@ -278,9 +428,13 @@ pub struct Loaded {
     pub file: Option<PathBuf>,
 }
 
-/// Environment variables of the seed and the key each one sets.
+/// Environment variables of the seed and the key each one sets; for the
+/// same key a later name wins (`SERVICE_PORT` over `PORT`, which Railway
+/// and similar platforms set).
 const ALIASES: &[(&str, &str)] = &[
     ("SERVICE_HOST", "service.host"),
+    ("PORT", "service.port"),
+    ("SERVICE_PORT", "service.port"),
     ("RUST_LOG", "service.log_level"),
     ("HOSTED_AI_BASE_URL", "hosted_ai.base_url"),
     ("HOSTED_AI_API_KEY", "hosted_ai.api_key"),
@@ -295,6 +449,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("MCP_API_KEY", "mcp.api_key"),
 ];
 
+/// Prefix of the generic names, `HARPOON__SECTION__KEY`.
+const PREFIX: &str = "HARPOON";
+
 /// Keys whose environment value is a comma-separated list.
 const LIST_KEYS: &[&str] = &["service.cors_origins"];
 
@@ -306,11 +463,6 @@ impl Settings {
         file: Option<&Path>,
         env: &HashMap<String, String>,
     ) -> Result<Loaded, SettingsError> {
-        let defaults = Config::try_from(&Settings::default()).map_err(|source| {
-            SettingsError::Invalid(InvalidSetting::new("<defaults>", source.to_string()))
-        })?;
-        let mut builder = Config::builder().add_source(defaults);
-
         let file = match file {
             Some(path) => Some(path.to_path_buf()),
             None => env
@@ -318,11 +470,19 @@ impl Settings {
                 .map(|home| Path::new(home).join(".orchestrator/config.yaml"))
                 .filter(|p| p.is_file()),
         };
+        let mut lines = KeyLines::default();
+        let mut file_source = None;
         if let Some(path) = &file {
             // Read it here so a missing or unreadable file names itself.
             let text = std::fs::read_to_string(path).map_err(|e| SettingsError::File {
                 path: path.clone(),
                 source: Box::new(config::ConfigError::Foreign(Box::new(e))),
+            })?;
+            lines = KeyLines::scan(&text).map_err(|d| SettingsError::DuplicateKey {
+                path: path.clone(),
+                key: d.key,
+                line: d.line,
+                first_line: d.first_line,
             })?;
             let source = Config::builder()
                 .add_source(File::from_str(&text, FileFormat::Yaml))
@@ -331,11 +491,34 @@ impl Settings {
                     path: path.clone(),
                     source: Box::new(source),
                 })?;
+            file_source = Some(source);
+        }
+        let sources = Sources {
+            env,
+            aliases: ALIASES,
+            prefix: PREFIX,
+            file: file.as_deref().map(|path| (path, &lines)),
+        };
+        let invalid = |key: &str, reason: String| {
+            let key = if key == "." || key.is_empty() {
+                "<root>"
+            } else {
+                key
+            };
+            SettingsError::Invalid {
+                origin: sources.origin(key),
+                setting: InvalidSetting::new(key, reason),
+            }
+        };
+
+        let defaults = Config::try_from(&Settings::default())
+            .map_err(|e| invalid("<defaults>", e.to_string()))?;
+        let mut builder = Config::builder().add_source(defaults);
+        if let Some(source) = file_source {
             builder = builder.add_source(source);
         }
-
         builder = builder.add_source(
-            Environment::with_prefix("HARPOON")
+            Environment::with_prefix(PREFIX)
                 .prefix_separator("__")
                 .separator("__")
                 .source(Some(env.clone().into_iter().collect())),
@@ -343,7 +526,7 @@ impl Settings {
         // `config` splits lists only when it also guesses types, which would turn
         // a digit-only secret like `000123` into `123`; split list keys here instead.
         for key in LIST_KEYS {
-            let name = format!("HARPOON__{}", key.replace('.', "__").to_uppercase());
+            let name = format!("{PREFIX}__{}", key.replace('.', "__").to_uppercase());
             if let Some(value) = env.get(&name) {
                 let items: Vec<String> = value
                     .split(',')
@@ -353,47 +536,48 @@ impl Settings {
                     .collect();
                 builder = builder
                     .set_override(*key, items)
-                    .map_err(|e| invalid(key, e))?;
+                    .map_err(|e| invalid(key, e.to_string()))?;
             }
         }
-
-        let set = |name: &str| env.get(name).filter(|v| !v.is_empty());
+        // An empty seed name is unset; a later one wins over an earlier one.
         for (name, key) in ALIASES {
-            if let Some(value) = set(name) {
+            if let Some(value) = env.get(*name).filter(|v| !v.is_empty()) {
                 builder = builder
                     .set_override(*key, value.as_str())
-                    .map_err(|e| invalid(key, e))?;
+                    .map_err(|e| invalid(key, e.to_string()))?;
             }
         }
-        // Railway and similar platforms set PORT; SERVICE_PORT wins when both are set.
-        if let Some(port) = set("SERVICE_PORT").or_else(|| set("PORT")) {
-            builder = builder
-                .set_override("service.port", port.as_str())
-                .map_err(|e| invalid("service.port", e))?;
-        }
 
-        let merged = builder.build().map_err(|e| invalid("<environment>", e))?;
-        let settings: Settings = serde_path_to_error::deserialize(merged).map_err(|e| {
-            let path = e.path().to_string();
-            invalid(&path, e.into_inner())
+        let merged = builder
+            .build()
+            .map_err(|e| invalid("<environment>", e.to_string()))?;
+        let raw = merged.clone();
+        let mut settings: Settings = serde_path_to_error::deserialize(merged).map_err(|e| {
+            let key = e.path().to_string();
+            let expected = expected::expected::<Settings>(e.path());
+            invalid(
+                &key,
+                refusal(e.inner(), expected, raw.get_string(&key).ok()),
+            )
         })?;
-        settings.validate()?;
+        settings.resolved = settings.validate().map_err(|e| invalid(&e.key, e.reason))?;
         Ok(Loaded { settings, file })
     }
 
-    /// Checks every section's invariants.
-    pub fn validate(&self) -> Result<(), InvalidSetting> {
+    /// Checks every section's invariants; resolves what depends on several keys.
+    fn validate(&self) -> Result<Resolved, InvalidSetting> {
         self.service.validate()?;
         self.models.validate()?;
         self.storage.validate()?;
         self.mcp.validate()?;
-        let mode = self.auth_mode()?;
+        let mcp_ip = self.mcp.bind_ip()?;
+        let auth_mode = self.resolve_auth_mode()?;
         // A keyless MCP listener off loopback would serve the local tenant to
         // the network.
         if self.mcp.enabled
             && self.mcp.api_key.is_none()
-            && mode == AuthMode::Disabled
-            && !self.mcp.bind_ip()?.is_loopback()
+            && auth_mode == AuthMode::Disabled
+            && !mcp_ip.is_loopback()
         {
             return Err(InvalidSetting::new(
                 "mcp.api_key",
@@ -414,7 +598,7 @@ impl Settings {
                 "must not be empty (unset, /metrics is open on a loopback bind and needs an admin key elsewhere)",
             ));
         }
-        if mode == AuthMode::Disabled && self.auth.local_tenant.trim().is_empty() {
+        if auth_mode == AuthMode::Disabled && self.auth.local_tenant.trim().is_empty() {
             return Err(InvalidSetting::new(
                 "auth.local_tenant",
                 "must not be empty",
@@ -432,25 +616,37 @@ impl Settings {
             .map_err(|e| InvalidSetting::new(e.key, e.reason))?;
         self.hosted_ai.validate()?;
         self.bridge.validate()?;
-        Ok(())
+        Ok(Resolved { auth_mode, mcp_ip })
     }
 
-    /// The authentication mode in force: explicit, or by the bind address.
-    /// Disabling auth on an address other hosts can reach is refused.
-    pub fn auth_mode(&self) -> Result<AuthMode, InvalidSetting> {
-        let loopback = self.service.bind_ip()?.is_loopback();
+    /// The authentication mode: explicit, or by the bind address. Disabling
+    /// auth on an address other hosts can reach is refused.
+    fn resolve_auth_mode(&self) -> Result<AuthMode, InvalidSetting> {
+        let loopback = self.service.bind_ip().is_loopback();
         match self.auth.mode {
             Some(AuthMode::Disabled) if !loopback => Err(InvalidSetting::new(
                 "auth.mode",
                 format!(
-                    "`disabled` is allowed only on a loopback bind, not on {}",
-                    self.service.host
+                    "`disabled` is allowed only on a loopback bind, not on service.host {}",
+                    self.service.host()
                 ),
             )),
             Some(mode) => Ok(mode),
             None if loopback => Ok(AuthMode::Disabled),
             None => Ok(AuthMode::Required),
         }
+    }
+
+    /// The authentication mode in force: `auth.mode`, or unset, disabled on
+    /// a loopback bind and required on any other (resolved at load).
+    pub fn auth_mode(&self) -> AuthMode {
+        self.resolved.auth_mode
+    }
+
+    /// The address of the MCP listener (`mcp.host`, `localhost` being
+    /// loopback), resolved at load.
+    pub fn mcp_bind_ip(&self) -> IpAddr {
+        self.resolved.mcp_ip
     }
 
     /// The configuration as pretty JSON (which is also valid YAML), secrets redacted.
@@ -460,11 +656,65 @@ impl Settings {
     }
 }
 
-fn invalid(key: &str, error: impl std::fmt::Display) -> InvalidSetting {
-    let key = if key == "." || key.is_empty() {
-        "<root>"
-    } else {
-        key
+/// Why a value was refused, with what is allowed where the key's type says
+/// (`expected`); `raw` is the value as `config` holds it, if a scalar.
+fn refusal(error: &ConfigError, expected: Option<Expected>, raw: Option<String>) -> String {
+    // `config` wraps errors to add the key and the source, which the
+    // message names better already.
+    let mut error = error;
+    while let ConfigError::At { error: inner, .. } = error {
+        error = inner;
+    }
+    // A value of the wrong type: what was found, e.g. `sequence`.
+    let (message, unexpected) = match error {
+        ConfigError::Type {
+            unexpected,
+            expected,
+            ..
+        } => (
+            format!("got {unexpected}, expected {expected}"),
+            Some(unexpected.to_string()),
+        ),
+        other => (other.to_string(), None),
     };
-    InvalidSetting::new(key, error.to_string())
+    let wrong_type = unexpected.is_some();
+    match (expected, raw) {
+        (Some(expected @ Expected::Integer { min, max }), Some(raw)) if wrong_type => {
+            match raw.trim().parse::<i128>() {
+                Ok(n) if (min..=max).contains(&n) => message,
+                Ok(n) if max > i128::from(u32::MAX) => {
+                    format!("{n} is out of range; expected {expected}")
+                }
+                Ok(n) => format!("{n} is out of range {min}..={max}"),
+                Err(_) => format!("`{raw}` is not {expected}"),
+            }
+        }
+        (Some(Expected::Number), Some(raw)) if wrong_type => format!("`{raw}` is not a number"),
+        (Some(Expected::Bool), Some(raw)) if wrong_type => {
+            format!("`{raw}` is not true or false")
+        }
+        (Some(Expected::OneOf(names)), Some(raw)) if !names.contains(&raw.as_str()) => {
+            let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            format!(
+                "`{raw}` is not allowed; allowed values: {}",
+                names.join(", ")
+            )
+        }
+        (Some(expected), None) => match unexpected {
+            Some(unexpected) => format!("got {unexpected}, expected {expected}"),
+            None => format!("{message}; expected {expected}"),
+        },
+        _ => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_resolve_to_what_default_holds() {
+        let settings = Settings::default();
+        assert_eq!(settings.validate(), Ok(Resolved::default()));
+    }
 }

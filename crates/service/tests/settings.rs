@@ -1,7 +1,8 @@
 //! Configuration precedence and validation: defaults < file < environment.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
 
-use service::settings::{LogFormat, Settings, SettingsError};
+use axum::http::HeaderValue;
+use service::settings::{CorsOrigins, LogFormat, Origin, Settings, SettingsError};
 use std::{collections::HashMap, io::Write, path::Path};
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -23,7 +24,7 @@ fn load(file: Option<&Path>, pairs: &[(&str, &str)]) -> Result<Settings, Setting
 
 fn invalid_key(result: Result<Settings, SettingsError>) -> String {
     match result {
-        Err(SettingsError::Invalid(e)) => e.key,
+        Err(SettingsError::Invalid { setting, .. }) => setting.key,
         other => panic!("expected an invalid key, got {other:?}"),
     }
 }
@@ -31,7 +32,7 @@ fn invalid_key(result: Result<Settings, SettingsError>) -> String {
 #[test]
 fn defaults_apply_without_file_or_environment() {
     let s = load(None, &[]).unwrap();
-    assert_eq!(s.service.host, "127.0.0.1");
+    assert_eq!(s.service.host(), "127.0.0.1");
     assert_eq!(s.service.port, 8080);
     assert_eq!(s.service.body_limit_bytes, 1024 * 1024);
     assert_eq!(s.service.log_format, LogFormat::Text);
@@ -52,7 +53,7 @@ fn file_overrides_defaults_and_environment_overrides_file() {
     assert_eq!(from_file.service.log_format, LogFormat::Json);
     assert_eq!(from_file.service.request_timeout_secs, 42);
     // A file merges into the defaults rather than replacing whole sections.
-    assert_eq!(from_file.service.host, "127.0.0.1");
+    assert_eq!(from_file.service.host(), "127.0.0.1");
     let qwen = &from_file.models.0["qwen"];
     assert_eq!(qwen.temperature, 0.2);
     assert_eq!(qwen.repo, "mlx-community/Qwen3-30B-A3B-4bit");
@@ -76,7 +77,10 @@ fn file_overrides_defaults_and_environment_overrides_file() {
     assert_eq!(from_env.models.0["qwen"].temperature, 1.5);
     assert_eq!(
         from_env.service.cors_origins,
-        ["https://a.example", "http://b.example:3000"]
+        CorsOrigins::List(vec![
+            HeaderValue::from_static("https://a.example"),
+            HeaderValue::from_static("http://b.example:3000"),
+        ])
     );
 }
 
@@ -95,7 +99,7 @@ fn seed_environment_names_work_and_port_falls_back_to_port() {
         ],
     )
     .unwrap();
-    assert_eq!(s.service.host, "0.0.0.0");
+    assert_eq!(s.service.host(), "0.0.0.0");
     assert_eq!(s.service.port, 7000);
     assert_eq!(s.service.log_level, "debug");
     assert_eq!(
@@ -236,14 +240,10 @@ fn printed_configuration_redacts_secrets() {
 fn auth_is_required_off_loopback_and_cannot_be_disabled_there() {
     use service::settings::AuthMode;
     let local = load(None, &[]).unwrap();
-    assert_eq!(
-        local.auth_mode().unwrap(),
-        AuthMode::Disabled,
-        "loopback default"
-    );
+    assert_eq!(local.auth_mode(), AuthMode::Disabled, "loopback default");
     let public = load(None, &[("SERVICE_HOST", "0.0.0.0")]).unwrap();
     assert_eq!(
-        public.auth_mode().unwrap(),
+        public.auth_mode(),
         AuthMode::Required,
         "non-loopback default"
     );
@@ -258,9 +258,186 @@ fn auth_is_required_off_loopback_and_cannot_be_disabled_there() {
         "auth.mode"
     );
     let forced = load(None, &[("HARPOON__AUTH__MODE", "required")]).unwrap();
-    assert_eq!(forced.auth_mode().unwrap(), AuthMode::Required);
+    assert_eq!(forced.auth_mode(), AuthMode::Required);
     assert_eq!(
         invalid_key(load(None, &[("DATABASE_URL", "mysql://x")])),
         "storage.database_url"
     );
+}
+
+/// What a refused configuration says.
+fn message(result: Result<Settings, SettingsError>) -> String {
+    match result {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("expected an error"),
+    }
+}
+
+fn origin(result: Result<Settings, SettingsError>) -> Origin {
+    match result {
+        Err(SettingsError::Invalid { origin, .. }) => origin,
+        other => panic!("expected an invalid key, got {other:?}"),
+    }
+}
+
+#[test]
+fn errors_name_the_variable_that_set_the_value_and_what_is_allowed() {
+    let e = message(load(None, &[("SERVICE_PORT", "abc")]));
+    assert!(e.contains("environment variable SERVICE_PORT"), "{e}");
+    assert!(e.contains("`service.port`"), "{e}");
+    assert!(e.contains("`abc` is not an integer"), "{e}");
+    assert!(e.contains("0..=65535"), "{e}");
+
+    let e = message(load(None, &[("PORT", "70000")]));
+    assert!(e.contains("environment variable PORT"), "{e}");
+    assert!(e.contains("70000 is out of range 0..=65535"), "{e}");
+    assert!(!e.contains("16 bit"), "{e}");
+    let e = message(load(None, &[("MCP_WS_PORT", "-1")]));
+    assert!(e.contains("environment variable MCP_WS_PORT"), "{e}");
+    assert!(e.contains("0..=65535"), "{e}");
+
+    let e = message(load(None, &[("HARPOON__AUTH__MODE", "maybe")]));
+    assert!(
+        e.contains("environment variable HARPOON__AUTH__MODE"),
+        "{e}"
+    );
+    assert!(e.contains("`maybe` is not allowed"), "{e}");
+    assert!(e.contains("`required`, `disabled`"), "{e}");
+    assert!(!e.contains("variant constructor"), "{e}");
+    let e = message(load(None, &[("HARPOON__MODELS__GEMMA__ENGINE", "tpu")]));
+    assert!(e.contains("`mlx`, `openai`, `hosted_ai`"), "{e}");
+    let e = message(load(None, &[("HARPOON__SERVICE__LOG_BODIES", "maybe")]));
+    assert!(e.contains("true or false"), "{e}");
+
+    // Seed names win over HARPOON__ names, and the message says which one was read.
+    assert_eq!(
+        origin(load(
+            None,
+            &[
+                ("HARPOON__SERVICE__PORT", "1"),
+                ("SERVICE_PORT", "x"),
+                ("PORT", "2")
+            ]
+        )),
+        Origin::Env("SERVICE_PORT".into())
+    );
+    assert_eq!(
+        origin(load(None, &[("HARPOON__SERVICE__PORT", "x"), ("PORT", "")])),
+        Origin::Env("HARPOON__SERVICE__PORT".into())
+    );
+    assert_eq!(
+        origin(load(None, &[("HARPOON__NOPE__X", "1")])),
+        Origin::Env("HARPOON__NOPE__X".into())
+    );
+    assert_eq!(
+        origin(load(None, &[("SERVICE_HOST", "not a host")])),
+        Origin::Env("SERVICE_HOST".into())
+    );
+}
+
+#[test]
+fn errors_name_the_file_and_line_or_the_default() {
+    let file = yaml("service:\n  host: 127.0.0.1\n  port: 99999\n");
+    let e = load(Some(file.path()), &[]);
+    assert_eq!(
+        origin(e),
+        Origin::File {
+            path: file.path().to_owned(),
+            line: Some(3)
+        }
+    );
+    let e = message(load(Some(file.path()), &[]));
+    assert!(
+        e.contains(&format!("file {}, line 3", file.path().display())),
+        "{e}"
+    );
+    assert!(e.contains("99999 is out of range 0..=65535"), "{e}");
+    // The environment wins over the file, so it is the environment that is named.
+    assert_eq!(
+        origin(load(Some(file.path()), &[("PORT", "99999")])),
+        Origin::Env("PORT".into())
+    );
+    let unknown = yaml("models:\n  gemma:\n    repo: x\n    colour: blue\n");
+    assert_eq!(
+        origin(load(Some(unknown.path()), &[])),
+        Origin::File {
+            path: unknown.path().to_owned(),
+            line: Some(4)
+        }
+    );
+    // Unset, a key keeps its default; a rule it then breaks names that.
+    let e = load(
+        None,
+        &[
+            ("HARPOON__MCP__ENABLED", "true"),
+            ("MCP_WS_HOST", "0.0.0.0"),
+        ],
+    );
+    assert_eq!(origin(e), Origin::Default);
+    let e = message(load(
+        None,
+        &[
+            ("HARPOON__MCP__ENABLED", "true"),
+            ("MCP_WS_HOST", "0.0.0.0"),
+        ],
+    ));
+    assert!(e.contains("`mcp.api_key` (default)"), "{e}");
+}
+
+#[test]
+fn a_duplicate_key_names_the_key_the_file_and_both_lines() {
+    let file = yaml("service:\n  port: 9000\n  host: 127.0.0.1\n  port: 9001\n");
+    match load(Some(file.path()), &[]) {
+        Err(SettingsError::DuplicateKey {
+            path,
+            key,
+            line,
+            first_line,
+        }) => {
+            assert_eq!(path, file.path());
+            assert_eq!(key, "service.port");
+            assert_eq!((line, first_line), (4, 2));
+        }
+        other => panic!("expected a duplicate key, got {other:?}"),
+    }
+    let e = message(load(Some(file.path()), &[]));
+    assert!(e.contains(&file.path().display().to_string()), "{e}");
+    assert!(e.contains("line 4"), "{e}");
+    assert!(e.contains("`service.port`"), "{e}");
+    assert!(!e.contains("String(\""), "{e}");
+    // Nested and in flow style too; the same key in two sections is no duplicate.
+    let flow = yaml("models: {gemma: {repo: a}, qwen: {repo: b}, gemma: {repo: c}}\n");
+    match load(Some(flow.path()), &[]) {
+        Err(SettingsError::DuplicateKey { key, line, .. }) => {
+            assert_eq!((key.as_str(), line), ("models.gemma", 1));
+        }
+        other => panic!("expected a duplicate key, got {other:?}"),
+    }
+    let fine = yaml("service:\n  port: 9000\nmcp:\n  port: 9001\n");
+    assert!(load(Some(fine.path()), &[]).is_ok());
+}
+
+#[test]
+fn typed_values_are_resolved_at_load() {
+    use std::net::{IpAddr, Ipv4Addr};
+    let s = load(
+        None,
+        &[("SERVICE_HOST", "localhost"), ("MCP_WS_HOST", "::1")],
+    )
+    .unwrap();
+    assert_eq!(s.service.bind_ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+    assert_eq!(s.service.host(), "localhost", "printed as given");
+    assert_eq!(s.mcp_bind_ip(), "::1".parse::<IpAddr>().unwrap());
+    let defaults = Settings::default();
+    let loaded = load(None, &[]).unwrap();
+    assert_eq!(defaults.service.bind_ip(), loaded.service.bind_ip());
+    assert_eq!(defaults.mcp_bind_ip(), loaded.mcp_bind_ip());
+    assert_eq!(defaults.auth_mode(), loaded.auth_mode());
+    assert_eq!(defaults.service.cors_origins, CorsOrigins::none());
+    let any = load(
+        None,
+        &[("HARPOON__SERVICE__CORS_ORIGINS", "https://a.example,*")],
+    )
+    .unwrap();
+    assert_eq!(any.service.cors_origins, CorsOrigins::Any);
 }

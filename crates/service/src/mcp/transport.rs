@@ -32,7 +32,7 @@ pub fn http_service(state: &AppState, loopback_hosts_only: bool) -> resources::M
 /// `mcp.api_key` when set, else by the same API keys as REST.
 pub fn listener_router(state: AppState) -> axum::Router {
     let mcp = &state.settings.mcp;
-    let loopback = mcp.bind_ip().is_ok_and(|ip| ip.is_loopback());
+    let loopback = state.settings.mcp_bind_ip().is_loopback();
     let open = mcp.api_key.is_none() && state.auth_mode == crate::settings::AuthMode::Disabled;
     let service = http_service(&state, loopback && open);
     let router = axum::Router::new().nest_service("/mcp", service).layer(

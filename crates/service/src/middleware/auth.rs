@@ -111,13 +111,7 @@ async fn metrics_access(state: &AppState, key: Option<&str>) -> Result<(), ApiEr
             ))
         };
     }
-    // An address that does not parse is treated as reachable from outside.
-    let loopback = state
-        .settings
-        .service
-        .bind_ip()
-        .is_ok_and(|ip| ip.is_loopback());
-    if loopback {
+    if state.settings.service.bind_ip().is_loopback() {
         return Ok(());
     }
     state
@@ -185,9 +179,17 @@ mod tests {
     async fn metrics_statuses(host: &str) -> Vec<axum::http::StatusCode> {
         use tower::ServiceExt;
         let dir = tempfile::tempdir().unwrap();
-        let mut settings = crate::settings::Settings::default();
-        settings.storage.data_dir = dir.path().to_owned();
-        settings.service.host = host.to_owned();
+        // Loaded as at start-up, so the bind address resolves the auth mode.
+        let env = [
+            ("SERVICE_HOST", host),
+            ("HARPOON__STORAGE__DATA_DIR", dir.path().to_str().unwrap()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let settings = crate::settings::Settings::load(None, &env)
+            .unwrap()
+            .settings;
         let (state, _writer) = crate::bootstrap::open_state(settings, false).await.unwrap();
         let ops = state
             .storage
