@@ -4,7 +4,7 @@
 use crate::ops::usage::parse_instant;
 use crate::settings::Settings;
 use crate::storage::keys::Scope;
-use crate::storage::tenants::Quota;
+use crate::storage::tenants::{Quota, TenantStatus};
 use crate::storage::usage::GroupBy;
 use crate::storage::{Storage, StorageError, now_ms};
 use clap::Subcommand;
@@ -145,11 +145,19 @@ async fn execute(storage: &Storage, command: AdminCommand) -> Result<Value, Admi
         AdminCommand::Tenant(TenantCommand::List) => to_json(storage.list_tenants().await?),
         AdminCommand::Tenant(TenantCommand::Suspend { tenant }) => {
             let t = storage.find_tenant(&tenant).await?;
-            to_json(storage.set_tenant_status(&t.id, "suspended").await?)
+            to_json(
+                storage
+                    .set_tenant_status(&t.id, TenantStatus::Suspended)
+                    .await?,
+            )
         }
         AdminCommand::Tenant(TenantCommand::Activate { tenant }) => {
             let t = storage.find_tenant(&tenant).await?;
-            to_json(storage.set_tenant_status(&t.id, "active").await?)
+            to_json(
+                storage
+                    .set_tenant_status(&t.id, TenantStatus::Active)
+                    .await?,
+            )
         }
         AdminCommand::Key(KeyCommand::Create { tenant, scope }) => {
             let scope = match scope.as_str() {

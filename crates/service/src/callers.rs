@@ -262,7 +262,7 @@ impl Callers {
             Claim::McpListener => {
                 // Read again, so a suspension of the local tenant holds here too.
                 let tenant = self.storage.find_tenant(&self.local_tenant.id).await?;
-                if tenant.status != "active" {
+                if !tenant.is_active() {
                     return Err(ApiError::new(
                         ErrorCode::TenantSuspended,
                         format!(
@@ -325,7 +325,7 @@ mod tests {
             tenant: Tenant {
                 id: format!("ten_{name}"),
                 name: name.to_owned(),
-                status: "active".to_owned(),
+                status: crate::storage::tenants::TenantStatus::Active,
                 created_at: 0,
             },
             scope: Scope::Tenant,

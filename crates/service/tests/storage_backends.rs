@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
 
 use service::storage::keys::{KeyRefusal, Scope};
-use service::storage::tenants::Quota;
+use service::storage::tenants::{Quota, TenantStatus};
 use service::storage::usage::{GroupBy, UsageRecorder, UsageRow, day_start};
 use service::storage::{Storage, StorageError, StorageSettings, now_ms};
 
@@ -49,12 +49,18 @@ async fn lifecycle(settings: &StorageSettings) {
         storage.authenticate("hk_nope").await.unwrap().unwrap_err(),
         KeyRefusal::Invalid
     );
-    storage.set_tenant_status(&t.id, "suspended").await.unwrap();
+    storage
+        .set_tenant_status(&t.id, TenantStatus::Suspended)
+        .await
+        .unwrap();
     assert_eq!(
         storage.authenticate(&key).await.unwrap().unwrap_err(),
         KeyRefusal::Suspended
     );
-    storage.set_tenant_status(&t.id, "active").await.unwrap();
+    storage
+        .set_tenant_status(&t.id, TenantStatus::Active)
+        .await
+        .unwrap();
     let revoked = storage.revoke_key(&rec.id).await.unwrap();
     assert!(revoked.revoked_at.is_some());
     assert_eq!(

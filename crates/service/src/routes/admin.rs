@@ -10,7 +10,7 @@ use crate::{
     state::AppState,
     storage::{
         keys::{KeyRecord, Scope},
-        tenants::{Quota, Tenant},
+        tenants::{Quota, Tenant, TenantStatus},
     },
 };
 use axum::{
@@ -115,7 +115,11 @@ pub async fn list_tenants(
     Ok(Json(state.storage.list_tenants().await?))
 }
 
-async fn set_status(state: &AppState, id: &str, status: &str) -> Result<Json<Tenant>, ApiError> {
+async fn set_status(
+    state: &AppState,
+    id: &str,
+    status: TenantStatus,
+) -> Result<Json<Tenant>, ApiError> {
     let tenant = state.storage.find_tenant(id).await?;
     let tenant = state.storage.set_tenant_status(&tenant.id, status).await?;
     state.callers.clear();
@@ -135,7 +139,7 @@ pub async fn suspend_tenant(
     _admin: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Tenant>, ApiError> {
-    set_status(&state, &id, "suspended").await
+    set_status(&state, &id, TenantStatus::Suspended).await
 }
 
 /// Reactivates a suspended tenant.
@@ -151,7 +155,7 @@ pub async fn activate_tenant(
     _admin: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Tenant>, ApiError> {
-    set_status(&state, &id, "active").await
+    set_status(&state, &id, TenantStatus::Active).await
 }
 
 /// Creates a key for a tenant; the key is in this answer only.

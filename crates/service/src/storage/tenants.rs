@@ -1,9 +1,81 @@
 //! Tenants and their quotas.
 
 use super::{Storage, StorageError, is_unique_violation, new_id, now_ms};
-use serde::Serialize;
-use sqlx::Row;
+use serde::{Deserialize, Serialize};
+use sqlx::any::Any;
+use sqlx::{Database, Row};
 use utoipa::ToSchema;
+
+/// Whether a tenant's keys may be used. Stored, and shown in JSON, as
+/// `active` or `suspended`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantStatus {
+    /// Its keys work.
+    Active,
+    /// Its keys answer 403 until it is reactivated.
+    Suspended,
+}
+
+impl TenantStatus {
+    /// The stored and printed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+        }
+    }
+}
+
+impl std::fmt::Display for TenantStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored status that is neither name.
+#[derive(Debug, thiserror::Error)]
+#[error("tenant status {0:?} is neither `active` nor `suspended`")]
+pub struct UnknownTenantStatus(String);
+
+impl std::str::FromStr for TenantStatus {
+    type Err = UnknownTenantStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "active" => Ok(Self::Active),
+            "suspended" => Ok(Self::Suspended),
+            other => Err(UnknownTenantStatus(other.to_owned())),
+        }
+    }
+}
+
+// A TEXT column holding the name (the derive covers only single databases, not `Any`).
+impl sqlx::Type<Any> for TenantStatus {
+    fn type_info() -> <Any as Database>::TypeInfo {
+        <str as sqlx::Type<Any>>::type_info()
+    }
+
+    fn compatible(ty: &<Any as Database>::TypeInfo) -> bool {
+        <str as sqlx::Type<Any>>::compatible(ty)
+    }
+}
+
+impl<'q> sqlx::Encode<'q, Any> for TenantStatus {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Any as Database>::ArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <&str as sqlx::Encode<'q, Any>>::encode(self.as_str(), buf)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Any> for TenantStatus {
+    fn decode(value: <Any as Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let name = <String as sqlx::Decode<'r, Any>>::decode(value)?;
+        Ok(name.parse()?)
+    }
+}
 
 /// A team sharing the deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -13,7 +85,8 @@ pub struct Tenant {
     /// Unique, human-chosen name.
     pub name: String,
     /// `active` or `suspended`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: TenantStatus,
     /// Unix milliseconds.
     pub created_at: i64,
 }
@@ -21,7 +94,7 @@ pub struct Tenant {
 impl Tenant {
     /// Whether its keys may be used.
     pub fn is_active(&self) -> bool {
-        self.status == "active"
+        self.status == TenantStatus::Active
     }
 }
 
@@ -51,7 +124,7 @@ impl Storage {
         let t = Tenant {
             id: new_id("ten"),
             name: name.to_owned(),
-            status: "active".into(),
+            status: TenantStatus::Active,
             created_at: now_ms(),
         };
         let mut tx = self.pool().begin().await?;
@@ -60,7 +133,7 @@ impl Storage {
         )
         .bind(&t.id)
         .bind(&t.name)
-        .bind(&t.status)
+        .bind(t.status)
         .bind(t.created_at)
         .execute(&mut *tx)
         .await;
@@ -108,8 +181,12 @@ impl Storage {
         Ok(tenant(&row)?)
     }
 
-    /// Sets a tenant's status (`active` or `suspended`).
-    pub async fn set_tenant_status(&self, id: &str, status: &str) -> Result<Tenant, StorageError> {
+    /// Sets a tenant's status.
+    pub async fn set_tenant_status(
+        &self,
+        id: &str,
+        status: TenantStatus,
+    ) -> Result<Tenant, StorageError> {
         let done = sqlx::query("UPDATE tenants SET status = $1 WHERE id = $2")
             .bind(status)
             .bind(id)
