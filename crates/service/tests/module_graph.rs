@@ -6,6 +6,8 @@
 //! itself again through its edges makes layers impossible to tell apart, so
 //! the test fails and prints the circle.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use syn::visit::Visit;

@@ -9,7 +9,7 @@ use crate::{
     error::{ApiError, ErrorCode},
     ops::Validate,
     ops::inference::{Routing, model_name_problem, unix_now, validate_sampling},
-    ops::metering::{Ledger, admit},
+    ops::metering::Metered,
     state::AppState,
 };
 use futures_util::StreamExt;
@@ -309,10 +309,10 @@ pub async fn chat_completion(
     state: &AppState,
     caller: &Caller,
     request: ChatCompletionRequest,
-    route: &'static str,
+    route: &str,
 ) -> Result<ChatAnswer, ApiError> {
-    let mut ledger = Ledger::start(state, caller, route, &request.model);
-    match answer(state, caller, request, &mut ledger).await {
+    let mut ledger = Metered::begin(state, caller, route, &request.model);
+    match answer(state, request, &mut ledger).await {
         Ok((routing, Prepared::Whole(completion, usage))) => {
             ledger.finish(StatusCode::OK, Some(&usage));
             Ok(ChatAnswer {
@@ -348,7 +348,7 @@ struct Streaming {
 
 impl Streaming {
     /// The chunks of the stream, given the ledger it finishes when the stream ends.
-    fn chunks(self, ledger: Ledger) -> BoxStream<'static, ChatStreamItem> {
+    fn chunks(self, ledger: Metered) -> BoxStream<'static, ChatStreamItem> {
         let Self {
             chunks,
             id,
@@ -409,11 +409,9 @@ impl Streaming {
 
 async fn answer(
     state: &AppState,
-    caller: &Caller,
     request: ChatCompletionRequest,
-    ledger: &mut Ledger,
+    ledger: &mut Metered,
 ) -> Result<(Routing, Prepared), ApiError> {
-    admit(state, caller).await?;
     let routing = Routing::decide(
         &state.gateway,
         &request.model,
@@ -421,9 +419,7 @@ async fn answer(
         false,
     )?;
     ledger.routed(&routing);
-    let params = request.params();
-    ledger.prompt_tokens(routing.model.count_prompt_tokens(&params.messages));
-    let generation = routing.model.prepare(params)?;
+    let generation = ledger.prepare(&routing.model, request.params()).await?;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = unix_now();
     let model = routing.model.name().to_owned();

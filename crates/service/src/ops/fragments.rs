@@ -11,7 +11,7 @@ use crate::{
     error::{ApiError, ErrorCode},
     fusion_refiner::ModelRefiner,
     ops::Validate,
-    ops::metering::{Ledger, admit},
+    ops::metering::Metered,
     state::AppState,
 };
 use harpoon_core::{Envelope, Fragment, Hygiene, RefinerKind, engine::MAX_ITERATIONS_CAP};
@@ -165,7 +165,7 @@ fn fusion_failed(e: tokio::task::JoinError) -> ApiError {
 pub async fn run_cycle(
     state: &AppState,
     caller: &Caller,
-    route: &'static str,
+    route: &str,
     fragments: Vec<Fragment>,
     options: CycleOptions,
 ) -> Result<Envelope, ApiError> {
@@ -202,9 +202,14 @@ pub async fn run_cycle(
             ),
         ));
     }
-    admit(state, caller).await?;
-    let mut ledger = Ledger::start(state, caller, route, model.name());
+    let mut ledger = Metered::begin(state, caller, route, model.name());
     ledger.served_by(&model, Some(Tier::Small));
+    // The refiner's calls are bounded by the cycle's rounds, not known here:
+    // the budget is checked, nothing reserved.
+    if let Err(refused) = ledger.reserve(0).await {
+        ledger.finish(refused.status(), None);
+        return Err(refused);
+    }
     let settings = engine.settings();
     let refiner = Arc::new(ModelRefiner::new(
         model,
@@ -240,7 +245,7 @@ pub async fn run_cycle(
 pub async fn fuse_request(
     state: &AppState,
     caller: &Caller,
-    route: &'static str,
+    route: &str,
     request: FragmentsRequest,
 ) -> Result<Envelope, ApiError> {
     run_cycle(

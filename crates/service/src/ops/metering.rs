@@ -1,68 +1,53 @@
-//! The daily token budget and the usage ledger of inference requests: the
-//! budget check before a request ([`admit`]) and the one ledger row after it
-//! ([`Ledger`]).
+//! One admitted, metered unit of work per inference request: [`Metered`]
+//! owns the request's usage-ledger row from its start, and is the only way
+//! its model is prepared, so no route can run a model without the daily
+//! token budget being reserved first ([`Metered::prepare`]) and settled at
+//! the end.
+//!
+//! The reservation is the prompt's tokens plus the most the model may
+//! generate for it; a request is admitted while any of the day's budget is
+//! neither spent nor reserved, so N concurrent requests overshoot the budget
+//! by at most one reservation, where a check of the spent total alone let
+//! each of them through (`max_concurrent × max_tokens` over).
 
 use crate::callers::Caller;
 use crate::error::ApiError;
 use crate::ops::inference::{Routing, model_name_problem};
 use crate::state::AppState;
 use crate::storage::now_ms;
-use crate::storage::usage::{UsageRecorder, UsageRow, day_start};
+use crate::storage::usage::{Reservation, UsageRow, day_start};
 use http::StatusCode;
 use orchestrator::Tier;
-use orchestrator::generation::Usage;
-use orchestrator::registry::ModelHandle;
+use orchestrator::generation::{GenerationRequest, Message, Usage};
+use orchestrator::registry::{ModelHandle, Params};
 use orchestrator::selector::AUTO;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Refuses a request when the caller's tenant has spent its tokens for the
-/// UTC day (429, `Retry-After` until midnight UTC).
-pub async fn admit(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
-    let Some(budget) = caller.limits.tokens_per_day else {
-        return Ok(());
-    };
-    let now = now_ms();
-    let used = state
-        .usage
-        .tokens_today(&state.storage, &caller.tenant.id, now)
-        .await?;
-    if u64::try_from(used).unwrap_or(0) >= budget {
-        let until_midnight = day_start(now) + 86_400_000 - now;
-        return Err(ApiError::too_many_requests(
-            format!(
-                "tenant {:?} has used its {budget} tokens for today (UTC)",
-                caller.tenant.name
-            ),
-            Duration::from_millis(u64::try_from(until_midnight).unwrap_or(1_000)),
-        ));
-    }
-    Ok(())
-}
-/// One usage-ledger row per inference request: finished with the outcome,
+/// A request's usage row and budget reservation: finished with the outcome,
 /// or, if dropped unfinished (the client left mid-stream), with status 499.
-pub struct Ledger {
-    usage: UsageRecorder,
-    tenant_id: String,
-    route: &'static str,
+pub struct Metered {
+    state: AppState,
+    caller: Caller,
+    route: String,
     started: Instant,
     model: String,
     tier: Option<&'static str>,
     done: bool,
     /// Counted while streaming, so a client that leaves is still charged.
     partial: Usage,
-    /// The hosted·ai meter, when the request went to a hosted_ai model.
-    hosted: Option<Arc<orchestrator::hosted_ai::PoolManager>>,
     on_hosted: bool,
+    /// Released after the row is recorded, never before.
+    reservation: Option<Reservation>,
 }
 
-impl Ledger {
-    /// Starts timing a request to `route` that asked for `model`.
-    pub fn start(state: &AppState, caller: &Caller, route: &'static str, model: &str) -> Self {
+impl Metered {
+    /// Begins metering a request to `route` (the matched route, or the MCP
+    /// tool's label) that asked for `model`.
+    pub fn begin(state: &AppState, caller: &Caller, route: &str, model: &str) -> Self {
         Self {
-            usage: state.usage.clone(),
-            tenant_id: caller.tenant.id.clone(),
-            route,
+            state: state.clone(),
+            caller: caller.clone(),
+            route: route.to_owned(),
             started: Instant::now(),
             // Requests are validated before they get here; a name that still
             // breaks the rules is not stored as given.
@@ -76,8 +61,8 @@ impl Ledger {
             tier: None,
             done: false,
             partial: Usage::default(),
-            hosted: state.hosted_ai.clone(),
             on_hosted: false,
+            reservation: None,
         }
     }
 
@@ -93,9 +78,54 @@ impl Ledger {
         self.on_hosted = model.settings().engine == orchestrator::EngineKind::HostedAi;
     }
 
-    /// Notes the prompt's size by the model's tokenizer, when known.
-    pub fn prompt_tokens(&mut self, tokens: Option<usize>) {
-        self.partial.prompt_tokens = tokens.map_or(0, |t| u32::try_from(t).unwrap_or(u32::MAX));
+    /// Prepares the generation (the prompt tokenized once) and admits it:
+    /// reserves its prompt and largest completion from the tenant's daily
+    /// budget, or refuses with 429 when the budget is committed.
+    pub async fn prepare(
+        &mut self,
+        model: &ModelHandle,
+        params: Params,
+    ) -> Result<GenerationRequest, ApiError> {
+        let generation = model.prepare(params)?;
+        let prompt = generation
+            .prompt_tokens
+            .unwrap_or_else(|| prompt_bound(&generation.messages));
+        self.partial.prompt_tokens = generation.prompt_tokens.unwrap_or(0);
+        self.reserve(u64::from(prompt) + u64::from(generation.max_tokens))
+            .await?;
+        Ok(generation)
+    }
+
+    /// Admits work whose spending the caller bounds itself (the fusion
+    /// refiner, a strike's generation): reserves `tokens`, or 429 when the
+    /// tenant's budget for the day is committed.
+    pub async fn reserve(&mut self, tokens: u64) -> Result<(), ApiError> {
+        let Some(budget) = self.caller.limits.tokens_per_day else {
+            return Ok(());
+        };
+        let now = now_ms();
+        let (state, tenant) = (&self.state, &self.caller.tenant);
+        match state
+            .usage
+            .reserve(&state.storage, &tenant.id, budget, tokens, now)
+            .await?
+        {
+            Ok(reservation) => {
+                self.reservation = Some(reservation);
+                Ok(())
+            }
+            Err(spent) => {
+                let until_midnight = day_start(now) + 86_400_000 - now;
+                Err(ApiError::too_many_requests(
+                    format!(
+                        "tenant {:?} has used or reserved {} of its {budget} tokens for today (UTC)",
+                        tenant.name,
+                        spent.committed.min(budget)
+                    ),
+                    Duration::from_millis(u64::try_from(until_midnight).unwrap_or(1_000)),
+                ))
+            }
+        }
     }
 
     /// Counts one streamed delta (about one token) towards the partial usage.
@@ -117,24 +147,24 @@ impl Ledger {
         }
     }
 
-    /// Writes the row.
+    /// Writes the row, then lets the reservation go.
     pub fn finish(mut self, status: StatusCode, usage: Option<&Usage>) {
         self.write(status.as_u16(), usage);
     }
 
     fn write(&mut self, status: u16, usage: Option<&Usage>) {
         self.done = true;
-        if let (Some(manager), Some(u), true) = (&self.hosted, usage, self.on_hosted) {
+        if let (Some(manager), Some(u), true) = (&self.state.hosted_ai, usage, self.on_hosted) {
             manager.meter().record(
-                &self.tenant_id,
+                &self.caller.tenant.id,
                 &self.model,
                 u.prompt_tokens,
                 u.completion_tokens,
             );
         }
-        self.usage.record(UsageRow {
-            tenant_id: self.tenant_id.clone(),
-            route: self.route.to_owned(),
+        self.state.usage.record(UsageRow {
+            tenant_id: self.caller.tenant.id.clone(),
+            route: self.route.clone(),
             model: self.model.clone(),
             tier: self.tier.map(str::to_owned),
             prompt_tokens: usage.map_or(0, |u| i64::from(u.prompt_tokens)),
@@ -143,10 +173,12 @@ impl Ledger {
             status: i64::from(status),
             created_at: now_ms(),
         });
+        // Recorded first: the tokens are never free in between.
+        self.reservation = None;
     }
 }
 
-impl Drop for Ledger {
+impl Drop for Metered {
     fn drop(&mut self) {
         if !self.done {
             // 499: the client closed the request before it finished; it is
@@ -154,5 +186,131 @@ impl Drop for Ledger {
             let partial = self.partial;
             self.write(499, Some(&partial));
         }
+    }
+}
+
+/// Refuses work when the caller's tenant has committed its tokens for the
+/// UTC day (429, `Retry-After` until midnight UTC), for work metered
+/// elsewhere (a strike's generation is written to the ledger by the bridge).
+pub async fn check_budget(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    let mut probe = Metered::begin(state, caller, "", "");
+    let outcome = probe.reserve(0).await;
+    // Nothing was run: no row.
+    probe.done = true;
+    outcome
+}
+
+/// At most one token per byte of text (byte-level tokenizers never do
+/// worse), plus the chat template's few per message: the reservation when
+/// the model's tokenizer is not at hand, as for an upstream.
+fn prompt_bound(messages: &[Message]) -> u32 {
+    let bytes: usize = messages.iter().map(|m| m.content.len() + 8).sum();
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quota::Limits;
+    use crate::settings::Settings;
+    use crate::storage::keys::Scope;
+    use orchestrator::generation::Role;
+    use orchestrator::registry::ModelHandle;
+
+    const BUDGET: u64 = 1_000;
+    const MAX_NEW_TOKENS: u32 = 300;
+
+    /// N requests at once, each of which will spend all it may: the day's
+    /// total stays within one reservation of the budget. Before
+    /// reservations, each was admitted on the spent total alone (0 while
+    /// all were in flight) and the tenant spent N × 320 tokens.
+    #[tokio::test]
+    async fn concurrent_requests_overshoot_the_daily_budget_by_at_most_one_reservation() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        settings.storage.data_dir = dir.path().to_owned();
+        let (state, _writer) = crate::bootstrap::open_state(settings, false).await.unwrap();
+        let tenant = state
+            .storage
+            .create_tenant("acme", Default::default())
+            .await
+            .unwrap();
+        let caller = Caller {
+            tenant,
+            scope: Scope::Tenant,
+            limits: Limits {
+                requests_per_minute: 1_000,
+                max_concurrent: 100,
+                tokens_per_day: Some(BUDGET),
+            },
+            key_id: None,
+        };
+        // No engine is needed to prepare: admission happens before any runs.
+        let model = std::sync::Arc::new(ModelHandle::new(
+            "budgeted",
+            orchestrator::ModelSettings {
+                max_new_tokens: MAX_NEW_TOKENS,
+                ..Default::default()
+            },
+            Err("not run in this test".into()),
+        ));
+        let requests = 16;
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(requests));
+        let tasks: Vec<_> = (0..requests)
+            .map(|_| {
+                let (state, caller, model, barrier) = (
+                    state.clone(),
+                    caller.clone(),
+                    model.clone(),
+                    barrier.clone(),
+                );
+                tokio::spawn(async move {
+                    let mut metered = Metered::begin(&state, &caller, "/test", "budgeted");
+                    barrier.wait().await;
+                    let params = Params {
+                        messages: vec![Message::new(Role::User, "twelve bytes")],
+                        ..Params::default()
+                    };
+                    let prepared = metered.prepare(&model, params).await;
+                    let generation = match prepared {
+                        Ok(generation) => generation,
+                        Err(refused) => {
+                            assert_eq!(refused.code(), crate::error::ErrorCode::RateLimited);
+                            metered.finish(refused.status(), None);
+                            return None;
+                        }
+                    };
+                    // Every admitted request spends the most it may.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let spent = Usage {
+                        prompt_tokens: 12 + 8,
+                        completion_tokens: generation.max_tokens,
+                        ..Usage::default()
+                    };
+                    metered.finish(StatusCode::OK, Some(&spent));
+                    Some(u64::from(spent.prompt_tokens + spent.completion_tokens))
+                })
+            })
+            .collect();
+        let mut spent = Vec::new();
+        for task in tasks {
+            spent.extend(task.await.unwrap());
+        }
+        let reservation = 12 + 8 + u64::from(MAX_NEW_TOKENS);
+        let total: u64 = spent.iter().sum();
+        assert!(
+            total <= BUDGET + reservation,
+            "{} admitted spent {total} of a budget of {BUDGET}",
+            spent.len()
+        );
+        assert!(
+            total >= BUDGET,
+            "the budget is used up, not refused early: {total}"
+        );
+        // Settled: the next request sees the spent budget.
+        let mut next = Metered::begin(&state, &caller, "/test", "budgeted");
+        assert!(next.reserve(1).await.is_err());
+        next.done = true;
+        state.storage.close().await;
     }
 }

@@ -8,7 +8,7 @@ use crate::{
         Validate,
         fragments::{CycleOptions, run_cycle, validate_cycle},
         inference::Routing,
-        metering::{Ledger, admit},
+        metering::Metered,
         non_blank,
         run::RunUsage,
     },
@@ -144,9 +144,9 @@ pub async fn process_prompt(
     state: &AppState,
     caller: &Caller,
     request: ProcessRequest,
-    route: &'static str,
+    route: &str,
 ) -> Result<ProcessResponse, ApiError> {
-    let mut ledger = Ledger::start(state, caller, route, "");
+    let mut ledger = Metered::begin(state, caller, route, "");
     let outcome = answer(state, caller, request, route, &mut ledger).await;
     ledger.settle(outcome)
 }
@@ -155,10 +155,11 @@ async fn answer(
     state: &AppState,
     caller: &Caller,
     request: ProcessRequest,
-    route: &'static str,
-    ledger: &mut Ledger,
+    route: &str,
+    ledger: &mut Metered,
 ) -> Result<(ProcessResponse, orchestrator::generation::Usage), ApiError> {
-    admit(state, caller).await?;
+    // Before the fragment cycle: a spent budget is refused first.
+    ledger.reserve(0).await?;
     let fusion = match request.fragment_context {
         Some(context) => {
             let fragments = context
@@ -203,10 +204,15 @@ async fn answer(
             ),
         ));
     }
-    let generation = routing.model.prepare(Params {
-        messages: vec![Message::new(Role::User, request.text.as_str())],
-        ..Params::default()
-    })?;
+    let generation = ledger
+        .prepare(
+            &routing.model,
+            Params {
+                messages: vec![Message::new(Role::User, request.text.as_str())],
+                ..Params::default()
+            },
+        )
+        .await?;
     let done = routing.model.generate(generation).await?;
     let c = routing
         .classification

@@ -5,7 +5,7 @@ use crate::{
     callers::Caller,
     error::ApiError,
     ops::inference::{Routing, model_name_problem, validate_sampling},
-    ops::metering::{Ledger, admit},
+    ops::metering::Metered,
     ops::{Validate, non_blank},
     state::AppState,
 };
@@ -108,32 +108,35 @@ pub async fn run_prompt(
     state: &AppState,
     caller: &Caller,
     request: &RunRequest,
-    route: &'static str,
+    route: &str,
 ) -> Result<RunResponse, ApiError> {
     let requested = request.model.as_deref().unwrap_or_default();
-    let mut ledger = Ledger::start(state, caller, route, requested);
-    let outcome = answer(state, caller, request, &mut ledger).await;
+    let mut ledger = Metered::begin(state, caller, route, requested);
+    let outcome = answer(state, request, &mut ledger).await;
     ledger.settle(outcome)
 }
 
 async fn answer(
     state: &AppState,
-    caller: &Caller,
     request: &RunRequest,
-    ledger: &mut Ledger,
+    ledger: &mut Metered,
 ) -> Result<(RunResponse, Usage), ApiError> {
     let started = Instant::now();
-    admit(state, caller).await?;
     let requested = request.model.as_deref().unwrap_or_default();
     let routing = Routing::decide(&state.gateway, requested, &request.text, true)?;
     ledger.routed(&routing);
-    let generation = routing.model.prepare(Params {
-        messages: vec![Message::new(Role::User, request.text.as_str())],
-        max_tokens: request.max_tokens,
-        temperature: request.temperature,
-        top_p: request.top_p,
-        ..Params::default()
-    })?;
+    let generation = ledger
+        .prepare(
+            &routing.model,
+            Params {
+                messages: vec![Message::new(Role::User, request.text.as_str())],
+                max_tokens: request.max_tokens,
+                temperature: request.temperature,
+                top_p: request.top_p,
+                ..Params::default()
+            },
+        )
+        .await?;
     let done = routing.model.generate(generation).await?;
     let (category, complexity) = routing
         .classification

@@ -2,7 +2,7 @@
 
 use crate::callers::Caller;
 use crate::error::ApiError;
-use crate::ops::metering::admit;
+use crate::ops::metering::check_budget;
 use crate::state::AppState;
 use harpoon_bridge::StrikeRequest;
 
@@ -15,7 +15,7 @@ pub async fn launch_strike(
     req: StrikeRequest,
 ) -> Result<String, ApiError> {
     if req.generate {
-        admit(state, caller).await?;
+        check_budget(state, caller).await?;
     }
     Ok(state.bridge.start_strike(&caller.tenant.id, req).await?)
 }

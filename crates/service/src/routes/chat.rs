@@ -14,6 +14,7 @@ use crate::{
 };
 use axum::{
     Extension, Json,
+    extract::MatchedPath,
     extract::State,
     response::{
         IntoResponse, Response,
@@ -57,9 +58,10 @@ pub struct ChatStreamEvent {
 pub async fn chat_completions(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    route: MatchedPath,
     ApiJson(request): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
-    let answer = chat_completion(&state, &caller, request, "/v1/chat/completions").await?;
+    let answer = chat_completion(&state, &caller, request, route.as_str()).await?;
     let headers = routing_headers(&answer.routing);
     Ok(match answer.reply {
         ChatReply::Whole(completion) => (headers, Json(completion)).into_response(),

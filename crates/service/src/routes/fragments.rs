@@ -8,7 +8,7 @@ use crate::{
     ops::fragments::{FragmentsRequest, fuse_request},
     state::AppState,
 };
-use axum::{Extension, Json, extract::State};
+use axum::{Extension, Json, extract::MatchedPath, extract::State};
 use harpoon_core::Envelope;
 
 /// Scores the fragments, drops repeats, refines what falls short and returns the envelope.
@@ -29,9 +29,10 @@ use harpoon_core::Envelope;
 pub async fn fuse(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    route: MatchedPath,
     ApiJson(request): ApiJson<FragmentsRequest>,
 ) -> Result<Json<Envelope>, ApiError> {
-    fuse_request(&state, &caller, "/v2/fragments", request)
+    fuse_request(&state, &caller, route.as_str(), request)
         .await
         .map(Json)
 }

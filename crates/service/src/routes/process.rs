@@ -8,7 +8,7 @@ use crate::{
     ops::process::{ProcessRequest, ProcessResponse, process_prompt},
     state::AppState,
 };
-use axum::{Extension, Json, extract::State};
+use axum::{Extension, Json, extract::MatchedPath, extract::State};
 
 /// Classifies once, runs on the requested deployment, and reports both.
 #[utoipa::path(
@@ -29,9 +29,10 @@ use axum::{Extension, Json, extract::State};
 pub async fn process(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    route: MatchedPath,
     ApiJson(request): ApiJson<ProcessRequest>,
 ) -> Result<Json<ProcessResponse>, ApiError> {
-    process_prompt(&state, &caller, request, "/v2/process")
+    process_prompt(&state, &caller, request, route.as_str())
         .await
         .map(Json)
 }

@@ -7,7 +7,7 @@ use crate::{
     ops::run::{RunRequest, RunResponse, run_prompt},
     state::AppState,
 };
-use axum::{Extension, Json, extract::State};
+use axum::{Extension, Json, extract::MatchedPath, extract::State};
 
 /// Routes a prompt and generates the answer with the chosen model.
 #[utoipa::path(
@@ -29,9 +29,10 @@ use axum::{Extension, Json, extract::State};
 pub async fn run(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    route: MatchedPath,
     ApiJson(request): ApiJson<RunRequest>,
 ) -> Result<Json<RunResponse>, ApiError> {
-    run_prompt(&state, &caller, &request, "/run")
+    run_prompt(&state, &caller, &request, route.as_str())
         .await
         .map(Json)
 }

@@ -274,6 +274,8 @@ struct Spent {
     /// use the figures there are. A read whose request was dropped midway
     /// never clears this, so one older than [`METER_REFRESH`] is given up on.
     refreshing: Option<std::time::Instant>,
+    /// Tokens held by requests admitted and not yet settled.
+    reserved: i64,
 }
 
 /// Rows waiting for the writer. A request only appends under a short lock:
@@ -432,6 +434,7 @@ impl UsageRecorder {
                 recorded: 0,
                 read_at: started,
                 refreshing: None,
+                reserved: 0,
             }),
         };
         if spent.day == day {
@@ -441,11 +444,79 @@ impl UsageRecorder {
         } else {
             spent.day = day;
             spent.recorded = 0;
+            // Reservations of yesterday's requests are let go with their day.
+            spent.reserved = 0;
         }
         spent.stored = stored;
         spent.read_at = std::time::Instant::now();
         spent.refreshing = None;
         Ok(spent.stored + spent.recorded)
+    }
+}
+
+/// Tokens of a tenant's daily budget held for one request in flight,
+/// released when dropped: after its usage row is recorded, so the tokens are
+/// never counted as free in between.
+#[derive(Debug)]
+pub struct Reservation {
+    meter: Arc<DayMeter>,
+    tenant_id: String,
+    day: i64,
+    tokens: i64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut tenants = self.meter.lock();
+        if let Some(spent) = tenants.get_mut(&self.tenant_id)
+            && spent.day == self.day
+        {
+            spent.reserved = (spent.reserved - self.tokens).max(0);
+        }
+    }
+}
+
+/// Why a reservation was refused: the day's budget is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetSpent {
+    /// Tokens spent today plus those reserved by requests in flight.
+    pub committed: u64,
+}
+
+impl UsageRecorder {
+    /// Reserves `tokens` of the tenant's `budget` for the UTC day of
+    /// `now_ms`, unless what is spent plus what requests in flight hold
+    /// already reaches it. A request is admitted while any of the budget is
+    /// uncommitted, so concurrent requests overshoot it by at most the last
+    /// one's reservation, never by the sum of all in flight.
+    pub async fn reserve(
+        &self,
+        storage: &Storage,
+        tenant_id: &str,
+        budget: u64,
+        tokens: u64,
+        now_ms: i64,
+    ) -> Result<Result<Reservation, BudgetSpent>, StorageError> {
+        // Brings the tenant's day into the meter (read at most once a second).
+        self.tokens_today(storage, tenant_id, now_ms).await?;
+        let day = day_start(now_ms);
+        let mut tenants = self.meter.lock();
+        let Some(spent) = tenants.get_mut(tenant_id).filter(|s| s.day == day) else {
+            // The day turned between the read and here: read it again next time.
+            return Ok(Err(BudgetSpent { committed: budget }));
+        };
+        let committed = u64::try_from(spent.stored + spent.recorded + spent.reserved).unwrap_or(0);
+        if committed >= budget {
+            return Ok(Err(BudgetSpent { committed }));
+        }
+        let tokens = i64::try_from(tokens).unwrap_or(i64::MAX);
+        spent.reserved = spent.reserved.saturating_add(tokens);
+        Ok(Ok(Reservation {
+            meter: self.meter.clone(),
+            tenant_id: tenant_id.to_owned(),
+            day,
+            tokens,
+        }))
     }
 }
 
