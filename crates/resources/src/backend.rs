@@ -37,6 +37,11 @@ impl BackendError {
         Self::new(404, "not_found", message)
     }
 
+    /// 500: the server failed; the message says where.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "internal", message)
+    }
+
     /// The HTTP status REST answers with.
     pub fn status(&self) -> u16 {
         self.status

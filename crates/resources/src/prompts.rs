@@ -292,9 +292,8 @@ call the harmony_review tool first"
                 body: code.to_owned(),
             };
             let hygiene = backend.score_fragment(caller, fragment.clone()).await?;
-            let hygiene: HygieneView = serde_json::from_value(hygiene).map_err(|e| {
-                BackendError::new(500, "internal_error", format!("hygiene report: {e}"))
-            })?;
+            let hygiene: HygieneView = serde_json::from_value(hygiene)
+                .map_err(|e| BackendError::internal(format!("hygiene report: {e}")))?;
             Ok(fusion_hygiene(&fragment, &hygiene))
         }
         other => Err(PromptError::Unknown(other.to_owned())),

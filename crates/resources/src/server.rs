@@ -257,8 +257,7 @@ fn parse<T: DeserializeOwned>(args: JsonObject) -> Result<T, BackendError> {
 
 /// A record as the JSON REST would send.
 fn to_json<T: Serialize>(value: &T) -> Result<Value, BackendError> {
-    serde_json::to_value(value)
-        .map_err(|e| BackendError::new(500, "internal_error", format!("serialising: {e}")))
+    serde_json::to_value(value).map_err(|e| BackendError::internal(format!("serialising: {e}")))
 }
 
 /// A backend refusal as an MCP protocol error (resources and prompts, which

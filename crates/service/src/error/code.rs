@@ -248,6 +248,21 @@ mod tests {
         }
     }
 
+    /// The MCP layer's own refusals (arguments that do not parse, a missing
+    /// resource, a failure to serialise) use codes of this set too.
+    #[test]
+    fn the_mcp_layers_own_errors_use_codes_of_the_set() {
+        use resources::BackendError;
+        for e in [
+            BackendError::invalid("x"),
+            BackendError::not_found("x"),
+            BackendError::internal("x"),
+        ] {
+            let code = ErrorCode::parse(e.code()).unwrap_or_else(|| panic!("{e}"));
+            assert_eq!(code.status().as_u16(), e.status(), "{e}");
+        }
+    }
+
     #[test]
     fn a_bare_status_gets_its_generic_code() {
         let cases = [
