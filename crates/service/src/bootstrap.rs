@@ -15,9 +15,6 @@ pub enum OpenError {
     /// The metrics recorder could not be installed.
     #[error("metrics: {0}")]
     Metrics(String),
-    /// The configuration is not usable.
-    #[error(transparent)]
-    Settings(#[from] crate::settings::InvalidSetting),
     /// The router model cannot be loaded.
     #[error(transparent)]
     Router(#[from] orchestrator::router::RouterError),
@@ -31,9 +28,9 @@ pub enum OpenError {
 
 impl OpenError {
     /// Whether the operator's configuration is at fault (exit code 78):
-    /// a setting, the router artefact, or the database it names.
+    /// the router artefact, or the database it names (settings are checked at load).
     pub fn is_configuration(&self) -> bool {
-        matches!(self, Self::Settings(_) | Self::Router(_) | Self::Storage(_))
+        matches!(self, Self::Router(_) | Self::Storage(_))
     }
 }
 
@@ -52,11 +49,11 @@ pub async fn open_state(
     } else {
         None
     };
-    let gateway = ModelSelector {
+    let selector = ModelSelector {
         classifier: Classifier::from_settings(&settings.router, &settings.models)?,
         registry: Registry::with_hosted_ai(&settings.models, hosted_ai.as_ref()),
     };
-    for model in gateway.registry.iter() {
+    for model in selector.registry.iter() {
         let status = model.status();
         tracing::info!(model = %status.name, engine = status.engine, available = status.available, detail = %status.detail, "model");
     }
@@ -73,11 +70,16 @@ pub async fn open_state(
     }
     let (usage, usage_writer) = UsageRecorder::start(storage.clone());
     let fusion = Arc::new(harpoon_core::HarpoonEngine::new(&settings.harpoon));
-    let bridge =
-        crate::bridge_gate::build(&settings, &storage, &gateway, fusion.clone(), usage.clone())?;
+    let bridge = crate::bridge_gate::build(
+        &settings,
+        &storage,
+        &selector,
+        fusion.clone(),
+        usage.clone(),
+    )?;
     let state = AppState::new(
         settings,
-        gateway,
+        selector,
         prometheus,
         storage,
         usage,

@@ -63,7 +63,7 @@ impl UsageSink for LedgerSink {
 pub fn build(
     settings: &Settings,
     storage: &Storage,
-    gateway: &ModelSelector,
+    selector: &ModelSelector,
     fusion: Arc<HarpoonEngine>,
     usage: UsageRecorder,
 ) -> Result<Bridge, BridgeError> {
@@ -74,7 +74,7 @@ pub fn build(
         Arc::new(FusionGate(fusion)),
     )?
     .with_generation(
-        gateway.registry.for_tier(Tier::Large),
+        selector.registry.for_tier(Tier::Large),
         f64::from(settings.harpoon.hygiene_threshold),
     )
     .with_usage_sink(Arc::new(LedgerSink(usage))))

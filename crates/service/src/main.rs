@@ -134,7 +134,6 @@ fn main() -> ExitCode {
             tracing::error!(error = %e, "service stopped");
             eprintln!("error: {e}");
             match e {
-                ServeError::Settings(_) => ExitCode::from(EXIT_BAD_CONFIG),
                 ServeError::Open(e) if e.is_configuration() => ExitCode::from(EXIT_BAD_CONFIG),
                 _ => ExitCode::FAILURE,
             }

@@ -15,9 +15,6 @@ pub enum ServeError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The configuration names an unusable address.
-    #[error(transparent)]
-    Settings(#[from] crate::settings::InvalidSetting),
     /// What a request needs could not be opened.
     #[error(transparent)]
     Open(#[from] crate::bootstrap::OpenError),

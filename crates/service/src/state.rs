@@ -26,8 +26,8 @@ pub struct Shared {
     pub started_at: Instant,
     /// Renders the Prometheus exposition.
     pub prometheus: PrometheusHandle,
-    /// The router and the models.
-    pub gateway: Arc<ModelSelector>,
+    /// Chooses each request's model: the classifier and the model registry.
+    pub selector: Arc<ModelSelector>,
     /// Durable state.
     pub storage: Storage,
     /// Queue of usage-ledger rows.
@@ -62,7 +62,7 @@ impl AppState {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: Settings,
-        gateway: ModelSelector,
+        selector: ModelSelector,
         prometheus: PrometheusHandle,
         storage: Storage,
         usage: UsageRecorder,
@@ -91,7 +91,7 @@ impl AppState {
             settings: Arc::new(settings),
             started_at: Instant::now(),
             prometheus,
-            gateway: Arc::new(gateway),
+            selector: Arc::new(selector),
             draining: watch::channel(false).0,
         }))
     }

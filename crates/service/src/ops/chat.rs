@@ -413,7 +413,7 @@ async fn answer(
     ledger: &mut Metered,
 ) -> Result<(Routing, Prepared), ApiError> {
     let routing = Routing::decide(
-        &state.gateway,
+        &state.selector,
         &request.model,
         &request.routing_text(),
         false,

@@ -76,11 +76,11 @@ pub struct ClassifyResponse {
 pub fn classify_text(state: &AppState, request: &ClassifyRequest) -> ClassifyResponse {
     // Microseconds of CPU: cheaper inline than a hop to the blocking pool.
     let started = Instant::now();
-    let c = state.gateway.classify(&request.text);
+    let c = state.selector.classify(&request.text);
     let latency_ms = started.elapsed().as_secs_f64() * 1_000.0;
     let signals = request.explain.then(|| {
         state
-            .gateway
+            .selector
             .classifier
             .explain(&request.text, EXPLAIN_TOP)
             .into_iter()

@@ -184,7 +184,7 @@ pub async fn run_cycle(
         .map_err(fusion_failed);
     }
     let model = state
-        .gateway
+        .selector
         .registry
         .for_tier(Tier::Small)
         .ok_or_else(|| {

@@ -23,14 +23,14 @@ impl Routing {
     /// Classifies at most once: when `requested` is `auto`, or when the caller
     /// reports the classification anyway (`always_classify`).
     pub fn decide(
-        gateway: &ModelSelector,
+        selector: &ModelSelector,
         requested: &str,
         text: &str,
         always_classify: bool,
     ) -> Result<Self, ApiError> {
         let routed = requested.is_empty() || requested == AUTO;
-        let classification = (routed || always_classify).then(|| gateway.classify(text));
-        let model = gateway.resolve(requested, classification.as_ref())?;
+        let classification = (routed || always_classify).then(|| selector.classify(text));
+        let model = selector.resolve(requested, classification.as_ref())?;
         Ok(Self {
             model,
             classification,

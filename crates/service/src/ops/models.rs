@@ -39,7 +39,7 @@ pub struct ModelList {
 pub fn model_list(state: &AppState) -> ModelList {
     let created = unix_now().saturating_sub(state.started_at.elapsed().as_secs());
     let models: Vec<ModelCard> = state
-        .gateway
+        .selector
         .registry
         .iter()
         .map(|m| {

@@ -189,7 +189,7 @@ async fn answer(
         }
         None => None,
     };
-    let routing = Routing::decide(&state.gateway, "", &request.text, false)?;
+    let routing = Routing::decide(&state.selector, "", &request.text, false)?;
     ledger.routed(&routing);
     let engine = routing.model.settings().engine;
     if !request.deployment.allows(engine) {

@@ -123,7 +123,7 @@ async fn answer(
 ) -> Result<(RunResponse, Usage), ApiError> {
     let started = Instant::now();
     let requested = request.model.as_deref().unwrap_or_default();
-    let routing = Routing::decide(&state.gateway, requested, &request.text, true)?;
+    let routing = Routing::decide(&state.selector, requested, &request.text, true)?;
     ledger.routed(&routing);
     let generation = ledger
         .prepare(

@@ -179,7 +179,7 @@ pub async fn health(
     }
     let mut components = components(&state).await;
     let mut models: Vec<ModelHealth> = state
-        .gateway
+        .selector
         .registry
         .iter()
         .map(|m| model_health(m.status()))
@@ -229,7 +229,7 @@ fn model_health(status: orchestrator::registry::ModelStatus) -> ModelHealth {
 /// Modes with at least one model that can serve now.
 fn deployment_modes(state: &AppState) -> Vec<DeploymentMode> {
     let available: Vec<EngineKind> = state
-        .gateway
+        .selector
         .registry
         .iter()
         .filter(|m| m.is_available())
@@ -249,7 +249,7 @@ fn deployment_modes(state: &AppState) -> Vec<DeploymentMode> {
 }
 
 fn engines(state: &AppState) -> Component {
-    let statuses: Vec<_> = state.gateway.registry.iter().map(|m| m.status()).collect();
+    let statuses: Vec<_> = state.selector.registry.iter().map(|m| m.status()).collect();
     let serving: Vec<&str> = statuses
         .iter()
         .filter(|s| s.available)
@@ -348,7 +348,7 @@ async fn components(state: &AppState) -> BTreeMap<&'static str, Component> {
             "hosted_ai.base_url and hosted_ai.api_key are not set".into(),
         )
     };
-    let classifier = &state.gateway.classifier;
+    let classifier = &state.selector.classifier;
     let router = classifier.model();
     let origin = match &state.settings.router.model_path {
         Some(path) => path.display().to_string(),
