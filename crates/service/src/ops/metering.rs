@@ -21,7 +21,14 @@ use orchestrator::Tier;
 use orchestrator::generation::{GenerationRequest, Message, Usage};
 use orchestrator::registry::{ModelHandle, Params};
 use orchestrator::selector::AUTO;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Prompts up to this many bytes are tokenized on the serving thread; longer
+/// ones on the blocking pool. `cargo bench -p orchestrator --bench prepare`
+/// (docs/performance.md): about 0.7 ms per KiB with the Qwen3 tokenizer, so
+/// 4 KiB is a few milliseconds, where the hop to the pool costs tens of µs.
+const PREPARE_INLINE_MAX: usize = 4 * 1024;
 
 /// A request's usage row and budget reservation: finished with the outcome,
 /// or, if dropped unfinished (the client left mid-stream), with status 499.
@@ -83,10 +90,26 @@ impl Metered {
     /// budget, or refuses with 429 when the budget is committed.
     pub async fn prepare(
         &mut self,
-        model: &ModelHandle,
+        model: &Arc<ModelHandle>,
         params: Params,
     ) -> Result<GenerationRequest, ApiError> {
-        let generation = model.prepare(params)?;
+        let text: usize = params.messages.iter().map(|m| m.content.len()).sum();
+        let generation = if text <= PREPARE_INLINE_MAX {
+            model.prepare(params)?
+        } else {
+            // A serving thread answers every connection dealt to it: a long
+            // prompt's tokenizing (about a millisecond per KiB) must not stall them.
+            let model = model.clone();
+            tokio::task::spawn_blocking(move || model.prepare(params))
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "preparing a generation failed");
+                    ApiError::new(
+                        crate::error::ErrorCode::Internal,
+                        "preparing the generation failed",
+                    )
+                })??
+        };
         let prompt = generation
             .prompt_tokens
             .unwrap_or_else(|| prompt_bound(&generation.messages));
@@ -311,6 +334,43 @@ mod tests {
         let mut next = Metered::begin(&state, &caller, "/test", "budgeted");
         assert!(next.reserve(1).await.is_err());
         next.done = true;
+        state.storage.close().await;
+    }
+
+    /// A prompt over the inline limit is prepared on the blocking pool with
+    /// the same outcome, context check included.
+    #[tokio::test]
+    async fn long_prompts_are_prepared_off_the_serving_thread_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        settings.storage.data_dir = dir.path().to_owned();
+        let (state, _writer) = crate::bootstrap::open_state(settings, false).await.unwrap();
+        let caller = Caller {
+            tenant: state.local_tenant.clone(),
+            scope: Scope::Tenant,
+            limits: Limits {
+                requests_per_minute: 1,
+                max_concurrent: 1,
+                tokens_per_day: None,
+            },
+            key_id: None,
+        };
+        let model = std::sync::Arc::new(ModelHandle::new(
+            "plain",
+            orchestrator::ModelSettings::default(),
+            Err("not run".into()),
+        ));
+        let long = "x".repeat(PREPARE_INLINE_MAX + 1);
+        let mut metered = Metered::begin(&state, &caller, "/test", "plain");
+        let params = Params {
+            messages: vec![Message::new(Role::User, long.as_str())],
+            max_tokens: Some(7),
+            ..Params::default()
+        };
+        let generation = metered.prepare(&model, params).await.unwrap();
+        assert_eq!(generation.messages[0].content, long);
+        assert_eq!(generation.max_tokens, 7);
+        metered.finish(StatusCode::OK, None);
         state.storage.close().await;
     }
 }
