@@ -4,10 +4,13 @@
 //! Run: `cargo bench -p orchestrator --bench prepare` (after `make setup`,
 //! which makes the tiny test models whose tokenizer is used here).
 
+#![allow(missing_docs)]
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use orchestrator::generation::{Message, Role};
 use orchestrator::registry::{ModelHandle, Params};
 
+/// `prepare` by prompt size, 1 KiB to 1 MiB.
 fn prepare(c: &mut Criterion) {
     let repo = concat!(
         env!("CARGO_MANIFEST_DIR"),
