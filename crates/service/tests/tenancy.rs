@@ -295,8 +295,10 @@ async fn concurrency_quota_answers_429_while_a_request_is_in_flight() {
     );
 }
 
-async fn usage_of(api: &Api, key: &str, query: &str) -> Value {
-    // Rows are written by a background writer; wait for them briefly.
+/// The usage report once it counts `requests` requests in all (or after 5 s).
+async fn usage_of(api: &Api, key: &str, query: &str, requests: u64) -> Value {
+    // Rows are written by a background writer in batches, one batch per
+    // tick: a report read between two ticks holds only the first rows.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let v: Value = api
@@ -305,7 +307,13 @@ async fn usage_of(api: &Api, key: &str, query: &str) -> Value {
             .json()
             .await
             .unwrap();
-        if !v["groups"].as_array().unwrap().is_empty() || Instant::now() > deadline {
+        let counted: u64 = v["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|g| g["requests"].as_u64())
+            .sum();
+        if counted >= requests || Instant::now() > deadline {
             return v;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -341,7 +349,7 @@ async fn failed_inference_is_in_the_ledger_and_tenants_cannot_see_each_other() {
         StatusCode::SERVICE_UNAVAILABLE
     );
 
-    let report = usage_of(&api, &a_key, "group_by=model").await;
+    let report = usage_of(&api, &a_key, "group_by=model", 3).await;
     assert_eq!(report["tenant"], a_id.as_str());
     let groups = report["groups"].as_array().unwrap();
     let by = |m: &str| {
@@ -366,7 +374,7 @@ async fn failed_inference_is_in_the_ledger_and_tenants_cannot_see_each_other() {
     let own = api.get(&b_key, &format!("/v2/usage?tenant={b_id}")).await;
     assert_eq!(own.status(), StatusCode::OK);
     // An admin may look at any tenant.
-    let by_admin = usage_of(&api, &admin_key, &format!("tenant={a_id}&group_by=day")).await;
+    let by_admin = usage_of(&api, &admin_key, &format!("tenant={a_id}&group_by=day"), 3).await;
     assert_eq!(by_admin["groups"][0]["requests"], 3);
     let bad = api.get(&admin_key, "/v2/usage?since=yesterday").await;
     assert_eq!(code(bad).await.0, StatusCode::UNPROCESSABLE_ENTITY);
@@ -379,7 +387,7 @@ async fn a_restart_keeps_tenants_keys_and_usage() {
     let mut api = Api::new(Service::start_in(data, port, &[REQUIRED]));
     let (_, key) = api.tenant(&admin_key, "durable", json!({})).await;
     api.post(&key, "/run", json!({"text": "hello"})).await;
-    usage_of(&api, &key, "").await;
+    usage_of(&api, &key, "", 1).await;
     api.svc.terminate();
     assert_eq!(api.svc.wait_exit(Duration::from_secs(10)).code(), Some(0));
 
@@ -701,7 +709,7 @@ async fn a_model_name_is_bounded_before_the_ledger_sees_it() {
         .await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 
-    let report = usage_of(&api, &key, "group_by=model").await;
+    let report = usage_of(&api, &key, "group_by=model", 1).await;
     let groups = report["groups"].as_array().unwrap();
     assert_eq!(
         groups.len(),
