@@ -16,9 +16,22 @@
 # connections/rate between requests, so both sides get the same offered load
 # and the latency difference is Harpoon's own cost; without one, wrk runs
 # closed-loop and each side goes as fast as it can.
+# NGINX_WORKERS sets the upstream nginx's worker_processes (default 1; `auto`
+# is one per core, as a stock nginx.conf has). The proxy of side C keeps one.
+# HARPOON_ENV adds settings to both Harpoon sides, HARPOON_ENV_ALT to A2
+# only; with HARPOON_ENV_ALT and no HARPOON_BIN_ALT, A2 runs HARPOON_BIN, so
+# one binary is compared with itself under one changed setting, e.g.
+#   HARPOON_BIN=target/release/service HARPOON_ENV_ALT="RUST_LOG=info" \
+#     scripts/bench-gateway.sh 6 5 32
+# By default Harpoon logs at warn (the default level is info, a line per
+# request) and the model has no tokenizer.json (HF_HUB_CACHE points at an
+# empty folder), so the prompt is not tokenized; TOKENIZER=1 serves the tiny
+# test model's tokenizer (target/test-models/gemma3_text, `make setup`).
+# The first lines printed name the shape that was run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"; secs="${2:-5}"; conns="${3:-32}"; rate="${4:-}"
+workers="${NGINX_WORKERS:-1}"
 
 for tool in wrk nginx; do
   if ! command -v "$tool" >/dev/null; then
@@ -36,7 +49,7 @@ work=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 up=$(free_port); gw=$(free_port); px=$(free_port); gw2=$(free_port)
 cat > "$work/nginx.conf" <<NGINX
-worker_processes 1;
+worker_processes $workers;
 error_log $work/error.log;
 pid $work/nginx.pid;
 events { worker_connections 1024; }
@@ -77,22 +90,38 @@ http {
 NGINX
 nginx -p "$work/proxy" -c "$work/proxy/nginx.conf" -g 'daemon off;' &
 proxy_pid=$!
+# The model's tokenizer: none by default (an empty Hugging Face cache, so the
+# result does not depend on what this machine has downloaded).
+mkdir -p "$work/hf-cache"
+model_env=(HF_HUB_CACHE="$work/hf-cache")
+tokenizer="absent (prompt not tokenized)"
+if [ "${TOKENIZER:-0}" = 1 ]; then
+  repo="$PWD/target/test-models/gemma3_text"
+  [ -f "$repo/tokenizer.json" ] || { echo "bench: no $repo/tokenizer.json; run make setup" >&2; exit 2; }
+  model_env+=(HARPOON__MODELS__GEMMA__REPO="$repo")
+  tokenizer="present ($repo/tokenizer.json)"
+fi
 # Quotas far above the offered load: this measures the gateway, not the limiter.
-start_harpoon() { # binary port data_dir
-  RUST_LOG=warn SERVICE_PORT="$2" \
-    HARPOON__STORAGE__DATA_DIR="$3" \
+start_harpoon() { # binary port data_dir [NAME=value ...]
+  local binary="$1" port="$2" data="$3"; shift 3
+  env RUST_LOG=warn SERVICE_PORT="$port" \
+    HARPOON__STORAGE__DATA_DIR="$data" \
     HARPOON__QUOTAS__REQUESTS_PER_MINUTE=100000000 \
     HARPOON__QUOTAS__MAX_CONCURRENT=100000 \
     HARPOON__MODELS__GEMMA__ENGINE=openai \
     HARPOON__MODELS__GEMMA__BASE_URL="http://127.0.0.1:$up/v1" \
-    "$1" &
+    "${model_env[@]}" "$@" "$binary" >"$data.log" 2>&1 &
 }
-start_harpoon "$bin" "$gw" "$work/data"
+read -ra env_both <<<"${HARPOON_ENV:-}"
+read -ra env_alt <<<"${HARPOON_ENV_ALT:-}"
+start_harpoon "$bin" "$gw" "$work/data" "${env_both[@]}"
 svc_pid=$!
 pids="$svc_pid $nginx_pid $proxy_pid"
 sides="A B C"
-if [ -n "${HARPOON_BIN_ALT:-}" ]; then
-  start_harpoon "$HARPOON_BIN_ALT" "$gw2" "$work/data2"
+bin_alt="${HARPOON_BIN_ALT:-}"
+[ -z "$bin_alt" ] && [ -n "${HARPOON_ENV_ALT:-}" ] && bin_alt="$bin"
+if [ -n "$bin_alt" ]; then
+  start_harpoon "$bin_alt" "$gw2" "$work/data2" "${env_both[@]}" "${env_alt[@]}"
   alt_pid=$!
   pids="$pids $alt_pid"
   sides="A A2 B C"
@@ -141,12 +170,14 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # Context switches of a process's live threads so far (threads that ended
 # take theirs with them; the service's serving threads live for the run).
 switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/{s += $2} END {print s}'; }
+# The machine's CPU ticks so far: all of them, and those stolen by the host.
+machine() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $9}' /proc/stat; }
 run() { # side port
-  local out before after cs_before cs_after pid=$svc_pid
+  local out before after cs_before cs_after m_before m_after pid=$svc_pid
   [ "$1" = A2 ] && pid=$alt_pid
-  before=$(ticks "$pid"); cs_before=$(switches "$pid")
+  before=$(ticks "$pid"); cs_before=$(switches "$pid"); m_before=$(machine)
   out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/post.lua" "http://127.0.0.1:$2/v1/chat/completions")
-  after=$(ticks "$pid"); cs_after=$(switches "$pid")
+  after=$(ticks "$pid"); cs_after=$(switches "$pid"); m_after=$(machine)
   if grep -q "Non-2xx" <<<"$out"; then echo "bench: $1 answered errors" >&2; echo "$out" >&2; exit 1; fi
   local cpu="" cs=""
   if [ "$1" = A ] || [ "$1" = A2 ]; then # Harpoon's own CPU (µs) and switches per request
@@ -154,12 +185,22 @@ run() { # side port
     cpu=$(python3 -c "print(round(($after - $before) * 1e6 / $(getconf CLK_TCK) / $n, 1))")
     cs=$(python3 -c "print(round(($cs_after - $cs_before) / $n, 2))")
   fi
-  printf '%s %s %s %s %s %s\n' "$1" "$(awk '/^Requests\/sec:/{print $2}' <<<"$out")" \
-    "$(awk '$1=="50%"{print $2}' <<<"$out")" "$(awk '$1=="99%"{print $2}' <<<"$out")" "$cpu" "$cs" | tee -a "$results"
+  local steal; steal=$(python3 -c "b, a = '$m_before'.split(), '$m_after'.split(); print(round(100 * (int(a[1]) - int(b[1])) / max(1, int(a[0]) - int(b[0])), 1))")
+  [ "$1" = A ] || [ "$1" = A2 ] || cpu=- cs=-
+  printf '%s %s %s %s %s %s %s\n' "$1" "$(awk '/^Requests\/sec:/{print $2}' <<<"$out")" \
+    "$(awk '$1=="50%"{print $2}' <<<"$out")" "$(awk '$1=="99%"{print $2}' <<<"$out")" "$cpu" "$cs" "$steal" | tee -a "$results"
 }
+echo "started: $(date -u '+%F %H:%M:%S') UTC, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -m); wrk, nginx and Harpoon share the cores"
-echo "per round: wrk -t2 -c$conns -d${secs}s --latency -s post.lua http://127.0.0.1:PORT/v1/chat/completions ${rate:+(offered load $rate req/s)}"
-echo "side requests/s p50 p99 harpoon_cpu_us_per_request harpoon_switches_per_request"
+if [ -n "$rate" ]; then
+  shape="open loop, $rate req/s offered over $conns connections, ${ARRIVALS:-poisson} arrivals"
+else
+  shape="closed loop, $conns connections, each side as fast as it goes"
+fi
+echo "shape: $shape; upstream nginx worker_processes $workers"
+echo "harpoon: A = $bin${alt_pid:+, A2 = $bin_alt}; RUST_LOG=warn${HARPOON_ENV:+ $HARPOON_ENV}${HARPOON_ENV_ALT:+ (A2 also: $HARPOON_ENV_ALT)}; tokenizer $tokenizer"
+echo "per round: wrk -t2 -c$conns -d${secs}s --latency -s post.lua http://127.0.0.1:PORT/v1/chat/completions"
+echo "side requests/s p50 p99 harpoon_cpu_us_per_request harpoon_switches_per_request steal_%"
 port_of() { case "$1" in A) echo "$gw";; A2) echo "$gw2";; B) echo "$up";; C) echo "$px";; esac; }
 for _ in $(seq "$rounds"); do
   for side in $sides; do run "$side" "$(port_of "$side")"; done
@@ -188,4 +229,10 @@ for s, who in (("A", "Harpoon"), ("A2", "HARPOON_BIN_ALT")):
         cpu = statistics.median(float(r[4]) for r in rows if r[0] == s)
         cs = statistics.median(float(r[5]) for r in rows if r[0] == s)
         print(f"{who} per request (median of {s} rounds): CPU {cpu:.1f} us, {cs:.2f} context switches")
+if "A2" in med:
+    ratio = lambda k, i: statistics.median(float(r[i]) for r in rows if r[0] == k)
+    print(f"A/A2: throughput {med['A'][0]/med['A2'][0]:.3f}, CPU per request {ratio('A', 4)/ratio('A2', 4):.3f}, "
+          f"p50 {med['A'][1]/med['A2'][1]:.3f}, p99 {med['A'][2]/med['A2'][2]:.3f}")
+steal = [float(r[6]) for r in rows]
+print(f"CPU stolen by the host during the rounds: median {statistics.median(steal):.1f} %, max {max(steal):.1f} %")
 PY
