@@ -26,7 +26,8 @@
 # By default Harpoon logs at warn (the default level is info, a line per
 # request) and the model has no tokenizer.json (HF_HUB_CACHE points at an
 # empty folder), so the prompt is not tokenized; TOKENIZER=1 serves the tiny
-# test model's tokenizer (target/test-models/gemma3_text, `make setup`).
+# test model's tokenizer (target/test-models/gemma3_text, `make setup`) to
+# both Harpoon sides, TOKENIZER=A2 to A2 only.
 # The first lines printed name the shape that was run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -95,12 +96,20 @@ proxy_pid=$!
 mkdir -p "$work/hf-cache"
 model_env=(HF_HUB_CACHE="$work/hf-cache")
 tokenizer="absent (prompt not tokenized)"
-if [ "${TOKENIZER:-0}" = 1 ]; then
-  repo="$PWD/target/test-models/gemma3_text"
-  [ -f "$repo/tokenizer.json" ] || { echo "bench: no $repo/tokenizer.json; run make setup" >&2; exit 2; }
-  model_env+=(HARPOON__MODELS__GEMMA__REPO="$repo")
-  tokenizer="present ($repo/tokenizer.json)"
-fi
+case "${TOKENIZER:-0}" in
+  0) ;;
+  1|A2)
+    repo="$PWD/target/test-models/gemma3_text"
+    [ -f "$repo/tokenizer.json" ] || { echo "bench: no $repo/tokenizer.json; run make setup" >&2; exit 2; }
+    if [ "$TOKENIZER" = 1 ]; then
+      model_env+=(HARPOON__MODELS__GEMMA__REPO="$repo")
+      tokenizer="present ($repo/tokenizer.json)"
+    else
+      HARPOON_ENV_ALT="${HARPOON_ENV_ALT:+$HARPOON_ENV_ALT }HARPOON__MODELS__GEMMA__REPO=$repo"
+      tokenizer="absent on A, present on A2 ($repo/tokenizer.json)"
+    fi;;
+  *) echo "bench: TOKENIZER is 0, 1 or A2" >&2; exit 2;;
+esac
 # Quotas far above the offered load: this measures the gateway, not the limiter.
 start_harpoon() { # binary port data_dir [NAME=value ...]
   local binary="$1" port="$2" data="$3"; shift 3
@@ -216,15 +225,15 @@ sides = sys.argv[2:]
 med = {s: [statistics.median(float(r[1]) for r in rows if r[0] == s),
            statistics.median(ms(r[2]) for r in rows if r[0] == s),
            statistics.median(ms(r[3]) for r in rows if r[0] == s)] for s in sides}
-names = {"A": "Harpoon -> nginx", "A2": "HARPOON_BIN_ALT -> nginx", "B": "nginx direct",
+names = {"A": "Harpoon -> nginx", "A2": "Harpoon A2 -> nginx", "B": "nginx direct",
          "C": "nginx proxy -> nginx"}
 for s in sides:
     print(f"median {s} ({names[s]}): {med[s][0]:,.0f} req/s, p50 {med[s][1]:.3f} ms, p99 {med[s][2]:.3f} ms")
-for s, who in (("A", "Harpoon"), ("A2", "HARPOON_BIN_ALT"), ("C", "the nginx proxy")):
+for s, who in (("A", "Harpoon"), ("A2", "Harpoon A2"), ("C", "the nginx proxy")):
     if s in med:
         print(f"added by {who}: p50 {med[s][1]-med['B'][1]:+.3f} ms, p99 {med[s][2]-med['B'][2]:+.3f} ms; "
               f"throughput ratio {s}/B {med[s][0]/med['B'][0]:.2f}")
-for s, who in (("A", "Harpoon"), ("A2", "HARPOON_BIN_ALT")):
+for s, who in (("A", "Harpoon"), ("A2", "Harpoon A2")):
     if s in med:
         cpu = statistics.median(float(r[4]) for r in rows if r[0] == s)
         cs = statistics.median(float(r[5]) for r in rows if r[0] == s)
