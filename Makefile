@@ -104,11 +104,14 @@ bench-router:
 bench-health:
 	./scripts/bench-health.sh
 
-## Added latency through Harpoon to a static upstream, closed-loop and at a fixed offered load.
+## Added latency through Harpoon to a static upstream, closed-loop and at a fixed offered load;
+## then closed-loop with a stock nginx (worker_processes auto) and, as A2, the service's default
+## log level and a model tokenizer (docs/performance.md, "Session 6").
 bench-gateway:
 	./scripts/bench-gateway.sh 3 5 32
 	./scripts/bench-gateway.sh 9 5 32 2000
 	ARRIVALS=fixed ./scripts/bench-gateway.sh 9 5 32 2000
+	NGINX_WORKERS=auto TOKENIZER=A2 HARPOON_ENV_ALT=RUST_LOG=info ./scripts/bench-gateway.sh 3 5 32
 
 ## Tokens/s through the service (mlx engine) against mlx-lm called directly (after `make setup`).
 bench-tokens:
