@@ -9,6 +9,7 @@ use crate::settings::{AuthMode, QuotaSettings};
 use crate::storage::Storage;
 use crate::storage::keys::{KeyRefusal, Scope};
 use crate::storage::tenants::Tenant;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -154,11 +155,22 @@ impl CallerCache {
 
 /// Who a request claims to be, before the cache or the database says who it is.
 #[derive(Debug, Clone)]
-enum Claim {
-    /// An API key (or none) on the main listener.
-    Key(Option<String>),
+enum Claim<'a> {
+    /// An API key (or none) on the main listener; borrowed from the request,
+    /// owned only by a background refresh.
+    Key(Option<Cow<'a, str>>),
     /// The shared-key MCP listener, which runs as the local tenant.
     McpListener,
+}
+
+impl Claim<'_> {
+    /// The same claim, owning its key (for a background refresh).
+    fn into_owned(self) -> Claim<'static> {
+        match self {
+            Claim::Key(key) => Claim::Key(key.map(|k| Cow::Owned(k.into_owned()))),
+            Claim::McpListener => Claim::McpListener,
+        }
+    }
 }
 
 /// Resolves API keys to callers, with the cache in front of the database.
@@ -202,7 +214,7 @@ impl Callers {
 
     /// The caller presenting `key` (with auth disabled, the local tenant as admin).
     pub async fn identify(self: &Arc<Self>, key: Option<&str>) -> Result<Caller, ApiError> {
-        self.cached(Claim::Key(key.map(str::to_owned))).await
+        self.cached(Claim::Key(key.map(Cow::Borrowed))).await
     }
 
     /// The caller of the shared-key MCP listener: the local tenant, unless suspended.
@@ -224,7 +236,7 @@ impl Callers {
 
     /// The caller behind a claim, from the cache while fresh; a stale entry is
     /// served while one background lookup refreshes it.
-    async fn cached(self: &Arc<Self>, claim: Claim) -> Result<Caller, ApiError> {
+    async fn cached(self: &Arc<Self>, claim: Claim<'_>) -> Result<Caller, ApiError> {
         // Hash once: the cache never holds a key itself.
         let cache_id = match (&claim, self.mode) {
             (Claim::McpListener, _) => "mcp-listener".to_owned(),
@@ -235,7 +247,7 @@ impl Callers {
         match self.cache.get(&cache_id) {
             Cached::Fresh(caller) => Ok(caller),
             Cached::Stale(caller) => {
-                let this = self.clone();
+                let (this, claim) = (self.clone(), claim.into_owned());
                 tokio::spawn(async move {
                     let seen = this.cache.generation();
                     match this.resolve(&claim).await {
@@ -256,7 +268,7 @@ impl Callers {
         }
     }
 
-    async fn resolve(&self, claim: &Claim) -> Result<Caller, ApiError> {
+    async fn resolve(&self, claim: &Claim<'_>) -> Result<Caller, ApiError> {
         match claim {
             Claim::Key(key) => self.resolve_key(key.as_deref()).await,
             Claim::McpListener => {
