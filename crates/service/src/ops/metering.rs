@@ -34,7 +34,7 @@ const PREPARE_INLINE_MAX: usize = 4 * 1024;
 /// or, if dropped unfinished (the client left mid-stream), with status 499.
 pub struct Metered {
     state: AppState,
-    caller: Caller,
+    tenant: TenantBudget,
     route: String,
     started: Instant,
     model: String,
@@ -53,7 +53,7 @@ impl Metered {
     pub fn begin(state: &AppState, caller: &Caller, route: &str, model: &str) -> Self {
         Self {
             state: state.clone(),
-            caller: caller.clone(),
+            tenant: TenantBudget::of(caller),
             route: route.to_owned(),
             started: Instant::now(),
             // Requests are validated before they get here; a name that still
@@ -120,35 +120,11 @@ impl Metered {
     }
 
     /// Admits work whose spending the caller bounds itself (the fusion
-    /// refiner, a strike's generation): reserves `tokens`, or 429 when the
-    /// tenant's budget for the day is committed.
+    /// refiner): reserves `tokens`, or 429 when the tenant's budget for the
+    /// day is committed.
     pub async fn reserve(&mut self, tokens: u64) -> Result<(), ApiError> {
-        let Some(budget) = self.caller.limits.tokens_per_day else {
-            return Ok(());
-        };
-        let now = now_ms();
-        let (state, tenant) = (&self.state, &self.caller.tenant);
-        match state
-            .usage
-            .reserve(&state.storage, &tenant.id, budget, tokens, now)
-            .await?
-        {
-            Ok(reservation) => {
-                self.reservation = Some(reservation);
-                Ok(())
-            }
-            Err(spent) => {
-                let until_midnight = day_start(now) + 86_400_000 - now;
-                Err(ApiError::too_many_requests(
-                    format!(
-                        "tenant {:?} has used or reserved {} of its {budget} tokens for today (UTC)",
-                        tenant.name,
-                        spent.committed.min(budget)
-                    ),
-                    Duration::from_millis(u64::try_from(until_midnight).unwrap_or(1_000)),
-                ))
-            }
-        }
+        self.reservation = self.tenant.reserve(&self.state, tokens).await?;
+        Ok(())
     }
 
     /// Counts one streamed delta (about one token) towards the partial usage.
@@ -179,14 +155,14 @@ impl Metered {
         self.done = true;
         if let (Some(manager), Some(u), true) = (&self.state.hosted_ai, usage, self.on_hosted) {
             manager.meter().record(
-                &self.caller.tenant.id,
+                &self.tenant.id,
                 &self.model,
                 u.prompt_tokens,
                 u.completion_tokens,
             );
         }
         self.state.usage.record(UsageRow {
-            tenant_id: self.caller.tenant.id.clone(),
+            tenant_id: self.tenant.id.clone(),
             route: self.route.clone(),
             model: self.model.clone(),
             tier: self.tier.map(str::to_owned),
@@ -216,11 +192,56 @@ impl Drop for Metered {
 /// UTC day (429, `Retry-After` until midnight UTC), for work metered
 /// elsewhere (a strike's generation is written to the ledger by the bridge).
 pub async fn check_budget(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
-    let mut probe = Metered::begin(state, caller, "", "");
-    let outcome = probe.reserve(0).await;
-    // Nothing was run: no row.
-    probe.done = true;
-    outcome
+    TenantBudget::of(caller).reserve(state, 0).await.map(drop)
+}
+
+/// What metering needs of the caller: its tenant, and its daily budget.
+struct TenantBudget {
+    id: String,
+    /// The tenant's name and budget, when it has one (for the refusal).
+    budget: Option<(String, u64)>,
+}
+
+impl TenantBudget {
+    fn of(caller: &Caller) -> Self {
+        Self {
+            id: caller.tenant.id.clone(),
+            budget: caller
+                .limits
+                .tokens_per_day
+                .map(|budget| (caller.tenant.name.clone(), budget)),
+        }
+    }
+
+    /// `tokens` of the day's budget, or 429 when it is committed; nothing
+    /// when the tenant has no budget.
+    async fn reserve(
+        &self,
+        state: &AppState,
+        tokens: u64,
+    ) -> Result<Option<Reservation>, ApiError> {
+        let Some((name, budget)) = &self.budget else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        match state
+            .usage
+            .reserve(&state.storage, &self.id, *budget, tokens, now)
+            .await?
+        {
+            Ok(reservation) => Ok(Some(reservation)),
+            Err(spent) => {
+                let until_midnight = day_start(now) + 86_400_000 - now;
+                Err(ApiError::too_many_requests(
+                    format!(
+                        "tenant {name:?} has used or reserved {} of its {budget} tokens for today (UTC)",
+                        spent.committed.min(*budget)
+                    ),
+                    Duration::from_millis(u64::try_from(until_midnight).unwrap_or(1_000)),
+                ))
+            }
+        }
+    }
 }
 
 /// At most one token per byte of text (byte-level tokenizers never do
@@ -331,9 +352,7 @@ mod tests {
             "the budget is used up, not refused early: {total}"
         );
         // Settled: the next request sees the spent budget.
-        let mut next = Metered::begin(&state, &caller, "/test", "budgeted");
-        assert!(next.reserve(1).await.is_err());
-        next.done = true;
+        assert!(check_budget(&state, &caller).await.is_err());
         state.storage.close().await;
     }
 
