@@ -61,7 +61,20 @@ impl IntoResponse for ApiError {
         }
         // For the request's log line and metrics, which see the response only.
         response.extensions_mut().insert(self.code());
+        log(&self);
         response
+    }
+}
+
+/// Logs an answered error at its code's level: what the operator must fix
+/// at error, a part outside the service at warn, the caller's mistakes at
+/// debug (the request's own line already says its status and code).
+fn log(e: &ApiError) {
+    let (code, message) = (e.code().as_str(), e.message());
+    match e.code().log_level() {
+        tracing::Level::ERROR => tracing::error!(code, message, "answered with an error"),
+        tracing::Level::WARN => tracing::warn!(code, message, "answered with an error"),
+        _ => tracing::debug!(code, message, "answered with an error"),
     }
 }
 
