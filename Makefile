@@ -98,15 +98,17 @@ router:
 ## Benchmarks; figures go to docs/performance.md with the command behind each.
 bench: bench-router bench-health bench-gateway bench-tokens bench-fusion bench-hosted
 
+## The router's classification, and preparing a prompt (its tokenizing) by size (after `make setup`).
 bench-router:
 	$(CARGO) bench --locked -p orchestrator --bench classify
+	$(CARGO) bench --locked -p orchestrator --bench prepare
 
 bench-health:
 	./scripts/bench-health.sh
 
 ## Added latency through Harpoon to a static upstream, closed-loop and at a fixed offered load;
 ## then closed-loop with a stock nginx (worker_processes auto) and, as A2, the service's default
-## log level and a model tokenizer (docs/performance.md, "Session 6").
+## log level and a model tokenizer (the tiny test model's: after `make setup`; docs/performance.md, "Session 6").
 bench-gateway:
 	./scripts/bench-gateway.sh 3 5 32
 	./scripts/bench-gateway.sh 9 5 32 2000

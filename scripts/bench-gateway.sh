@@ -135,7 +135,10 @@ if [ -n "$bin_alt" ]; then
   pids="$pids $alt_pid"
   sides="A A2 B C"
 fi
-trap 'kill $pids 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+# On failure, the services' own logs say why before their folder goes.
+trap 'status=$?; kill $pids 2>/dev/null || true; wait 2>/dev/null || true
+  [ "$status" -eq 0 ] || tail -n 50 "$work"/data*.log >&2 2>/dev/null || true
+  rm -rf "$work"' EXIT
 
 cat > "$work/post.lua" <<'LUA'
 wrk.method = "POST"
@@ -188,14 +191,13 @@ run() { # side port
   out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/post.lua" "http://127.0.0.1:$2/v1/chat/completions")
   after=$(ticks "$pid"); cs_after=$(switches "$pid"); m_after=$(machine)
   if grep -q "Non-2xx" <<<"$out"; then echo "bench: $1 answered errors" >&2; echo "$out" >&2; exit 1; fi
-  local cpu="" cs=""
+  local cpu=- cs=-
   if [ "$1" = A ] || [ "$1" = A2 ]; then # Harpoon's own CPU (µs) and switches per request
     local n; n=$(awk '/requests in/{print $1}' <<<"$out")
     cpu=$(python3 -c "print(round(($after - $before) * 1e6 / $(getconf CLK_TCK) / $n, 1))")
     cs=$(python3 -c "print(round(($cs_after - $cs_before) / $n, 2))")
   fi
   local steal; steal=$(python3 -c "b, a = '$m_before'.split(), '$m_after'.split(); print(round(100 * (int(a[1]) - int(b[1])) / max(1, int(a[0]) - int(b[0])), 1))")
-  [ "$1" = A ] || [ "$1" = A2 ] || cpu=- cs=-
   printf '%s %s %s %s %s %s %s\n' "$1" "$(awk '/^Requests\/sec:/{print $2}' <<<"$out")" \
     "$(awk '$1=="50%"{print $2}' <<<"$out")" "$(awk '$1=="99%"{print $2}' <<<"$out")" "$cpu" "$cs" "$steal" | tee -a "$results"
 }
