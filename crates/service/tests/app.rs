@@ -503,9 +503,6 @@ async fn openapi_documents_every_route_and_the_error_shape() {
             "/run {status}"
         );
     }
-    // The served document is the one the code generates.
-    let generated: Value = serde_json::to_value(service::app::openapi()).unwrap();
-    assert_eq!(doc, generated);
 }
 
 #[tokio::test]
