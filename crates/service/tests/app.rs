@@ -368,7 +368,12 @@ async fn classify_routes_prompts_and_rejects_bad_input() {
         let line = format!("router_classifications_total{{category=\"{category}\"}} {expected}");
         assert!(metrics.contains(&line), "{line}: {metrics}");
     }
-    assert!(metrics.contains("router_classification_seconds_bucket"));
+    // Two prompts classified, so two more timings; the rejected bodies never
+    // reach the classifier.
+    let timed = |scrape: &prometheus_parse::Scrape| {
+        counted(scrape, "router_classification_seconds_count", &[])
+    };
+    assert_eq!(timed(&after) - timed(&before), 2.0, "{metrics}");
 }
 
 #[tokio::test]
@@ -431,14 +436,15 @@ async fn metrics_are_prometheus_text_with_the_request_just_made() {
         !text.contains("12345"),
         "raw paths never become label values"
     );
-    assert!(
-        scrape
-            .samples
-            .iter()
-            .any(|s| s.metric == "http_request_duration_seconds"
-                && s.labels.get("route") == Some("/ready")),
-        "latency histogram by route"
-    );
+    // The latency histogram by route holds one more timing per request.
+    let timed = |scrape: &prometheus_parse::Scrape| {
+        counted(
+            scrape,
+            "http_request_duration_seconds_count",
+            &[("route", "/ready")],
+        )
+    };
+    assert_eq!(timed(&scrape) - timed(&before), 3.0, "{text}");
 }
 
 #[tokio::test]
