@@ -141,6 +141,13 @@ impl<'ast> Visit<'ast> for Paths<'_> {
             syn::Item::Fn(f) => &f.attrs,
             syn::Item::Impl(i) => &i.attrs,
             syn::Item::Use(u) => &u.attrs,
+            syn::Item::Struct(s) => &s.attrs,
+            syn::Item::Enum(e) => &e.attrs,
+            syn::Item::Const(c) => &c.attrs,
+            syn::Item::Static(s) => &s.attrs,
+            syn::Item::Trait(t) => &t.attrs,
+            syn::Item::Type(t) => &t.attrs,
+            syn::Item::Macro(m) => &m.attrs,
             _ => return syn::visit::visit_item(self, item),
         };
         if !is_test_only(attrs) {
@@ -150,6 +157,21 @@ impl<'ast> Visit<'ast> for Paths<'_> {
 
     fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
         self.use_tree(&mut Vec::new(), &item.tree);
+    }
+
+    /// Paths inside a macro call (`routes!(a::b)`, `matches!(x, crate::…)`,
+    /// `format!` arguments) when its body reads as expressions; bodies that
+    /// do not (tracing's `field = %value`) are skipped.
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        use syn::punctuated::Punctuated;
+        if let Ok(exprs) =
+            mac.parse_body_with(Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated)
+        {
+            for expr in &exprs {
+                self.visit_expr(expr);
+            }
+        }
+        syn::visit::visit_macro(self, mac);
     }
 
     fn visit_path(&mut self, path: &'ast syn::Path) {
@@ -274,4 +296,18 @@ fn the_check_finds_a_circle_when_there_is_one() {
     )
     .unwrap();
     assert_eq!(find_circle(&graph(src)).map(|c| show(&c)), None);
+    // A test-only struct is left out; a path inside a macro call counts.
+    std::fs::write(
+        src.join("c.rs"),
+        "pub struct Z;\n#[cfg(test)]\nstruct T(crate::a::X);",
+    )
+    .unwrap();
+    assert_eq!(find_circle(&graph(src)).map(|c| show(&c)), None);
+    std::fs::write(
+        src.join("c.rs"),
+        "pub struct Z;\nfn f() { assert!(matches!(1, crate::a::N)); }",
+    )
+    .unwrap();
+    let circle = find_circle(&graph(src)).expect("c reaches a inside matches!");
+    assert!(show(&circle).contains("a::inner"), "{}", show(&circle));
 }
