@@ -1,8 +1,80 @@
 //! The `mcp` configuration section: the dedicated MCP listener.
 
 use orchestrator::{InvalidSetting, Secret};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::net::IpAddr;
+
+/// An address to bind: an IP address, or `localhost` for the IPv4 loopback.
+/// Parsed when the configuration is read; printed as it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindHost {
+    text: String,
+    ip: IpAddr,
+}
+
+impl BindHost {
+    /// `text` as an address; `localhost` only in lower case.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Self::parse_as(text, false)
+    }
+
+    /// The IPv4 loopback, `127.0.0.1`.
+    pub fn loopback() -> Self {
+        Self {
+            text: "127.0.0.1".to_owned(),
+            ip: IpAddr::from([127, 0, 0, 1]),
+        }
+    }
+
+    /// The address, with `localhost` the IPv4 loopback.
+    pub fn ip(&self) -> IpAddr {
+        self.ip
+    }
+
+    /// The address as configured.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// `text` as an address; `localhost` in any case where `any_case`
+    /// (what `mcp.host` has always accepted).
+    fn parse_as(text: &str, any_case: bool) -> Result<Self, String> {
+        let localhost = if any_case {
+            text.eq_ignore_ascii_case("localhost")
+        } else {
+            text == "localhost"
+        };
+        let ip = if localhost {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            text.parse()
+                .map_err(|_| format!("{text:?} is not an IP address or `localhost`"))?
+        };
+        Ok(Self {
+            text: text.to_owned(),
+            ip,
+        })
+    }
+
+    /// Deserializes with `localhost` in any case.
+    fn deserialize_any_case<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse_as(&text, true).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for BindHost {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for BindHost {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
 
 /// The dedicated MCP listener (`/mcp` on the service port is always served).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -10,8 +82,10 @@ use std::net::IpAddr;
 pub struct McpSettings {
     /// Start the second listener on `host:port`.
     pub enabled: bool,
-    /// Address of the second listener (env `MCP_WS_HOST`).
-    pub host: String,
+    /// Address of the second listener (env `MCP_WS_HOST`): an IP address or
+    /// `localhost` in any case.
+    #[serde(deserialize_with = "BindHost::deserialize_any_case")]
+    pub host: BindHost,
     /// Port of the second listener (env `MCP_WS_PORT`).
     pub port: u16,
     /// Shared key the second listener requires when set (env `MCP_API_KEY`).
@@ -22,7 +96,7 @@ impl Default for McpSettings {
     fn default() -> Self {
         Self {
             enabled: false,
-            host: "127.0.0.1".to_owned(),
+            host: BindHost::loopback(),
             port: 3002,
             api_key: None,
         }
@@ -31,21 +105,12 @@ impl Default for McpSettings {
 
 impl McpSettings {
     /// The listener's IP address (`localhost` is loopback).
-    pub fn bind_ip(&self) -> Result<IpAddr, InvalidSetting> {
-        if self.host.eq_ignore_ascii_case("localhost") {
-            return Ok(IpAddr::from([127, 0, 0, 1]));
-        }
-        self.host.parse().map_err(|_| {
-            InvalidSetting::new(
-                "mcp.host",
-                format!("{:?} is not an IP address or `localhost`", self.host),
-            )
-        })
+    pub fn bind_ip(&self) -> IpAddr {
+        self.host.ip()
     }
 
-    /// Checks the address and the key.
+    /// Checks the key (the address was checked when read).
     pub fn validate(&self) -> Result<(), InvalidSetting> {
-        self.bind_ip()?;
         if self
             .api_key
             .as_ref()
@@ -62,19 +127,21 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn read(host: &str) -> Result<McpSettings, serde_path_to_error::Error<serde_json::Error>> {
+        serde_path_to_error::deserialize(serde_json::json!({ "host": host }))
+    }
+
     #[test]
     fn host_must_be_an_address() {
-        let bad = McpSettings {
-            host: "example.com".into(),
-            ..McpSettings::default()
-        };
-        assert_eq!(bad.validate().unwrap_err().key, "mcp.host");
+        assert_eq!(read("example.com").unwrap_err().path().to_string(), "host");
         assert!(McpSettings::default().validate().is_ok());
-        let local = McpSettings {
-            host: "localhost".into(),
-            ..McpSettings::default()
-        };
-        assert!(local.bind_ip().unwrap().is_loopback());
+        for local in ["localhost", "LOCALHOST"] {
+            assert!(read(local).unwrap().bind_ip().is_loopback(), "{local}");
+        }
+        assert!(
+            BindHost::parse("LOCALHOST").is_err(),
+            "the service's own host"
+        );
     }
 
     #[test]

@@ -55,29 +55,6 @@ pub struct Settings {
     pub bridge: harpoon_bridge::BridgeSettings,
     /// The dedicated MCP listener.
     pub mcp: resources::McpSettings,
-    /// What validation made of values that depend on others.
-    #[serde(skip)]
-    resolved: Resolved,
-}
-
-/// Values validation derives from several keys at once.
-#[derive(Debug, Clone, PartialEq)]
-struct Resolved {
-    /// `auth.mode`, or the default for the bind address.
-    auth_mode: AuthMode,
-    /// `mcp.host` as an address.
-    mcp_ip: IpAddr,
-}
-
-impl Default for Resolved {
-    /// What validation makes of the defaults (a test holds them equal):
-    /// a loopback bind, so no keys.
-    fn default() -> Self {
-        Self {
-            auth_mode: AuthMode::Disabled,
-            mcp_ip: IpAddr::from([127, 0, 0, 1]),
-        }
-    }
 }
 
 /// Whether requests need an API key.
@@ -146,49 +123,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, for log shippers.
     Json,
-}
-
-/// An address to bind: an IP address, or `localhost` for the IPv4 loopback.
-/// Parsed when the configuration is read; printed as it was written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct BindHost {
-    text: String,
-    ip: IpAddr,
-}
-
-impl BindHost {
-    fn parse(text: &str) -> Result<Self, String> {
-        let ip = if text == "localhost" {
-            IpAddr::from([127, 0, 0, 1])
-        } else {
-            text.parse()
-                .map_err(|_| format!("{text:?} is not an IP address or `localhost`"))?
-        };
-        Ok(Self {
-            text: text.to_owned(),
-            ip,
-        })
-    }
-
-    fn loopback() -> Self {
-        Self {
-            text: "127.0.0.1".to_owned(),
-            ip: IpAddr::from([127, 0, 0, 1]),
-        }
-    }
-}
-
-impl Serialize for BindHost {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.text)
-    }
-}
-
-impl<'de> Deserialize<'de> for BindHost {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Self::parse(&text).map_err(serde::de::Error::custom)
-    }
 }
 
 /// Origins browsers may call from (`service.cors_origins`), checked and made
@@ -267,7 +201,7 @@ impl<'de> Deserialize<'de> for CorsOrigins {
 #[serde(deny_unknown_fields, default)]
 pub struct ServiceSettings {
     /// Address to bind: an IP address or `localhost` ([`Self::bind_ip`]).
-    host: BindHost,
+    host: resources::settings::BindHost,
     /// TCP port; 0 asks the OS for a free one.
     pub port: u16,
     /// `tracing` filter directives, e.g. `info` or `service=debug,tower_http=info`.
@@ -299,7 +233,7 @@ pub struct ServiceSettings {
 impl Default for ServiceSettings {
     fn default() -> Self {
         Self {
-            host: BindHost::loopback(),
+            host: resources::settings::BindHost::loopback(),
             port: 8080,
             log_level: "info".into(),
             log_format: LogFormat::Text,
@@ -320,12 +254,12 @@ impl Default for ServiceSettings {
 impl ServiceSettings {
     /// The address to bind, with `localhost` the IPv4 loopback.
     pub fn bind_ip(&self) -> IpAddr {
-        self.host.ip
+        self.host.ip()
     }
 
     /// The address as configured: an IP address or `localhost`.
     pub fn host(&self) -> &str {
-        &self.host.text
+        self.host.as_str()
     }
 
     fn validate(&self) -> Result<(), InvalidSetting> {
@@ -552,7 +486,7 @@ impl Settings {
             .build()
             .map_err(|e| invalid("<environment>", e.to_string()))?;
         let raw = merged.clone();
-        let mut settings: Settings = serde_path_to_error::deserialize(merged).map_err(|e| {
+        let settings: Settings = serde_path_to_error::deserialize(merged).map_err(|e| {
             let key = e.path().to_string();
             let expected = expected::expected::<Settings>(e.path());
             invalid(
@@ -560,30 +494,38 @@ impl Settings {
                 refusal(e.inner(), expected, raw.get_string(&key).ok()),
             )
         })?;
-        settings.resolved = settings.validate().map_err(|e| invalid(&e.key, e.reason))?;
+        settings.validate().map_err(|e| invalid(&e.key, e.reason))?;
         Ok(Loaded { settings, file })
     }
 
-    /// Checks every section's invariants; resolves what depends on several keys.
-    fn validate(&self) -> Result<Resolved, InvalidSetting> {
+    /// Checks every section's invariants and those across sections.
+    fn validate(&self) -> Result<(), InvalidSetting> {
         self.service.validate()?;
         self.models.validate()?;
         self.storage.validate()?;
         self.mcp.validate()?;
-        let mcp_ip = self.mcp.bind_ip()?;
-        let auth_mode = self.resolve_auth_mode()?;
+        if self.auth.mode == Some(AuthMode::Disabled) && !self.service.bind_ip().is_loopback() {
+            return Err(InvalidSetting::new(
+                "auth.mode",
+                format!(
+                    "`disabled` is allowed only on a loopback bind, not on service.host {}",
+                    self.service.host()
+                ),
+            ));
+        }
+        let auth_mode = self.auth_mode();
         // A keyless MCP listener off loopback would serve the local tenant to
         // the network.
         if self.mcp.enabled
             && self.mcp.api_key.is_none()
             && auth_mode == AuthMode::Disabled
-            && !mcp_ip.is_loopback()
+            && !self.mcp_bind_ip().is_loopback()
         {
             return Err(InvalidSetting::new(
                 "mcp.api_key",
                 format!(
                     "required when mcp.host ({}) is not loopback and auth is disabled",
-                    self.mcp.host
+                    self.mcp.host.as_str()
                 ),
             ));
         }
@@ -616,37 +558,26 @@ impl Settings {
             .map_err(|e| InvalidSetting::new(e.key, e.reason))?;
         self.hosted_ai.validate()?;
         self.bridge.validate()?;
-        Ok(Resolved { auth_mode, mcp_ip })
-    }
-
-    /// The authentication mode: explicit, or by the bind address. Disabling
-    /// auth on an address other hosts can reach is refused.
-    fn resolve_auth_mode(&self) -> Result<AuthMode, InvalidSetting> {
-        let loopback = self.service.bind_ip().is_loopback();
-        match self.auth.mode {
-            Some(AuthMode::Disabled) if !loopback => Err(InvalidSetting::new(
-                "auth.mode",
-                format!(
-                    "`disabled` is allowed only on a loopback bind, not on service.host {}",
-                    self.service.host()
-                ),
-            )),
-            Some(mode) => Ok(mode),
-            None if loopback => Ok(AuthMode::Disabled),
-            None => Ok(AuthMode::Required),
-        }
+        Ok(())
     }
 
     /// The authentication mode in force: `auth.mode`, or unset, disabled on
-    /// a loopback bind and required on any other (resolved at load).
+    /// a loopback bind and required on any other. Loading refuses `disabled`
+    /// on an address other hosts can reach.
     pub fn auth_mode(&self) -> AuthMode {
-        self.resolved.auth_mode
+        self.auth
+            .mode
+            .unwrap_or(if self.service.bind_ip().is_loopback() {
+                AuthMode::Disabled
+            } else {
+                AuthMode::Required
+            })
     }
 
     /// The address of the MCP listener (`mcp.host`, `localhost` being
-    /// loopback), resolved at load.
+    /// loopback).
     pub fn mcp_bind_ip(&self) -> IpAddr {
-        self.resolved.mcp_ip
+        self.mcp.bind_ip()
     }
 
     /// The configuration as pretty JSON (which is also valid YAML), secrets redacted.
@@ -705,16 +636,5 @@ fn refusal(error: &ConfigError, expected: Option<Expected>, raw: Option<String>)
             None => format!("{message}; expected {expected}"),
         },
         _ => message,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_defaults_resolve_to_what_default_holds() {
-        let settings = Settings::default();
-        assert_eq!(settings.validate(), Ok(Resolved::default()));
     }
 }
