@@ -8,7 +8,7 @@
 use axum::{
     Router,
     body::{Body, Bytes},
-    http::{Method, Request, StatusCode, header},
+    http::{Method, Request, StatusCode},
     response::Response,
 };
 use futures_util::StreamExt;
@@ -100,17 +100,26 @@ impl App {
     }
 }
 
+/// A request with `headers`, whose values are taken as bytes, so one that is
+/// not visible ASCII (an unusable request id) can still be sent.
+fn request(method: Method, uri: &str, headers: &[(&str, &str)], body: Body) -> Request<Body> {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, value.as_bytes());
+    }
+    request.body(body).unwrap()
+}
+
 fn get(uri: &str) -> Request<Body> {
-    Request::get(uri).body(Body::empty()).unwrap()
+    request(Method::GET, uri, &[], Body::empty())
 }
 
 /// A POST of `body`, with its length and (when given) its content type.
 fn post(uri: &str, content_type: Option<&str>, body: String) -> Request<Body> {
-    let mut request = Request::post(uri).header(header::CONTENT_LENGTH, body.len());
-    if let Some(content_type) = content_type {
-        request = request.header(header::CONTENT_TYPE, content_type);
-    }
-    request.body(Body::from(body)).unwrap()
+    let length = body.len().to_string();
+    let mut headers = vec![("content-length", length.as_str())];
+    headers.extend(content_type.map(|content_type| ("content-type", content_type)));
+    request(Method::POST, uri, &headers, Body::from(body))
 }
 
 async fn bytes_of(resp: Response) -> Bytes {
@@ -215,7 +224,7 @@ async fn every_error_is_a_json_envelope() {
     assert_eq!(code, "not_found");
 
     let resp = app
-        .send(Request::delete("/health").body(Body::empty()).unwrap())
+        .send(request(Method::DELETE, "/health", &[], Body::empty()))
         .await;
     let allow = resp
         .headers()
@@ -230,29 +239,22 @@ async fn every_error_is_a_json_envelope() {
         "Allow header kept"
     );
 
-    let malformed = app
-        .send(post(
-            chat,
-            Some("application/json"),
-            "{\"messages\": [".into(),
-        ))
-        .await;
-    assert_eq!(
-        error_code(malformed, StatusCode::BAD_REQUEST).await,
-        "invalid_json"
-    );
-
-    let too_big = app
-        .send(post(
-            chat,
-            Some("application/json"),
+    // Malformed, then over the body limit.
+    for (body, status, code) in [
+        (
+            "{\"messages\": [".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
             format!("{{\"model\":\"{}\"}}", "x".repeat(8192)),
-        ))
-        .await;
-    assert_eq!(
-        error_code(too_big, StatusCode::PAYLOAD_TOO_LARGE).await,
-        "payload_too_large"
-    );
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+    ] {
+        let resp = app.send(post(chat, Some("application/json"), body)).await;
+        assert_eq!(error_code(resp, status).await, code);
+    }
 
     for (body, field) in [
         (json!({"messages": []}), "messages"),
@@ -379,13 +381,15 @@ async fn classify_routes_prompts_and_rejects_bad_input() {
 #[tokio::test]
 async fn request_ids_are_generated_or_propagated() {
     let app = App::start(&[]).await;
-    let with_id = |id: &[u8]| {
-        Request::get("/health")
-            .header("x-request-id", id)
-            .body(Body::empty())
-            .unwrap()
+    let with_id = |id: &str| {
+        request(
+            Method::GET,
+            "/health",
+            &[("x-request-id", id)],
+            Body::empty(),
+        )
     };
-    let given = app.send(with_id(b"trace-me-42")).await;
+    let given = app.send(with_id("trace-me-42")).await;
     assert_eq!(given.headers()["x-request-id"], "trace-me-42");
 
     // An id too long, or not of the characters trace ids use, is replaced:
@@ -399,14 +403,14 @@ async fn request_ids_are_generated_or_propagated() {
         "a\"b".into(),
         "é".into(),
     ] {
-        let resp = app.send(with_id(unusable.as_bytes())).await;
+        let resp = app.send(with_id(&unusable)).await;
         assert_eq!(resp.status(), 200);
         let id = resp.headers()["x-request-id"].to_str().unwrap();
         assert_eq!(id.len(), 36, "a fresh UUID instead of {unusable:.20}: {id}");
         assert!(uuid::Uuid::parse_str(id).is_ok(), "a UUID: {id}");
     }
     let longest = "t".repeat(128);
-    let kept = app.send(with_id(longest.as_bytes())).await;
+    let kept = app.send(with_id(&longest)).await;
     assert_eq!(kept.headers()["x-request-id"], longest.as_str());
 
     let mut seen = std::collections::HashSet::new();
@@ -523,27 +527,27 @@ async fn openapi_documents_every_route_and_the_error_shape() {
 async fn cors_and_compression() {
     let app = App::start(&[("HARPOON__SERVICE__CORS_ORIGINS", "https://app.example.com")]).await;
     let preflight = app
-        .send(
-            Request::builder()
-                .method(Method::OPTIONS)
-                .uri("/v1/chat/completions")
-                .header("origin", "https://app.example.com")
-                .header("access-control-request-method", "POST")
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .send(request(
+            Method::OPTIONS,
+            "/v1/chat/completions",
+            &[
+                ("origin", "https://app.example.com"),
+                ("access-control-request-method", "POST"),
+            ],
+            Body::empty(),
+        ))
         .await;
     assert_eq!(
         preflight.headers()["access-control-allow-origin"],
         "https://app.example.com"
     );
     let foreign = app
-        .send(
-            Request::get("/health")
-                .header("origin", "https://evil.example")
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .send(request(
+            Method::GET,
+            "/health",
+            &[("origin", "https://evil.example")],
+            Body::empty(),
+        ))
         .await;
     assert!(
         foreign
@@ -553,18 +557,19 @@ async fn cors_and_compression() {
     );
 
     let compressed = app
-        .send(
-            Request::get("/openapi.json")
-                .header("accept-encoding", "gzip")
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .send(request(
+            Method::GET,
+            "/openapi.json",
+            &[("accept-encoding", "gzip")],
+            Body::empty(),
+        ))
         .await;
     assert_eq!(compressed.headers()["content-encoding"], "gzip");
 }
 
+/// A valid chat request, whose upload the timeout test stalls halfway.
 const CHAT_BODY: &str =
-    r#"{"model":"auto","messages":[{"role":"user","content":"finish me after the signal"}]}"#;
+    r#"{"model":"auto","messages":[{"role":"user","content":"answer me in time"}]}"#;
 
 #[tokio::test]
 async fn a_request_over_the_timeout_gets_a_json_504() {
@@ -573,13 +578,18 @@ async fn a_request_over_the_timeout_gets_a_json_504() {
     let half = Bytes::from_static(&CHAT_BODY.as_bytes()[..CHAT_BODY.len() / 2]);
     let stalled = futures_util::stream::iter([Ok::<_, std::io::Error>(half)])
         .chain(futures_util::stream::pending());
-    let request = Request::post("/v1/chat/completions")
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CONTENT_LENGTH, CHAT_BODY.len())
-        .body(Body::from_stream(stalled))
-        .unwrap();
+    let length = CHAT_BODY.len().to_string();
+    let stalling = request(
+        Method::POST,
+        "/v1/chat/completions",
+        &[
+            ("content-type", "application/json"),
+            ("content-length", &length),
+        ],
+        Body::from_stream(stalled),
+    );
     let sent = Instant::now();
-    let response = tokio::time::timeout(Duration::from_secs(20), app.send(request))
+    let response = tokio::time::timeout(Duration::from_secs(20), app.send(stalling))
         .await
         .expect("answered before the test gives up");
     assert!(
