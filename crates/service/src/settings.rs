@@ -136,44 +136,37 @@ pub enum CorsOrigins {
 }
 
 impl Default for CorsOrigins {
+    /// No origin: browsers get no CORS headers.
     fn default() -> Self {
-        Self::none()
+        Self::List(Vec::new())
     }
 }
 
 impl CorsOrigins {
-    /// No origin: browsers get no CORS headers.
-    pub fn none() -> Self {
-        Self::List(Vec::new())
-    }
-
     fn parse(origins: &[String]) -> Result<Self, String> {
+        let mut any = false;
         let mut list = Vec::with_capacity(origins.len());
         for origin in origins {
+            if origin == "*" {
+                any = true;
+                continue;
+            }
             let is_origin = url::Url::parse(origin).is_ok_and(|u| {
                 matches!(u.scheme(), "http" | "https")
                     && u.host().is_some()
                     && u.path() == "/"
                     && !origin.ends_with('/')
             });
-            let value = is_origin
-                .then(|| HeaderValue::from_str(origin).ok())
-                .flatten();
-            match value {
-                Some(value) => list.push(value),
-                None if origin == "*" => {}
-                None => {
+            match HeaderValue::from_str(origin) {
+                Ok(value) if is_origin => list.push(value),
+                _ => {
                     return Err(format!(
                         "{origin:?} is not `*` or an origin like https://app.example.com"
                     ));
                 }
             }
         }
-        Ok(if origins.iter().any(|o| o == "*") {
-            Self::Any
-        } else {
-            Self::List(list)
-        })
+        Ok(if any { Self::Any } else { Self::List(list) })
     }
 }
 
@@ -239,7 +232,7 @@ impl Default for ServiceSettings {
             log_format: LogFormat::Text,
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 300,
-            cors_origins: CorsOrigins::none(),
+            cors_origins: CorsOrigins::default(),
             shutdown_grace_secs: 20,
             log_bodies: false,
             workers: 0,
