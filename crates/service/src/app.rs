@@ -48,12 +48,6 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(covenants::resume_strike))
 }
 
-/// The OpenAPI document of every route, completed with the shared security
-/// and error responses.
-pub fn openapi() -> serde_json::Value {
-    openapi::complete(api().into_openapi())
-}
-
 /// The full application with its middleware.
 pub fn router(state: AppState) -> Router {
     let (routes, doc) = api().split_for_parts();
