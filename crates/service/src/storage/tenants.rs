@@ -1,14 +1,13 @@
 //! Tenants and their quotas.
 
 use super::{Storage, StorageError, is_unique_violation, new_id, now_ms};
-use serde::{Deserialize, Serialize};
-use sqlx::any::Any;
-use sqlx::{Database, Row};
+use serde::Serialize;
+use sqlx::Row;
 use utoipa::ToSchema;
 
 /// Whether a tenant's keys may be used. Stored, and shown in JSON, as
 /// `active` or `suspended`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TenantStatus {
     /// Its keys work.
@@ -18,62 +17,19 @@ pub enum TenantStatus {
 }
 
 impl TenantStatus {
-    /// The stored and printed name.
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             Self::Active => "active",
             Self::Suspended => "suspended",
         }
     }
-}
 
-impl std::fmt::Display for TenantStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A stored status that is neither name.
-#[derive(Debug, thiserror::Error)]
-#[error("tenant status {0:?} is neither `active` nor `suspended`")]
-pub struct UnknownTenantStatus(String);
-
-impl std::str::FromStr for TenantStatus {
-    type Err = UnknownTenantStatus;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    fn parse(s: &str) -> Option<Self> {
         match s {
-            "active" => Ok(Self::Active),
-            "suspended" => Ok(Self::Suspended),
-            other => Err(UnknownTenantStatus(other.to_owned())),
+            "active" => Some(Self::Active),
+            "suspended" => Some(Self::Suspended),
+            _ => None,
         }
-    }
-}
-
-// A TEXT column holding the name (the derive covers only single databases, not `Any`).
-impl sqlx::Type<Any> for TenantStatus {
-    fn type_info() -> <Any as Database>::TypeInfo {
-        <str as sqlx::Type<Any>>::type_info()
-    }
-
-    fn compatible(ty: &<Any as Database>::TypeInfo) -> bool {
-        <str as sqlx::Type<Any>>::compatible(ty)
-    }
-}
-
-impl<'q> sqlx::Encode<'q, Any> for TenantStatus {
-    fn encode_by_ref(
-        &self,
-        buf: &mut <Any as Database>::ArgumentBuffer<'q>,
-    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
-        <&str as sqlx::Encode<'q, Any>>::encode(self.as_str(), buf)
-    }
-}
-
-impl<'r> sqlx::Decode<'r, Any> for TenantStatus {
-    fn decode(value: <Any as Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        let name = <String as sqlx::Decode<'r, Any>>::decode(value)?;
-        Ok(name.parse()?)
     }
 }
 
@@ -110,10 +66,14 @@ pub struct Quota {
 }
 
 fn tenant(row: &sqlx::any::AnyRow) -> Result<Tenant, sqlx::Error> {
+    let status: String = row.try_get("status")?;
     Ok(Tenant {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        status: row.try_get("status")?,
+        status: TenantStatus::parse(&status).ok_or_else(|| sqlx::Error::ColumnDecode {
+            index: "\"status\"".to_owned(),
+            source: format!("tenant status {status:?} is neither `active` nor `suspended`").into(),
+        })?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -133,7 +93,7 @@ impl Storage {
         )
         .bind(&t.id)
         .bind(&t.name)
-        .bind(t.status)
+        .bind(t.status.as_str())
         .bind(t.created_at)
         .execute(&mut *tx)
         .await;
@@ -188,7 +148,7 @@ impl Storage {
         status: TenantStatus,
     ) -> Result<Tenant, StorageError> {
         let done = sqlx::query("UPDATE tenants SET status = $1 WHERE id = $2")
-            .bind(status)
+            .bind(status.as_str())
             .bind(id)
             .execute(self.pool())
             .await?;
