@@ -6,8 +6,8 @@
 //! path and stops at the first request the key's own type makes of it.
 
 use serde::de::{
-    self, DeserializeOwned, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess,
-    Visitor,
+    self, DeserializeOwned, Deserializer, IntoDeserializer, Visitor,
+    value::{MapDeserializer, SeqDeserializer},
 };
 use serde_path_to_error::{Path, Segment};
 use std::fmt;
@@ -166,7 +166,10 @@ impl<'de> Deserializer<'de> for Probe<'_> {
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Found> {
         match self.rest.split_first() {
-            Some((Segment::Seq { .. }, rest)) => visitor.visit_seq(Item { rest: Some(rest) }),
+            // A list of the one item on the path.
+            Some((Segment::Seq { .. }, rest)) => {
+                visitor.visit_seq(SeqDeserializer::new(std::iter::once(Probe { rest })))
+            }
             _ => Err(Found(None)),
         }
     }
@@ -186,10 +189,10 @@ impl<'de> Deserializer<'de> for Probe<'_> {
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Found> {
         match self.rest.split_first() {
-            Some((Segment::Map { key }, rest)) => visitor.visit_map(Entry {
-                key: Some(key),
-                rest,
-            }),
+            // A mapping of the one key on the path.
+            Some((Segment::Map { key }, rest)) => visitor.visit_map(MapDeserializer::new(
+                std::iter::once((key.as_str(), Probe { rest })),
+            )),
             _ => Err(Found(None)),
         }
     }
@@ -213,46 +216,13 @@ impl<'de> Deserializer<'de> for Probe<'_> {
     }
 }
 
-/// A mapping of the one key on the path.
-struct Entry<'a> {
-    key: Option<&'a str>,
-    rest: &'a [&'a Segment],
-}
+/// The probe is its own deserializer, so serde's `MapDeserializer` and
+/// `SeqDeserializer` can hand it out as the one value on the path.
+impl<'de> IntoDeserializer<'de, Found> for Probe<'_> {
+    type Deserializer = Self;
 
-impl<'de> MapAccess<'de> for Entry<'_> {
-    type Error = Found;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, Found> {
-        match self.key.take() {
-            Some(key) => seed.deserialize(key.into_deserializer()).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, Found> {
-        seed.deserialize(Probe { rest: self.rest })
-    }
-}
-
-/// A list of the one item on the path.
-struct Item<'a> {
-    rest: Option<&'a [&'a Segment]>,
-}
-
-impl<'de> SeqAccess<'de> for Item<'_> {
-    type Error = Found;
-
-    fn next_element_seed<S: DeserializeSeed<'de>>(
-        &mut self,
-        seed: S,
-    ) -> Result<Option<S::Value>, Found> {
-        match self.rest.take() {
-            Some(rest) => seed.deserialize(Probe { rest }).map(Some),
-            None => Ok(None),
-        }
+    fn into_deserializer(self) -> Self {
+        self
     }
 }
 
