@@ -150,7 +150,9 @@ impl KeyLines {
 #[derive(Debug)]
 enum Frame {
     /// A mapping at `path`: its keys so far, and the path of the value
-    /// that comes next when a key has just been read.
+    /// that comes next when a key has just been read. The keys are kept
+    /// per mapping because dotted paths need not be unique: a model named
+    /// `g.repo` and model `g`'s `repo` are both `models.g.repo`.
     Map {
         path: String,
         seen: HashMap<String, usize>,
@@ -309,6 +311,8 @@ mod tests {
         );
         // A collection as a key is skipped whole.
         assert!(KeyLines::scan("? [a, b]\n: 1\nc: 2\n").is_ok());
+        // Keys of different mappings may share a dotted path.
+        assert!(KeyLines::scan("m:\n  \"g.repo\": {repo: x}\n  g:\n    repo: y\n").is_ok());
     }
 
     #[test]
