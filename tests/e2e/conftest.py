@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,15 +19,26 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 from harpoon_http import free_port, wait_http  # noqa: E402  (shared with the other suite)
+from conformance import check  # noqa: E402
 MODELS = ROOT / "target" / "test-models"
 HF_CACHE = ROOT / "target" / "hf-cache"
 BINARY = Path(os.environ.get("HARPOON_SERVICE_BIN", ROOT / "target" / "service-pymlx"))
 VENV_BIN = ROOT / ".venv" / "bin"
 
 
+def _checked(method, url, status, headers, raw):
+    """The answer's JSON, after checking it against OpenAI's schemas (/v1 routes)."""
+    text = raw.decode()
+    check(method, urllib.parse.urlsplit(url).path, status, headers.get("content-type", ""), text)
+    return json.loads(text)
+
+
 def get_json(url):
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.loads(r.read())
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return _checked("GET", url, r.status, r.headers, r.read())
+    except urllib.error.HTTPError as e:
+        return _checked("GET", url, e.code, e.headers, e.read())
 
 
 def post_json(url, body):
@@ -35,9 +47,9 @@ def post_json(url, body):
     )
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, json.loads(r.read())
+            return r.status, _checked("POST", url, r.status, r.headers, r.read())
     except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+        return e.code, _checked("POST", url, e.code, e.headers, e.read())
 
 
 def model_env(name, family, tier, **extra):

@@ -7,13 +7,18 @@ import time
 import openai
 import pytest
 
+from conformance import httpx_hook
+
 from conftest import (
     MODELS, free_port, get_json, model_env, post_json, running_mlx_server, running_service,
 )
 
 
 def client(base, **kw):
-    return openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, **kw)
+    """The official client, every answer it gets checked against OpenAI's schemas."""
+    http = openai.DefaultHttpxClient(event_hooks={"response": [httpx_hook]})
+    return openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0,
+                         http_client=http, **kw)
 
 
 def test_models_lists_auto_and_each_configured_model(native):
@@ -188,9 +193,11 @@ def test_a_spent_daily_token_budget_answers_429_with_retry_after():
             time.sleep(0.1)
 
 
-def test_a_conversation_the_chat_template_rejects_is_400_not_500(native):
+def test_a_tool_message_to_a_model_without_tools_is_400_naming_it(native):
     with pytest.raises(openai.BadRequestError) as e:
         client(native).chat.completions.create(
             model="gemma", messages=[{"role": "tool", "content": "x"}], max_tokens=4)
+    # The model's template takes no tool messages: refused before it is asked.
     assert e.value.body["code"] == "invalid_request"
-    assert "template" in e.value.body["message"]
+    assert e.value.body["param"] == "messages[0]"
+    assert "tools" in e.value.body["message"]

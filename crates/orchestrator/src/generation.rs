@@ -18,12 +18,18 @@ pub enum Role {
 }
 
 /// One message of a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
     /// Its text.
     pub content: String,
+    /// The caller's own OpenAI message, when it says more than a role and
+    /// text (tool calls, a tool call's id, a `developer` or `function` role,
+    /// image parts): OpenAI-compatible engines send it as it came, where
+    /// `role` and `content` are what a local chat template sees.
+    #[serde(skip)]
+    pub wire: Option<serde_json::Value>,
 }
 
 impl Message {
@@ -32,7 +38,22 @@ impl Message {
         Self {
             role,
             content: content.into(),
+            wire: None,
         }
+    }
+}
+
+impl Serialize for Message {
+    /// In OpenAI's form: the caller's own message when there is one.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        if let Some(wire) = &self.wire {
+            return wire.serialize(serializer);
+        }
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("role", &self.role)?;
+        map.serialize_entry("content", &self.content)?;
+        map.end()
     }
 }
 
@@ -56,6 +77,11 @@ pub struct GenerationRequest {
     /// The prompt's tokens by the model's tokenizer, counted once when the
     /// request was prepared (`None` when the tokenizer is not at hand).
     pub prompt_tokens: Option<u32>,
+    /// Request fields beyond the ones above (`tools`, `response_format`,
+    /// `logprobs`, …), as the caller sent them: OpenAI-compatible engines
+    /// pass them on unchanged; other engines are never given one they do not
+    /// honour (see [`crate::capability`]).
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Why generation ended.
@@ -66,6 +92,10 @@ pub enum FinishReason {
     Stop,
     /// `max_tokens` was reached.
     Length,
+    /// The model called tools (an upstream's answer).
+    ToolCalls,
+    /// The upstream's content filter ended the reply.
+    ContentFilter,
 }
 
 impl FinishReason {
@@ -74,6 +104,8 @@ impl FinishReason {
         match self {
             FinishReason::Stop => "stop",
             FinishReason::Length => "length",
+            FinishReason::ToolCalls => "tool_calls",
+            FinishReason::ContentFilter => "content_filter",
         }
     }
 }
@@ -105,12 +137,15 @@ impl Usage {
 /// A finished generation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generation {
-    /// The reply.
+    /// The reply (the first choice's text).
     pub text: String,
     /// Why it ended.
     pub finish_reason: FinishReason,
     /// Counts and timings.
     pub usage: Usage,
+    /// An OpenAI-compatible upstream's `choices` as it answered them (tool
+    /// calls, logprobs, refusals, several choices), to be passed on unchanged.
+    pub choices: Option<serde_json::Value>,
 }
 
 /// One item of a streamed generation.
@@ -118,6 +153,15 @@ pub struct Generation {
 pub enum Chunk {
     /// More text.
     Delta(String),
+    /// One chunk of an OpenAI-compatible upstream's stream: its `choices` as
+    /// received (tool-call deltas, logprobs, finish reasons, several choices),
+    /// to be passed on unchanged, and the first choice's text in it.
+    Upstream {
+        /// The first choice's `delta.content` (may be empty).
+        text: String,
+        /// The chunk's `choices`.
+        choices: serde_json::Value,
+    },
     /// The end, with why and how much; always the last item of a stream.
     Done {
         /// Why it ended.

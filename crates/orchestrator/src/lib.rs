@@ -6,6 +6,7 @@
 //! and usage metering. It knows nothing about HTTP routes or axum.
 //!
 
+pub mod capability;
 pub mod engine;
 pub mod generation;
 pub mod hosted_ai;

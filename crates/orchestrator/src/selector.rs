@@ -2,6 +2,7 @@
 //! classifier to its tier's model, a model name goes straight to that model.
 
 use crate::Tier;
+use crate::capability::Need;
 use crate::registry::{ModelHandle, ModelNotFound, Registry};
 use crate::router::{Classification, Classifier};
 use std::sync::Arc;
@@ -18,6 +19,15 @@ pub enum SelectError {
     /// The router chose a tier that no configured model serves.
     #[error("no model serves the {} tier (set `tier` on a model)", .0.as_str())]
     NoModelForTier(Tier),
+    /// The model (pinned, or every model `auto` could choose) cannot take
+    /// something the request asks.
+    #[error("{param}: {why}")]
+    Unsupported {
+        /// The request field that asks it.
+        param: String,
+        /// Which model lacks what, and what to do.
+        why: String,
+    },
 }
 
 /// Chooses the model for each request: the classifier decides the tier, the
@@ -43,13 +53,57 @@ impl ModelSelector {
         requested: &str,
         classification: Option<&Classification>,
     ) -> Result<Arc<ModelHandle>, SelectError> {
+        self.resolve_for(requested, classification, &[])
+    }
+
+    /// As [`ModelSelector::resolve`], for a request that asks `needs`: `auto`
+    /// takes the classified tier's model when it can serve them, else the
+    /// nearest tier's that can; a pinned model that cannot is refused, naming
+    /// the field.
+    pub fn resolve_for(
+        &self,
+        requested: &str,
+        classification: Option<&Classification>,
+        needs: &[Need],
+    ) -> Result<Arc<ModelHandle>, SelectError> {
         if requested.is_empty() || requested == AUTO {
             let tier = classification.map_or(Tier::Small, |c| c.tier);
-            return self
+            let wanted = self
                 .registry
                 .for_tier(tier)
-                .ok_or(SelectError::NoModelForTier(tier));
+                .ok_or(SelectError::NoModelForTier(tier))?;
+            let Some(need) = wanted.capabilities().unmet(needs) else {
+                return Ok(wanted);
+            };
+            return self
+                .registry
+                .by_tier_preference(tier)
+                .into_iter()
+                .find(|m| m.is_available() && m.capabilities().unmet(needs).is_none())
+                .ok_or_else(|| SelectError::Unsupported {
+                    param: need.param.clone(),
+                    why: format!(
+                        "no model `auto` can choose takes {} (the {} tier's model {:?} does not); \
+                         docs/openai-compatibility.md says which engine honours what",
+                        need.kind.as_str(),
+                        tier.as_str(),
+                        wanted.name()
+                    ),
+                });
         }
-        Ok(self.registry.get(requested)?)
+        let model = self.registry.get(requested)?;
+        if let Some(need) = model.capabilities().unmet(needs) {
+            return Err(SelectError::Unsupported {
+                param: need.param.clone(),
+                why: format!(
+                    "the model {:?} ({} engine) does not take {}; \
+                     docs/openai-compatibility.md says which engine honours what",
+                    model.name(),
+                    model.settings().engine.as_str(),
+                    need.kind.as_str()
+                ),
+            });
+        }
+        Ok(model)
     }
 }

@@ -73,6 +73,7 @@ fn request() -> GenerationRequest {
         seed: Some(1),
         enable_thinking: false,
         prompt_tokens: None,
+        extra: Default::default(),
     }
 }
 
@@ -109,7 +110,7 @@ async fn full_lifecycle_generates_through_the_pod_and_releases_on_shutdown() {
     let mut finished = false;
     while let Some(chunk) = stream.next().await {
         match chunk.unwrap() {
-            Chunk::Delta(_) => deltas += 1,
+            Chunk::Delta(_) | Chunk::Upstream { .. } => deltas += 1,
             Chunk::Done { .. } => finished = true,
         }
     }
@@ -461,7 +462,7 @@ async fn a_pod_lost_mid_stream_ends_the_stream_with_an_error() {
     while let Some(chunk) = stream.next().await {
         assert!(Instant::now() < limit, "the stream hung");
         match chunk {
-            Ok(Chunk::Delta(_)) => deltas += 1,
+            Ok(Chunk::Delta(_) | Chunk::Upstream { .. }) => deltas += 1,
             Ok(Chunk::Done { .. }) => panic!("the stream should not finish after the pod died"),
             Err(e) => {
                 error = Some(e);

@@ -46,6 +46,7 @@ fn request(max_tokens: u32, temperature: f32, seed: Option<u64>) -> GenerationRe
         seed,
         enable_thinking: false,
         prompt_tokens: None,
+        extra: Default::default(),
     }
 }
 

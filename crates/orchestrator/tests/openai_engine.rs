@@ -22,6 +22,7 @@ fn request() -> GenerationRequest {
         seed: Some(1),
         enable_thinking: false,
         prompt_tokens: None,
+        extra: Default::default(),
     }
 }
 
@@ -177,4 +178,89 @@ async fn an_answer_without_content_is_an_upstream_error_not_an_empty_reply() {
         .await
         .unwrap_err();
     assert!(matches!(err, EngineError::Upstream(_)), "{err:?}");
+}
+
+/// A peer that answers once with `body` and hands back the request body it got.
+async fn recording(body: &'static str) -> (u16, tokio::sync::oneshot::Receiver<serde_json::Value>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        // Headers, then as many body bytes as they announce (bounded reads).
+        for _ in 0..64 {
+            let n = socket.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).to_string();
+            if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if rest.len() >= length {
+                    let _ = tx.send(serde_json::from_str(rest).unwrap());
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = socket.write_all(reply.as_bytes()).await;
+    });
+    (port, rx)
+}
+
+/// Fields beyond the typed ones and the caller's own messages go upstream
+/// unchanged, and the upstream's choices (a tool call, null content) come back
+/// as they were.
+#[tokio::test]
+async fn extra_fields_and_wire_messages_pass_through_both_ways() {
+    let answer = r#"{"id":"x","object":"chat.completion","created":1,"model":"m",
+        "choices":[{"index":0,"message":{"role":"assistant","content":null,"refusal":null,
+        "tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},
+        "logprobs":null,"finish_reason":"tool_calls"}],
+        "usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
+    let (port, sent) = recording(answer).await;
+    let mut request = request();
+    let tools = serde_json::json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+    request.extra.insert("tools".into(), tools.clone());
+    request
+        .extra
+        .insert("logit_bias".into(), serde_json::json!({"42": -100}));
+    let mut reply = Message::new(Role::Tool, "7");
+    reply.wire = Some(serde_json::json!({"role": "tool", "tool_call_id": "c0", "content": "7"}));
+    request.messages.push(reply);
+
+    let done = engine(port, Duration::from_secs(5))
+        .generate(request)
+        .await
+        .unwrap();
+    assert_eq!(done.text, "");
+    assert_eq!(
+        done.finish_reason,
+        orchestrator::generation::FinishReason::ToolCalls
+    );
+    let choices = done.choices.unwrap();
+    assert_eq!(choices[0]["message"]["tool_calls"][0]["id"], "c1");
+
+    let body = sent.await.unwrap();
+    assert_eq!(body["tools"], tools);
+    assert_eq!(body["logit_bias"]["42"], -100);
+    assert_eq!(
+        body["messages"][0],
+        serde_json::json!({"role": "user", "content": "hi"})
+    );
+    assert_eq!(body["messages"][1]["tool_call_id"], "c0");
+    assert_eq!(body["max_tokens"], 8);
 }

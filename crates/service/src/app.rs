@@ -25,6 +25,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(classify::classify))
         .routes(routes!(chat::chat_completions))
         .routes(routes!(models::list_models))
+        .routes(routes!(models::retrieve_model))
         .routes(routes!(run::run))
         .routes(routes!(process::process))
         .routes(routes!(fragments::fuse))

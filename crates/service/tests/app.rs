@@ -256,11 +256,13 @@ async fn every_error_is_a_json_envelope() {
         assert_eq!(error_code(resp, status).await, code);
     }
 
+    // On OpenAI's routes a body that breaks the schema is 400, as OpenAI
+    // answers, with the field in `param`; the rest of the API says 422.
     for (body, field) in [
         (json!({"messages": []}), "messages"),
         (
             json!({"messages": [{"role": "robot", "content": "hi"}]}),
-            "role",
+            "messages[0].role",
         ),
         (
             json!({"messages": [{"role": "user", "content": "hi"}], "temperature": 7}),
@@ -269,12 +271,19 @@ async fn every_error_is_a_json_envelope() {
         (json!({"model": "auto"}), "messages"),
     ] {
         let resp = app.post_json(chat, &body).await;
-        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{body}");
         let err = json_of(resp).await;
-        assert_eq!(err["error"]["code"], "validation_error");
+        assert_eq!(err["error"]["code"], "invalid_request");
+        assert_eq!(err["error"]["type"], "invalid_request_error");
+        assert_eq!(err["error"]["param"], field, "{err}");
         let message = err["error"]["message"].as_str().unwrap();
-        assert!(message.contains(field), "422 names {field}: {message}");
+        assert!(message.contains(field), "400 names {field}: {message}");
     }
+    let resp = app.post_json("/run", &json!({"text": ""})).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let err = json_of(resp).await;
+    assert_eq!(err["error"]["code"], "validation_error");
+    assert_eq!(err["error"]["type"], "invalid_request_error");
 
     let no_ctype = app.send(post(chat, None, "{}".into())).await;
     assert_eq!(
@@ -478,6 +487,7 @@ async fn openapi_documents_every_route_and_the_error_shape() {
             "/run",
             "/v1/chat/completions",
             "/v1/models",
+            "/v1/models/{id}",
             "/v2/admin/keys/{id}/revoke",
             "/v2/admin/tenants",
             "/v2/admin/tenants/{id}/activate",
@@ -502,9 +512,24 @@ async fn openapi_documents_every_route_and_the_error_shape() {
     );
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     let chat_responses = &paths["/v1/chat/completions"]["post"]["responses"];
-    for status in ["400", "413", "422", "503"] {
+    for status in ["400", "413", "503"] {
         let schema = &chat_responses[status]["content"]["application/json"]["schema"]["$ref"];
         assert_eq!(schema, "#/components/schemas/ErrorBody", "{status}");
+    }
+    assert!(
+        chat_responses.get("422").is_none(),
+        "OpenAI's routes answer 400"
+    );
+    // OpenAI's error object: every field present, `param` and `code` nullable.
+    let detail = &doc["components"]["schemas"]["ErrorDetail"];
+    let required: Vec<&str> = detail["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for field in ["message", "type", "param", "code"] {
+        assert!(required.contains(&field), "{field}: {detail}");
     }
     // Authenticated operations declare the key schemes and the 401/403/429
     // the middleware can answer; public ones do not.

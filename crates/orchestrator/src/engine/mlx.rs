@@ -400,10 +400,25 @@ impl Engine for MlxEngine {
     }
 
     async fn stream(&self, request: GenerationRequest) -> Result<ChunkStream, EngineError> {
+        refuse_what_is_not_honoured(&request)?;
         self.submit(request, true)
     }
 
     async fn generate(&self, request: GenerationRequest) -> Result<Generation, EngineError> {
+        refuse_what_is_not_honoured(&request)?;
         super::collect(self.submit(request, false)?).await
+    }
+}
+
+/// Routing keeps such requests away from this engine; this holds the line
+/// for any other way in (a hosted·ai model falling back to it).
+fn refuse_what_is_not_honoured(request: &GenerationRequest) -> Result<(), EngineError> {
+    match crate::capability::needs(&request.extra, &request.messages).first() {
+        Some(need) => Err(EngineError::InvalidRequest(format!(
+            "{}: the mlx engine does not honour {} yet",
+            need.param,
+            need.kind.as_str()
+        ))),
+        None => Ok(()),
     }
 }

@@ -77,7 +77,7 @@ pub async fn collect(mut stream: ChunkStream) -> Result<Generation, EngineError>
     let mut text = String::new();
     while let Some(chunk) = stream.next().await {
         match chunk? {
-            Chunk::Delta(delta) => text.push_str(&delta),
+            Chunk::Delta(delta) | Chunk::Upstream { text: delta, .. } => text.push_str(&delta),
             Chunk::Done {
                 finish_reason,
                 usage,
@@ -86,6 +86,7 @@ pub async fn collect(mut stream: ChunkStream) -> Result<Generation, EngineError>
                     text,
                     finish_reason,
                     usage,
+                    choices: None,
                 });
             }
         }

@@ -111,6 +111,13 @@ impl OpenAiEngine {
         if stream {
             body["stream_options"] = json!({"include_usage": true});
         }
+        // Everything else the caller sent goes on unchanged: the upstream
+        // honours or refuses it itself.
+        if let Value::Object(fields) = &mut body {
+            for (name, value) in &request.extra {
+                fields.entry(name.clone()).or_insert_with(|| value.clone());
+            }
+        }
         body
     }
 
@@ -204,6 +211,8 @@ struct WireUsage {
 fn finish_reason(value: &Value) -> Option<FinishReason> {
     match value.as_str()? {
         "length" => Some(FinishReason::Length),
+        "tool_calls" | "function_call" => Some(FinishReason::ToolCalls),
+        "content_filter" => Some(FinishReason::ContentFilter),
         _ => Some(FinishReason::Stop),
     }
 }
@@ -241,20 +250,26 @@ impl Engine for OpenAiEngine {
     async fn generate(&self, request: GenerationRequest) -> Result<Generation, EngineError> {
         let started = Instant::now();
         let resp = self.send(&self.body(&request, false)).await?;
-        let value: Value = resp.json().await.map_err(|e| self.transport_error(&e))?;
+        let mut value: Value = resp.json().await.map_err(|e| self.transport_error(&e))?;
         let choice = &value["choices"][0];
-        let text = choice["message"]["content"]
-            .as_str()
-            .ok_or_else(|| {
-                EngineError::Upstream(format!("no choices[0].message.content in {value}"))
-            })?
-            .to_owned();
+        let message = &choice["message"];
+        // Content is null when the model only called tools.
+        let text = match &message["content"] {
+            Value::String(text) => text.clone(),
+            Value::Null if message.is_object() => String::new(),
+            _ => {
+                return Err(EngineError::Upstream(format!(
+                    "no choices[0].message.content in {value}"
+                )));
+            }
+        };
+        let finish = finish_reason(&choice["finish_reason"]).unwrap_or(FinishReason::Stop);
         let usage = usage_of(&value)
             .ok_or_else(|| EngineError::Upstream("no usage in the answer".into()))?;
         let elapsed = started.elapsed().as_secs_f64();
         Ok(Generation {
             text,
-            finish_reason: finish_reason(&choice["finish_reason"]).unwrap_or(FinishReason::Stop),
+            finish_reason: finish,
             usage: Usage {
                 prompt_tokens: usage.prompt_tokens,
                 completion_tokens: usage.completion_tokens,
@@ -266,6 +281,7 @@ impl Engine for OpenAiEngine {
                     0.0
                 },
             },
+            choices: Some(value["choices"].take()),
         })
     }
 
@@ -289,20 +305,36 @@ impl Engine for OpenAiEngine {
                 if event.data.trim() == "[DONE]" {
                     break;
                 }
-                let value: Value = serde_json::from_str(&event.data)
+                let mut value: Value = serde_json::from_str(&event.data)
                     .map_err(|e| EngineError::Upstream(format!("bad chunk {:?}: {e}", event.data)))?;
                 if let Some(u) = usage_of(&value) {
                     usage = Some(u);
                 }
-                let choice = &value["choices"][0];
-                if let Some(f) = finish_reason(&choice["finish_reason"]) {
-                    finish = Some(f);
+                let Some(choices) = value.get_mut("choices").map(Value::take) else {
+                    continue;
+                };
+                if choices.as_array().is_none_or(Vec::is_empty) {
+                    continue;
                 }
-                if let Some(text) = choice["delta"]["content"].as_str().filter(|t| !t.is_empty()) {
-                    first.get_or_insert_with(Instant::now);
+                // With `n` > 1 a chunk may carry any choice; the text and the
+                // finish reason kept here are the first choice's.
+                let first_choice = choices
+                    .as_array()
+                    .and_then(|list| list.iter().find(|c| c["index"].as_u64().unwrap_or(0) == 0));
+                let mut text = String::new();
+                if let Some(choice) = first_choice {
+                    if let Some(f) = finish_reason(&choice["finish_reason"]) {
+                        finish = Some(f);
+                    }
+                    text = choice["delta"]["content"].as_str().unwrap_or_default().to_owned();
+                    if !text.is_empty() || choice["delta"].get("tool_calls").is_some() {
+                        first.get_or_insert_with(Instant::now);
+                    }
+                }
+                if !text.is_empty() {
                     deltas += 1;
-                    yield Chunk::Delta(text.to_owned());
                 }
+                yield Chunk::Upstream { text, choices };
             }
             let finish_reason = finish.ok_or_else(|| {
                 EngineError::Upstream("the stream ended without a finish reason".into())

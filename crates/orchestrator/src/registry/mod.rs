@@ -3,6 +3,7 @@
 
 pub mod settings;
 
+use crate::capability::{Capabilities, TemplateFacts};
 use crate::engine::openai::{OpenAiConfig, OpenAiEngine};
 use crate::engine::{ChunkStream, Engine, EngineError, LoadState};
 use crate::generation::{Chunk, Generation, GenerationRequest, Message, Usage};
@@ -43,6 +44,9 @@ pub struct Params {
     pub stop: Vec<String>,
     /// Sampling seed.
     pub seed: Option<u64>,
+    /// Every other request field, as the caller sent it (see
+    /// [`GenerationRequest::extra`]).
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A model's state, for `/health` and `/v1/models`.
@@ -61,6 +65,8 @@ pub struct ModelStatus {
     pub load_state: Option<LoadState>,
     /// Why it is unavailable, or what serves it.
     pub detail: String,
+    /// What it can take beyond plain chat.
+    pub capabilities: Capabilities,
 }
 
 /// One configured model.
@@ -69,6 +75,7 @@ pub struct ModelHandle {
     settings: ModelSettings,
     engine: Result<Arc<dyn Engine>, String>,
     tokenizer: Option<Tokenizer>,
+    capabilities: Capabilities,
 }
 
 impl std::fmt::Debug for ModelHandle {
@@ -88,13 +95,30 @@ impl ModelHandle {
         settings: ModelSettings,
         engine: Result<Arc<dyn Engine>, String>,
     ) -> Self {
-        let tokenizer = tokenizer_file(&settings.repo).and_then(|p| Tokenizer::from_file(p).ok());
+        let files = model_dir(&settings.repo);
+        let tokenizer = files
+            .as_ref()
+            .map(|dir| dir.join("tokenizer.json"))
+            .filter(|p| p.is_file())
+            .and_then(|p| Tokenizer::from_file(p).ok());
+        let pass_through = settings.engine != EngineKind::Mlx;
+        let capabilities = Capabilities::detect(
+            &settings.capabilities,
+            &TemplateFacts::read(files.as_deref()),
+            pass_through,
+        );
         Self {
             name: name.to_owned(),
             settings,
             engine,
             tokenizer,
+            capabilities,
         }
+    }
+
+    /// What the model can take beyond plain chat.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
     }
 
     /// Configured name.
@@ -138,6 +162,7 @@ impl ModelHandle {
             available,
             load_state,
             detail,
+            capabilities: self.capabilities,
         }
     }
 
@@ -163,6 +188,15 @@ impl ModelHandle {
     pub fn prepare(&self, params: Params) -> Result<GenerationRequest, EngineError> {
         let s = &self.settings;
         let limit = s.context_limit as usize;
+        let mut params = params;
+        // A template Harpoon renders, or one known to be strict, gets the
+        // conversation in the shape it takes; an upstream otherwise gets it as sent.
+        if !self.capabilities.pass_through || self.capabilities.strict_turns {
+            params.messages = crate::capability::normalise(
+                std::mem::take(&mut params.messages),
+                self.capabilities.strict_turns,
+            );
+        }
         let mut max_tokens = params
             .max_tokens
             .unwrap_or(s.max_new_tokens)
@@ -189,6 +223,7 @@ impl ModelHandle {
             seed: params.seed,
             enable_thinking: s.enable_thinking,
             prompt_tokens: prompt_tokens.map(|t| u32::try_from(t).unwrap_or(u32::MAX)),
+            extra: params.extra,
         })
     }
 
@@ -225,13 +260,17 @@ fn record(model: &str, elapsed: Duration, usage: &Usage) {
     metrics::histogram!(TOKENS_PER_SECOND, "model" => model).record(usage.tokens_per_second);
 }
 
-/// `tokenizer.json` of a local model directory, or of a Hugging Face id
-/// already in the local cache (`$HF_HUB_CACHE`, `$HF_HOME/hub`, or
-/// `~/.cache/huggingface/hub`). Nothing is ever downloaded.
-fn tokenizer_file(repo: &str) -> Option<PathBuf> {
-    let local = Path::new(repo).join("tokenizer.json");
-    if local.is_file() {
-        return Some(local);
+/// A local model directory, or the snapshot of a Hugging Face id already in
+/// the local cache (`$HF_HUB_CACHE`, `$HF_HOME/hub`, or
+/// `~/.cache/huggingface/hub`) that holds `tokenizer.json`. Nothing is ever
+/// downloaded.
+fn model_dir(repo: &str) -> Option<PathBuf> {
+    if repo.is_empty() {
+        return None;
+    }
+    let local = Path::new(repo);
+    if local.join("tokenizer.json").is_file() {
+        return Some(local.to_owned());
     }
     let cache = std::env::var_os("HF_HUB_CACHE")
         .map(PathBuf::from)
@@ -245,8 +284,8 @@ fn tokenizer_file(repo: &str) -> Option<PathBuf> {
     std::fs::read_dir(snapshots)
         .ok()?
         .filter_map(Result::ok)
-        .map(|e| e.path().join("tokenizer.json"))
-        .find(|p| p.is_file())
+        .map(|e| e.path())
+        .find(|p| p.join("tokenizer.json").is_file())
 }
 
 /// Why a name does not resolve to a model.
@@ -297,6 +336,28 @@ impl Registry {
             .values()
             .find(|m| m.settings.tier == Some(tier))
             .cloned()
+    }
+
+    /// The models that serve a tier, `tier`'s own first, then the others
+    /// from the nearest tier up (a harder task never goes to a smaller tier
+    /// when a larger one can take it) and then down.
+    pub fn by_tier_preference(&self, tier: Tier) -> Vec<Arc<ModelHandle>> {
+        let mut tiered: Vec<&Arc<ModelHandle>> = self
+            .models
+            .values()
+            .filter(|m| m.settings.tier.is_some())
+            .collect();
+        let rank = |t: Option<Tier>| {
+            let (t, wanted) = (t.map_or(0, |t| t as i32), tier as i32);
+            // 0 for the tier itself, then upward, then downward.
+            if t >= wanted {
+                2 * (t - wanted)
+            } else {
+                2 * (wanted - t) + 1
+            }
+        };
+        tiered.sort_by_key(|m| rank(m.settings.tier));
+        tiered.into_iter().cloned().collect()
     }
 
     /// Every model, by name.

@@ -86,6 +86,9 @@ pub struct ModelSettings {
     pub connect_timeout_secs: u64,
     /// `openai` engine: seconds to wait between bytes of an answer.
     pub read_timeout_secs: u64,
+    /// What the model can take beyond plain chat; unset entries are detected
+    /// from its chat template and engine (see [`crate::capability`]).
+    pub capabilities: crate::capability::CapabilitySettings,
 }
 
 impl Default for ModelSettings {
@@ -106,6 +109,7 @@ impl Default for ModelSettings {
             idle_unload_secs: 600,
             connect_timeout_secs: 5,
             read_timeout_secs: 120,
+            capabilities: crate::capability::CapabilitySettings::default(),
         }
     }
 }

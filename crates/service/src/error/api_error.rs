@@ -12,6 +12,8 @@ pub struct ApiError {
     /// [`ErrorCode::for_status`] can only approximate.
     status: StatusCode,
     message: String,
+    /// The request field the error is about, as OpenAI's `param` names it.
+    param: Option<String>,
     details: Option<serde_json::Value>,
     retry_after: Option<u64>,
 }
@@ -23,6 +25,7 @@ impl ApiError {
             code,
             status: code.status(),
             message: message.into(),
+            param: None,
             details: None,
             retry_after: None,
         }
@@ -45,15 +48,48 @@ impl ApiError {
         }
     }
 
+    /// Names the request field the error is about (OpenAI's `param`).
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    /// 400 `invalid_request` about one request field, named in `param`
+    /// and at the head of the message.
+    pub fn invalid_param(param: &str, why: impl std::fmt::Display) -> Self {
+        Self::new(ErrorCode::InvalidRequest, format!("{param}: {why}")).with_param(param)
+    }
+
+    /// The same error as OpenAI answers it: a request that breaks the schema
+    /// is 400 `invalid_request` there, where the rest of the API says 422.
+    pub fn in_openai_dialect(self) -> Self {
+        if self.code == ErrorCode::ValidationError {
+            Self {
+                code: ErrorCode::InvalidRequest,
+                status: ErrorCode::InvalidRequest.status(),
+                ..self
+            }
+        } else {
+            self
+        }
+    }
+
     /// Attaches structured details.
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
         self.details = Some(details);
         self
     }
 
-    /// 422: the request parsed but a field breaks the schema.
+    /// 422: the request parsed but a field breaks the schema. A message that
+    /// starts with the field's path (`messages[0].role: …`, the form every
+    /// validation message here takes) names it in `param` too.
     pub fn validation(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::ValidationError, message)
+        let message = message.into();
+        let param = field_path_prefix(&message).map(str::to_owned);
+        Self {
+            param,
+            ..Self::new(ErrorCode::ValidationError, message)
+        }
     }
 
     /// The HTTP status.
@@ -71,6 +107,11 @@ impl ApiError {
         &self.message
     }
 
+    /// The request field the error is about, when one is.
+    pub fn param(&self) -> Option<&str> {
+        self.param.as_deref()
+    }
+
     /// Structured details, when there are any.
     pub fn details(&self) -> Option<&serde_json::Value> {
         self.details.as_ref()
@@ -80,6 +121,18 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u64> {
         self.retry_after
     }
+}
+
+/// The field path a message starts with (`stop`, `messages[2].content`),
+/// when it starts with one followed by `": "`.
+pub(crate) fn field_path_prefix(message: &str) -> Option<&str> {
+    let (head, _) = message.split_once(": ")?;
+    let is_path = !head.is_empty()
+        && head.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && head
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'));
+    is_path.then_some(head)
 }
 
 impl From<orchestrator::engine::EngineError> for ApiError {
@@ -104,6 +157,9 @@ impl From<orchestrator::selector::SelectError> for ApiError {
         match e {
             E::NotFound(_) => Self::new(ErrorCode::ModelNotFound, e.to_string()),
             E::NoModelForTier(_) => Self::new(ErrorCode::EngineUnavailable, e.to_string()),
+            E::Unsupported { ref param, .. } => {
+                Self::new(ErrorCode::InvalidRequest, e.to_string()).with_param(param.clone())
+            }
         }
     }
 }
@@ -131,9 +187,9 @@ impl From<harpoon_bridge::BridgeError> for ApiError {
         use harpoon_bridge::BridgeError as E;
         match &e {
             E::NotFound(_) => Self::new(ErrorCode::NotFound, e.to_string()),
-            E::Invalid { field, .. } => {
-                Self::validation(e.to_string()).with_details(serde_json::json!({"field": field}))
-            }
+            E::Invalid { field, .. } => Self::validation(e.to_string())
+                .with_param(field.to_string())
+                .with_details(serde_json::json!({"field": field})),
             E::Conflict(_) => Self::new(ErrorCode::Conflict, e.to_string()),
             E::Upstream(_) => Self::new(ErrorCode::UpstreamError, e.to_string()),
             E::Storage(_) | E::Git(_) => {

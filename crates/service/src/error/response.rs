@@ -18,13 +18,23 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-/// Machine-readable code, human-readable message, optional structured details.
+/// OpenAI's error object (`message`, `type`, `param`, `code`, each always
+/// present) with optional structured details.
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable snake_case code, e.g. `not_found`, `validation_error`.
-    pub code: String,
     /// What happened and, where it helps, what to do about it.
     pub message: String,
+    /// OpenAI's error type, by which its SDKs branch: `invalid_request_error`,
+    /// `authentication_error`, `permission_error`, `not_found_error`,
+    /// `rate_limit_error` or `server_error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The request field the error is about; null when it is about none.
+    #[schema(required = true)]
+    pub param: Option<String>,
+    /// Stable snake_case code from Harpoon's closed set, e.g. `not_found`,
+    /// `validation_error`.
+    pub code: String,
     /// Extra structured context (e.g. readiness reasons); absent when there is none.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -35,8 +45,10 @@ impl From<&ApiError> for ErrorBody {
     fn from(e: &ApiError) -> Self {
         Self {
             error: ErrorDetail {
-                code: e.code().as_str().to_owned(),
                 message: e.message().to_owned(),
+                kind: e.code().openai_type().to_owned(),
+                param: e.param().map(str::to_owned),
+                code: e.code().as_str().to_owned(),
                 details: e.details().cloned(),
             },
         }

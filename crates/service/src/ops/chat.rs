@@ -6,7 +6,7 @@
 
 use crate::{
     callers::Caller,
-    error::{ApiError, ErrorCode},
+    error::ApiError,
     ops::Validate,
     ops::inference::{Routing, model_name_problem, unix_now, validate_sampling},
     ops::metering::Metered,
@@ -19,11 +19,11 @@ use orchestrator::engine::ChunkStream;
 use orchestrator::generation::{Chunk, FinishReason, Message, Role as GenRole, Usage};
 use orchestrator::registry::Params;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 /// Who wrote a chat message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Instructions from the application.
@@ -36,36 +36,48 @@ pub enum Role {
     Assistant,
     /// A tool result.
     Tool,
+    /// A function result (OpenAI's deprecated form of `tool`).
+    Function,
 }
 
-/// One part of a multi-part message; only text parts are understood.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ContentPart {
-    /// A piece of text.
-    Text {
-        /// The text.
-        text: String,
-    },
+/// One part of a multi-part message: `text`, or an `image_url`,
+/// `input_audio` or `file` part for models that take them.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ContentPart {
+    /// `text`, `image_url`, `input_audio`, `file`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The text of a `text` part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The rest of a non-text part (`image_url`, …), as sent.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub rest: Map<String, Value>,
 }
 
-/// Message content: a string or a list of text parts.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// Message content: a string or a list of parts.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum Content {
     /// Plain text.
     Text(String),
-    /// Text parts, concatenated in order.
+    /// Parts; the text parts are concatenated in order.
     Parts(Vec<ContentPart>),
 }
 
 /// One chat message.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ChatMessage {
     /// Author.
     pub role: Role,
     /// Content; may be null for assistant messages that only called tools.
     pub content: Option<Content>,
+    /// The message's other fields (`tool_calls`, `tool_call_id`, `name`, …),
+    /// passed to OpenAI-compatible upstreams as sent.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub extra: Map<String, Value>,
 }
 
 impl ChatMessage {
@@ -73,11 +85,16 @@ impl ChatMessage {
         match &self.content {
             None => String::new(),
             Some(Content::Text(t)) => t.clone(),
-            Some(Content::Parts(parts)) => parts
-                .iter()
-                .map(|ContentPart::Text { text }| text.as_str())
-                .collect(),
+            Some(Content::Parts(parts)) => parts.iter().filter_map(|p| p.text.as_deref()).collect(),
         }
+    }
+
+    /// Whether the message says more than a role and text, so that only its
+    /// own form carries it (see [`Message::wire`]).
+    fn says_more(&self) -> bool {
+        !self.extra.is_empty()
+            || matches!(self.role, Role::Developer | Role::Function)
+            || matches!(&self.content, Some(Content::Parts(parts)) if parts.iter().any(|p| p.kind != "text"))
     }
 
     fn to_message(&self) -> Message {
@@ -85,9 +102,13 @@ impl ChatMessage {
             Role::System | Role::Developer => GenRole::System,
             Role::User => GenRole::User,
             Role::Assistant => GenRole::Assistant,
-            Role::Tool => GenRole::Tool,
+            Role::Tool | Role::Function => GenRole::Tool,
         };
-        Message::new(role, self.text())
+        let mut message = Message::new(role, self.text());
+        if self.says_more() {
+            message.wire = serde_json::to_value(self).ok();
+        }
+        message
     }
 }
 
@@ -104,12 +125,17 @@ pub enum Stop {
 /// Streaming options.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct StreamOptions {
-    /// Send a last chunk with token usage before `[DONE]`.
+    /// Send a last chunk with token usage before `[DONE]` (every chunk before
+    /// it carries `"usage": null`).
     #[serde(default)]
     pub include_usage: bool,
 }
 
-/// Body of `POST /v1/chat/completions` (the fields Harpoon honours; others are ignored).
+/// Body of `POST /v1/chat/completions`. The fields below are honoured by
+/// every engine; any other field of OpenAI's request (`tools`,
+/// `response_format`, `logprobs`, penalties, `logit_bias`, `user`, …) goes
+/// unchanged to OpenAI-compatible upstreams and is refused with 400, naming
+/// it, by an engine that does not honour it (docs/openai-compatibility.md).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ChatCompletionRequest {
     /// `auto` lets the router pick the tier; a configured model name pins it.
@@ -144,9 +170,13 @@ pub struct ChatCompletionRequest {
     pub stop: Option<Stop>,
     /// Seed for reproducible sampling.
     pub seed: Option<u64>,
-    /// Number of choices; only 1 is supported.
-    #[schema(minimum = 1, maximum = 1)]
+    /// Number of choices: 1 everywhere, more through upstreams that take it.
+    #[schema(minimum = 1, maximum = 128)]
     pub n: Option<u32>,
+    /// Every other field, as sent.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub extra: Map<String, Value>,
 }
 
 fn auto() -> String {
@@ -158,34 +188,41 @@ impl Validate for ChatCompletionRequest {
         // 400 like OpenAI's answer to a model it cannot take, before the name
         // reaches the ledger.
         if let Some(why) = model_name_problem(&self.model) {
-            return Err(
-                ApiError::new(ErrorCode::InvalidRequest, format!("model: {why}"))
-                    .with_details(serde_json::json!({ "param": "model" })),
-            );
+            return Err(ApiError::invalid_param("model", why));
         }
         if self.messages.is_empty() {
             return Err(ApiError::validation(
                 "messages: at least one message is required",
             ));
         }
+        for (i, message) in self.messages.iter().enumerate() {
+            if let Some(Content::Parts(parts)) = &message.content
+                && let Some(j) = parts
+                    .iter()
+                    .position(|p| p.kind == "text" && p.text.is_none())
+            {
+                return Err(ApiError::validation(format!(
+                    "messages[{i}].content[{j}].text: a text part needs its text"
+                )));
+            }
+        }
         for (field, value) in [
             ("max_tokens", self.max_tokens),
             ("max_completion_tokens", self.max_completion_tokens),
+            ("n", self.n),
         ] {
             if value == Some(0) {
                 return Err(ApiError::validation(format!("{field}: must be at least 1")));
             }
+        }
+        if self.n.is_some_and(|n| n > 128) {
+            return Err(ApiError::validation("n: at most 128 choices"));
         }
         validate_sampling(self.temperature, self.top_p)?;
         if let Some(Stop::Many(list)) = &self.stop
             && list.len() > 4
         {
             return Err(ApiError::validation("stop: at most 4 sequences"));
-        }
-        if self.n.is_some_and(|n| n != 1) {
-            return Err(ApiError::validation(
-                "n: only 1 choice per request is supported",
-            ));
         }
         Ok(())
     }
@@ -203,6 +240,10 @@ impl ChatCompletionRequest {
     }
 
     fn params(&self) -> Params {
+        let mut extra = self.extra.clone();
+        if let Some(n) = self.n {
+            extra.insert("n".into(), n.into());
+        }
         Params {
             messages: self.messages.iter().map(ChatMessage::to_message).collect(),
             max_tokens: self.max_completion_tokens.or(self.max_tokens),
@@ -214,6 +255,7 @@ impl ChatCompletionRequest {
                 Some(Stop::Many(v)) => v.clone(),
             },
             seed: self.seed,
+            extra,
         }
     }
 }
@@ -245,18 +287,34 @@ pub struct AssistantMessage {
     /// Always `assistant`.
     pub role: &'static str,
     /// The generated text.
-    pub content: String,
+    pub content: Option<String>,
+    /// A refusal, from upstreams that give one; otherwise null.
+    pub refusal: Option<String>,
 }
 
-/// One choice (Harpoon always returns one).
+/// One choice.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Choice {
-    /// Always 0.
+    /// Its place among the choices.
     pub index: u32,
     /// The reply.
     pub message: AssistantMessage,
-    /// `stop` or `length`.
+    /// Token log-probabilities, from upstreams asked for them; otherwise null.
+    #[schema(value_type = Option<Object>)]
+    pub logprobs: Option<Value>,
+    /// `stop`, `length`, or from upstreams `tool_calls` and `content_filter`.
     pub finish_reason: &'static str,
+}
+
+/// The choices of a completion: Harpoon's own, or an OpenAI-compatible
+/// upstream's as it answered them (tool calls, logprobs, several choices).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Choices {
+    /// The one choice of an engine that generates here.
+    Own([Choice; 1]),
+    /// An upstream's `choices`, completed with the fields OpenAI requires.
+    Upstream(Value),
 }
 
 /// Body of a non-streamed chat completion.
@@ -270,10 +328,27 @@ pub struct ChatCompletion {
     pub created: u64,
     /// The configured model that answered.
     pub model: String,
-    /// One choice.
-    pub choices: Vec<Choice>,
+    /// The choices (one unless `n` asked an upstream for more).
+    #[schema(value_type = Vec<Choice>)]
+    pub choices: Choices,
     /// Token counts.
     pub usage: ChatUsage,
+}
+
+/// An upstream's choices with what OpenAI's schema requires and some
+/// servers leave out (`logprobs`, `message.refusal`, `message.content`)
+/// present as null.
+fn completed_choices(mut choices: Value) -> Value {
+    if let Some(list) = choices.as_array_mut() {
+        for choice in list.iter_mut().filter_map(Value::as_object_mut) {
+            choice.entry("logprobs").or_insert(Value::Null);
+            if let Some(message) = choice.get_mut("message").and_then(Value::as_object_mut) {
+                message.entry("content").or_insert(Value::Null);
+                message.entry("refusal").or_insert(Value::Null);
+            }
+        }
+    }
+    choices
 }
 
 /// A chat completion and how its request was routed.
@@ -356,15 +431,23 @@ impl Streaming {
             model,
             include_usage,
         } = self;
-        let chunk = move |delta: Value, finish: Option<FinishReason>| {
-            json!({
+        // With `include_usage`, every chunk but the usage chunk says `"usage": null`.
+        let envelope = move |choices: Value| {
+            let mut chunk = json!({
                 "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish.map(FinishReason::as_str)}],
-            })
+                "choices": choices,
+            });
+            if include_usage {
+                chunk["usage"] = Value::Null;
+            }
+            chunk
         };
-        let first = chunk(json!({"role": "assistant", "content": ""}), None);
+        let own = move |delta: Value, finish: Option<FinishReason>| json!([{"index": 0, "delta": delta, "finish_reason": finish.map(FinishReason::as_str)}]);
+        let first = envelope(own(json!({"role": "assistant", "content": ""}), None));
         // Finished at the end of the stream; dropped unfinished if the client leaves.
         let mut ledger = Some(ledger);
+        // An upstream says its own finish reasons; then no other is added.
+        let mut finished_upstream = false;
         futures_util::stream::once(async move { ChatStreamItem::Chunk(first) })
             .chain(chunks.flat_map(move |item| {
                 let out: Vec<ChatStreamItem> = match item {
@@ -372,7 +455,21 @@ impl Streaming {
                         if let Some(l) = ledger.as_mut() {
                             l.streamed_delta();
                         }
-                        vec![ChatStreamItem::Chunk(chunk(json!({"content": text}), None))]
+                        vec![ChatStreamItem::Chunk(envelope(own(
+                            json!({"content": text}),
+                            None,
+                        )))]
+                    }
+                    Ok(Chunk::Upstream { text, choices }) => {
+                        if !text.is_empty()
+                            && let Some(l) = ledger.as_mut()
+                        {
+                            l.streamed_delta();
+                        }
+                        finished_upstream |= choices
+                            .as_array()
+                            .is_some_and(|list| list.iter().any(|c| !c["finish_reason"].is_null()));
+                        vec![ChatStreamItem::Chunk(envelope(choices))]
                     }
                     Ok(Chunk::Done {
                         finish_reason,
@@ -381,11 +478,15 @@ impl Streaming {
                         if let Some(l) = ledger.take() {
                             l.finish(StatusCode::OK, Some(&usage));
                         }
-                        let mut last =
-                            vec![ChatStreamItem::Chunk(chunk(json!({}), Some(finish_reason)))];
+                        let mut last = Vec::with_capacity(2);
+                        if !finished_upstream {
+                            last.push(ChatStreamItem::Chunk(envelope(own(
+                                json!({}),
+                                Some(finish_reason),
+                            ))));
+                        }
                         if include_usage {
-                            let mut u = chunk(json!({}), None);
-                            u["choices"] = json!([]);
+                            let mut u = envelope(json!([]));
                             u["usage"] = json!(ChatUsage::from(&usage));
                             last.push(ChatStreamItem::Chunk(u));
                         }
@@ -412,32 +513,41 @@ async fn answer(
     request: ChatCompletionRequest,
     ledger: &mut Metered,
 ) -> Result<(Routing, Prepared), ApiError> {
-    let routing = Routing::decide(
+    let params = request.params();
+    let needs = orchestrator::capability::needs(&params.extra, &params.messages);
+    let routing = Routing::decide_for(
         &state.selector,
         &request.model,
         &request.routing_text(),
         false,
+        &needs,
     )?;
     ledger.routed(&routing);
-    let generation = ledger.prepare(&routing.model, request.params()).await?;
+    let generation = ledger.prepare(&routing.model, params).await?;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = unix_now();
     let model = routing.model.name().to_owned();
     if !request.stream {
         let done = routing.model.generate(generation).await?;
+        let choices = match done.choices {
+            Some(upstream) => Choices::Upstream(completed_choices(upstream)),
+            None => Choices::Own([Choice {
+                index: 0,
+                message: AssistantMessage {
+                    role: "assistant",
+                    content: Some(done.text),
+                    refusal: None,
+                },
+                logprobs: None,
+                finish_reason: done.finish_reason.as_str(),
+            }]),
+        };
         let body = ChatCompletion {
             id,
             object: "chat.completion",
             created,
             model,
-            choices: vec![Choice {
-                index: 0,
-                message: AssistantMessage {
-                    role: "assistant",
-                    content: done.text,
-                },
-                finish_reason: done.finish_reason.as_str(),
-            }],
+            choices,
             usage: ChatUsage::from(&done.usage),
         };
         return Ok((routing, Prepared::Whole(body, done.usage)));

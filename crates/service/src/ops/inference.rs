@@ -3,6 +3,7 @@
 
 use crate::error::ApiError;
 use orchestrator::Tier;
+use orchestrator::capability::Need;
 use orchestrator::registry::ModelHandle;
 use orchestrator::router::Classification;
 use orchestrator::selector::{AUTO, ModelSelector};
@@ -28,9 +29,21 @@ impl Routing {
         text: &str,
         always_classify: bool,
     ) -> Result<Self, ApiError> {
+        Self::decide_for(selector, requested, text, always_classify, &[])
+    }
+
+    /// As [`Routing::decide`], for a request that asks `needs` of its model
+    /// (see [`ModelSelector::resolve_for`]).
+    pub fn decide_for(
+        selector: &ModelSelector,
+        requested: &str,
+        text: &str,
+        always_classify: bool,
+        needs: &[Need],
+    ) -> Result<Self, ApiError> {
         let routed = requested.is_empty() || requested == AUTO;
         let classification = (routed || always_classify).then(|| selector.classify(text));
-        let model = selector.resolve(requested, classification.as_ref())?;
+        let model = selector.resolve_for(requested, classification.as_ref(), needs)?;
         Ok(Self {
             model,
             classification,
@@ -38,10 +51,11 @@ impl Routing {
         })
     }
 
-    /// The tier that serves the request.
+    /// The tier that serves the request: the model's own (the router's
+    /// choice, or the nearest tier that could take the request).
     pub fn tier(&self) -> Option<Tier> {
         match (&self.classification, self.routed) {
-            (Some(c), true) => Some(c.tier),
+            (Some(c), true) => Some(self.model.settings().tier.unwrap_or(c.tier)),
             _ => self.model.settings().tier,
         }
     }

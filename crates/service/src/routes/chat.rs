@@ -5,7 +5,7 @@
 use crate::{
     callers::Caller,
     error::{ApiError, ErrorBody},
-    extract::ApiJson,
+    extract::OpenAiJson,
     ops::chat::{
         ChatCompletion, ChatCompletionRequest, ChatReply, ChatStreamItem, chat_completion,
     },
@@ -45,11 +45,10 @@ pub struct ChatStreamEvent {
     responses(
         (status = 200, description = "The completion, or with stream: true an event stream of chat.completion.chunk objects ending with `data: [DONE]`",
             content((ChatCompletion = "application/json"), (ChatStreamEvent = "text/event-stream"))),
-        (status = 400, description = "Malformed JSON, a `model` longer than 256 characters or holds control characters (`invalid_request`, `details.param`), or the prompt does not fit the model's context (`context_length_exceeded`)", body = ErrorBody),
+        (status = 400, description = "Malformed JSON (`invalid_json`); a field that breaks the schema, a `model` longer than 256 characters or with control characters, or a field the chosen model does not honour (`invalid_request`, the field in `param`); or the prompt does not fit the model's context (`context_length_exceeded`)", body = ErrorBody),
         (status = 404, description = "Unknown model (`model_not_found`)", body = ErrorBody),
         (status = 413, description = "Body larger than service.body_limit_bytes", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
-        (status = 422, description = "A field breaks the schema", body = ErrorBody),
         (status = 502, description = "The upstream answered with an error", body = ErrorBody),
         (status = 503, description = "No engine can serve the request, or the upstream is unreachable", body = ErrorBody),
         (status = 504, description = "The upstream did not answer in time", body = ErrorBody),
@@ -59,7 +58,7 @@ pub async fn chat_completions(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     route: MatchedPath,
-    ApiJson(request): ApiJson<ChatCompletionRequest>,
+    OpenAiJson(request): OpenAiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let answer = chat_completion(&state, &caller, request, route.as_str()).await?;
     let headers = routing_headers(&answer.routing);
