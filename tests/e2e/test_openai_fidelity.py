@@ -38,14 +38,20 @@ def client(base):
 @pytest.fixture(scope="module")
 def mixed():
     """gemma (small tier, in-process mlx: no tools), qwen (large tier, the tiny
-    Qwen3 behind `mlx_lm.server`: its template takes tools) and `gpt` (no
-    tier, the recorded-shape OpenAI peer)."""
-    with running_mlx_server("qwen3") as qwen_port, running_openai_peer() as peer:
+    Qwen3 behind `mlx_lm.server`: its template takes tools), gemmaup (no tier,
+    the tiny Gemma 3 behind `mlx_lm.server`: its template insists on
+    alternating turns) and `gpt` (no tier, the recorded-shape OpenAI peer)."""
+    with running_mlx_server("qwen3") as qwen_port, running_mlx_server("gemma3_text") as gemma_port, \
+            running_openai_peer() as peer:
         env = {
+            "HARPOON__MODELS__GEMMAUP__ENGINE": "openai",
+            "HARPOON__MODELS__GEMMAUP__REPO": str(MODELS / "gemma3_text"),
+            "HARPOON__MODELS__GEMMAUP__BASE_URL": f"http://127.0.0.1:{gemma_port}/v1",
             **model_env("gemma", "gemma3_text", "small"),
             **model_env("qwen", "qwen3", "large", engine="openai",
                         base_url=f"http://127.0.0.1:{qwen_port}/v1"),
             "HARPOON__MODELS__GPT__ENGINE": "openai",
+            "HARPOON__MODELS__GPT__REPO": "openai/gpt-4o-mini",
             "HARPOON__MODELS__GPT__BASE_URL": peer,
             "HARPOON__MODELS__GPT__SERVED_MODEL": "gpt-4o-mini",
         }
@@ -105,7 +111,6 @@ def test_models_and_each_model_conform_and_retrieve_works(native):
     ({"model": "gemma", "messages": [{"role": "user", "content": "x"}], "top_p": 0}, "top_p"),
     ({"model": "gemma", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}, "max_tokens"),
     ({"model": "gemma", "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
-    ({"model": "gemma"}, "messages"),
 ])
 def test_invalid_input_is_400_bad_request_naming_the_field(native, body, param):
     with pytest.raises(openai.BadRequestError) as e:
@@ -179,8 +184,8 @@ def test_image_parts_and_function_roles_are_refused_by_name_on_mlx(native):
     [{"role": "user", "content": "one"}, {"role": "user", "content": "two"}],
 ])
 def test_valid_conversations_are_never_a_template_400(native, mixed, messages):
-    for base in (native, mixed[0]):
-        for model in ("auto", "gemma"):
+    for base, models in ((native, ("auto", "gemma")), (mixed[0], ("auto", "gemma", "gemmaup"))):
+        for model in models:
             status, body = post_json(f"{base}/v1/chat/completions", {
                 "model": model, "messages": messages, "max_tokens": 2})
             assert status == 200, (base, model, body)

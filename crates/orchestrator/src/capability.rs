@@ -195,11 +195,8 @@ pub fn needs(extra: &Map<String, Value>, messages: &[Message]) -> Vec<Need> {
     // Errors name the same field whatever order the map keeps.
     out.sort_by(|a, b| a.param.cmp(&b.param));
     for (i, message) in messages.iter().enumerate() {
-        let Some(wire) = &message.wire else { continue };
-        if message.role == Role::Tool
-            || wire.get("tool_calls").is_some_and(|c| !c.is_null())
-            || wire["role"] == "function"
-        {
+        let wire = message.wire.as_ref().unwrap_or(&Value::Null);
+        if message.role == Role::Tool || wire.get("tool_calls").is_some_and(|c| !c.is_null()) {
             out.push(Need {
                 kind: NeedKind::Tools,
                 param: format!("messages[{i}]"),

@@ -681,7 +681,7 @@ async fn a_model_name_is_bounded_before_the_ledger_sees_it() {
         assert_eq!(chat.status(), StatusCode::BAD_REQUEST, "chat, {what}");
         let body: Value = chat.json().await.unwrap();
         assert_eq!(body["error"]["code"], "invalid_request", "{what}");
-        assert_eq!(body["error"]["details"]["param"], "model", "{what}");
+        assert_eq!(body["error"]["param"], "model", "{what}");
         let message = body["error"]["message"].as_str().unwrap();
         assert!(
             message.starts_with("model: ") && message.len() < 200,
