@@ -3,6 +3,7 @@ over Streamable HTTP (/mcp on the service port, and the dedicated listener)
 and over stdio (`service mcp --stdio`)."""
 
 import json
+import logging
 import tempfile
 
 import subprocess
@@ -10,7 +11,7 @@ import subprocess
 import anyio
 import httpx2
 import pytest
-from mcp import Client
+from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.client.subscriptions import ResourceUpdated
 from mcp.shared.exceptions import MCPError
@@ -177,8 +178,11 @@ async def check_covenant_round_trip(session, companion=False):
     with pytest.raises(MCPError) as missing:
         await session.get_prompt("strike.delegation", {"covenant_id": cov_id})
     assert "repository" in missing.value.message
-    with pytest.raises(MCPError):
+    # A covenant id naming nothing is a bad argument (-32602), not a missing
+    # resource (-32002, which resources/read answers for a URI).
+    with pytest.raises(MCPError) as stranger:
         await session.get_prompt("covenant.harmony_review", {"covenant_id": "cov_nope"})
+    assert stranger.value.code == -32602, stranger.value
 
     # Refusals: REST's 422 naming the field, 404 for strangers.
     no_states = error_of(await session.call_tool("create_covenant", {"title": "x", "description": "y"}))
@@ -222,6 +226,28 @@ def test_http_initialize_reports_harpoon(open_service):
     # Without keys, only loopback Host names (DNS-rebinding guard), as JSON.
     status, body = post(f"{open_service.url}/mcp", INITIALIZE, {"host": "evil.example"})
     assert status == 403 and body["error"]["code"] == "forbidden"
+
+
+def test_closing_a_session_logs_no_termination_failure(open_service, caplog):
+    """The SDK client ends its session with DELETE on close and logs "Session
+    termination failed" for any answer but 200 or 204."""
+    answers = []
+
+    async def record(response):
+        answers.append((response.request.method, response.status_code))
+
+    async def main():
+        async with httpx2.AsyncClient(timeout=30, event_hooks={"response": [record]}) as client:
+            async with streamable_http_client(f"{open_service.url}/mcp", http_client=client) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    await session.send_ping()
+
+    with caplog.at_level(logging.DEBUG, logger="mcp.client.streamable_http"):
+        anyio.run(main)
+    assert ("DELETE", 200) in answers, answers
+    failed = [r.getMessage() for r in caplog.records if "Session termination failed" in r.getMessage()]
+    assert failed == []
 
 
 def test_classify_over_mcp_equals_rest(open_service):

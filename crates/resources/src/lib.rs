@@ -10,6 +10,7 @@
 
 pub mod backend;
 pub mod catalogue;
+mod conformance;
 pub mod prompts;
 pub mod server;
 pub mod settings;

@@ -7,12 +7,19 @@ use crate::tools::{self, names};
 use axum::http::request::Parts;
 use harpoon_bridge::{NewCovenant, Page, StrikeRequest};
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
-    GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ResourceContents,
-    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
-    SubscriptionFilter, Tool, UnsubscribeRequestParams,
+    CacheScope, CallToolRequestMethod, CallToolRequestParams, CallToolResponse, CallToolResult,
+    CancelTaskMethod, CompleteRequestMethod, ConstString, ContentBlock, CustomRequest,
+    CustomResult, DiscoverRequestMethod, ErrorCode, GetPromptRequestMethod, GetPromptRequestParams,
+    GetPromptResponse, GetSkillRequestMethod, GetTaskMethod, Implementation,
+    InitializeResultMethod, JsonObject, ListPromptsRequestMethod, ListPromptsResult,
+    ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
+    ListResourcesResult, ListSkillsRequestMethod, ListToolsRequestMethod, ListToolsResult,
+    PaginatedRequestParams, PingRequestMethod, ReadResourceDirectoryRequestMethod,
+    ReadResourceRequestMethod, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    ResourceContents, ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig,
+    SetLevelRequestMethod, SubscribeRequestMethod, SubscribeRequestParams, SubscriptionFilter,
+    SubscriptionsListenRequestMethod, Tool, UnsubscribeRequestMethod, UnsubscribeRequestParams,
+    UpdateTaskMethod,
 };
 use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
 use rmcp::transport::streamable_http_server::{
@@ -271,6 +278,81 @@ fn protocol_error(error: &BackendError) -> ErrorData {
     }
 }
 
+/// A backend refusal while rendering a prompt. What the arguments name is
+/// missing (404) or unusable: the arguments are at fault, -32602 as for a
+/// missing argument, not -32002, which is `resources/read`'s answer for a URI.
+fn prompt_error(error: &BackendError) -> ErrorData {
+    if error.is_client_error() {
+        ErrorData::invalid_params(error.message().to_owned(), Some(error.to_json()))
+    } else {
+        protocol_error(error)
+    }
+}
+
+/// The requests of the protocol a client may send. `rmcp` reads a request
+/// whose `params` do not fit its method (absent where required, or of the
+/// wrong shape) as a custom request of that name, which would be answered
+/// "method not found".
+const CLIENT_METHODS: &[&str] = &[
+    InitializeResultMethod::VALUE,
+    PingRequestMethod::VALUE,
+    DiscoverRequestMethod::VALUE,
+    CompleteRequestMethod::VALUE,
+    SetLevelRequestMethod::VALUE,
+    GetPromptRequestMethod::VALUE,
+    ListPromptsRequestMethod::VALUE,
+    ListResourcesRequestMethod::VALUE,
+    ListResourceTemplatesRequestMethod::VALUE,
+    ReadResourceRequestMethod::VALUE,
+    SubscriptionsListenRequestMethod::VALUE,
+    SubscribeRequestMethod::VALUE,
+    UnsubscribeRequestMethod::VALUE,
+    CallToolRequestMethod::VALUE,
+    ListToolsRequestMethod::VALUE,
+    GetTaskMethod::VALUE,
+    UpdateTaskMethod::VALUE,
+    CancelTaskMethod::VALUE,
+    ListSkillsRequestMethod::VALUE,
+    GetSkillRequestMethod::VALUE,
+    ReadResourceDirectoryRequestMethod::VALUE,
+];
+
+/// Why `params` do not fit `T`, the params of `method`.
+fn misfit<T: DeserializeOwned>(method: &str, params: Option<&Value>) -> String {
+    let Some(params) = params else {
+        return format!("{method} requires params");
+    };
+    match serde_path_to_error::deserialize::<_, T>(params.clone()) {
+        Ok(_) => format!("{method}: params do not fit the method"),
+        Err(e) => {
+            let path = e.path().to_string();
+            if path == "." {
+                format!("{method}: {}", e.into_inner())
+            } else {
+                format!("{method}: {path}: {}", e.into_inner())
+            }
+        }
+    }
+}
+
+/// The answer to a custom request: -32602 for a method of the protocol whose
+/// params did not fit it, else -32601.
+fn custom_request_error(request: &CustomRequest) -> ErrorData {
+    let (method, params) = (request.method.as_str(), request.params.as_ref());
+    if !CLIENT_METHODS.contains(&method) {
+        return ErrorData::new(ErrorCode::METHOD_NOT_FOUND, method.to_owned(), None);
+    }
+    let message = match method {
+        CallToolRequestMethod::VALUE => misfit::<CallToolRequestParams>(method, params),
+        GetPromptRequestMethod::VALUE => misfit::<GetPromptRequestParams>(method, params),
+        ReadResourceRequestMethod::VALUE => misfit::<ReadResourceRequestParams>(method, params),
+        SubscribeRequestMethod::VALUE => misfit::<SubscribeRequestParams>(method, params),
+        UnsubscribeRequestMethod::VALUE => misfit::<UnsubscribeRequestParams>(method, params),
+        _ => format!("{method}: params are missing or do not fit the method"),
+    };
+    ErrorData::invalid_params(message, None)
+}
+
 fn json_text(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }
@@ -460,9 +542,17 @@ impl<B: HarpoonBackend> ServerHandler for HarpoonMcp<B> {
         let args = request.arguments.unwrap_or_default();
         match prompts::render(self.backend.as_ref(), &caller, &request.name, &args).await {
             Ok(result) => Ok(result.into()),
-            Err(PromptError::Backend(e)) => Err(protocol_error(&e)),
+            Err(PromptError::Backend(e)) => Err(prompt_error(&e)),
             Err(e) => Err(ErrorData::invalid_params(e.to_string(), None)),
         }
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        Err(custom_request_error(&request))
     }
 
     async fn list_tools(
@@ -631,6 +721,11 @@ pub fn http_service<B: HarpoonBackend>(backend: Arc<B>, options: HttpOptions) ->
             guard,
             bind_sessions::<B>,
         ))
+        // Outermost: `rmcp` checks headers and body before sessions.
+        .layer(axum::middleware::from_fn_with_state(
+            options.max_body_bytes,
+            crate::conformance::conform,
+        ))
 }
 
 /// Why the stdio server stopped abnormally.
@@ -735,5 +830,34 @@ mod tests {
         let down = protocol_error(&BackendError::new(503, "hosted_ai_not_configured", "no"));
         assert_eq!(down.code, ErrorCode::INTERNAL_ERROR);
         assert_eq!(down.data.unwrap()["error"]["status"], 503);
+    }
+
+    #[test]
+    fn a_prompt_argument_naming_nothing_is_invalid_params() {
+        let missing = prompt_error(&BackendError::not_found("covenant cov_nope"));
+        assert_eq!(missing.code, ErrorCode::INVALID_PARAMS);
+        assert_eq!(missing.data.unwrap()["error"]["status"], 404);
+        let down = prompt_error(&BackendError::new(503, "hosted_ai_not_configured", "no"));
+        assert_eq!(down.code, ErrorCode::INTERNAL_ERROR);
+    }
+
+    #[test]
+    fn protocol_methods_with_unfit_params_are_invalid_params() {
+        let no_params = custom_request_error(&CustomRequest::new("tools/call", None));
+        assert_eq!(no_params.code, ErrorCode::INVALID_PARAMS);
+        assert_eq!(no_params.message, "tools/call requires params");
+        let wrong =
+            custom_request_error(&CustomRequest::new("prompts/get", Some(json!({"name": 5}))));
+        assert_eq!(wrong.code, ErrorCode::INVALID_PARAMS);
+        assert!(
+            wrong.message.starts_with("prompts/get: name: "),
+            "{}",
+            wrong.message
+        );
+        let other = custom_request_error(&CustomRequest::new("logging/setLevel", None));
+        assert_eq!(other.code, ErrorCode::INVALID_PARAMS);
+        let unknown = custom_request_error(&CustomRequest::new("tools/explode", None));
+        assert_eq!(unknown.code, ErrorCode::METHOD_NOT_FOUND);
+        assert_eq!(unknown.message, "tools/explode");
     }
 }
