@@ -76,10 +76,12 @@ pg:
 mlx:
 	$(HF_ENV) $(CARGO) test --locked -p orchestrator --features pymlx --test mlx_engine
 
-## The real binary (with MLX) end to end, driven by the official openai client.
+## The OpenAI schema fixture's own tests, then the real binary (with MLX) end to end, driven by
+## the official openai client and litellm, every answer checked against OpenAI's schemas.
 e2e:
 	$(CARGO) build --locked -p service --features pymlx
 	cp target/debug/service $(PYMLX_BIN)
+	.venv/bin/python -m pytest -q tests/fixtures
 	cd tests/e2e && HARPOON_SERVICE_BIN=$(CURDIR)/$(PYMLX_BIN) ../../.venv/bin/python -m pytest -q
 
 ## The harpoon_core Python module: built into the project venv with maturin, then its tests.

@@ -202,13 +202,13 @@ pub fn needs(extra: &Map<String, Value>, messages: &[Message]) -> Vec<Need> {
                 param: format!("messages[{i}]"),
             });
         }
-        if let Some(parts) = wire["content"].as_array() {
-            if let Some(j) = parts.iter().position(|p| p["type"] != "text") {
-                out.push(Need {
-                    kind: NeedKind::Vision,
-                    param: format!("messages[{i}].content[{j}]"),
-                });
-            }
+        if let Some(parts) = wire["content"].as_array()
+            && let Some(j) = parts.iter().position(|p| p["type"] != "text")
+        {
+            out.push(Need {
+                kind: NeedKind::Vision,
+                param: format!("messages[{i}].content[{j}]"),
+            });
         }
     }
     out

@@ -92,6 +92,7 @@ async fn streams_deltas_then_done_matching_a_whole_generation() {
                 finish_reason,
                 usage,
             } => done = Some((finish_reason, usage)),
+            Chunk::Upstream { .. } => panic!("the mlx engine has no upstream"),
         }
     }
     let (finish, usage) = done.expect("the stream ends with done");
