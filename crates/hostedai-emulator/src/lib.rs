@@ -114,6 +114,10 @@ pub struct Config {
     pub billing_interval_ms: u64,
     /// Whether the subscription list ignores `team_id` as the real API was seen to.
     pub leak_other_teams: bool,
+    /// Whether `available-pools` carries each pool's `sharing_ratio`. The
+    /// documented team-scope listing does not (only the admin API knows
+    /// ratios); true mimics a panel that adds it.
+    pub list_sharing_ratio: bool,
 }
 
 impl Default for Config {
@@ -136,6 +140,7 @@ impl Default for Config {
             upstream: None,
             billing_interval_ms: 1_000,
             leak_other_teams: true,
+            list_sharing_ratio: false,
         }
     }
 }
@@ -609,16 +614,19 @@ async fn available_pools(
         .iter()
         .map(|p| {
             let free = p.slots().saturating_sub(Emulator::allocated(&inner, p.id));
-            json!({
+            let mut row = json!({
                 "id": p.id,
                 "pool_name": p.name,
                 "pool_label": p.name,
                 "gpu_model_type": p.gpu_model,
                 "available_vgpus": free,
                 "pricing_hourly": format!("{:.4}", p.price_per_vgpu_hour),
-                "sharing_ratio": p.sharing_ratio,
                 "time_quantum_in_sec": p.time_quantum_secs,
-            })
+            });
+            if emu.config.list_sharing_ratio {
+                row["sharing_ratio"] = json!(p.sharing_ratio);
+            }
+            row
         })
         .collect();
     Json(pools).into_response()

@@ -45,6 +45,7 @@ async fn emulator(pools: Vec<PoolSpec>, delays: Delays) -> Emulator {
         upstream: Some(engine.addr),
         billing_interval_ms: 100,
         leak_other_teams: true,
+        list_sharing_ratio: true,
     })
     .await
     .unwrap()
@@ -135,7 +136,9 @@ async fn overcommit_decides_between_shared_and_dedicated_pools() {
     // Pool 1 is overcommitted 4× and cheaper; pool 2 is dedicated.
     let pools = vec![pool(1, 1, 4.0, 1.0), pool(2, 1, 1.0, 3.0)];
     let emu = emulator(pools.clone(), Delays::default()).await;
-    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    let mut s = settings(&emu);
+    s.overcommit = false;
+    let manager = PoolManager::new(&s).unwrap();
     let lease = manager.acquire("m", Some(Tier::Small)).await.unwrap();
     assert_eq!(
         lease.pool_id, "2",
@@ -164,6 +167,54 @@ async fn overcommit_decides_between_shared_and_dedicated_pools() {
         lease.pool_id, "2",
         "a ratio above max_sharing_ratio is refused"
     );
+    manager.shutdown().await;
+}
+
+/// The documented team-scope listing carries no sharing ratio: with
+/// overcommit any pool may serve; without it only the pools `pool` names
+/// (the operator vouches for them), and a pool with an unknown ratio is never
+/// taken for dedicated.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_listed_ratio_overcommit_false_uses_only_named_pools() {
+    let pools = vec![pool(1, 1, 4.0, 1.0), pool(2, 1, 1.5, 3.0)];
+    let engine = tokio::task::spawn_blocking(MlxServer::shared)
+        .await
+        .unwrap()
+        .expect("mlx_lm.server on target/test-models/qwen3 (run `make setup`)");
+    let start = || {
+        Emulator::start(Config {
+            pools: pools.clone(),
+            upstream: Some(engine.addr),
+            billing_interval_ms: 100,
+            ..Config::default()
+        })
+    };
+    let emu = start().await.unwrap();
+    let mut s = settings(&emu);
+    s.overcommit = false;
+    let manager = PoolManager::new(&s).unwrap();
+    let err = manager.acquire("m", None).await.unwrap_err();
+    assert!(
+        matches!(err, HostedAiError::NoCapacity(_)),
+        "an unknown ratio is not taken for 1: {err:?}"
+    );
+    assert_eq!(emu.calls("subscribe"), 0);
+    let view = manager.snapshot();
+    assert!(view.pools.iter().all(|p| p.sharing_ratio.is_none() && !p.allowed));
+
+    let emu = start().await.unwrap();
+    let mut s = settings(&emu);
+    s.overcommit = false;
+    s.pool = PoolSelection::Ids(vec!["2".into()]);
+    let manager = PoolManager::new(&s).unwrap();
+    let lease = manager.acquire("m", None).await.unwrap();
+    assert_eq!(lease.pool_id, "2", "the named pool is vouched for");
+    manager.shutdown().await;
+
+    let emu = start().await.unwrap();
+    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    let lease = manager.acquire("m", None).await.unwrap();
+    assert_eq!(lease.pool_id, "1", "overcommit (the default) takes the cheapest");
     manager.shutdown().await;
 }
 
@@ -559,6 +610,7 @@ async fn bench_engine_overhead_on_the_warm_path() {
         upstream: Some(upstream),
         billing_interval_ms: 1_000,
         leak_other_teams: false,
+        list_sharing_ratio: true,
     })
     .await
     .unwrap();

@@ -50,6 +50,7 @@ async fn emulator(pools: Vec<PoolSpec>) -> Emulator {
         upstream: Some(engine.addr),
         billing_interval_ms: 100,
         leak_other_teams: true,
+        list_sharing_ratio: true,
     })
     .await
     .unwrap()

@@ -33,6 +33,7 @@ fn config(upstream: SocketAddr) -> Config {
         upstream: Some(upstream),
         billing_interval_ms: 1_000,
         leak_other_teams: false,
+        list_sharing_ratio: true,
     }
 }
 

@@ -101,8 +101,9 @@ pub struct PoolView {
     pub name: String,
     /// GPU model.
     pub gpu_model: Option<String>,
-    /// Sharing ratio (1 when the panel does not say).
-    pub sharing_ratio: f64,
+    /// Sharing ratio; null when the panel does not say (its team-scope
+    /// listing never does).
+    pub sharing_ratio: Option<f64>,
     /// Free vGPU slots.
     pub free_vgpus: u32,
     /// Hourly price per vGPU.
@@ -475,12 +476,24 @@ impl PoolManager {
     }
 
     fn ratio_allowed(&self, pool: &AvailablePool) -> bool {
-        // A panel that sends no ratio is selling dedicated GPUs (ratio 1).
-        let ratio = pool.sharing_ratio.unwrap_or(1.0);
-        if self.settings.overcommit {
-            ratio <= f64::from(self.settings.max_sharing_ratio) + 1e-9
+        let limit = if self.settings.overcommit {
+            f64::from(self.settings.max_sharing_ratio)
         } else {
-            ratio <= 1.0 + 1e-9
+            1.0
+        };
+        match pool.sharing_ratio {
+            Some(ratio) => ratio <= limit + 1e-9,
+            // The team-scope listing carries no ratio (only the admin API
+            // knows it): with overcommit any pool may serve; without it, only
+            // the pools `hosted_ai.pool` names, which the operator vouches for.
+            None => {
+                self.settings.overcommit
+                    || self
+                        .settings
+                        .pool
+                        .ids()
+                        .is_some_and(|ids| ids.contains(&pool.id))
+            }
         }
     }
 
@@ -999,7 +1012,7 @@ impl PoolManager {
                 id: p.id.clone(),
                 name: p.pool_name.clone(),
                 gpu_model: p.gpu_model_type.clone(),
-                sharing_ratio: p.sharing_ratio.unwrap_or(1.0),
+                sharing_ratio: p.sharing_ratio,
                 free_vgpus: p.available_vgpus,
                 price_hourly: p.pricing_hourly,
                 allowed: self.ratio_allowed(p),

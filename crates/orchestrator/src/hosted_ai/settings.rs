@@ -139,7 +139,9 @@ pub struct HostedAiSettings {
     /// `discovery`, one pool id, or a list of pool ids (the seed's `pool_id` is accepted).
     #[serde(alias = "pool_id")]
     pub pool: PoolSelection,
-    /// Whether oversubscribed pools (sharing ratio above 1) may be used.
+    /// Whether oversubscribed pools (sharing ratio above 1) may be used
+    /// (default true). The team-scope pool listing does not say a pool's
+    /// ratio: without overcommit only the pools `pool` names are used.
     pub overcommit: bool,
     /// Highest sharing ratio accepted when `overcommit` is true (1–10, as hosted·ai allows).
     pub max_sharing_ratio: f32,
@@ -181,7 +183,7 @@ impl Default for HostedAiSettings {
             auth_header: AuthHeader::XApiKey,
             team_id: None,
             pool: PoolSelection::Discovery,
-            overcommit: false,
+            overcommit: true,
             max_sharing_ratio: 4.0,
             vgpus: VgpusPerTier::default(),
             instance_type_id: None,
