@@ -218,6 +218,26 @@ async fn without_a_listed_ratio_overcommit_false_uses_only_named_pools() {
     manager.shutdown().await;
 }
 
+/// A release that fails (429 beyond the client's retries) and a listing that
+/// fails as the sweep begins leave nothing running: the sweep retries the
+/// listing and releases every live subscription of ours it shows.
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_retries_its_listing_and_releases_what_a_failed_release_left() {
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0)], Delays::default()).await;
+    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    manager.acquire("m", None).await.unwrap();
+    assert_eq!(emu.live_subscriptions(), 1);
+    let burst = |n| Fault {
+        burst_429: n,
+        ..Fault::default()
+    };
+    // More 429s than one call's attempts (4), on both calls shutdown makes.
+    emu.set_fault("unsubscribe", burst(5));
+    emu.set_fault("pool-subscription", burst(6));
+    manager.shutdown().await;
+    assert_eq!(emu.live_subscriptions(), 0, "nothing is left running");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn insufficient_resources_moves_to_the_next_pool() {
     let emu = emulator(

@@ -930,8 +930,10 @@ impl PoolManager {
     }
 
     /// Releases every subscription and refuses new ones; waits (bounded) for
-    /// allocations in progress so none is left behind.
+    /// allocations in progress so none is left behind. Takes at most
+    /// `2 × call_timeout_secs`, what the service allows it.
     pub async fn shutdown(&self) {
+        let deadline = Instant::now() + Duration::from_secs(self.settings.call_timeout_secs * 2);
         self.shutting_down.store(true, Ordering::SeqCst);
         let locks: Vec<Arc<AsyncMutex<()>>> = lock(&self.slots)
             .values()
@@ -939,7 +941,8 @@ impl PoolManager {
             .collect();
         let wait = Duration::from_secs(self.settings.call_timeout_secs.min(30));
         for l in locks {
-            let _ = tokio::time::timeout(wait, l.lock()).await;
+            let until = (Instant::now() + wait).min(deadline);
+            let _ = tokio::time::timeout_at(until.into(), l.lock()).await;
         }
         let leases: Vec<Arc<Lease>> = {
             let mut slots = lock(&self.slots);
@@ -951,25 +954,45 @@ impl PoolManager {
                 })
                 .collect()
         };
+        self.client.close_breakers();
         let releases = leases.iter().map(|l| self.release(l));
         futures_util::future::join_all(releases).await;
-        // Subscriptions whose subscribe answer never reached us.
+        self.sweep_orphans(deadline).await;
+        self.publish_count();
+    }
+
+    /// Releases every live subscription of ours on a pool we subscribed to:
+    /// those whose subscribe answer never reached us, and those whose release
+    /// just failed. The listing is retried (a 429 or an open breaker is no
+    /// reason to leave a paid GPU running) until `deadline`.
+    async fn sweep_orphans(&self, deadline: Instant) {
         let touched = lock(&self.touched).clone();
-        let released: Vec<&str> = leases.iter().map(|l| l.subscription_id.as_str()).collect();
-        if !touched.is_empty()
-            && let Ok(rows) = self.client.subscriptions().await
-        {
-            for row in rows {
-                if touched.contains(&row.pool_id)
-                    && !row.is_ending()
-                    && !released.contains(&row.id.as_str())
-                {
-                    tracing::info!(pool = %row.pool_id, subscription = %row.id, "releasing an orphaned subscription");
-                    self.unsubscribe_quietly(&row.pool_id, &row.id).await;
+        if touched.is_empty() {
+            return;
+        }
+        let mut backoff = Duration::from_millis(200);
+        let rows = loop {
+            self.client.close_breakers();
+            match self.client.subscriptions().await {
+                Ok(rows) => break rows,
+                Err(e) if Instant::now() + backoff < deadline => {
+                    tracing::debug!(error = %e, "listing subscriptions at shutdown failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, pools = ?touched, "could not list subscriptions at shutdown; some may still be running");
+                    return;
                 }
             }
+        };
+        for row in rows {
+            if touched.contains(&row.pool_id) && !row.is_ending() {
+                tracing::info!(pool = %row.pool_id, subscription = %row.id, "releasing a subscription left running");
+                self.client.close_breakers();
+                self.unsubscribe_quietly(&row.pool_id, &row.id).await;
+            }
         }
-        self.publish_count();
     }
 
     /// Lists pools again and reconciles billing with the panel (best effort;
