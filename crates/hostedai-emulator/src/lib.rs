@@ -338,6 +338,14 @@ impl Emulator {
             .map_or(0.0, |b| b.cost)
     }
 
+    /// Billed vGPU-hours so far of a team in a pool.
+    pub fn billed_vgpu_hours(&self, team: &str, pool: u64) -> f64 {
+        self.lock()
+            .billing
+            .get(&(team.to_owned(), pool))
+            .map_or(0.0, |b| b.vgpu_hours)
+    }
+
     fn router(&self) -> Router {
         let api = Router::new()
             .route("/gpuaas/available-pools", get(available_pools))

@@ -238,6 +238,62 @@ async fn shutdown_retries_its_listing_and_releases_what_a_failed_release_left() 
     assert_eq!(emu.live_subscriptions(), 0, "nothing is left running");
 }
 
+/// The panel bills from the accepted subscribe until the row is gone; the
+/// meter counts the same span, through idle releases, a failed allocation
+/// and shutdown, to within 2 %.
+#[tokio::test(flavor = "multi_thread")]
+async fn metered_vgpu_seconds_match_the_panels_billing_through_churn() {
+    let engine = tokio::task::spawn_blocking(MlxServer::shared)
+        .await
+        .unwrap()
+        .expect("mlx_lm.server on target/test-models/qwen3 (run `make setup`)");
+    let emu = Emulator::start(Config {
+        pools: vec![pool(1, 2, 1.0, 1.0), pool(2, 2, 1.0, 2.0)],
+        delays: Delays {
+            ready_ms: 300,
+            unsubscribe_ms: 400,
+            ..Delays::default()
+        },
+        upstream: Some(engine.addr),
+        billing_interval_ms: 10,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    // Pool 1 never comes up: a subscription billed and released unused.
+    emu.set_never_ready(1, true);
+    let mut s = settings(&emu);
+    s.idle_release_secs = 1;
+    s.subscribe_timeout_secs = 3;
+    let manager = PoolManager::new(&s).unwrap();
+    manager.start_upkeep();
+    let hosted = HostedAiEngine::new(manager.clone(), "m", Some(Tier::Small), None);
+    assert!(hosted.generate(request()).await.is_err(), "pool 1 never comes up");
+    emu.set_never_ready(1, false);
+    for _ in 0..2 {
+        hosted.generate(request()).await.unwrap();
+        // Idle release, then the row's removal, before the next allocation.
+        let limit = Instant::now() + Duration::from_secs(10);
+        while emu.subscriptions().iter().any(|_| true) {
+            assert!(Instant::now() < limit, "the idle subscription was never released");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    hosted.generate(request()).await.unwrap();
+    manager.shutdown().await;
+    // Billing ticks every 10 ms; give the last removal a tick to land.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let billed = (emu.billed_vgpu_hours("team-1", 1) + emu.billed_vgpu_hours("team-1", 2)) * 3_600.0;
+    let metered = manager.meter().vgpu_seconds("m");
+    assert!(billed > 1.0, "billed {billed} vGPU-seconds");
+    let ratio = metered / billed;
+    eprintln!("metered {metered:.3} / billed {billed:.3} vGPU-seconds = {ratio:.4}");
+    assert!(
+        (0.98..=1.02).contains(&ratio),
+        "metered {metered:.3} against billed {billed:.3} vGPU-seconds ({ratio:.4})"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn insufficient_resources_moves_to_the_next_pool() {
     let emu = emulator(

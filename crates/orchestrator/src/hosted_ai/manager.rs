@@ -24,6 +24,9 @@ pub const ALLOCATION_SECONDS: &str = "harpoon_hosted_ai_allocation_seconds";
 /// Gauge of subscriptions held.
 pub const ACTIVE_SUBSCRIPTIONS: &str = "harpoon_hosted_ai_active_subscriptions";
 
+/// Longest wait, after an unsubscribe, for the row to go (metering runs until then).
+const SETTLE_LIMIT: Duration = Duration::from_secs(120);
+
 /// A ready subscription serving one model.
 #[derive(Debug)]
 pub struct Lease {
@@ -578,6 +581,8 @@ impl PoolManager {
                     self.settings.image_uuid.as_deref(),
                 )
                 .await;
+            // The panel bills from here (the subscription exists once the call returns).
+            let accepted = Instant::now();
             let (subscription, adopted) = match subscribed {
                 Ok(Some(id)) => (id, false),
                 Ok(None) => match self.ours_on(&pool.id).await? {
@@ -635,6 +640,7 @@ impl PoolManager {
                     vgpus,
                     hourly,
                     adopted,
+                    accepted,
                     deadline,
                 )
                 .await
@@ -658,6 +664,16 @@ impl PoolManager {
                         .increment(1);
                     tracing::warn!(model, pool = %pool.id, subscription = %subscription, error = %e, "subscription did not come up; releasing it");
                     self.unsubscribe_quietly(&pool.id, &subscription).await;
+                    // Billed all the same, until the row is gone.
+                    let gone = self
+                        .settle(&subscription, Instant::now() + SETTLE_LIMIT)
+                        .await;
+                    let secs = gone.duration_since(accepted).as_secs_f64();
+                    self.meter.accrue(
+                        model,
+                        secs * f64::from(vgpus),
+                        hourly * secs / 3_600.0,
+                    );
                     if matches!(e, HostedAiError::Timeout(_)) {
                         return Err(e);
                     }
@@ -695,6 +711,7 @@ impl PoolManager {
         vgpus: u32,
         hourly: f64,
         adopted: bool,
+        billed_since: Instant,
         deadline: Instant,
     ) -> Result<Arc<Lease>, HostedAiError> {
         let limit = Duration::from_secs(self.settings.subscribe_timeout_secs);
@@ -803,9 +820,9 @@ impl PoolManager {
             adopted,
             service_id,
             engine,
-            created: now,
+            created: billed_since,
             last_used: Mutex::new(now),
-            accrued_until: Mutex::new(now),
+            accrued_until: Mutex::new(billed_since),
             in_flight: AtomicUsize::new(0),
             healthy: AtomicBool::new(true),
         }))
@@ -831,6 +848,7 @@ impl PoolManager {
         let healthy_row =
             matches!(self.row(&lease.subscription_id).await, Ok(Some(ref r)) if r.is_ready());
         if healthy_row {
+            let billed_since = *lock(&lease.accrued_until);
             let deadline = self
                 .deadline()
                 .min(Instant::now() + Duration::from_secs(30));
@@ -845,6 +863,8 @@ impl PoolManager {
                     lease.vgpus,
                     lease.hourly_cost,
                     lease.adopted,
+                    // The subscription is the same: billing goes on from where this lease's stopped.
+                    billed_since,
                     deadline,
                 )
                 .await
@@ -881,13 +901,36 @@ impl PoolManager {
     }
 
     async fn release(&self, lease: &Arc<Lease>) {
+        self.release_within(lease, Instant::now() + SETTLE_LIMIT)
+            .await;
+    }
+
+    /// Releases `lease` and meters it until its row is gone (or `until`),
+    /// as the panel bills.
+    async fn release_within(&self, lease: &Arc<Lease>, until: Instant) {
         self.accrue(lease);
         if let Some(id) = &lease.service_id {
             let _ = self.client.delete_service(id).await;
         }
         self.unsubscribe_quietly(&lease.pool_id, &lease.subscription_id)
             .await;
+        self.settle(&lease.subscription_id, until).await;
+        self.accrue(lease);
         tracing::info!(model = %lease.model, pool = %lease.pool_id, subscription = %lease.subscription_id, "hosted·ai subscription released");
+    }
+
+    /// Waits until `subscription`'s row is gone from the panel (or `until`),
+    /// returning when that was seen: the panel bills until then.
+    async fn settle(&self, subscription: &str, until: Instant) -> Instant {
+        loop {
+            if let Ok(None) = self.row(subscription).await {
+                return Instant::now();
+            }
+            if Instant::now() + self.poll() >= until {
+                return Instant::now();
+            }
+            tokio::time::sleep(self.poll()).await;
+        }
     }
 
     fn accrue(&self, lease: &Lease) {
@@ -924,7 +967,9 @@ impl PoolManager {
         }
         for lease in to_release {
             tracing::info!(model = %lease.model, idle_secs = lease.idle_for().as_secs(), "releasing an idle subscription");
-            self.release(&lease).await;
+            // Spawned: metering waits for the row to go, and upkeep goes on meanwhile.
+            let manager = self.clone();
+            tokio::spawn(async move { manager.release(&lease).await });
         }
         self.publish_count();
     }
@@ -955,7 +1000,7 @@ impl PoolManager {
                 .collect()
         };
         self.client.close_breakers();
-        let releases = leases.iter().map(|l| self.release(l));
+        let releases = leases.iter().map(|l| self.release_within(l, deadline));
         futures_util::future::join_all(releases).await;
         self.sweep_orphans(deadline).await;
         self.publish_count();

@@ -105,6 +105,11 @@ impl Meter {
         metrics::gauge!(ESTIMATED_COST, "model" => model.to_owned()).set(spent);
     }
 
+    /// vGPU-seconds held for `model` in all, as the panel bills them.
+    pub fn vgpu_seconds(&self, model: &str) -> f64 {
+        self.lock().totals.get(model).map_or(0.0, |(secs, _)| *secs)
+    }
+
     /// Usage of one tenant, per model.
     pub fn tenant(&self, tenant: &str) -> Vec<ModelUsage> {
         self.lock()
