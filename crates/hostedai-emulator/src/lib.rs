@@ -114,6 +114,10 @@ pub struct Config {
     pub billing_interval_ms: u64,
     /// Whether the subscription list ignores `team_id` as the real API was seen to.
     pub leak_other_teams: bool,
+    /// Whether exposing a service under a name the subscription already has
+    /// answers 409 (as another emulator of the API does) instead of the
+    /// existing service.
+    pub expose_conflict: bool,
     /// Whether `available-pools` carries each pool's `sharing_ratio`. The
     /// documented team-scope listing does not (only the admin API knows
     /// ratios); true mimics a panel that adds it.
@@ -140,6 +144,7 @@ impl Default for Config {
             upstream: None,
             billing_interval_ms: 1_000,
             leak_other_teams: true,
+            expose_conflict: false,
             list_sharing_ratio: false,
         }
     }
@@ -927,6 +932,9 @@ async fn expose_service(
             .iter()
             .find(|s| s.subscription_id == sub_id && s.name == body.service_name)
         {
+            if emu.config.expose_conflict {
+                return error(StatusCode::CONFLICT, 409, "Service already exists");
+            }
             return Json(
                 json!({"id": existing.id, "ip": "127.0.0.1", "node_port": existing.node_port,
                 "pod_port": existing.port, "status": "active", "operation_id": existing.id}),

@@ -46,6 +46,7 @@ async fn emulator(pools: Vec<PoolSpec>, delays: Delays) -> Emulator {
         billing_interval_ms: 100,
         leak_other_teams: true,
         list_sharing_ratio: true,
+        expose_conflict: false,
     })
     .await
     .unwrap()
@@ -200,7 +201,11 @@ async fn without_a_listed_ratio_overcommit_false_uses_only_named_pools() {
     );
     assert_eq!(emu.calls("subscribe"), 0);
     let view = manager.snapshot();
-    assert!(view.pools.iter().all(|p| p.sharing_ratio.is_none() && !p.allowed));
+    assert!(
+        view.pools
+            .iter()
+            .all(|p| p.sharing_ratio.is_none() && !p.allowed)
+    );
 
     let emu = start().await.unwrap();
     let mut s = settings(&emu);
@@ -214,7 +219,10 @@ async fn without_a_listed_ratio_overcommit_false_uses_only_named_pools() {
     let emu = start().await.unwrap();
     let manager = PoolManager::new(&settings(&emu)).unwrap();
     let lease = manager.acquire("m", None).await.unwrap();
-    assert_eq!(lease.pool_id, "1", "overcommit (the default) takes the cheapest");
+    assert_eq!(
+        lease.pool_id, "1",
+        "overcommit (the default) takes the cheapest"
+    );
     manager.shutdown().await;
 }
 
@@ -268,14 +276,20 @@ async fn metered_vgpu_seconds_match_the_panels_billing_through_churn() {
     let manager = PoolManager::new(&s).unwrap();
     manager.start_upkeep();
     let hosted = HostedAiEngine::new(manager.clone(), "m", Some(Tier::Small), None);
-    assert!(hosted.generate(request()).await.is_err(), "pool 1 never comes up");
+    assert!(
+        hosted.generate(request()).await.is_err(),
+        "pool 1 never comes up"
+    );
     emu.set_never_ready(1, false);
     for _ in 0..2 {
         hosted.generate(request()).await.unwrap();
         // Idle release, then the row's removal, before the next allocation.
         let limit = Instant::now() + Duration::from_secs(10);
         while emu.subscriptions().iter().any(|_| true) {
-            assert!(Instant::now() < limit, "the idle subscription was never released");
+            assert!(
+                Instant::now() < limit,
+                "the idle subscription was never released"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -283,7 +297,8 @@ async fn metered_vgpu_seconds_match_the_panels_billing_through_churn() {
     manager.shutdown().await;
     // Billing ticks every 10 ms; give the last removal a tick to land.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let billed = (emu.billed_vgpu_hours("team-1", 1) + emu.billed_vgpu_hours("team-1", 2)) * 3_600.0;
+    let billed =
+        (emu.billed_vgpu_hours("team-1", 1) + emu.billed_vgpu_hours("team-1", 2)) * 3_600.0;
     let metered = manager.meter().vgpu_seconds("m");
     assert!(billed > 1.0, "billed {billed} vGPU-seconds");
     let ratio = metered / billed;
@@ -292,6 +307,41 @@ async fn metered_vgpu_seconds_match_the_panels_billing_through_churn() {
         (0.98..=1.02).contains(&ratio),
         "metered {metered:.3} against billed {billed:.3} vGPU-seconds ({ratio:.4})"
     );
+}
+
+/// A 409 from expose-service means the name is taken, that is, the service
+/// exists (a retried call, or a repair racing an allocation): it is looked
+/// up, never read as "already subscribed" (which made the manager release
+/// the subscription it was repairing).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expose_409_is_the_existing_service_not_a_reason_to_release() {
+    let engine = tokio::task::spawn_blocking(MlxServer::shared)
+        .await
+        .unwrap()
+        .expect("mlx_lm.server on target/test-models/qwen3 (run `make setup`)");
+    let emu = Emulator::start(Config {
+        pools: vec![pool(1, 1, 1.0, 1.0)],
+        upstream: Some(engine.addr),
+        expose_conflict: true,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    let lease = manager.acquire("m", None).await.unwrap();
+    let row = manager.client().subscriptions().await.unwrap().remove(0);
+    let name = format!("harpoon-m-{}", lease.subscription_id);
+    let again = manager
+        .client()
+        .expose_service(&row.pods[0].pod_name, &lease.subscription_id, 8000, &name)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.endpoint().map(|e| format!("{e}/v1")),
+        Some(lease.endpoint.clone())
+    );
+    manager.shutdown().await;
+    assert_eq!(emu.calls("unsubscribe"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -687,6 +737,7 @@ async fn bench_engine_overhead_on_the_warm_path() {
         billing_interval_ms: 1_000,
         leak_other_teams: false,
         list_sharing_ratio: true,
+        expose_conflict: false,
     })
     .await
     .unwrap();

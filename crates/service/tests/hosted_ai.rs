@@ -51,6 +51,7 @@ async fn emulator(pools: Vec<PoolSpec>) -> Emulator {
         billing_interval_ms: 100,
         leak_other_teams: true,
         list_sharing_ratio: true,
+        expose_conflict: false,
     })
     .await
     .unwrap()

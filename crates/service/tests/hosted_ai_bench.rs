@@ -34,6 +34,7 @@ fn config(upstream: SocketAddr) -> Config {
         billing_interval_ms: 1_000,
         leak_other_teams: false,
         list_sharing_ratio: true,
+        expose_conflict: false,
     }
 }
 

@@ -669,7 +669,7 @@ impl Client {
     ) -> Result<ServiceState, HostedAiError> {
         let body = json!({"pod_name": pod_name, "pool_subscription_id": pool_id_json(subscription_id),
             "port": port, "service_name": service_name, "protocol": "TCP", "service_type": "NodePort"});
-        let v = self
+        let v = match self
             .call(
                 PANEL,
                 Method::POST,
@@ -677,7 +677,15 @@ impl Client {
                 &[],
                 Some(&body),
             )
-            .await?;
+            .await
+        {
+            // 409 here is the service name taken: the service exists (a
+            // retried call, or a repair racing an allocation); look it up.
+            Err(HostedAiError::AlreadySubscribed { .. }) => {
+                return self.service_status(subscription_id, service_name).await;
+            }
+            other => other?,
+        };
         self.typed("expose-service", v).await
     }
 

@@ -12,7 +12,7 @@ use crate::engine::openai::{OpenAiConfig, OpenAiEngine};
 use crate::{HostedAiSettings, Tier};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex as AsyncMutex, Semaphore};
@@ -23,6 +23,10 @@ pub const ALLOCATIONS: &str = "harpoon_hosted_ai_allocations_total";
 pub const ALLOCATION_SECONDS: &str = "harpoon_hosted_ai_allocation_seconds";
 /// Gauge of subscriptions held.
 pub const ACTIVE_SUBSCRIPTIONS: &str = "harpoon_hosted_ai_active_subscriptions";
+
+/// Requests in a row that must fail, the endpoint not answering, before a
+/// pod's service is exposed again (one dropped connection proves nothing).
+pub const FAILURES_BEFORE_REPAIR: u32 = 3;
 
 /// Longest wait, after an unsubscribe, for the row to go (metering runs until then).
 const SETTLE_LIMIT: Duration = Duration::from_secs(120);
@@ -51,12 +55,19 @@ pub struct Lease {
     accrued_until: Mutex<Instant>,
     in_flight: AtomicUsize,
     healthy: AtomicBool,
+    /// Requests in a row that failed as if the pod were gone.
+    failures: AtomicU32,
 }
 
 impl Lease {
     /// The engine that talks to the pod.
     pub fn engine(&self) -> &OpenAiEngine {
         &self.engine
+    }
+
+    /// Records a request that the pod served: failures are counted in a row.
+    pub fn succeeded(&self) {
+        self.failures.store(0, Ordering::SeqCst);
     }
 
     /// Marks a request as running on this lease until the guard drops.
@@ -669,11 +680,8 @@ impl PoolManager {
                         .settle(&subscription, Instant::now() + SETTLE_LIMIT)
                         .await;
                     let secs = gone.duration_since(accepted).as_secs_f64();
-                    self.meter.accrue(
-                        model,
-                        secs * f64::from(vgpus),
-                        hourly * secs / 3_600.0,
-                    );
+                    self.meter
+                        .accrue(model, secs * f64::from(vgpus), hourly * secs / 3_600.0);
                     if matches!(e, HostedAiError::Timeout(_)) {
                         return Err(e);
                     }
@@ -825,15 +833,50 @@ impl PoolManager {
             accrued_until: Mutex::new(billed_since),
             in_flight: AtomicUsize::new(0),
             healthy: AtomicBool::new(true),
+            failures: AtomicU32::new(0),
         }))
     }
 
-    /// Called when a request on `lease` lost its pod (connection reset, pod
-    /// gone): repairs the lease when the subscription is still healthy (the
-    /// service is exposed again), else releases it so the next acquire replaces it.
+    /// Called when a request on `lease` failed in a way that may mean its
+    /// pod is gone (a refused or dropped connection, a gateway status). One
+    /// failure is no proof: a pod that still answers, and a subscription the
+    /// panel still shows running, keep serving (a repair would cut every
+    /// other request on the pod's node port). Only after
+    /// [`FAILURES_BEFORE_REPAIR`] failures in a row across requests, with the
+    /// endpoint not answering, is the service exposed again, or, when the
+    /// panel says the pod is gone, the subscription replaced.
+    pub async fn report_failure(self: &Arc<Self>, lease: &Arc<Lease>) {
+        let failures = lease.failures.fetch_add(1, Ordering::SeqCst) + 1;
+        let row = self.row(&lease.subscription_id).await;
+        let pod_gone = matches!(row, Ok(None)) || matches!(row, Ok(Some(ref r)) if !r.is_ready());
+        if pod_gone || failures >= FAILURES_BEFORE_REPAIR {
+            self.recover(lease).await;
+        }
+    }
+
+    /// Repairs or replaces `lease`: when the panel still shows the subscription
+    /// running and its endpoint does not answer, the service is exposed again;
+    /// when the endpoint answers, nothing is done; when the subscription is
+    /// gone, it is released so the next acquire replaces it. Holds the
+    /// model's allocation lock, so no allocation races the repair.
     pub async fn recover(self: &Arc<Self>, lease: &Arc<Lease>) {
+        let Some(provisioning) = lock(&self.slots)
+            .get(&lease.model)
+            .map(|s| s.provisioning.clone())
+        else {
+            return;
+        };
+        let _allocating = provisioning.lock_owned().await;
         if !lease.healthy.swap(false, Ordering::SeqCst) {
-            return; // another request is already on it
+            return; // already recovered, or released
+        }
+        let row = self.row(&lease.subscription_id).await;
+        let running = matches!(row, Ok(Some(ref r)) if r.is_ready());
+        if running && self.answers(&lease.endpoint).await {
+            // The failures were the path's, not the pod's.
+            lease.failures.store(0, Ordering::SeqCst);
+            lease.healthy.store(true, Ordering::SeqCst);
+            return;
         }
         {
             let mut slots = lock(&self.slots);
@@ -845,9 +888,8 @@ impl PoolManager {
             }
         }
         self.publish_count();
-        let healthy_row =
-            matches!(self.row(&lease.subscription_id).await, Ok(Some(ref r)) if r.is_ready());
-        if healthy_row {
+        // A panel that cannot say (an error) is no proof the pod is gone: repair.
+        if running || row.is_err() {
             let billed_since = *lock(&lease.accrued_until);
             let deadline = self
                 .deadline()
@@ -855,7 +897,7 @@ impl PoolManager {
             if let Some(id) = &lease.service_id {
                 let _ = self.client.delete_service(id).await;
             }
-            if let Ok(repaired) = self
+            match self
                 .bring_up(
                     &lease.model,
                     &lease.pool_id,
@@ -869,27 +911,54 @@ impl PoolManager {
                 )
                 .await
             {
-                tracing::info!(model = %lease.model, subscription = %lease.subscription_id, "repaired the pod's service");
-                let installed = {
-                    let mut slots = lock(&self.slots);
-                    match slots.get_mut(&lease.model) {
-                        Some(slot) if slot.lease.is_none() => {
-                            slot.lease = Some(repaired.clone());
-                            slot.state = "ready";
-                            true
+                Ok(repaired) => {
+                    tracing::info!(model = %lease.model, subscription = %lease.subscription_id, "repaired the pod's service");
+                    let installed = {
+                        let mut slots = lock(&self.slots);
+                        match slots.get_mut(&lease.model) {
+                            Some(slot)
+                                if slot.lease.is_none()
+                                    && !self.shutting_down.load(Ordering::SeqCst) =>
+                            {
+                                slot.lease = Some(repaired.clone());
+                                slot.state = "ready";
+                                true
+                            }
+                            _ => false,
                         }
-                        _ => false,
+                    };
+                    self.publish_count();
+                    if !installed {
+                        self.release(&repaired).await;
                     }
-                };
-                self.publish_count();
-                if !installed {
-                    self.release(&repaired).await;
+                    return;
                 }
-                return;
+                Err(e) if running => {
+                    // The subscription is ours and alive: keep it for the next
+                    // acquire (a 409 adopts it) rather than pay for a new one.
+                    tracing::warn!(model = %lease.model, subscription = %lease.subscription_id, error = %e, "could not expose the pod's service again");
+                    return;
+                }
+                Err(_) => {}
             }
         }
         tracing::warn!(model = %lease.model, subscription = %lease.subscription_id, "pod lost; replacing the subscription");
         self.release(lease).await;
+    }
+
+    /// Whether an OpenAI-compatible endpoint answers `GET /models`.
+    async fn answers(&self, endpoint: &str) -> bool {
+        let Ok(probe) = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+        else {
+            return false;
+        };
+        probe
+            .get(format!("{endpoint}/models"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
     }
 
     async fn unsubscribe_quietly(&self, pool: &str, subscription: &str) {
