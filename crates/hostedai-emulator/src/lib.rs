@@ -7,8 +7,10 @@
 //! unsubscribe, pods whose exposed service forwards TCP to a real local
 //! OpenAI-compatible engine, billing accrued per interval, and one API key per
 //! team. Every endpoint can be given faults: latency, 5xx, 429 bursts and
-//! dropped connections; subscriptions can be made never to become ready, and
-//! pods can be evicted, mid-stream included.
+//! dropped connections; so can the pods' own inference servers (429 with or
+//! without `Retry-After`, 500, dropped connections, at the node port);
+//! subscriptions can be made never to become ready, and pods can be
+//! evicted, mid-stream included.
 
 pub mod engine;
 
@@ -95,6 +97,26 @@ pub struct Fault {
     /// The next this-many calls get 429.
     pub burst_429: u32,
     /// Probability that the connection drops mid-answer.
+    pub drop_rate: f64,
+}
+
+/// Faults of the pods' own inference server, at the node port: they answer
+/// in the model server's place. They apply to `POST` requests (inference);
+/// the `GET /v1/models` readiness probe always reaches the server.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PodFault {
+    /// The next this-many requests get 429.
+    pub burst_429: u32,
+    /// `Retry-After` seconds sent with a 429 (none when unset).
+    pub retry_after_secs: Option<u64>,
+    /// The next this-many requests (after any 429 burst) get 500.
+    pub burst_500: u32,
+    /// Probability of a 429.
+    pub rate_429: f64,
+    /// Probability of a 500.
+    pub error_rate: f64,
+    /// Probability that the connection closes with no answer.
     pub drop_rate: f64,
 }
 
@@ -194,6 +216,9 @@ struct Inner {
     faults: BTreeMap<String, Fault>,
     all_faults: Option<Fault>,
     evict_after_bytes: Option<u64>,
+    pod_fault: PodFault,
+    pod_requests: u64,
+    billing_strings: bool,
     billing: BTreeMap<(String, u64), Billing>,
     calls: BTreeMap<String, u64>,
     hidden: BTreeMap<u64, u32>,
@@ -283,8 +308,82 @@ impl Emulator {
         inner.faults.clear();
         inner.all_faults = None;
         inner.evict_after_bytes = None;
+        inner.pod_fault = PodFault::default();
+        inner.billing_strings = false;
         inner.never_ready.clear();
         inner.hidden.clear();
+    }
+
+    /// Sets the faults of every pod's inference server (see [`PodFault`]).
+    pub fn set_pod_fault(&self, fault: PodFault) {
+        self.lock().pod_fault = fault;
+    }
+
+    /// Inference requests (`POST`) that reached a node port, faulted or not.
+    pub fn pod_requests(&self) -> u64 {
+        self.lock().pod_requests
+    }
+
+    /// While set, `team-billing/summary` answers as first-party clients see
+    /// it: amounts as strings (`"0.007788"`), `currency` as an object
+    /// (`{"code": "USD", "symbol": "$"}`), per-pool totals in `gpuaas_summary`.
+    pub fn set_billing_as_strings(&self, on: bool) {
+        self.lock().billing_strings = on;
+    }
+
+    /// The fault, if any, that answers the next inference request in the
+    /// pod's place: `Some(None)` drops the connection, `Some(Some(bytes))`
+    /// is the whole HTTP answer.
+    fn pod_fault_answer(&self) -> Option<Option<Vec<u8>>> {
+        let mut inner = self.lock();
+        inner.pod_requests += 1;
+        let fault = &mut inner.pod_fault;
+        let (r429, r500, drop) = {
+            let mut rng = rand::rng();
+            (
+                rng.random_bool(fault.rate_429.clamp(0.0, 1.0)),
+                rng.random_bool(fault.error_rate.clamp(0.0, 1.0)),
+                rng.random_bool(fault.drop_rate.clamp(0.0, 1.0)),
+            )
+        };
+        let status = if fault.burst_429 > 0 {
+            fault.burst_429 -= 1;
+            429
+        } else if fault.burst_500 > 0 {
+            fault.burst_500 -= 1;
+            500
+        } else if drop {
+            return Some(None);
+        } else if r429 {
+            429
+        } else if r500 {
+            500
+        } else {
+            return None;
+        };
+        let (reason, body, extra) = if status == 429 {
+            (
+                "Too Many Requests",
+                r#"{"error":{"message":"Rate limit exceeded","type":"rate_limit_error","code":429}}"#,
+                fault
+                    .retry_after_secs
+                    .map(|s| format!("retry-after: {s}\r\n"))
+                    .unwrap_or_default(),
+            )
+        } else {
+            (
+                "Internal Server Error",
+                r#"{"error":{"message":"Internal server error","type":"server_error","code":500}}"#,
+                String::new(),
+            )
+        };
+        Some(Some(
+            format!(
+                "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
+        ))
     }
 
     /// Takes `vgpus` slots of `pool` without showing it in `available-pools`,
@@ -1002,13 +1101,74 @@ async fn forward(
     }
 }
 
+/// End of an HTTP request head (`\r\n\r\n`), as an index past it.
+fn head_end(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+}
+
 async fn pipe(emu: &Emulator, client: TcpStream, server: TcpStream, subscription_id: u64) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (mut cr, mut cw) = client.into_split();
+    let (mut cr, cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
-    let up = async move {
-        let _ = tokio::io::copy(&mut cr, &mut sw).await;
-        let _ = sw.shutdown().await;
+    // Both directions write to the client: the server's answers, and a pod
+    // fault's answer in the server's place.
+    let cw = Arc::new(tokio::sync::Mutex::new(cw));
+    let up = {
+        let cw = cw.clone();
+        async move {
+            // One request at a time (HTTP/1.1 clients here never pipeline), so
+            // a fault can answer any request, on a reused connection too.
+            let mut pending = Vec::new();
+            let mut buf = vec![0u8; 8 * 1024];
+            'requests: loop {
+                let end = loop {
+                    if let Some(end) = head_end(&pending) {
+                        break end;
+                    }
+                    match cr.read(&mut buf).await {
+                        Ok(0) | Err(_) => break 'requests,
+                        Ok(n) => pending.extend_from_slice(&buf[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&pending[..end]).to_ascii_lowercase();
+                if head.contains("transfer-encoding: chunked") {
+                    // Not parsed: everything passes from here on.
+                    if sw.write_all(&pending).await.is_ok() {
+                        let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                    }
+                    break;
+                }
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while pending.len() < end + length {
+                    match cr.read(&mut buf).await {
+                        Ok(0) | Err(_) => break 'requests,
+                        Ok(n) => pending.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let request: Vec<u8> = pending.drain(..end + length).collect();
+                if head.starts_with("post ")
+                    && let Some(answer) = emu.pod_fault_answer()
+                {
+                    let mut cw = cw.lock().await;
+                    if let Some(answer) = answer {
+                        let _ = cw.write_all(&answer).await;
+                    }
+                    let _ = cw.shutdown().await;
+                    break;
+                }
+                if sw.write_all(&request).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sw.shutdown().await;
+        }
     };
     let down = async move {
         let mut buf = vec![0u8; 8 * 1024];
@@ -1022,19 +1182,19 @@ async fn pipe(emu: &Emulator, client: TcpStream, server: TcpStream, subscription
             if let Some(limit) = limit {
                 let allowed = limit.saturating_sub(sent) as usize;
                 if allowed < n {
-                    let _ = cw.write_all(&buf[..allowed]).await;
+                    let _ = cw.lock().await.write_all(&buf[..allowed]).await;
                     let mut inner = emu.lock();
                     inner.evict_after_bytes = None;
                     evict_locked(&mut inner, subscription_id);
                     return;
                 }
             }
-            if cw.write_all(&buf[..n]).await.is_err() {
+            if cw.lock().await.write_all(&buf[..n]).await.is_err() {
                 break;
             }
             sent += n as u64;
         }
-        let _ = cw.shutdown().await;
+        let _ = cw.lock().await.shutdown().await;
     };
     tokio::join!(up, down);
 }
@@ -1155,6 +1315,24 @@ async fn billing_summary(
         .iter()
         .filter(|((t, _), _)| *t == team)
         .fold((0.0, 0.0), |(c, h), (_, b)| (c + b.cost, h + b.vgpu_hours));
+    if inner.billing_strings {
+        // The shape first-party clients read: string amounts, a currency object.
+        let per_pool: Vec<Value> = inner
+            .billing
+            .iter()
+            .filter(|((t, _), _)| *t == team)
+            .map(|((_, pool), b)| {
+                json!({"pool_name": emu.pool(*pool).map(|p| p.name.clone()),
+                    "gpu_card_name": emu.pool(*pool).map(|p| p.gpu_model.clone()),
+                    "pool_hours": b.vgpu_hours, "total": format!("{:.6}", b.cost)})
+            })
+            .collect();
+        return Json(
+            json!({"total_cost": format!("{cost:.6}"), "pool_hours": hours,
+            "gpuaas_summary": per_pool, "currency": {"code": "USD", "symbol": "$"}}),
+        )
+        .into_response();
+    }
     Json(json!({"total_cost": cost, "pool_hours": hours, "gpuaas_summary": [], "currency": "USD"}))
         .into_response()
 }
@@ -1172,6 +1350,8 @@ struct FaultBody {
     fault: Fault,
     never_ready_pool: Option<u64>,
     evict_after_bytes: Option<u64>,
+    pod: Option<PodFault>,
+    billing_strings: Option<bool>,
 }
 
 async fn control_faults(
@@ -1189,6 +1369,12 @@ async fn control_faults(
     }
     if body.evict_after_bytes.is_some() {
         emu.evict_after_bytes(body.evict_after_bytes);
+    }
+    if let Some(pod) = body.pod {
+        emu.set_pod_fault(pod);
+    }
+    if let Some(on) = body.billing_strings {
+        emu.set_billing_as_strings(on);
     }
     StatusCode::NO_CONTENT.into_response()
 }

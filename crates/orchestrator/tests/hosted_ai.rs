@@ -4,7 +4,7 @@
 
 use futures_util::StreamExt;
 use hostedai_emulator::engine::MlxServer;
-use hostedai_emulator::{Config, Delays, Emulator, Fault, PoolSpec, TeamSpec};
+use hostedai_emulator::{Config, Delays, Emulator, Fault, PodFault, PoolSpec, TeamSpec};
 use orchestrator::engine::{Engine, EngineError};
 use orchestrator::generation::{Chunk, GenerationRequest, Message, Role};
 use orchestrator::hosted_ai::{HostedAiEngine, HostedAiError, PoolManager};
@@ -519,7 +519,7 @@ async fn never_ready_subscriptions_time_out_and_are_released() {
     let engine = HostedAiEngine::new(manager.clone(), "m", None, None);
     let started = Instant::now();
     let err = engine.generate(request()).await.unwrap_err();
-    assert!(matches!(err, EngineError::Timeout(_)), "{err:?}");
+    assert!(matches!(err.kind(), EngineError::Timeout(_)), "{err:?}");
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "{:?}",
@@ -650,7 +650,7 @@ async fn a_pod_lost_mid_stream_ends_the_stream_with_an_error() {
     assert!(deltas > 0, "some text arrived before the eviction");
     assert!(
         matches!(
-            error,
+            error.as_ref().map(EngineError::kind),
             Some(EngineError::Upstream(_) | EngineError::Connect(_))
         ),
         "{error:?}"
@@ -695,6 +695,255 @@ async fn native_fallback_serves_when_hosted_ai_cannot() {
             .count(),
         0
     );
+}
+
+/// The subscription serving the model now.
+fn serving(manager: &PoolManager) -> String {
+    manager.snapshot().subscriptions[0].subscription_id.clone()
+}
+
+/// What a client of the engine is told starts with `hosted_ai: ` and the
+/// model, and never names the pod's endpoint.
+fn assert_client_safe(err: &EngineError, model: &str) {
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("hosted_ai: model {model}: ")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("127.0.0.1") && !text.contains("http://") && !text.contains("/v1"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_429_reaches_the_caller_as_rate_limited_with_its_retry_after() {
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0)], Delays::default()).await;
+    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    let engine = HostedAiEngine::new(manager.clone(), "m", None, None);
+    engine.generate(request()).await.unwrap();
+    let first = serving(&manager);
+
+    emu.set_pod_fault(PodFault {
+        burst_429: 1,
+        retry_after_secs: Some(7),
+        ..PodFault::default()
+    });
+    let before = emu.pod_requests();
+    let err = engine.generate(request()).await.unwrap_err();
+    match &err {
+        EngineError::RateLimited { retry_after, .. } => {
+            assert_eq!(*retry_after, Some(Duration::from_secs(7)), "the pod's own");
+        }
+        other => panic!("a pod 429 must stay a 429: {other:?}"),
+    }
+    assert_client_safe(&err, "m");
+    assert_eq!(emu.pod_requests(), before + 1, "a 429 is not retried");
+
+    // Streamed, and without the pod's Retry-After: a short default.
+    emu.set_pod_fault(PodFault {
+        burst_429: 1,
+        ..PodFault::default()
+    });
+    let err = match engine.stream(request()).await {
+        Ok(_) => panic!("the pod answered 429"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(&err, EngineError::RateLimited { retry_after: Some(d), .. } if *d > Duration::ZERO && *d <= Duration::from_secs(5)),
+        "{err:?}"
+    );
+    assert_eq!(serving(&manager), first, "a busy pod is not a lost pod");
+    assert_eq!(emu.subscriptions().len(), 1);
+    manager.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_5xx_before_the_first_byte_is_retried_once_then_is_an_upstream_error() {
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0)], Delays::default()).await;
+    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    let engine = HostedAiEngine::new(manager.clone(), "m", None, None);
+    engine.generate(request()).await.unwrap();
+    let first = serving(&manager);
+
+    // One 500: the retry after a short back-off succeeds.
+    emu.set_pod_fault(PodFault {
+        burst_500: 1,
+        ..PodFault::default()
+    });
+    let before = emu.pod_requests();
+    let done = engine.generate(request()).await.unwrap();
+    assert!(done.usage.completion_tokens > 0);
+    assert_eq!(emu.pod_requests(), before + 2);
+
+    // Streamed too, before the first chunk.
+    emu.set_pod_fault(PodFault {
+        burst_500: 1,
+        ..PodFault::default()
+    });
+    let mut stream = engine.stream(request()).await.unwrap();
+    while let Some(chunk) = stream.next().await {
+        chunk.unwrap();
+    }
+
+    // Two: one retry only, then an upstream error (502) naming no endpoint.
+    emu.set_pod_fault(PodFault {
+        burst_500: 2,
+        ..PodFault::default()
+    });
+    let before = emu.pod_requests();
+    let err = engine.generate(request()).await.unwrap_err();
+    assert!(matches!(err.kind(), EngineError::Upstream(_)), "{err:?}");
+    assert_client_safe(&err, "m");
+    assert!(err.to_string().contains("HTTP 500"), "{err}");
+    assert_eq!(emu.pod_requests(), before + 2, "exactly one retry");
+    assert_eq!(
+        serving(&manager),
+        first,
+        "the pod's own 500 is not a lost pod"
+    );
+    manager.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_at_the_pod_never_name_its_endpoint() {
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0)], Delays::default()).await;
+    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    let engine = HostedAiEngine::new(manager.clone(), "m", None, None);
+    engine.generate(request()).await.unwrap();
+    // Every inference connection is dropped: reqwest's error names the URL.
+    emu.set_pod_fault(PodFault {
+        drop_rate: 1.0,
+        ..PodFault::default()
+    });
+    let err = engine.generate(request()).await.unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            EngineError::Upstream(_) | EngineError::Connect(_)
+        ),
+        "{err:?}"
+    );
+    assert_client_safe(&err, "m");
+    assert!(
+        !format!("{:?}", err.kind()).contains("127.0.0.1"),
+        "{err:?}"
+    );
+    let err = match engine.stream(request()).await {
+        Ok(_) => panic!("the pod drops every connection"),
+        Err(e) => e,
+    };
+    assert_client_safe(&err, "m");
+    emu.clear_faults();
+    manager.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_whose_pools_are_held_by_our_other_models_is_told_so_with_a_retry_after() {
+    let emu = emulator(
+        vec![pool(1, 1, 1.0, 1.0), pool(2, 1, 1.0, 2.0)],
+        Delays::default(),
+    )
+    .await;
+    let mut s = settings(&emu);
+    s.subscribe_timeout_secs = 2;
+    let manager = PoolManager::new(&s).unwrap();
+    for model in ["gemma", "qwen"] {
+        HostedAiEngine::new(manager.clone(), model, None, None)
+            .generate(request())
+            .await
+            .unwrap();
+    }
+    let third = HostedAiEngine::new(manager.clone(), "third", None, None);
+    let started = Instant::now();
+    let err = third.generate(request()).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(4));
+    let text = err.to_string();
+    assert!(text.starts_with("hosted_ai: model third: "), "{text}");
+    assert!(
+        text.contains("our model gemma") && text.contains("our model qwen"),
+        "the slots are ours: {text}"
+    );
+    assert!(
+        matches!(&err, EngineError::Busy { retry_after, .. } if *retry_after >= Duration::from_secs(1)),
+        "a 503 with Retry-After: {err:?}"
+    );
+    assert_eq!(emu.live_subscriptions(), 2);
+    manager.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_pool_is_busy_with_a_retry_after_and_a_hosted_ai_prefix() {
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0)], Delays::default()).await;
+    assert!(
+        subscribe_as(&emu, "key-2", "team-2", 1)
+            .await
+            .status()
+            .is_success()
+    );
+    let mut s = settings(&emu);
+    s.subscribe_timeout_secs = 1;
+    let manager = PoolManager::new(&s).unwrap();
+    let err = HostedAiEngine::new(manager, "m", None, None)
+        .generate(request())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, EngineError::Busy { retry_after, .. } if *retry_after >= Duration::from_secs(1)),
+        "{err:?}"
+    );
+    assert!(err.to_string().starts_with("hosted_ai: model m: "), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_hosted_ai_error_a_client_sees_starts_with_hosted_ai() {
+    // Not ready in time: a 504 that says where it came from.
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0)], Delays::default()).await;
+    emu.set_never_ready(1, true);
+    let mut s = settings(&emu);
+    s.subscribe_timeout_secs = 1;
+    let manager = PoolManager::new(&s).unwrap();
+    let engine = HostedAiEngine::new(manager.clone(), "m", None, None);
+    let err = engine.generate(request()).await.unwrap_err();
+    assert!(matches!(err.kind(), EngineError::Timeout(_)), "{err:?}");
+    assert!(err.to_string().starts_with("hosted_ai: model m: "), "{err}");
+
+    // The panel failing: a 503 with the prefix, and without the panel's address.
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0)], Delays::default()).await;
+    emu.set_all_faults(Some(Fault {
+        drop_rate: 1.0,
+        ..Fault::default()
+    }));
+    let mut s = settings(&emu);
+    s.max_attempts = 1;
+    s.subscribe_timeout_secs = 2;
+    let manager = PoolManager::new(&s).unwrap();
+    let engine = HostedAiEngine::new(manager.clone(), "m", None, None);
+    let err = engine.generate(request()).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("hosted_ai: model m: "), "{text}");
+    assert!(!text.contains("127.0.0.1"), "{text}");
+
+    // Shutting down.
+    manager.shutdown().await;
+    let err = engine.generate(request()).await.unwrap_err();
+    assert!(matches!(err, EngineError::Unavailable(_)), "{err:?}");
+    assert!(err.to_string().starts_with("hosted_ai: model m: "), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_billing_summary_is_read_with_string_amounts_and_a_currency_object() {
+    let emu = emulator(vec![pool(1, 1, 1.0, 100.0)], Delays::default()).await;
+    emu.set_billing_as_strings(true);
+    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    manager.acquire("m", None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    manager.refresh().await;
+    let billing = manager.snapshot().billing.expect("refreshed");
+    assert_eq!(billing.error, None);
+    assert!(billing.billed_today.is_some_and(|b| b > 0.0), "{billing:?}");
+    assert_eq!(billing.currency.as_deref(), Some("USD"));
+    manager.shutdown().await;
 }
 
 /// The hosted_ai engine's own cost on the warm path: the same pod endpoint

@@ -121,15 +121,22 @@ async fn server_errors_and_429_are_retried_other_4xx_are_not() {
     );
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 
+    // A 429 stays a 429 (the service answers it with `Retry-After`), with
+    // the upstream's own wait when it names one.
     let (port, hits) = answering(
-        "429 Too Many Requests",
+        "429 Too Many Requests\r\nretry-after: 3",
         r#"{"error":{"message":"slow down"}}"#,
     )
     .await;
-    engine(port, Duration::from_secs(5))
+    let err = engine(port, Duration::from_secs(5))
         .generate(request())
         .await
         .unwrap_err();
+    assert!(
+        matches!(&err, EngineError::RateLimited { message, retry_after: Some(d) }
+            if message.contains("slow down") && *d == Duration::from_secs(3)),
+        "{err:?}"
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 
     let (port, hits) = answering(

@@ -8,7 +8,7 @@ mod common;
 
 use common::Service;
 use hostedai_emulator::engine::{MlxServer, repo_root};
-use hostedai_emulator::{Config, Delays, Emulator, Fault, PoolSpec, TeamSpec};
+use hostedai_emulator::{Config, Delays, Emulator, Fault, PodFault, PoolSpec, TeamSpec};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -317,6 +317,163 @@ async fn failures_reach_the_client_as_json_with_a_reason_and_never_hang() {
             .unwrap()
             .contains("hosted"),
         "{body}"
+    );
+    stop(service).await;
+}
+
+/// One chat to `model`: status, `Retry-After`, and the JSON body.
+async fn chat_once(
+    client: &reqwest::Client,
+    service: &Service,
+    model: &str,
+    stream: bool,
+) -> (u16, Option<String>, Value) {
+    let r = client
+        .post(service.url("/v1/chat/completions"))
+        .json(&chat(model, stream))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry_after = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, retry_after, body)
+}
+
+fn message(body: &Value) -> &str {
+    body["error"]["message"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pod_errors_reach_clients_as_429_with_retry_after_or_502_without_the_pod_s_address() {
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0)]).await;
+    let service = start(&env(&emu, &[]));
+    let client = http();
+    let (status, _, body) = chat_once(&client, &service, "gemma", false).await;
+    assert_eq!(status, 200, "{body}");
+
+    // The pod's own 429, with its Retry-After: a 429 with that Retry-After.
+    emu.set_pod_fault(PodFault {
+        burst_429: 1,
+        retry_after_secs: Some(7),
+        ..PodFault::default()
+    });
+    let (status, retry_after, body) = chat_once(&client, &service, "gemma", false).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(retry_after.as_deref(), Some("7"));
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    assert!(
+        message(&body).starts_with("hosted_ai: model gemma: "),
+        "{body}"
+    );
+
+    // Streamed, without the pod's Retry-After: a 429 with a short one.
+    emu.set_pod_fault(PodFault {
+        burst_429: 1,
+        ..PodFault::default()
+    });
+    let (status, retry_after, body) = chat_once(&client, &service, "gemma", true).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(retry_after.is_some_and(|s| s.parse::<u64>().is_ok_and(|s| (1..=5).contains(&s))));
+
+    // One 500 is retried: the client sees an answer.
+    emu.set_pod_fault(PodFault {
+        burst_500: 1,
+        ..PodFault::default()
+    });
+    let (status, _, body) = chat_once(&client, &service, "gemma", false).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Two are a 502 naming the model and the cause class, not the pod.
+    emu.set_pod_fault(PodFault {
+        burst_500: 2,
+        ..PodFault::default()
+    });
+    let (status, _, body) = chat_once(&client, &service, "gemma", false).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "upstream_error", "{body}");
+    assert!(
+        message(&body).starts_with("hosted_ai: model gemma: "),
+        "{body}"
+    );
+
+    // Connections dropped at the node port: reqwest's error names the URL.
+    emu.set_pod_fault(PodFault {
+        drop_rate: 1.0,
+        ..PodFault::default()
+    });
+    for stream in [false, true] {
+        let (status, _, body) = chat_once(&client, &service, "gemma", stream).await;
+        assert!((502..=503).contains(&status), "{status} {body}");
+        let text = body.to_string();
+        assert!(
+            !text.contains("127.0.0.1") && !text.contains("http://") && !text.contains("/v1/"),
+            "the pod's endpoint is admin-only: {text}"
+        );
+        assert!(
+            message(&body).starts_with("hosted_ai: model gemma: "),
+            "{body}"
+        );
+    }
+    emu.clear_faults();
+    stop(service).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_pool_is_503_with_retry_after_and_says_when_our_own_model_holds_it() {
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0)]).await;
+    // Another team holds the only slot.
+    let held = reqwest::Client::new()
+        .post(format!("{}/gpuaas/pool/subscribe", emu.base_url()))
+        .header("X-API-Key", "key-2")
+        .json(&json!({"pool_id": 1, "team_id": "team-2", "vgpus": 1}))
+        .send()
+        .await
+        .unwrap();
+    let id = held.json::<Value>().await.unwrap()["subscription_id"].clone();
+    let service = start(&env(
+        &emu,
+        &[("HARPOON__HOSTED_AI__SUBSCRIBE_TIMEOUT_SECS", "2".into())],
+    ));
+    let client = http();
+    let (status, retry_after, body) = chat_once(&client, &service, "gemma", false).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "engine_unavailable", "{body}");
+    assert!(
+        retry_after.is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s >= 1)),
+        "a full pool says when to come back"
+    );
+    assert!(
+        message(&body).starts_with("hosted_ai: model gemma: "),
+        "{body}"
+    );
+
+    // The other team leaves; gemma takes the pool, and qwen finds it ours.
+    let released = reqwest::Client::new()
+        .post(format!("{}/gpuaas/pool/unsubscribe", emu.base_url()))
+        .header("X-API-Key", "key-2")
+        .json(&json!({"subscription_id": id, "team_id": "team-2", "pool_id": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert!(released.status().is_success());
+    wait_released(&emu).await;
+    let (status, _, body) = chat_once(&client, &service, "gemma", false).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, retry_after, body) = chat_once(&client, &service, "qwen", false).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(retry_after.is_some(), "{body}");
+    assert!(
+        message(&body).starts_with("hosted_ai: model qwen: "),
+        "{body}"
+    );
+    assert!(
+        message(&body).contains("our model gemma"),
+        "the slot is held by our own model: {body}"
     );
     stop(service).await;
 }

@@ -36,6 +36,44 @@ pub enum EngineError {
     /// The engine failed while generating: 500.
     #[error("generation failed: {0}")]
     Failed(String),
+    /// The upstream asks for fewer requests: 429 with `Retry-After` (the
+    /// upstream's own when it sent one, else a short default).
+    #[error("{message}")]
+    RateLimited {
+        /// What the client is told.
+        message: String,
+        /// How long the upstream asked to wait, when it said.
+        retry_after: Option<Duration>,
+    },
+    /// No capacity now, some expected later (a full pool, too many waiting):
+    /// 503 with `Retry-After`.
+    #[error("{message}")]
+    Busy {
+        /// What the client is told.
+        message: String,
+        /// How long the client should wait before trying again.
+        retry_after: Duration,
+    },
+    /// An error of the kind `kind`, worded in full by the engine that raised
+    /// it: the message is shown as it is (hosted_ai names itself and the
+    /// model, never the pod's address); the status is `kind`'s.
+    #[error("{message}")]
+    Worded {
+        /// What the client is told.
+        message: String,
+        /// The error as raised, which decides the status.
+        kind: Box<EngineError>,
+    },
+}
+
+impl EngineError {
+    /// The error as raised, under any wording ([`EngineError::Worded`]).
+    pub fn kind(&self) -> &EngineError {
+        match self {
+            EngineError::Worded { kind, .. } => kind.kind(),
+            other => other,
+        }
+    }
 }
 
 /// Whether an engine's model is in memory.

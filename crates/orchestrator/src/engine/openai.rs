@@ -175,6 +175,7 @@ impl OpenAiEngine {
 /// Turns an upstream error answer into an engine error, keeping its message.
 async fn upstream_status_error(resp: reqwest::Response) -> EngineError {
     let status = resp.status();
+    let retry_after = retry_after(resp.headers());
     let text = resp.text().await.unwrap_or_default();
     let message = serde_json::from_str::<Value>(&text)
         .ok()
@@ -196,8 +197,24 @@ async fn upstream_status_error(resp: reqwest::Response) -> EngineError {
         400 | 422 => {
             EngineError::InvalidRequest(format!("upstream rejected the request: {message}"))
         }
+        429 => EngineError::RateLimited {
+            message: format!("upstream rate limit (HTTP {status}): {message}"),
+            retry_after,
+        },
         _ => EngineError::Upstream(format!("HTTP {status}: {message}")),
     }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by model servers).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
 }
 
 #[derive(Deserialize)]

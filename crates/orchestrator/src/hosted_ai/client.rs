@@ -258,13 +258,61 @@ impl ServiceState {
     }
 }
 
-/// Team billing as reported by the panel.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Team billing as reported by the panel. Amounts come as numbers or as
+/// strings (`"0.007788"`), the currency as a code (`"USD"`) or an object
+/// (`{"code": "USD", "symbol": "$"}`); both shapes are read.
+#[derive(Debug, Clone, Serialize)]
 pub struct BillingSummary {
-    /// Total cost of the period.
+    /// Total cost of the period: `total_cost`, else the sum of
+    /// `gpuaas_summary[].total`.
     pub total_cost: f64,
-    /// Currency.
+    /// Currency code (or symbol, when that is all the panel sends).
     pub currency: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for BillingSummary {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Item {
+            #[serde(default, deserialize_with = "flex_f64")]
+            total: Option<f64>,
+        }
+        #[derive(Deserialize)]
+        struct Wire {
+            #[serde(default, deserialize_with = "flex_f64")]
+            total_cost: Option<f64>,
+            #[serde(default)]
+            gpuaas_summary: Option<Vec<Item>>,
+            #[serde(default)]
+            currency: Option<Value>,
+            #[serde(default)]
+            currency_code: Option<String>,
+        }
+        let wire = Wire::deserialize(d)?;
+        let total_cost = match (wire.total_cost, &wire.gpuaas_summary) {
+            (Some(total), _) => total,
+            (None, Some(items)) if items.iter().any(|i| i.total.is_some()) => {
+                items.iter().filter_map(|i| i.total).sum()
+            }
+            _ => {
+                return Err(serde::de::Error::custom(
+                    "no total_cost (number or numeric string) and no gpuaas_summary totals",
+                ));
+            }
+        };
+        let currency = match wire.currency {
+            Some(Value::String(code)) => Some(code),
+            Some(Value::Object(map)) => ["code", "currency_code", "name", "symbol"]
+                .iter()
+                .find_map(|k| map.get(*k).and_then(Value::as_str).map(str::to_owned)),
+            _ => None,
+        }
+        .or(wire.currency_code);
+        Ok(Self {
+            total_cost,
+            currency,
+        })
+    }
 }
 
 #[derive(Debug, Default)]
@@ -450,6 +498,10 @@ impl Client {
         if let Some(body) = body {
             builder = builder.json(body);
         }
+        // Messages name the call by its path, not the panel's address.
+        let shown = url
+            .strip_prefix(self.config.base_url.trim_end_matches('/'))
+            .unwrap_or(url);
         let resp = builder.send().await.map_err(transport)?;
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(transport)?;
@@ -458,10 +510,10 @@ impl Client {
                 return Ok(None);
             }
             let value: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| HostedAiError::BadResponse(format!("{url}: not JSON ({e})")))?;
+                .map_err(|e| HostedAiError::BadResponse(format!("{shown}: not JSON ({e})")))?;
             if value.get("result").and_then(Value::as_str) == Some("FAILURE") {
                 return Err(HostedAiError::BadResponse(format!(
-                    "{url}: result FAILURE: {value}"
+                    "{shown}: result FAILURE: {value}"
                 )));
             }
             return Ok(Some(value));
@@ -808,7 +860,11 @@ fn with_pool(e: HostedAiError, pool: &str) -> HostedAiError {
 }
 
 fn transport(e: reqwest::Error) -> HostedAiError {
-    HostedAiError::Transient(if e.is_timeout() {
+    // reqwest names the URL in its errors; these reach clients, so the
+    // message says the cause only (the panel's address is configuration).
+    let timeout = e.is_timeout();
+    let e = e.without_url();
+    HostedAiError::Transient(if timeout {
         format!("timed out: {e}")
     } else {
         e.to_string()
@@ -818,6 +874,49 @@ fn transport(e: reqwest::Error) -> HostedAiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_billing_summary_reads_numbers_strings_and_currency_objects() {
+        let read = |v: Value| serde_json::from_value::<BillingSummary>(v).unwrap();
+        let b = read(
+            json!({"total_cost": 1.5, "pool_hours": 2, "gpuaas_summary": [], "currency": "USD"}),
+        );
+        assert_eq!((b.total_cost, b.currency.as_deref()), (1.5, Some("USD")));
+        let b = read(
+            json!({"total_cost": "0.007788", "pool_hours": 0.1, "gpuaas_summary": [],
+            "currency": {"code": "USD", "symbol": "$"}}),
+        );
+        assert_eq!(
+            (b.total_cost, b.currency.as_deref()),
+            (0.007_788, Some("USD"))
+        );
+        let b = read(
+            json!({"gpuaas_summary": [{"pool_name": "a", "total": "0.5"}, {"total": 0.25}],
+            "currency": {"symbol": "€"}}),
+        );
+        assert_eq!((b.total_cost, b.currency.as_deref()), (0.75, Some("€")));
+        assert!(serde_json::from_value::<BillingSummary>(json!({"currency": "USD"})).is_err());
+        assert!(serde_json::from_value::<BillingSummary>(json!({"total_cost": "n/a"})).is_err());
+    }
+
+    #[test]
+    fn transport_errors_do_not_name_the_panel_s_address() {
+        let e = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(
+                reqwest::Client::new()
+                    .get("http://127.0.0.1:1/api/secret-path")
+                    .send(),
+            )
+            .unwrap_err();
+        let text = transport(e).to_string();
+        assert!(
+            !text.contains("127.0.0.1") && !text.contains("secret-path"),
+            "{text}"
+        );
+    }
 
     #[tokio::test]
     async fn a_dropped_trial_call_does_not_jam_a_half_open_breaker() {

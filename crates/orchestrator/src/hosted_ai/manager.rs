@@ -556,17 +556,35 @@ impl PoolManager {
     ) -> Result<Arc<Lease>, HostedAiError> {
         // One subscription per team per pool: a pool serving another model is
         // not ours to adopt (releasing either would break the other).
-        let taken: Vec<String> = lock(&self.slots)
+        let taken: Vec<(String, String)> = lock(&self.slots)
             .iter()
             .filter(|(name, _)| name.as_str() != model)
-            .filter_map(|(_, s)| s.lease.as_ref().map(|l| l.pool_id.clone()))
+            .filter_map(|(name, s)| s.lease.as_ref().map(|l| (l.pool_id.clone(), name.clone())))
             .collect();
-        let candidates: Vec<_> = self
+        let (held_by_us, candidates): (Vec<_>, Vec<_>) = self
             .candidates(vgpus)
             .await?
             .into_iter()
-            .filter(|(p, _)| !taken.contains(&p.id))
-            .collect();
+            .partition(|(p, _)| taken.iter().any(|(pool, _)| *pool == p.id));
+        if candidates.is_empty() && !held_by_us.is_empty() {
+            // Our own models hold the room there is: say so, not "no pool".
+            let held: Vec<String> = held_by_us
+                .iter()
+                .filter_map(|(p, _)| {
+                    taken
+                        .iter()
+                        .find(|(pool, _)| *pool == p.id)
+                        .map(|(pool, other)| format!("pool {pool} serves our model {other}"))
+                })
+                .collect();
+            return Err(HostedAiError::NoCapacity(format!(
+                "every allowed pool with room is held by our other hosted_ai models ({}); \
+                 a team holds one subscription per pool, so {model} waits until one of them is \
+                 released (after {} s idle)",
+                held.join(", "),
+                self.settings.idle_release_secs
+            )));
+        }
         if candidates.is_empty() {
             return Err(HostedAiError::NoCapacity(format!(
                 "no pool with {vgpus} free vGPU(s) within the sharing-ratio (overcommit {}, max {}) and cost limits",

@@ -13,7 +13,9 @@ pub use engine::HostedAiEngine;
 pub use manager::{ModelSlotView, PoolManager, PoolsSnapshot, SubscriptionView};
 pub use meter::{Meter, ModelUsage};
 
+use crate::engine::EngineError;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Most distinct pool labels on metrics; later pools report as `other`.
 const MAX_POOL_LABELS: usize = 32;
@@ -32,24 +34,52 @@ pub fn pool_label(pool: &str) -> String {
     "other".to_owned()
 }
 
-impl From<HostedAiError> for crate::engine::EngineError {
-    fn from(e: HostedAiError) -> Self {
-        use crate::engine::EngineError as E;
-        let message = format!("hosted_ai: {e}");
-        match e {
-            HostedAiError::Timeout(d) => E::Timeout(d),
-            HostedAiError::Transient(_) => E::Connect(message),
-            HostedAiError::NoCapacity(_)
-            | HostedAiError::InsufficientResources { .. }
-            | HostedAiError::CircuitOpen { .. }
-            | HostedAiError::Busy(_)
-            | HostedAiError::Unavailable(_) => E::Unavailable(message),
-            HostedAiError::AlreadySubscribed { .. }
-            | HostedAiError::Unauthorized(_)
-            | HostedAiError::Forbidden(_)
-            | HostedAiError::NotFound(_)
-            | HostedAiError::Rejected { .. }
-            | HostedAiError::BadResponse(_) => E::Upstream(message),
+/// `Retry-After` when no allowed pool has room (full, or held by our other models).
+pub const CAPACITY_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// `Retry-After` when too many requests already wait for an allocation.
+pub const WAITERS_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// A manager error as a client sees it: `hosted_ai: ` (and the model, when
+/// known) before the reason; capacity that may come back (a full pool, an
+/// open breaker, too many waiting) is 503 with `Retry-After`.
+pub fn engine_error(e: HostedAiError, model: Option<&str>) -> EngineError {
+    let message = match model {
+        Some(model) => format!("hosted_ai: model {model}: {e}"),
+        None => format!("hosted_ai: {e}"),
+    };
+    let worded = |kind: EngineError| EngineError::Worded {
+        message: message.clone(),
+        kind: Box::new(kind),
+    };
+    match e {
+        HostedAiError::Timeout(d) => worded(EngineError::Timeout(d)),
+        HostedAiError::Transient(_) => worded(EngineError::Connect(message.clone())),
+        HostedAiError::NoCapacity(_) | HostedAiError::InsufficientResources { .. } => {
+            EngineError::Busy {
+                message,
+                retry_after: CAPACITY_RETRY_AFTER,
+            }
         }
+        HostedAiError::CircuitOpen { retry_in, .. } => EngineError::Busy {
+            message,
+            retry_after: retry_in.max(Duration::from_secs(1)),
+        },
+        HostedAiError::Busy(_) => EngineError::Busy {
+            message,
+            retry_after: WAITERS_RETRY_AFTER,
+        },
+        HostedAiError::Unavailable(_) => EngineError::Unavailable(message),
+        HostedAiError::AlreadySubscribed { .. }
+        | HostedAiError::Unauthorized(_)
+        | HostedAiError::Forbidden(_)
+        | HostedAiError::NotFound(_)
+        | HostedAiError::Rejected { .. }
+        | HostedAiError::BadResponse(_) => worded(EngineError::Upstream(message.clone())),
+    }
+}
+
+impl From<HostedAiError> for EngineError {
+    fn from(e: HostedAiError) -> Self {
+        engine_error(e, None)
     }
 }

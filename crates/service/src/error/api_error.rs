@@ -135,10 +135,39 @@ pub(crate) fn field_path_prefix(message: &str) -> Option<&str> {
     is_path.then_some(head)
 }
 
+/// `Retry-After` of an upstream's 429 that named no wait.
+const UPSTREAM_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl From<orchestrator::engine::EngineError> for ApiError {
     fn from(e: orchestrator::engine::EngineError) -> Self {
         use orchestrator::engine::EngineError as E;
-        let code = match &e {
+        let code = match e {
+            E::RateLimited {
+                message,
+                retry_after,
+            } => {
+                return Self::too_many_requests(
+                    message,
+                    retry_after.unwrap_or(UPSTREAM_RETRY_AFTER),
+                );
+            }
+            E::Busy {
+                message,
+                retry_after,
+            } => {
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                return Self {
+                    retry_after: Some(secs.max(1)),
+                    ..Self::new(ErrorCode::EngineUnavailable, message)
+                };
+            }
+            // The engine's wording, the raised error's status.
+            E::Worded { message, kind } => {
+                return Self {
+                    message,
+                    ..Self::from(*kind)
+                };
+            }
             E::Unavailable(_) => ErrorCode::EngineUnavailable,
             E::Connect(_) => ErrorCode::UpstreamUnavailable,
             E::Timeout(_) => ErrorCode::UpstreamTimeout,
@@ -203,5 +232,51 @@ impl From<harpoon_bridge::BridgeError> for ApiError {
                 Self::new(code, "the bridge failed; see the service log")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod engine_error_tests {
+    use super::*;
+    use orchestrator::engine::EngineError as E;
+    use std::time::Duration;
+
+    #[test]
+    fn an_upstream_429_is_a_429_with_retry_after() {
+        let e = ApiError::from(E::RateLimited {
+            message: "hosted_ai: model m: the pod is rate limiting".into(),
+            retry_after: Some(Duration::from_secs(7)),
+        });
+        assert_eq!((e.status().as_u16(), e.retry_after()), (429, Some(7)));
+        assert_eq!(e.code(), ErrorCode::RateLimited);
+        let e = ApiError::from(E::RateLimited {
+            message: "slow down".into(),
+            retry_after: None,
+        });
+        assert_eq!(e.retry_after(), Some(1), "a short default");
+    }
+
+    #[test]
+    fn busy_is_a_503_with_retry_after() {
+        let e = ApiError::from(E::Busy {
+            message: "hosted_ai: pool full".into(),
+            retry_after: Duration::from_millis(2_500),
+        });
+        assert_eq!((e.status().as_u16(), e.retry_after()), (503, Some(3)));
+        assert_eq!(e.code(), ErrorCode::EngineUnavailable);
+    }
+
+    #[test]
+    fn a_worded_error_keeps_its_words_and_its_kind_s_status() {
+        let e = ApiError::from(E::Worded {
+            message: "hosted_ai: model m: the pod did not answer in time".into(),
+            kind: Box::new(E::Timeout(Duration::from_secs(5))),
+        });
+        assert_eq!(e.status().as_u16(), 504);
+        assert_eq!(e.code(), ErrorCode::UpstreamTimeout);
+        assert_eq!(
+            e.message(),
+            "hosted_ai: model m: the pod did not answer in time"
+        );
     }
 }
