@@ -344,6 +344,96 @@ async fn an_expose_409_is_the_existing_service_not_a_reason_to_release() {
     assert_eq!(emu.calls("unsubscribe"), 1);
 }
 
+/// Dropped connections at the pod's node port are the path's, not the pod's:
+/// the pod's service is never torn down over them (that cut every other
+/// request on the node port), one subscription serves throughout, and a
+/// request that failed before anything reached the client is retried once,
+/// so clients see fewer errors than the node port dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn dropped_connections_at_the_node_port_never_tear_the_service_down() {
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0)], Delays::default()).await;
+    let manager = PoolManager::new(&settings(&emu)).unwrap();
+    let engine = HostedAiEngine::new(manager.clone(), "m", None, None);
+    engine.generate(request()).await.unwrap();
+    emu.set_pod_fault(hostedai_emulator::PodFault {
+        drop_rate: 0.2,
+        ..Default::default()
+    });
+    let before = emu.pod_requests();
+    let mut failed = 0;
+    for i in 0..40 {
+        let outcome = if i % 4 == 0 {
+            match engine.stream(request()).await {
+                Ok(mut s) => {
+                    let mut ok = true;
+                    while let Some(item) = s.next().await {
+                        ok &= item.is_ok();
+                    }
+                    ok
+                }
+                Err(_) => false,
+            }
+        } else {
+            engine.generate(request()).await.is_ok()
+        };
+        failed += u32::from(!outcome);
+    }
+    let sent = emu.pod_requests() - before;
+    assert_eq!(emu.calls("delete-service"), 0, "the service was torn down");
+    assert_eq!(emu.calls("subscribe"), 1, "one subscription throughout");
+    assert!(
+        f64::from(failed) / 40.0 <= 0.2,
+        "{failed} of 40 requests failed with {sent} sent to the node port"
+    );
+    manager.shutdown().await;
+    assert_eq!(emu.live_subscriptions(), 0);
+}
+
+/// A request waits for capacity at most `request_wait_secs`, then gets a
+/// Busy answer (503 with `Retry-After`); the allocation goes on and serves
+/// the requests that follow, with one subscribe call.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_waits_for_capacity_at_most_request_wait_secs() {
+    let emu = emulator(
+        vec![pool(1, 1, 1.0, 1.0)],
+        Delays {
+            ready_ms: 2_500,
+            ..Delays::default()
+        },
+    )
+    .await;
+    let mut s = settings(&emu);
+    s.request_wait_secs = 1;
+    let manager = PoolManager::new(&s).unwrap();
+    let engine = HostedAiEngine::new(manager.clone(), "m", None, None);
+    let started = Instant::now();
+    let err = engine.generate(request()).await.unwrap_err();
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_millis(1_800), "waited {waited:?}");
+    match &err {
+        EngineError::Busy {
+            message,
+            retry_after,
+        } => {
+            assert!(message.starts_with("hosted_ai: "), "{message}");
+            assert!(*retry_after >= Duration::from_secs(1));
+        }
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    let limit = Instant::now() + Duration::from_secs(10);
+    loop {
+        match engine.generate(request()).await {
+            Ok(_) => break,
+            Err(EngineError::Busy { .. }) if Instant::now() < limit => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(emu.calls("subscribe"), 1, "the first allocation went on");
+    manager.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn insufficient_resources_moves_to_the_next_pool() {
     let emu = emulator(

@@ -76,6 +76,10 @@ pub enum HostedAiError {
     /// The subscription or its endpoint was not ready in time.
     #[error("hosted·ai capacity was not ready within {0:?}")]
     Timeout(Duration),
+    /// Capacity is still being allocated after the request's wait
+    /// (`request_wait_secs`); the allocation goes on.
+    #[error("capacity is still being allocated after {0:?}; try again shortly")]
+    StillAllocating(Duration),
     /// Too many requests are already waiting for capacity.
     #[error("too many requests are waiting for hosted·ai capacity ({0} waiting)")]
     Busy(u32),

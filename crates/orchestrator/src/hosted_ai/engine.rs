@@ -1,7 +1,9 @@
 //! The `hosted_ai` engine: a lease from the pool manager, then the `openai`
-//! engine at the pod's endpoint. A pod lost before anything reached the
-//! client is recovered and the request retried once; a pod lost mid-stream
-//! ends the stream with an error. The pod's own answers keep the pod: a 429
+//! engine at the pod's endpoint. A request that fails as if the pod were
+//! lost, before anything reached the client, is retried once (on the same
+//! endpoint unless the panel says the pod is gone); one failure never tears
+//! the pod's service down (see `PoolManager::report_failure`). A pod lost
+//! mid-stream ends the stream with an error. The pod's own answers keep the pod: a 429
 //! goes to the client as a 429 with `Retry-After`, a 5xx is retried once on
 //! the same pod after a short back-off. Errors name the model and the cause
 //! class, never the pod's endpoint. With `fallback: native` the model's
@@ -156,10 +158,11 @@ impl HostedAiEngine {
             let outcome = lease.engine().generate(request.clone()).await;
             drop(guard);
             match outcome {
-                // Nothing reached the client yet, so one retry on fresh capacity is safe.
+                // Nothing reached the client yet, so one retry is safe: on
+                // the same endpoint unless the panel says the pod is gone.
                 Err(e) if pod_lost(&e) && !retried => {
-                    tracing::warn!(model = %self.model, error = %e, "pod lost; recovering and retrying once");
-                    self.manager.recover(&lease).await;
+                    tracing::warn!(model = %self.model, error = %e, "the pod failed; retrying once");
+                    self.manager.report_failure(&lease).await;
                     retried = true;
                 }
                 // The model server's own 5xx: once more on the same pod, after a pause.
@@ -171,11 +174,14 @@ impl HostedAiEngine {
                 Err(e) => {
                     if pod_lost(&e) {
                         let manager = self.manager.clone();
-                        tokio::spawn(async move { manager.recover(&lease).await });
+                        tokio::spawn(async move { manager.report_failure(&lease).await });
                     }
                     return Err(pod_error(&self.model, e));
                 }
-                ok => return ok,
+                ok => {
+                    lease.succeeded();
+                    return ok;
+                }
             }
         }
     }
@@ -198,6 +204,7 @@ impl HostedAiEngine {
             };
             match first {
                 Ok((chunk, rest)) => {
+                    lease.succeeded();
                     let manager = self.manager.clone();
                     let lease = lease.clone();
                     let model = self.model.clone();
@@ -213,7 +220,7 @@ impl HostedAiEngine {
                                         // Mid-stream: the client has text already; end cleanly with the error.
                                         let manager = manager.clone();
                                         let lease = lease.clone();
-                                        tokio::spawn(async move { manager.recover(&lease).await });
+                                        tokio::spawn(async move { manager.report_failure(&lease).await });
                                     }
                                     yield Err(pod_error(&model, e));
                                 }
@@ -224,8 +231,8 @@ impl HostedAiEngine {
                 }
                 Err(e) if pod_lost(&e) && !retried => {
                     drop(guard);
-                    tracing::warn!(model = %self.model, error = %e, "pod lost before the first token; recovering and retrying once");
-                    self.manager.recover(&lease).await;
+                    tracing::warn!(model = %self.model, error = %e, "the pod failed before the first token; retrying once");
+                    self.manager.report_failure(&lease).await;
                     retried = true;
                 }
                 Err(e) if pod_server_error(&e) && !retried => {
@@ -238,7 +245,7 @@ impl HostedAiEngine {
                     drop(guard);
                     if pod_lost(&e) {
                         let manager = self.manager.clone();
-                        tokio::spawn(async move { manager.recover(&lease).await });
+                        tokio::spawn(async move { manager.report_failure(&lease).await });
                     }
                     return Err(pod_error(&self.model, e));
                 }

@@ -351,9 +351,18 @@ impl PoolManager {
         };
         let deadline = self.deadline();
         let limit = Duration::from_secs(self.settings.subscribe_timeout_secs);
-        let guard = tokio::time::timeout_at(deadline.into(), provisioning.lock_owned())
+        // The caller waits at most `request_wait_secs`; the allocation itself
+        // may take until `deadline`, in the background.
+        let wait = Duration::from_secs(self.settings.request_wait_secs);
+        let waited_until = if wait >= limit {
+            // The allocation's own verdict (a timeout) comes first.
+            deadline + Duration::from_secs(1)
+        } else {
+            Instant::now() + wait
+        };
+        let guard = tokio::time::timeout_at(waited_until.into(), provisioning.lock_owned())
             .await
-            .map_err(|_| HostedAiError::Timeout(limit))?;
+            .map_err(|_| HostedAiError::StillAllocating(wait))?;
         {
             let slots = lock(&self.slots);
             if let Some(slot) = slots.get(model) {
@@ -402,12 +411,13 @@ impl PoolManager {
             manager.publish_count();
             outcome
         });
-        match tokio::time::timeout_at((deadline + Duration::from_secs(1)).into(), task).await {
+        match tokio::time::timeout_at(waited_until.into(), task).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(join)) => Err(HostedAiError::Unavailable(format!(
                 "allocation task failed: {join}"
             ))),
-            Err(_) => Err(HostedAiError::Timeout(limit)),
+            // The task goes on (dropping its handle does not cancel it).
+            Err(_) => Err(HostedAiError::StillAllocating(wait)),
         }
     }
 
@@ -676,7 +686,9 @@ impl PoolManager {
             {
                 Ok(lease) => {
                     if self.shutting_down.load(Ordering::SeqCst) {
-                        self.release(&lease).await;
+                        let until =
+                            Instant::now() + Duration::from_secs(self.settings.call_timeout_secs);
+                        self.release_within(&lease, until).await;
                         return Err(HostedAiError::Unavailable(
                             "the service is shutting down".into(),
                         ));
@@ -693,13 +705,21 @@ impl PoolManager {
                         .increment(1);
                     tracing::warn!(model, pool = %pool.id, subscription = %subscription, error = %e, "subscription did not come up; releasing it");
                     self.unsubscribe_quietly(&pool.id, &subscription).await;
-                    // Billed all the same, until the row is gone.
-                    let gone = self
-                        .settle(&subscription, Instant::now() + SETTLE_LIMIT)
-                        .await;
-                    let secs = gone.duration_since(accepted).as_secs_f64();
-                    self.meter
-                        .accrue(model, secs * f64::from(vgpus), hourly * secs / 3_600.0);
+                    // Billed all the same, until the row is gone: metered in
+                    // the background, so the next allocation need not wait.
+                    let manager = self.clone();
+                    let (model, subscription) = (model.to_owned(), subscription.clone());
+                    tokio::spawn(async move {
+                        let gone = manager
+                            .settle(&subscription, Instant::now() + SETTLE_LIMIT)
+                            .await;
+                        let secs = gone.duration_since(accepted).as_secs_f64();
+                        manager.meter.accrue(
+                            &model,
+                            secs * f64::from(vgpus),
+                            hourly * secs / 3_600.0,
+                        );
+                    });
                     if matches!(e, HostedAiError::Timeout(_)) {
                         return Err(e);
                     }
@@ -863,12 +883,18 @@ impl PoolManager {
     /// [`FAILURES_BEFORE_REPAIR`] failures in a row across requests, with the
     /// endpoint not answering, is the service exposed again, or, when the
     /// panel says the pod is gone, the subscription replaced.
+    /// A pod the panel says is gone is dealt with before this returns (so a
+    /// retry gets new capacity); a repair runs in the background.
     pub async fn report_failure(self: &Arc<Self>, lease: &Arc<Lease>) {
         let failures = lease.failures.fetch_add(1, Ordering::SeqCst) + 1;
         let row = self.row(&lease.subscription_id).await;
         let pod_gone = matches!(row, Ok(None)) || matches!(row, Ok(Some(ref r)) if !r.is_ready());
-        if pod_gone || failures >= FAILURES_BEFORE_REPAIR {
+        if pod_gone {
             self.recover(lease).await;
+        } else if failures >= FAILURES_BEFORE_REPAIR {
+            let manager = self.clone();
+            let lease = lease.clone();
+            tokio::spawn(async move { manager.recover(&lease).await });
         }
     }
 
@@ -947,7 +973,7 @@ impl PoolManager {
                     };
                     self.publish_count();
                     if !installed {
-                        self.release(&repaired).await;
+                        self.release_later(repaired);
                     }
                     return;
                 }
@@ -961,7 +987,13 @@ impl PoolManager {
             }
         }
         tracing::warn!(model = %lease.model, subscription = %lease.subscription_id, "pod lost; replacing the subscription");
-        self.release(lease).await;
+        self.release_later(lease.clone());
+    }
+
+    /// Releases `lease` in the background (its metering waits for the row to go).
+    fn release_later(self: &Arc<Self>, lease: Arc<Lease>) {
+        let manager = self.clone();
+        tokio::spawn(async move { manager.release(&lease).await });
     }
 
     /// Whether an OpenAI-compatible endpoint answers `GET /models`.
@@ -1054,9 +1086,8 @@ impl PoolManager {
         }
         for lease in to_release {
             tracing::info!(model = %lease.model, idle_secs = lease.idle_for().as_secs(), "releasing an idle subscription");
-            // Spawned: metering waits for the row to go, and upkeep goes on meanwhile.
-            let manager = self.clone();
-            tokio::spawn(async move { manager.release(&lease).await });
+            // Metering waits for the row to go; upkeep goes on meanwhile.
+            self.release_later(lease);
         }
         self.publish_count();
     }

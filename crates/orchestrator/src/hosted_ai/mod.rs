@@ -36,6 +36,8 @@ pub fn pool_label(pool: &str) -> String {
 
 /// `Retry-After` when no allowed pool has room (full, or held by our other models).
 pub const CAPACITY_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// `Retry-After` when an allocation outlasted the request's wait.
+pub const ALLOCATING_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// `Retry-After` when too many requests already wait for an allocation.
 pub const WAITERS_RETRY_AFTER: Duration = Duration::from_secs(2);
 
@@ -67,6 +69,10 @@ pub fn engine_error(e: HostedAiError, model: Option<&str>) -> EngineError {
         HostedAiError::Busy(_) => EngineError::Busy {
             message,
             retry_after: WAITERS_RETRY_AFTER,
+        },
+        HostedAiError::StillAllocating(_) => EngineError::Busy {
+            message,
+            retry_after: ALLOCATING_RETRY_AFTER,
         },
         HostedAiError::Unavailable(_) => EngineError::Unavailable(message),
         HostedAiError::AlreadySubscribed { .. }

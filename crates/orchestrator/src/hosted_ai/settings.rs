@@ -155,6 +155,9 @@ pub struct HostedAiSettings {
     pub inference_port: u16,
     /// Longest wait from choosing a pool to an answering endpoint.
     pub subscribe_timeout_secs: u64,
+    /// Longest a request waits for capacity being allocated; then 503 with
+    /// `Retry-After`, while the allocation goes on for the requests that follow.
+    pub request_wait_secs: u64,
     /// A subscription unused this long is released.
     pub idle_release_secs: u64,
     /// Pools whose estimated hourly cost for the tier exceeds this are skipped; unset is no cap.
@@ -190,6 +193,7 @@ impl Default for HostedAiSettings {
             image_uuid: None,
             inference_port: 8000,
             subscribe_timeout_secs: 600,
+            request_wait_secs: 20,
             idle_release_secs: 900,
             max_hourly_cost: None,
             fallback: Fallback::None,
@@ -246,6 +250,7 @@ impl HostedAiSettings {
                 self.subscribe_timeout_secs,
                 1..=7_200,
             ),
+            ("request_wait_secs", self.request_wait_secs, 1..=3_600),
             ("idle_release_secs", self.idle_release_secs, 1..=604_800),
             ("call_timeout_secs", self.call_timeout_secs, 1..=600),
             ("max_attempts", u64::from(self.max_attempts), 1..=10),
