@@ -96,6 +96,8 @@ pub struct Fault {
     pub error_rate: f64,
     /// The next this-many calls get 429.
     pub burst_429: u32,
+    /// Probability of a 429 answer.
+    pub rate_429: f64,
     /// Probability that the connection drops mid-answer.
     pub drop_rate: f64,
 }
@@ -218,6 +220,7 @@ struct Inner {
     evict_after_bytes: Option<u64>,
     pod_fault: PodFault,
     pod_requests: u64,
+    pod_faulted: u64,
     billing_strings: bool,
     billing: BTreeMap<(String, u64), Billing>,
     calls: BTreeMap<String, u64>,
@@ -324,6 +327,12 @@ impl Emulator {
         self.lock().pod_requests
     }
 
+    /// Inference requests at a node port that a [`PodFault`] answered
+    /// (429, 500) or dropped.
+    pub fn pod_faulted(&self) -> u64 {
+        self.lock().pod_faulted
+    }
+
     /// While set, `team-billing/summary` answers as first-party clients see
     /// it: amounts as strings (`"0.007788"`), `currency` as an object
     /// (`{"code": "USD", "symbol": "$"}`), per-pool totals in `gpuaas_summary`.
@@ -353,6 +362,7 @@ impl Emulator {
             fault.burst_500 -= 1;
             500
         } else if drop {
+            inner.pod_faulted += 1;
             return Some(None);
         } else if r429 {
             429
@@ -361,12 +371,13 @@ impl Emulator {
         } else {
             return None;
         };
+        let retry_after = fault.retry_after_secs;
+        inner.pod_faulted += 1;
         let (reason, body, extra) = if status == 429 {
             (
                 "Too Many Requests",
                 r#"{"error":{"message":"Rate limit exceeded","type":"rate_limit_error","code":429}}"#,
-                fault
-                    .retry_after_secs
+                retry_after
                     .map(|s| format!("retry-after: {s}\r\n"))
                     .unwrap_or_default(),
             )
@@ -651,16 +662,17 @@ async fn faults_and_auth(
     if fault.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(fault.latency_ms)).await;
     }
-    if fault.burst_429 > 0 {
-        return error(StatusCode::TOO_MANY_REQUESTS, 429, "Too many requests");
-    }
-    let (fail, drop) = {
+    let (limited, fail, drop) = {
         let mut rng = rand::rng();
         (
+            rng.random_bool(fault.rate_429.clamp(0.0, 1.0)),
             rng.random_bool(fault.error_rate.clamp(0.0, 1.0)),
             rng.random_bool(fault.drop_rate.clamp(0.0, 1.0)),
         )
     };
+    if fault.burst_429 > 0 || limited {
+        return error(StatusCode::TOO_MANY_REQUESTS, 429, "Too many requests");
+    }
     if fail {
         return error(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -500,7 +500,7 @@ async fn failed_chat(
     body
 }
 
-/// About a minute of traffic while 10% of panel calls fail (5xx or dropped
+/// Half a minute of traffic while 10% of panel calls fail (5xx or dropped
 /// connections) and pods are evicted now and then: no request hangs, clients
 /// see fewer errors than were injected, and nothing is left subscribed.
 #[tokio::test(flavor = "multi_thread")]
@@ -508,7 +508,7 @@ async fn soak_under_random_faults() {
     let secs: u64 = std::env::var("HARPOON_SOAK_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
+        .unwrap_or(30);
     let emu = emulator(vec![
         pool(1, 1, 1.0, 1.0),
         pool(2, 1, 1.0, 2.0),
@@ -625,4 +625,148 @@ async fn soak_under_random_faults() {
     emu.clear_faults();
     wait_released(&emu).await;
     assert_eq!(emu.live_subscriptions(), 0, "no subscription leaked");
+}
+
+/// Issue 17's soak: about a minute with 10 % 5xx, 10 % 429 and 10 % dropped
+/// connections on the panel API *and* at the pod's node port, 8 concurrent
+/// clients, a quarter of them streaming. No request takes over 30 s, every
+/// error is JSON with a code, clients see no more errors than the share of
+/// node-port calls that failed, one subscription at most is alive at any
+/// time, and none is left after SIGTERM.
+#[tokio::test(flavor = "multi_thread")]
+async fn soak_with_faults_on_the_panel_and_the_node_port() {
+    let secs: u64 = std::env::var("HARPOON_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0), pool(2, 1, 1.0, 2.0)]).await;
+    emu.set_all_faults(Some(Fault {
+        error_rate: 0.1,
+        rate_429: 0.1,
+        drop_rate: 0.1,
+        ..Fault::default()
+    }));
+    emu.set_pod_fault(PodFault {
+        error_rate: 0.1,
+        rate_429: 0.1,
+        drop_rate: 0.1,
+        ..Default::default()
+    });
+    let service = start(&env(&emu, &[]));
+    let base = service.base.clone();
+    let end = Instant::now() + Duration::from_secs(secs);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    // At most one live subscription of ours at any time.
+    let watcher = {
+        let emu = emu.clone();
+        tokio::spawn(async move {
+            let mut most = 0;
+            while Instant::now() < end {
+                let live = emu
+                    .subscriptions()
+                    .iter()
+                    .filter(|s| s.team_id == "team-1" && s.status != "un_subscribing")
+                    .count();
+                most = most.max(live);
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            most
+        })
+    };
+    let before = (emu.pod_requests(), emu.pod_faulted());
+    let workers: Vec<_> = (0..8u32)
+        .map(|w| {
+            let client = client.clone();
+            let base = base.clone();
+            tokio::spawn(async move {
+                let (mut ok, mut failed, mut slowest, mut bad) =
+                    (0u32, 0u32, Duration::ZERO, Vec::new());
+                while Instant::now() < end {
+                    let started = Instant::now();
+                    let outcome = client
+                        .post(format!("{base}/v1/chat/completions"))
+                        .json(&chat("gemma", w % 4 == 0))
+                        .send()
+                        .await;
+                    let (status, text) = match outcome {
+                        Ok(r) => {
+                            let status = r.status().as_u16();
+                            match r.text().await {
+                                Ok(text) => (status, text),
+                                Err(e) => (0, format!("body: {e}")),
+                            }
+                        }
+                        Err(e) => (0, format!("transport: {e}")),
+                    };
+                    slowest = slowest.max(started.elapsed());
+                    if status == 200 && !text.contains("\"error\"") {
+                        ok += 1;
+                        continue;
+                    }
+                    failed += 1;
+                    // Every failure is JSON with a code: the body, or the
+                    // stream's in-band error event.
+                    let coded = |v: &Value| {
+                        v["error"]["code"].is_string() && v["error"]["message"].is_string()
+                    };
+                    let json_error = match status {
+                        200 => text
+                            .lines()
+                            .filter_map(|l| l.strip_prefix("data: "))
+                            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+                            .any(|v| coded(&v)),
+                        429 | 502..=504 => {
+                            serde_json::from_str::<Value>(&text).is_ok_and(|v| coded(&v))
+                        }
+                        _ => false,
+                    };
+                    if !json_error {
+                        bad.push(format!("{status}: {text}"));
+                    }
+                }
+                (ok, failed, slowest, bad)
+            })
+        })
+        .collect();
+    let (mut ok, mut failed, mut slowest, mut bad) = (0, 0, Duration::ZERO, Vec::new());
+    for w in workers {
+        let (o, f, s, b) = w.await.unwrap();
+        ok += o;
+        failed += f;
+        slowest = slowest.max(s);
+        bad.extend(b);
+    }
+    let most_alive = watcher.await.unwrap();
+    let sent = emu.pod_requests() - before.0;
+    let faulted = emu.pod_faulted() - before.1;
+    let total = ok + failed;
+    let client_rate = f64::from(failed) / f64::from(total.max(1));
+    let node_rate = faulted as f64 / sent.max(1) as f64;
+    eprintln!(
+        "soak (issue 17): {total} requests in {secs} s, {failed} failed ({client_rate:.3}); \
+         node port: {faulted} of {sent} calls failed ({node_rate:.3}); slowest {slowest:?}; \
+         most subscriptions alive at once: {most_alive}"
+    );
+    assert!(bad.is_empty(), "failures without a JSON code: {bad:?}");
+    assert!(
+        slowest < Duration::from_secs(30),
+        "a request took {slowest:?}"
+    );
+    assert!(total >= 40, "too few requests to judge: {total}");
+    assert!(
+        client_rate <= node_rate,
+        "clients saw {client_rate:.3} errors, more than the node port's {node_rate:.3}"
+    );
+    assert!(most_alive <= 1, "{most_alive} subscriptions alive at once");
+
+    stop(service).await;
+    wait_released(&emu).await;
+    assert_eq!(
+        emu.live_subscriptions(),
+        0,
+        "no subscription left after SIGTERM"
+    );
 }
