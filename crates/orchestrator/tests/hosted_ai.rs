@@ -25,11 +25,7 @@ fn pool(id: u64, gpus: u32, ratio: f64, price: f64) -> PoolSpec {
 }
 
 async fn emulator(pools: Vec<PoolSpec>, delays: Delays) -> Emulator {
-    let engine = tokio::task::spawn_blocking(MlxServer::shared)
-        .await
-        .unwrap()
-        .expect("mlx_lm.server on target/test-models/qwen3 (run `make setup`)");
-    Emulator::start(Config {
+    emulator_with(Config {
         pools,
         teams: vec![
             TeamSpec {
@@ -42,11 +38,23 @@ async fn emulator(pools: Vec<PoolSpec>, delays: Delays) -> Emulator {
             },
         ],
         delays,
-        upstream: Some(engine.addr),
         billing_interval_ms: 100,
         leak_other_teams: true,
         list_sharing_ratio: true,
-        expose_conflict: false,
+        ..Config::default()
+    })
+    .await
+}
+
+/// An emulator on `config` whose pods forward to the shared `mlx_lm.server`.
+async fn emulator_with(config: Config) -> Emulator {
+    let engine = tokio::task::spawn_blocking(MlxServer::shared)
+        .await
+        .unwrap()
+        .expect("mlx_lm.server on target/test-models/qwen3 (run `make setup`)");
+    Emulator::start(Config {
+        upstream: Some(engine.addr),
+        ..config
     })
     .await
     .unwrap()
@@ -178,19 +186,14 @@ async fn overcommit_decides_between_shared_and_dedicated_pools() {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_listed_ratio_overcommit_false_uses_only_named_pools() {
     let pools = vec![pool(1, 1, 4.0, 1.0), pool(2, 1, 1.5, 3.0)];
-    let engine = tokio::task::spawn_blocking(MlxServer::shared)
-        .await
-        .unwrap()
-        .expect("mlx_lm.server on target/test-models/qwen3 (run `make setup`)");
     let start = || {
-        Emulator::start(Config {
+        emulator_with(Config {
             pools: pools.clone(),
-            upstream: Some(engine.addr),
             billing_interval_ms: 100,
             ..Config::default()
         })
     };
-    let emu = start().await.unwrap();
+    let emu = start().await;
     let mut s = settings(&emu);
     s.overcommit = false;
     let manager = PoolManager::new(&s).unwrap();
@@ -207,7 +210,7 @@ async fn without_a_listed_ratio_overcommit_false_uses_only_named_pools() {
             .all(|p| p.sharing_ratio.is_none() && !p.allowed)
     );
 
-    let emu = start().await.unwrap();
+    let emu = start().await;
     let mut s = settings(&emu);
     s.overcommit = false;
     s.pool = PoolSelection::Ids(vec!["2".into()]);
@@ -216,7 +219,7 @@ async fn without_a_listed_ratio_overcommit_false_uses_only_named_pools() {
     assert_eq!(lease.pool_id, "2", "the named pool is vouched for");
     manager.shutdown().await;
 
-    let emu = start().await.unwrap();
+    let emu = start().await;
     let manager = PoolManager::new(&settings(&emu)).unwrap();
     let lease = manager.acquire("m", None).await.unwrap();
     assert_eq!(
@@ -251,23 +254,17 @@ async fn shutdown_retries_its_listing_and_releases_what_a_failed_release_left() 
 /// and shutdown, to within 2 %.
 #[tokio::test(flavor = "multi_thread")]
 async fn metered_vgpu_seconds_match_the_panels_billing_through_churn() {
-    let engine = tokio::task::spawn_blocking(MlxServer::shared)
-        .await
-        .unwrap()
-        .expect("mlx_lm.server on target/test-models/qwen3 (run `make setup`)");
-    let emu = Emulator::start(Config {
+    let emu = emulator_with(Config {
         pools: vec![pool(1, 2, 1.0, 1.0), pool(2, 2, 1.0, 2.0)],
         delays: Delays {
             ready_ms: 300,
             unsubscribe_ms: 400,
             ..Delays::default()
         },
-        upstream: Some(engine.addr),
         billing_interval_ms: 10,
         ..Config::default()
     })
-    .await
-    .unwrap();
+    .await;
     // Pool 1 never comes up: a subscription billed and released unused.
     emu.set_never_ready(1, true);
     let mut s = settings(&emu);
@@ -315,18 +312,12 @@ async fn metered_vgpu_seconds_match_the_panels_billing_through_churn() {
 /// the subscription it was repairing).
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expose_409_is_the_existing_service_not_a_reason_to_release() {
-    let engine = tokio::task::spawn_blocking(MlxServer::shared)
-        .await
-        .unwrap()
-        .expect("mlx_lm.server on target/test-models/qwen3 (run `make setup`)");
-    let emu = Emulator::start(Config {
+    let emu = emulator_with(Config {
         pools: vec![pool(1, 1, 1.0, 1.0)],
-        upstream: Some(engine.addr),
         expose_conflict: true,
         ..Config::default()
     })
-    .await
-    .unwrap();
+    .await;
     let manager = PoolManager::new(&settings(&emu)).unwrap();
     let lease = manager.acquire("m", None).await.unwrap();
     let row = manager.client().subscriptions().await.unwrap().remove(0);
