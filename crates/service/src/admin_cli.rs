@@ -90,6 +90,9 @@ pub enum KeyCommand {
         /// Key id (`key_…`).
         key: String,
     },
+    /// Prints a fresh key in Harpoon's format without storing it, for
+    /// `auth.admin_key` (`HARPOON_ADMIN_KEY`).
+    Generate,
 }
 
 /// Why an admin command failed.
@@ -178,6 +181,9 @@ async fn execute(storage: &Storage, command: AdminCommand) -> Result<Value, Admi
             to_json(storage.list_keys(&t.id).await?)
         }
         AdminCommand::Key(KeyCommand::Revoke { key }) => to_json(storage.revoke_key(&key).await?),
+        AdminCommand::Key(KeyCommand::Generate) => {
+            json!({ "key": crate::storage::keys::generate() })
+        }
         AdminCommand::Usage {
             tenant,
             since,

@@ -61,7 +61,14 @@ pub async fn open_state(
     let auth_mode = settings.auth_mode();
     let storage = Storage::open(&settings.storage).await?;
     tracing::info!(backend = ?storage.backend(), target = %storage.target(), "storage ready");
+    warn_if_the_database_is_ephemeral(&settings, &storage);
     let local_tenant = storage.ensure_tenant(&settings.auth.local_tenant).await?;
+    if let Some(key) = &settings.auth.admin_key {
+        let rec = storage
+            .ensure_bootstrap_key(BOOTSTRAP_TENANT, key.expose())
+            .await?;
+        tracing::info!(tenant = BOOTSTRAP_TENANT, key = %rec.prefix, "bootstrap admin key from auth.admin_key");
+    }
     if auth_mode == AuthMode::Disabled {
         tracing::warn!(
             tenant = %local_tenant.name,
@@ -91,6 +98,31 @@ pub async fn open_state(
     );
     Ok((state, usage_writer))
 }
+
+/// Off loopback (a deployment, not a laptop), SQLite on the container's own
+/// file system is lost at the next deploy: say so, and what to do.
+fn warn_if_the_database_is_ephemeral(settings: &Settings, storage: &Storage) {
+    if storage.backend() != crate::storage::Backend::Sqlite
+        || settings.service.bind_ip().is_loopback()
+    {
+        return;
+    }
+    let dir = &settings.storage.data_dir;
+    if let Some((mount, fstype)) = crate::storage::volume::mount_of(dir)
+        && crate::storage::volume::is_ephemeral(&mount, &fstype)
+    {
+        tracing::warn!(
+            data_dir = %dir.display(),
+            mount = %mount.display(),
+            fstype,
+            "the SQLite database is on the container's own disk, which a redeploy erases: \
+             mount a volume at storage.data_dir, or set DATABASE_URL to a PostgreSQL server"
+        );
+    }
+}
+
+/// Tenant that owns the bootstrap admin key (`auth.admin_key`).
+pub const BOOTSTRAP_TENANT: &str = "admin";
 
 /// The hosted·ai pool manager when hosted·ai is configured (its upkeep started).
 fn hosted_ai_manager(settings: &Settings) -> Option<Arc<orchestrator::hosted_ai::PoolManager>> {

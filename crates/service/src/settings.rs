@@ -80,6 +80,11 @@ pub struct AuthSettings {
     pub metrics_token: Option<orchestrator::Secret>,
     /// Tenant that owns requests when auth is disabled.
     pub local_tenant: String,
+    /// A bootstrap admin key (`hk_` + 40 base62 characters, env
+    /// `HARPOON_ADMIN_KEY`): at start the `admin` tenant and this key exist,
+    /// so a deploy without a shell can create its first tenants over HTTP.
+    /// Changing it replaces the previous bootstrap key.
+    pub admin_key: Option<orchestrator::Secret>,
 }
 
 impl Default for AuthSettings {
@@ -88,6 +93,7 @@ impl Default for AuthSettings {
             mode: None,
             metrics_token: None,
             local_tenant: "local".into(),
+            admin_key: None,
         }
     }
 }
@@ -370,6 +376,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("HOSTED_AI_OVERCOMMIT", "hosted_ai.overcommit"),
     ("DATABASE_URL", "storage.database_url"),
     ("HARPOON_METRICS_TOKEN", "auth.metrics_token"),
+    ("HARPOON_ADMIN_KEY", "auth.admin_key"),
     ("GITHUB_TOKEN", "bridge.github_token"),
     ("MCP_WS_HOST", "mcp.host"),
     ("MCP_WS_PORT", "mcp.port"),
@@ -504,6 +511,16 @@ impl Settings {
                     "`disabled` is allowed only on a loopback bind, not on service.host {}",
                     self.service.host()
                 ),
+            ));
+        }
+        if let Some(key) = &self.auth.admin_key
+            && !crate::storage::keys::is_well_formed(key.expose())
+        {
+            return Err(InvalidSetting::new(
+                "auth.admin_key",
+                "must be a key in Harpoon's format: `hk_` and 40 letters or digits \
+                 (`service admin key generate` prints a fresh one)"
+                    .to_owned(),
             ));
         }
         let auth_mode = self.auth_mode();

@@ -207,6 +207,33 @@ async fn lifecycle(settings: &StorageSettings) {
         local,
         "idempotent"
     );
+
+    // The bootstrap admin key: idempotent for one key, rotated by another.
+    let admin_tenant = format!("admin-{suffix}");
+    let first = service::storage::keys::generate();
+    let second = service::storage::keys::generate();
+    let a = storage
+        .ensure_bootstrap_key(&admin_tenant, &first)
+        .await
+        .unwrap();
+    assert_eq!(
+        storage
+            .ensure_bootstrap_key(&admin_tenant, &first)
+            .await
+            .unwrap()
+            .id,
+        a.id
+    );
+    assert!(storage.authenticate(&first).await.unwrap().is_ok());
+    storage
+        .ensure_bootstrap_key(&admin_tenant, &second)
+        .await
+        .unwrap();
+    assert!(
+        storage.authenticate(&first).await.unwrap().is_err(),
+        "rotated out"
+    );
+    assert!(storage.authenticate(&second).await.unwrap().is_ok());
     storage.close().await;
 
     // Reopening (and re-running the migrations) keeps everything.

@@ -112,6 +112,67 @@ impl Api {
     }
 }
 
+/// A deploy with no shell (Railway) gets its first key from the environment:
+/// with `HARPOON_ADMIN_KEY` a fresh data directory serves the admin API at
+/// once; changing the variable replaces the key; a malformed one stops
+/// start-up naming the setting.
+#[tokio::test]
+async fn harpoon_admin_key_bootstraps_a_fresh_deploy_and_rotates() {
+    let generated = || {
+        admin(tempfile::tempdir().unwrap().path(), &["key", "generate"])["key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (first, second) = (generated(), generated());
+    assert_ne!(first, second);
+    let port = common::free_port();
+    let data = tempfile::tempdir().unwrap();
+    let api = Api::new(Service::start_in(
+        data,
+        port,
+        &[REQUIRED, ("HARPOON_ADMIN_KEY", first.as_str())],
+    ));
+    let (_, tenant_key) = api.tenant(&first, "team-a", json!({})).await;
+    assert_eq!(
+        api.get(&tenant_key, "/v2/usage").await.status(),
+        StatusCode::OK
+    );
+
+    // Restarted on the same data with another key: the old one is revoked.
+    let mut svc = api.svc;
+    svc.terminate();
+    svc.wait_exit(Duration::from_secs(20));
+    let data = std::mem::replace(&mut svc.data, tempfile::tempdir().unwrap());
+    drop(svc);
+    let api = Api::new(Service::start_in(
+        data,
+        port,
+        &[REQUIRED, ("HARPOON_ADMIN_KEY", second.as_str())],
+    ));
+    let (status, code_) = code(api.get(&first, "/v2/admin/tenants").await).await;
+    assert_eq!(
+        (status, code_.as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_api_key")
+    );
+    assert_eq!(
+        api.get(&second, "/v2/admin/tenants").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.get(&tenant_key, "/v2/usage").await.status(),
+        StatusCode::OK,
+        "tenants' keys stay"
+    );
+
+    let bad = common::command()
+        .env("HARPOON_ADMIN_KEY", "hk_short")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("auth.admin_key"));
+}
+
 #[tokio::test]
 async fn key_lifecycle_and_the_401_403_paths() {
     let (data, admin_key) = bootstrapped();

@@ -65,7 +65,17 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-fn generate() -> String {
+/// Whether `key` has the shape of a Harpoon key: `hk_` and 40 base62 characters.
+pub fn is_well_formed(key: &str) -> bool {
+    key.strip_prefix("hk_")
+        .is_some_and(|r| r.len() == RANDOM_LEN && r.bytes().all(|b| ALPHABET.contains(&b)))
+}
+
+/// Id prefix of the bootstrap admin key's rows (`auth.admin_key`).
+const BOOTSTRAP_ID: &str = "key_bootstrap_";
+
+/// A fresh key in Harpoon's format.
+pub fn generate() -> String {
     let mut rng = rand::rng();
     let random: String = (0..RANDOM_LEN)
         .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
@@ -123,6 +133,51 @@ impl Storage {
         .execute(self.pool())
         .await?;
         Ok((key, rec))
+    }
+
+    /// Makes `key` (well formed, see [`is_well_formed`]) an admin key of
+    /// the tenant `tenant` (created if missing), and revokes any earlier
+    /// bootstrap key: the key of `auth.admin_key` at every start, so that
+    /// changing the variable rotates it. Only its hash is stored.
+    pub async fn ensure_bootstrap_key(
+        &self,
+        tenant: &str,
+        key: &str,
+    ) -> Result<KeyRecord, StorageError> {
+        let owner = self.ensure_tenant(tenant).await?;
+        let hash = hash_key(key);
+        let id = format!("{BOOTSTRAP_ID}{}", &hash[..16]);
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE id LIKE 'key_bootstrap_%' AND id <> $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&id)
+        .execute(self.pool())
+        .await?;
+        let rec = KeyRecord {
+            id,
+            tenant_id: owner.id,
+            prefix: key.chars().take(PREFIX_LEN).collect(),
+            scope: Scope::Admin,
+            created_at: now,
+            revoked_at: None,
+        };
+        // Present already (an unchanged variable): kept as it is, unless an
+        // operator revoked it, which stands.
+        sqlx::query(
+            "INSERT INTO api_keys (id, tenant_id, prefix, key_hash, scope, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&rec.id)
+        .bind(&rec.tenant_id)
+        .bind(&rec.prefix)
+        .bind(&hash)
+        .bind(Scope::Admin.as_str())
+        .bind(rec.created_at)
+        .execute(self.pool())
+        .await?;
+        Ok(rec)
     }
 
     /// A tenant's keys, newest first.

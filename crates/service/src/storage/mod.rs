@@ -9,6 +9,7 @@
 pub mod keys;
 pub mod tenants;
 pub mod usage;
+pub mod volume;
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
