@@ -472,9 +472,11 @@ async fn every_acknowledged_tenant_survives_sigkill() {
     let mut api = Api::new(Service::start_in(data, common::free_port(), &[REQUIRED]));
     let base = api.svc.base.clone();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let created = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut writers = Vec::new();
     for w in 0..4 {
         let (base, key, stop) = (base.clone(), admin_key.clone(), stop.clone());
+        let created = created.clone();
         writers.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             let mut acknowledged = Vec::new();
@@ -493,6 +495,7 @@ async fn every_acknowledged_tenant_survives_sigkill() {
                     Ok(r) if r.status() == StatusCode::CREATED => {
                         let t: Value = r.json().await.unwrap_or_default();
                         acknowledged.push((name, t["id"].as_str().unwrap_or_default().to_owned()));
+                        created.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
                     _ => break, // the process is gone
                 }
@@ -500,8 +503,13 @@ async fn every_acknowledged_tenant_survives_sigkill() {
             acknowledged
         }));
     }
-    // Kill at a moment that varies from run to run.
-    let at = 300 + (std::process::id() as u64 * 7919) % 700;
+    // Kill at a moment that varies from run to run, once enough records
+    // exist to judge (a loaded machine may take a while to get there).
+    let enough = Instant::now() + Duration::from_secs(30);
+    while created.load(std::sync::atomic::Ordering::SeqCst) <= 10 && Instant::now() < enough {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let at = (std::process::id() as u64 * 7919) % 700;
     tokio::time::sleep(Duration::from_millis(at)).await;
     api.svc.child.kill().unwrap(); // SIGKILL
     api.svc.child.wait().unwrap();
