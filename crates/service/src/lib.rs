@@ -13,6 +13,7 @@ pub mod extract;
 pub mod fusion_refiner;
 pub mod mcp;
 pub mod middleware;
+pub mod models_cli;
 pub mod ops;
 pub mod quota;
 pub mod redact;

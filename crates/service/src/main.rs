@@ -24,6 +24,9 @@ enum Command {
     /// Manage tenants, API keys and usage (prints JSON).
     #[command(subcommand)]
     Admin(service::admin_cli::AdminCommand),
+    /// Fetch models' weights ahead of use (prints JSON).
+    #[command(subcommand)]
+    Models(service::models_cli::ModelsCommand),
     /// Serve MCP on stdin/stdout for an IDE that launches a process (logs go to stderr).
     Mcp {
         /// Speak MCP over stdin/stdout (the only transport this command offers).
@@ -115,6 +118,21 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Some(Command::Admin(command)) => return admin(&loaded.settings, command),
+        Some(Command::Models(command)) => {
+            return match service::models_cli::run(&loaded.settings, command) {
+                Ok(value) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&value).unwrap_or_default()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Some(Command::Mcp { stdio: _, tenant }) => return mcp_stdio(loaded.settings, tenant),
         None => {}
     }

@@ -266,7 +266,42 @@ fn run_incremental(py: Python<'_>, runner: &Py<PyAny>, job: Job) -> PyResult<()>
     Ok(())
 }
 
+/// Why `repo`'s weights did not load, said so that the reader can fix it:
+/// where they were looked for, and the command that fetches them.
+fn load_failure(name: &str, repo: &str, error: &str) -> String {
+    let local = std::path::Path::new(repo);
+    if local.is_absolute() || repo.starts_with('.') || local.is_dir() {
+        return format!(
+            "model {name:?}: no weights could be loaded from the local directory {repo} ({error}); \
+             point models.{name}.repo at a directory holding an MLX model"
+        );
+    }
+    let cache = crate::registry::hub_cache().map_or_else(
+        || "the Hugging Face cache".to_owned(),
+        |c| c.display().to_string(),
+    );
+    format!(
+        "model {name:?}: the weights of {repo} are not in {cache} and could not be fetched \
+         ({error}); run `service models pull {name}` where the hub is reachable (it downloads \
+         them into that cache), or set models.{name}.repo to a local directory"
+    )
+}
+
+/// Downloads `repo` from the Hugging Face hub into the local cache (or
+/// finds it there) with the venv's `huggingface_hub`; returns its snapshot
+/// directory.
+pub fn pull(repo: &str) -> Result<std::path::PathBuf, EngineError> {
+    init_python().map_err(EngineError::Unavailable)?;
+    Python::attach(|py| -> PyResult<String> {
+        let hub = py.import("huggingface_hub")?;
+        hub.getattr("snapshot_download")?.call1((repo,))?.extract()
+    })
+    .map(std::path::PathBuf::from)
+    .map_err(|e| EngineError::Unavailable(format!("downloading {repo}: {e}")))
+}
+
 fn worker(
+    name: String,
     repo: String,
     resident: bool,
     idle: Duration,
@@ -277,7 +312,8 @@ fn worker(
     let try_load = |state: &AtomicU8| -> Result<Py<PyAny>, String> {
         state.store(LOADING, Ordering::SeqCst);
         let loaded = init_python().and_then(|()| {
-            Python::attach(|py| load(py, &repo)).map_err(|e| format!("loading {repo}: {e}"))
+            Python::attach(|py| load(py, &repo))
+                .map_err(|e| load_failure(&name, &repo, &e.to_string()))
         });
         state.store(
             if loaded.is_ok() { LOADED } else { FAILED },
@@ -376,9 +412,10 @@ impl MlxEngine {
         let repo = settings.repo.clone();
         let resident = settings.is_resident();
         let idle = Duration::from_secs(settings.idle_unload_secs);
+        let model = name.to_owned();
         std::thread::Builder::new()
             .name(format!("mlx-{name}"))
-            .spawn(move || worker(repo, resident, idle, rx, worker_state))
+            .spawn(move || worker(model, repo, resident, idle, rx, worker_state))
             .map_err(|e| EngineError::Unavailable(format!("cannot start the mlx worker: {e}")))?;
         Ok(Self { jobs, state })
     }

@@ -272,13 +272,7 @@ fn model_dir(repo: &str) -> Option<PathBuf> {
     if local.join("tokenizer.json").is_file() {
         return Some(local.to_owned());
     }
-    let cache = std::env::var_os("HF_HUB_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HF_HOME").map(|h| PathBuf::from(h).join("hub")))
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface/hub"))
-        })?;
-    let snapshots = cache
+    let snapshots = hub_cache()?
         .join(format!("models--{}", repo.replace('/', "--")))
         .join("snapshots");
     std::fs::read_dir(snapshots)
@@ -286,6 +280,17 @@ fn model_dir(repo: &str) -> Option<PathBuf> {
         .filter_map(Result::ok)
         .map(|e| e.path())
         .find(|p| p.join("tokenizer.json").is_file())
+}
+
+/// The local Hugging Face cache, as the hub libraries find it:
+/// `$HF_HUB_CACHE`, `$HF_HOME/hub`, or `~/.cache/huggingface/hub`.
+pub fn hub_cache() -> Option<PathBuf> {
+    std::env::var_os("HF_HUB_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HF_HOME").map(|h| PathBuf::from(h).join("hub")))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface/hub"))
+        })
 }
 
 /// Why a name does not resolve to a model.
