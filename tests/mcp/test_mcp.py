@@ -129,6 +129,8 @@ async def check_catalogue(session):
     assert tool_json(blank)["error"] == {
         "code": "validation_error",
         "message": "text: must not be empty or whitespace",
+        "type": "invalid_request_error",
+        "param": "text",
         "status": 422,
     }
     unknown_field = await session.call_tool("classify", {"text": "hi", "colour": "red"})
@@ -188,7 +190,8 @@ async def check_covenant_round_trip(session, companion=False):
     no_states = error_of(await session.call_tool("create_covenant", {"title": "x", "description": "y"}))
     assert no_states["code"] == "validation_error" and "reality_state" in no_states["message"]
     blank = error_of(await session.call_tool("create_covenant", {**COVENANT, "title": "  "}))
-    assert blank == {"code": "validation_error", "message": "title: must not be empty or whitespace", "status": 422}
+    assert blank == {"code": "validation_error", "message": "title: must not be empty or whitespace",
+                     "type": "invalid_request_error", "param": "title", "status": 422}
     # The invented arguments of old are not the bridge's: refused, named.
     invented = error_of(await session.call_tool("start_strike", {"covenant_id": cov_id, "summary": "x"}))
     assert invented["status"] == 422 and "summary" in invented["message"]
@@ -377,6 +380,8 @@ def test_http_harmony_review_and_strike_as_rest_does(open_service, demo_repos):
             assert error_of(outside) == {
                 "code": "validation_error",
                 "message": 'changes[1].repo: "acme/web" is not a target of this strike',
+                "type": "invalid_request_error",
+                "param": "changes[1].repo",
                 "status": 422,
             }
 
@@ -499,7 +504,8 @@ def test_pools_resource_equals_rest(hosted_service):
     # The emulator's one pool, as the manager listed it from the panel.
     assert mcp["team_id"] == "team-1"
     [pool] = mcp["pools"]
-    assert (pool["id"], pool["name"], pool["gpu_model"], pool["sharing_ratio"]) == ("1", "h100-a", "H100", 1.0)
+    # The team-scope pool listing carries no sharing ratio (docs/hosted-ai.md).
+    assert (pool["id"], pool["name"], pool["gpu_model"], pool["sharing_ratio"]) == ("1", "h100-a", "H100", None)
     assert pool["free_vgpus"] == 2 and mcp["last_refresh_error"] is None
     for field in ("team_id", "overcommit", "pools", "subscriptions", "models", "panel_breaker", "shutting_down"):
         assert mcp[field] == rest[field], field

@@ -15,6 +15,7 @@ pub struct BackendError {
     status: u16,
     code: String,
     message: String,
+    param: Option<String>,
 }
 
 impl BackendError {
@@ -24,6 +25,25 @@ impl BackendError {
             status,
             code: code.into(),
             message: message.into(),
+            param: None,
+        }
+    }
+
+    /// Names the argument the error is about (REST's `param`).
+    pub fn with_param(mut self, param: Option<&str>) -> Self {
+        self.param = param.map(str::to_owned);
+        self
+    }
+
+    /// OpenAI's error type for the status, as REST's error object says it.
+    pub fn kind(&self) -> &'static str {
+        match self.status {
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            429 => "rate_limit_error",
+            s if s >= 500 => "server_error",
+            _ => "invalid_request_error",
         }
     }
 
@@ -62,9 +82,13 @@ impl BackendError {
         (400..500).contains(&self.status)
     }
 
-    /// REST's envelope: `{"error":{"code","message","status"}}`.
+    /// REST's error object with the status:
+    /// `{"error":{"message","type","param","code","status"}}`.
     pub fn to_json(&self) -> Value {
-        json!({"error": {"code": self.code, "message": self.message, "status": self.status}})
+        json!({"error": {
+            "message": self.message, "type": self.kind(), "param": self.param,
+            "code": self.code, "status": self.status,
+        }})
     }
 }
 

@@ -58,7 +58,7 @@ impl McpBackend {
 
 impl From<ApiError> for BackendError {
     fn from(e: ApiError) -> Self {
-        BackendError::new(e.status().as_u16(), e.code().as_str(), e.message())
+        BackendError::new(e.status().as_u16(), e.code().as_str(), e.message()).with_param(e.param())
     }
 }
 
