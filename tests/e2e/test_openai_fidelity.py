@@ -173,6 +173,18 @@ def test_image_parts_and_function_roles_are_refused_by_name_on_mlx(native):
     assert status == 400 and body["error"]["param"] == "messages[1]", body
 
 
+def test_message_fields_are_refused_by_name_on_mlx_unless_empty(native):
+    status, body = post_json(f"{native}/v1/chat/completions", {"model": "gemma", "max_tokens": 2,
+        "messages": [{"role": "user", "content": "x", "name": "ann"}]})
+    assert status == 400 and body["error"]["param"] == "messages[0].name", body
+    # An earlier answer sent back as the SDK dumps it asks nothing more.
+    echoed = {"role": "assistant", "content": "hello", "refusal": None, "annotations": [],
+              "audio": None, "function_call": None, "tool_calls": None}
+    status, body = post_json(f"{native}/v1/chat/completions", {"model": "gemma", "max_tokens": 2,
+        "messages": [{"role": "user", "content": "hi"}, echoed, {"role": "user", "content": "and?"}]})
+    assert status == 200, body
+
+
 # --- conversations normalised ----------------------------------------------
 
 @pytest.mark.parametrize("messages", [

@@ -202,6 +202,31 @@ pub fn needs(extra: &Map<String, Value>, messages: &[Message]) -> Vec<Need> {
                 param: format!("messages[{i}]"),
             });
         }
+        // Any other field of the message (a participant's `name`, say) is
+        // one only an upstream takes; empty ones, as SDKs echo an earlier
+        // answer back (`refusal: null`, `annotations: []`), ask nothing.
+        if let Some(fields) = wire.as_object() {
+            for (key, value) in fields {
+                let empty = match value {
+                    Value::Null => true,
+                    Value::Array(a) => a.is_empty(),
+                    Value::Object(o) => o.is_empty(),
+                    Value::String(s) => s.is_empty(),
+                    _ => false,
+                };
+                if !empty
+                    && !matches!(
+                        key.as_str(),
+                        "role" | "content" | "tool_calls" | "tool_call_id"
+                    )
+                {
+                    out.push(Need {
+                        kind: NeedKind::Field,
+                        param: format!("messages[{i}].{key}"),
+                    });
+                }
+            }
+        }
         if let Some(parts) = wire["content"].as_array()
             && let Some(j) = parts.iter().position(|p| p["type"] != "text")
         {
@@ -308,6 +333,20 @@ mod tests {
         let names: Vec<&str> = found.iter().map(|n| n.param.as_str()).collect();
         assert_eq!(names, ["logit_bias", "user"]);
         assert!(found.iter().all(|n| n.kind == NeedKind::Field));
+    }
+
+    #[test]
+    fn a_named_participant_is_a_field_and_echoed_empty_fields_are_not() {
+        let mut named = m(Role::User, "hi");
+        named.wire = Some(json!({"role": "user", "content": "hi", "name": "ann"}));
+        let mut echoed = m(Role::Assistant, "hello");
+        echoed.wire = Some(
+            json!({"role": "assistant", "content": "hello", "refusal": null,
+            "annotations": [], "audio": null, "tool_calls": null}),
+        );
+        let found = needs(&Map::new(), &[named, echoed]);
+        let params: Vec<&str> = found.iter().map(|n| n.param.as_str()).collect();
+        assert_eq!(params, ["messages[0].name"]);
     }
 
     #[test]
