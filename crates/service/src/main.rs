@@ -54,7 +54,12 @@ fn admin(settings: &Settings, command: service::admin_cli::AdminCommand) -> Exit
     let Some(runtime) = runtime(tokio::runtime::Builder::new_current_thread()) else {
         return ExitCode::FAILURE;
     };
-    match runtime.block_on(service::admin_cli::run(settings, command)) {
+    print_outcome(runtime.block_on(service::admin_cli::run(settings, command)))
+}
+
+/// A command's JSON on stdout (success), or its error on stderr (failure).
+fn print_outcome(outcome: Result<serde_json::Value, impl std::fmt::Display>) -> ExitCode {
+    match outcome {
         Ok(value) => {
             println!(
                 "{}",
@@ -119,19 +124,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Admin(command)) => return admin(&loaded.settings, command),
         Some(Command::Models(command)) => {
-            return match service::models_cli::run(&loaded.settings, command) {
-                Ok(value) => {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&value).unwrap_or_default()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+            return print_outcome(service::models_cli::run(&loaded.settings, command));
         }
         Some(Command::Mcp { stdio: _, tenant }) => return mcp_stdio(loaded.settings, tenant),
         None => {}
