@@ -4,30 +4,38 @@ SHELL := /bin/bash
 CARGO ?= cargo
 IMAGE ?= harpoon:latest
 
-.PHONY: run run-mlx build test setup lint unit pg mlx e2e mcp fuzz router-check router python-fusion bench bench-router bench-health bench-gateway bench-tokens bench-fusion bench-hosted docker clean
+.PHONY: run run-light build FORCE test setup lint unit pg mlx e2e mcp fuzz router-check router python-fusion bench bench-router bench-health bench-gateway bench-tokens bench-fusion bench-hosted docker clean
 
 # Offline Hugging Face settings for everything that touches mlx-lm.
 HF_ENV := HF_HUB_OFFLINE=1 HF_HUB_CACHE=$(CURDIR)/target/hf-cache
 # Tiny models with short replies for fuzzing the inference routes.
 FUZZ_MODELS := $(foreach m,GEMMA:gemma3_text QWEN:qwen3,HARPOON__MODELS__$(word 1,$(subst :, ,$(m)))__REPO=$(CURDIR)/target/test-models/$(word 2,$(subst :, ,$(m))) HARPOON__MODELS__$(word 1,$(subst :, ,$(m)))__MAX_NEW_TOKENS=4 HARPOON__MODELS__$(word 1,$(subst :, ,$(m)))__CONTEXT_LIMIT=2048)
-# The service binary with the in-process MLX engine, for the end-to-end tests.
+# The service with the in-process MLX engine, as `make run` builds it (release, feature pymlx).
 PYMLX_BIN := target/service-pymlx
 
 # Training data of the router: the shared labelled set and our own additions.
 ROUTER_DATA := --data ../shared/data/router/train.jsonl --data data/router/extra.jsonl
 
-## Build in release and start the service (config: defaults < ~/.orchestrator/config.yaml < env).
-run:
+## Set up the MLX engine's Python (the pinned venv `make test` uses), build the service in release
+## with it and start it: the default models load from the Hugging Face cache or are downloaded on
+## first use (config: defaults < ~/.orchestrator/config.yaml < env).
+run: $(PYMLX_BIN)
+	./$(PYMLX_BIN)
+
+## The lightweight build (cargo's default features, as in the Docker image): no Python, no
+## in-process engine; `openai` upstreams and `hosted_ai` pools only.
+run-light:
 	$(CARGO) build --release --locked -p service
 	./target/release/service
 
-## The same with the in-process MLX engine, serving the tiny test models (after `make setup`).
-run-mlx:
+## The binary `make run` starts, which the end-to-end tests and the fuzzer drive too. Cargo decides
+## whether anything needs rebuilding; the copy keeps it apart from `run-light`'s build.
+$(PYMLX_BIN): FORCE
+	./scripts/setup-python.sh
 	$(CARGO) build --release --locked -p service --features pymlx
-	$(HF_ENV) \
-	  HARPOON__MODELS__GEMMA__REPO=$(CURDIR)/target/test-models/gemma3_text \
-	  HARPOON__MODELS__QWEN__REPO=$(CURDIR)/target/test-models/qwen3 \
-	  ./target/release/service
+	cp target/release/service $(PYMLX_BIN)
+
+FORCE:
 
 build:
 	$(CARGO) build --release --locked -p service
@@ -59,12 +67,10 @@ mcp:
 
 ## Schema-driven fuzzing of the HTTP API from its OpenAPI document (schemathesis):
 ## no undocumented 5xx, no response that breaks the document, 1,000+ requests.
-fuzz:
+fuzz: $(PYMLX_BIN)
 	$(CARGO) build --locked -p service
 	./scripts/fuzz-api.sh target/debug/service
-	@echo "fuzz: again with the mlx engine serving the tiny models, so inference answers for real"
-	$(CARGO) build --locked -p service --features pymlx
-	cp target/debug/service $(PYMLX_BIN)
+	@echo "fuzz: again with the binary \`make run\` builds, its mlx engine serving the tiny models"
 	$(HF_ENV) HARPOON_FUZZ_SERVICE_ENV="$(FUZZ_MODELS)" ./scripts/fuzz-api.sh $(PYMLX_BIN)
 
 ## The storage tests (service and bridge) again on a real, throwaway PostgreSQL.
@@ -78,9 +84,7 @@ mlx:
 
 ## The OpenAI schema fixture's own tests, then the real binary (with MLX) end to end, driven by
 ## the official openai client and litellm, every answer checked against OpenAI's schemas.
-e2e:
-	$(CARGO) build --locked -p service --features pymlx
-	cp target/debug/service $(PYMLX_BIN)
+e2e: $(PYMLX_BIN)
 	.venv/bin/python -m pytest -q tests/fixtures
 	cd tests/e2e && HARPOON_SERVICE_BIN=$(CURDIR)/$(PYMLX_BIN) ../../.venv/bin/python -m pytest -q
 

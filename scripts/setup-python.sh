@@ -65,8 +65,15 @@ say "creating ${venv} with ${python_path} (Python ${py_id%% *})"
 say "installing python/requirements.lock"
 # The lock pins every package, so --no-deps installs exactly it; pip check
 # below catches a lock that misses a dependency.
+# mlx-cpu is MLX's Linux CPU backend (the lock was frozen on Linux); on macOS
+# mlx's own wheel carries the Metal backend and mlx-cpu has no wheel.
+install_from="${lock}"
+if [ "$(uname -s)" = Darwin ]; then
+  install_from="$(mktemp)"
+  grep -v '^mlx-cpu==' "${lock}" > "${install_from}"
+fi
 "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check \
-  --no-deps --only-binary=:all: -r "${lock}"
+  --no-deps --only-binary=:all: -r "${install_from}"
 "${venv}/bin/python" -m pip check --disable-pip-version-check >/dev/null || {
   "${venv}/bin/python" -m pip check --disable-pip-version-check >&2
   say "python/requirements.lock is inconsistent; regenerate it (see python/requirements.in)" >&2
