@@ -32,7 +32,9 @@ Conversion rules, so that the JSON Schema accepts exactly what the document says
   - `allOf: [X, {nullable: true}]` means "X or null";
   - boolean `exclusiveMinimum`/`exclusiveMaximum` with `minimum`/`maximum`
     become the numeric 2020-12 form;
-  - `nullable: false` is dropped.
+  - `nullable: false` is dropped;
+  - 2019-09's `$recursiveRef: "#"` (under `$recursiveAnchor: true`) becomes a
+    `$ref` to the component itself, and the anchor is dropped.
 * Annotations that do not change what validates are dropped to keep the fixture
   small: description, title, example(s), externalDocs, discriminator (OpenAPI's
   hint; the oneOf it annotates still decides), deprecated, default, readOnly,
@@ -60,6 +62,8 @@ ROOTS = [
     "CreateChatCompletionRequest",
     "CreateCompletionResponse",
     "CreateEmbeddingResponse",
+    "Response",
+    "ResponseStreamEvent",
 ]
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -132,6 +136,7 @@ class Converter:
                 raise KeyError(f"$ref to missing component schema {name!r}")
             self.cache[name] = None  # cycle guard
             refs = set()
+            self.current = name
             self.cache[name] = (self.convert(self.components[name], refs), refs)
         return self.cache[name]
 
@@ -152,6 +157,16 @@ class Converter:
         out = {}
         for key, value in node.items():
             if key == "nullable" or key in ANNOTATIONS or key.startswith("x-"):
+                continue
+            if key == "$recursiveAnchor":
+                continue  # 2019-09's self-reference marker; see $recursiveRef
+            if key == "$recursiveRef":
+                # `$recursiveRef: "#"` under `$recursiveAnchor: true` means the
+                # component itself (2019-09, not in 2020-12).
+                if value != "#":
+                    raise ValueError(f"unsupported $recursiveRef {value!r}")
+                refs.add(self.current)
+                out["$ref"] = "#/$defs/" + self.current
                 continue
             if key == "$ref":
                 if not value.startswith(REF_PREFIX):

@@ -7,9 +7,10 @@ the tests build call `check` on each response they get.
 import json
 import re
 
-from openai_schema import validate, validate_sse
+from openai_schema import validate, validate_response_events, validate_sse
 
 MODEL_PATH = re.compile(r"/v1/models/[^/]+$")
+RESPONSE_PATH = re.compile(r"/v1/responses/[^/]+$")
 
 
 def schema_for(method, path, status):
@@ -24,6 +25,9 @@ def schema_for(method, path, status):
         return "ListModelsResponse"
     if method == "GET" and MODEL_PATH.search(path):
         return "Model"
+    if (method == "POST" and path == "/v1/responses") or (
+            method == "GET" and RESPONSE_PATH.search(path)):
+        return "Response"
     return None
 
 
@@ -33,6 +37,8 @@ def check(method, path, status, content_type, text):
     if schema is None:
         return 0
     if content_type.startswith("text/event-stream"):
+        if schema == "Response":
+            return len(validate_response_events(text))
         return len(validate_sse(text))
     validate(schema, json.loads(text))
     return 1

@@ -8,10 +8,12 @@ says how to regenerate it); its "source" key names the commit.
 
     validate("CreateChatCompletionResponse", body)      # AssertionError if not
     chunks = validate_sse(response_text)                # the decoded data: events
+    events = validate_response_events(response_text)    # a streamed Response
 
 Names: CreateChatCompletionResponse, CreateChatCompletionStreamResponse,
 ListModelsResponse, Model, ErrorResponse, CreateChatCompletionRequest,
-CreateCompletionResponse, CreateEmbeddingResponse (`SCHEMAS` lists them).
+CreateCompletionResponse, CreateEmbeddingResponse, Response, ResponseStreamEvent
+(`SCHEMAS` lists them).
 """
 
 import json
@@ -89,20 +91,20 @@ def validate(name, instance):
         )
 
 
-def sse_events(body_text):
-    """The `data` of each server-sent event in `body_text`, in order.
+def sse_named_events(body_text):
+    """(event name or None, data) of each server-sent event in `body_text`, in order.
 
     Follows the SSE rules: events end at a blank line, `data:` lines of one
     event are joined with "\\n", one space after the colon is dropped, lines
-    starting with ":" are comments, other fields (event, id, retry) are skipped.
+    starting with ":" are comments, other fields (id, retry) are skipped.
     """
-    events, data = [], []
+    events, data, name = [], [], None
     text = body_text.replace("\r\n", "\n").replace("\r", "\n")
     for line in text.split("\n"):
         if line == "":
             if data:
-                events.append("\n".join(data))
-                data = []
+                events.append((name, "\n".join(data)))
+            data, name = [], None
             continue
         if line.startswith(":"):
             continue
@@ -111,9 +113,52 @@ def sse_events(body_text):
             value = value[1:]
         if field == "data":
             data.append(value)
+        elif field == "event":
+            name = value
     if data:  # a final event without its blank line is still dispatched here
-        events.append("\n".join(data))
+        events.append((name, "\n".join(data)))
     return events
+
+
+def sse_events(body_text):
+    """The `data` of each server-sent event in `body_text`, in order."""
+    return [data for _, data in sse_named_events(body_text)]
+
+
+TERMINAL_RESPONSE_EVENTS = ("response.completed", "response.incomplete", "response.failed")
+
+
+def validate_response_events(body_text):
+    """Validate a streamed Response (`POST /v1/responses`, `stream: true`);
+    return its decoded events.
+
+    Every event is a ResponseStreamEvent named (`event:`) by its `type`, with
+    sequence numbers 0, 1, 2, …; the first is `response.created`, the last a
+    terminal one (completed, incomplete or failed), and there is no `[DONE]`.
+    """
+    named = sse_named_events(body_text)
+    if not named:
+        raise AssertionError(f"no events in the stream body: {body_text[:200]!r}")
+    decoded = []
+    for i, (name, data) in enumerate(named):
+        try:
+            event = json.loads(data)
+        except ValueError as e:
+            raise AssertionError(f"event {i} is not JSON ({e}): {data[:200]!r}") from None
+        try:
+            validate("ResponseStreamEvent", event)
+        except AssertionError as e:
+            raise AssertionError(f"event {i} ({event.get('type')}): {e}") from None
+        if name != event.get("type"):
+            raise AssertionError(f"event {i}: named {name!r} but its type is {event.get('type')!r}")
+        if event.get("sequence_number") != i:
+            raise AssertionError(f"event {i}: sequence_number {event.get('sequence_number')}")
+        decoded.append(event)
+    if decoded[0]["type"] != "response.created":
+        raise AssertionError(f"the stream starts with {decoded[0]['type']}, not response.created")
+    if decoded[-1]["type"] not in TERMINAL_RESPONSE_EVENTS:
+        raise AssertionError(f"the stream ends with {decoded[-1]['type']}, not a terminal event")
+    return decoded
 
 
 def validate_sse(body_text, schema="CreateChatCompletionStreamResponse"):

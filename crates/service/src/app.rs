@@ -7,7 +7,7 @@ use crate::{
     routes::{
         admin, chat, classify, covenants, fragments, health, metrics, models,
         openapi::{self, ApiDoc, OpenApiJson},
-        pools, process, run, usage,
+        pools, process, responses, run, usage,
     },
     state::AppState,
 };
@@ -26,6 +26,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(chat::chat_completions))
         .routes(routes!(models::list_models))
         .routes(routes!(models::retrieve_model))
+        .routes(routes!(responses::create))
+        .routes(routes!(responses::retrieve, responses::delete))
         .routes(routes!(run::run))
         .routes(routes!(process::process))
         .routes(routes!(fragments::fuse))

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
 
 use service::storage::keys::{KeyRefusal, Scope};
+use service::storage::responses::StoredResponse;
 use service::storage::tenants::{Quota, TenantStatus};
 use service::storage::usage::{GroupBy, UsageRecorder, UsageRow, day_start};
 use service::storage::{Storage, StorageError, StorageSettings, now_ms};
@@ -234,6 +235,34 @@ async fn lifecycle(settings: &StorageSettings) {
         "rotated out"
     );
     assert!(storage.authenticate(&second).await.unwrap().is_ok());
+
+    // Stored Responses belong to their tenant: another tenant finds nothing
+    // and deletes nothing.
+    let other = storage
+        .create_tenant(&format!("globex-{suffix}"), Quota::default())
+        .await
+        .unwrap();
+    let response_id = format!("resp_{suffix}");
+    let stored = StoredResponse {
+        conversation: r#"[{"role":"user","content":"hi"}]"#.into(),
+        body: r#"{"id":"x"}"#.into(),
+    };
+    storage
+        .insert_response(&t.id, &response_id, &stored)
+        .await
+        .unwrap();
+    assert_eq!(storage.response(&t.id, &response_id).await.unwrap(), stored);
+    for wrong in [
+        storage.response(&other.id, &response_id).await.map(|_| ()),
+        storage.delete_response(&other.id, &response_id).await,
+    ] {
+        assert!(matches!(wrong, Err(StorageError::NotFound("response"))));
+    }
+    storage.delete_response(&t.id, &response_id).await.unwrap();
+    assert!(matches!(
+        storage.response(&t.id, &response_id).await,
+        Err(StorageError::NotFound("response"))
+    ));
     storage.close().await;
 
     // Reopening (and re-running the migrations) keeps everything.

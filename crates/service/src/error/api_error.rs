@@ -54,6 +54,18 @@ impl ApiError {
         self
     }
 
+    /// The same error about field `param` instead of the one it named (a
+    /// request translated from another API names the caller's field).
+    pub fn about_param(mut self, param: &str) -> Self {
+        if let Some(old) = self.param.take()
+            && let Some(rest) = self.message.strip_prefix(&format!("{old}: "))
+        {
+            self.message = format!("{param}: {rest}");
+        }
+        self.param = Some(param.into());
+        self
+    }
+
     /// 400 `invalid_request` about one request field, named in `param`
     /// and at the head of the message.
     pub fn invalid_param(param: &str, why: impl std::fmt::Display) -> Self {

@@ -17,6 +17,7 @@ pub mod metering;
 pub mod models;
 pub mod pools;
 pub mod process;
+pub mod responses;
 pub mod run;
 pub mod strikes;
 pub mod usage;

@@ -13,5 +13,6 @@ pub mod models;
 pub mod openapi;
 pub mod pools;
 pub mod process;
+pub mod responses;
 pub mod run;
 pub mod usage;

@@ -7,6 +7,7 @@
 //! portable: `$n` placeholders, TEXT ids made here, BIGINT Unix milliseconds.
 
 pub mod keys;
+pub mod responses;
 pub mod tenants;
 pub mod usage;
 pub mod volume;
