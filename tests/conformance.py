@@ -4,10 +4,11 @@ the request: the helpers of tests/e2e/conftest.py and the `openai` clients
 the tests build call `check` on each response they get.
 """
 
+import copy
 import json
 import re
 
-from openai_schema import validate, validate_response_events, validate_sse
+from openai_schema import sse_events, validate, validate_response_events, validate_sse
 
 MODEL_PATH = re.compile(r"/v1/models/[^/]+$")
 RESPONSE_PATH = re.compile(r"/v1/responses/[^/]+$")
@@ -21,6 +22,10 @@ def schema_for(method, path, status):
         return "ErrorResponse"
     if method == "POST" and path == "/v1/chat/completions":
         return "CreateChatCompletionResponse"
+    if method == "POST" and path == "/v1/embeddings":
+        return "CreateEmbeddingResponse"
+    if method == "POST" and path == "/v1/completions":
+        return "CreateCompletionResponse"
     if method == "GET" and path == "/v1/models":
         return "ListModelsResponse"
     if method == "GET" and MODEL_PATH.search(path):
@@ -31,6 +36,27 @@ def schema_for(method, path, status):
     return None
 
 
+def completion_chunks(text):
+    """A streamed legacy completion: OpenAI's document has no chunk schema for
+    it and says the stream carries CreateCompletionResponse objects, but
+    OpenAI's own chunks say `finish_reason: null` until the last. Each chunk
+    is checked as a CreateCompletionResponse with that one difference; the
+    stream ends with `[DONE]`, and an `error` event is an ErrorResponse."""
+    events = sse_events(text)
+    assert events and events[-1] == "[DONE]", f"the stream does not end with [DONE]: {text[-200:]!r}"
+    chunks = [json.loads(e) for e in events[:-1]]
+    for chunk in chunks:
+        if "error" in chunk:
+            validate("ErrorResponse", chunk)
+            continue
+        checked = copy.deepcopy(chunk)
+        for choice in checked.get("choices") or []:
+            if isinstance(choice, dict) and choice.get("finish_reason") is None:
+                choice["finish_reason"] = "stop"
+        validate("CreateCompletionResponse", checked)
+    return chunks
+
+
 def check(method, path, status, content_type, text):
     """Validates one answer; returns how many bodies (or stream chunks) it checked."""
     schema = schema_for(method, path, status)
@@ -39,6 +65,8 @@ def check(method, path, status, content_type, text):
     if content_type.startswith("text/event-stream"):
         if schema == "Response":
             return len(validate_response_events(text))
+        if schema == "CreateCompletionResponse":
+            return len(completion_chunks(text))
         return len(validate_sse(text))
     validate(schema, json.loads(text))
     return 1

@@ -1,7 +1,9 @@
 """A stand-in for OpenAI's own API, for tests that cannot reach it.
 
-It answers `POST /v1/chat/completions` (plain and `stream: true`) and
-`GET /v1/models` (and `/v1/models/{id}`) with the shapes OpenAI's API returns,
+It answers `POST /v1/chat/completions` (plain and `stream: true`),
+`POST /v1/embeddings` (deterministic unit vectors), `POST /v1/completions`
+(legacy text completions, streamed too) and `GET /v1/models` (and
+`/v1/models/{id}`) with the shapes OpenAI's API returns,
 including the ones the tiny random-weight test models cannot produce:
 
 * `tools` in the request (and `tool_choice` not "none"): an assistant message
@@ -389,13 +391,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             recorded = body
         with self.server.lock:
             self.server.requests.append(recorded)
-        if self._route() != "/v1/chat/completions":
+        route = self._route()
+        if route not in ("/v1/chat/completions", "/v1/embeddings", "/v1/completions"):
             return self._unknown()
         if not isinstance(body, dict):
             return self._send_json(*_error(
                 400, "We could not parse the JSON body of your request. (HINT: This likely means you "
                      "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
                      "but what was sent was not valid JSON.)"))
+        if route == "/v1/embeddings":
+            return self._embeddings(body)
+        if route == "/v1/completions":
+            return self._completions(body)
         for field in ("model", "messages"):
             if field not in body:
                 return self._send_json(*_error(400, f"Missing required parameter: '{field}'.",
@@ -419,6 +426,51 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send_stream(completion.chunks())
         else:
             self._send_json(200, completion.response())
+
+    def _embeddings(self, body):
+        """Deterministic unit vectors (8 floats, or `dimensions`), one per input."""
+        inputs = body.get("input")
+        if "model" not in body or inputs in (None, "", []):
+            field = "model" if "model" not in body else "input"
+            return self._send_json(*_error(400, f"Missing required parameter: '{field}'.",
+                                           param=field, code="missing_required_parameter"))
+        inputs = inputs if isinstance(inputs, list) else [inputs]
+        size = body.get("dimensions") or 8
+        data, tokens = [], 0
+        for i, text in enumerate(inputs):
+            seed = random.Random(json.dumps(text))
+            vector = [seed.uniform(-1, 1) for _ in range(size)]
+            norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+            data.append({"object": "embedding", "index": i, "embedding": [v / norm for v in vector]})
+            tokens += len(_tokens(text)) if isinstance(text, str) else len(text)
+        self._send_json(200, {"object": "list", "data": data, "model": body["model"],
+                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    def _completions(self, body):
+        """The recorded answer as legacy `text_completion`s, cut at `max_tokens` (default 16)."""
+        if "model" not in body or "prompt" not in body:
+            field = "model" if "model" not in body else "prompt"
+            return self._send_json(*_error(400, f"Missing required parameter: '{field}'.",
+                                           param=field, code="missing_required_parameter"))
+        prompt = body["prompt"]
+        prompt_tokens = len(_tokens(prompt if isinstance(prompt, str) else json.dumps(prompt)))
+        tokens = _tokens(ANSWER)
+        most = body.get("max_tokens") or 16
+        finish = "length" if len(tokens) > most else "stop"
+        tokens = tokens[:most]
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(tokens),
+                 "total_tokens": prompt_tokens + len(tokens)}
+        head = {"id": "cmpl-" + uuid.uuid4().hex[:29], "object": "text_completion",
+                "created": int(time.time()), "model": body["model"], "system_fingerprint": SYSTEM_FINGERPRINT}
+        if body.get("stream") is not True:
+            return self._send_json(200, {**head, "usage": usage, "choices": [
+                {"index": 0, "text": "".join(tokens), "logprobs": None, "finish_reason": finish}]})
+        chunks = [{**head, "choices": [{"index": 0, "text": t, "logprobs": None, "finish_reason": None}]}
+                  for t in tokens]
+        chunks.append({**head, "choices": [{"index": 0, "text": "", "logprobs": None, "finish_reason": finish}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            chunks.append({**head, "choices": [], "usage": usage})
+        self._send_stream(chunks)
 
     @staticmethod
     def _model(name):

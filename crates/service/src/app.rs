@@ -7,7 +7,7 @@ use crate::{
     routes::{
         admin, chat, classify, covenants, fragments, health, metrics, models,
         openapi::{self, ApiDoc, OpenApiJson},
-        pools, process, responses, run, usage,
+        passthrough, pools, process, responses, run, usage,
     },
     state::AppState,
 };
@@ -27,6 +27,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(models::list_models))
         .routes(routes!(models::retrieve_model))
         .routes(routes!(responses::create))
+        .routes(routes!(passthrough::create_embeddings))
+        .routes(routes!(passthrough::create_completion))
         .routes(routes!(responses::retrieve, responses::delete))
         .routes(routes!(run::run))
         .routes(routes!(process::process))

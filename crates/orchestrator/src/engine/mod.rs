@@ -92,6 +92,34 @@ pub enum LoadState {
     Remote,
 }
 
+/// An OpenAI endpoint besides chat, which Harpoon passes to upstream servers
+/// as it is (only they serve it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /v1/completions` (legacy text completion).
+    Completions,
+    /// `POST /v1/embeddings`.
+    Embeddings,
+}
+
+impl Endpoint {
+    /// The path under the API root, e.g. `embeddings`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Completions => "completions",
+            Self::Embeddings => "embeddings",
+        }
+    }
+}
+
+/// An upstream's answer to a forwarded request.
+pub enum Forwarded {
+    /// The whole JSON answer.
+    Whole(serde_json::Value),
+    /// The `data:` objects of an event stream, up to (without) `[DONE]`.
+    Stream(BoxStream<'static, Result<serde_json::Value, EngineError>>),
+}
+
 /// A way of running one model.
 #[async_trait::async_trait]
 pub trait Engine: Send + Sync {
@@ -107,6 +135,20 @@ pub trait Engine: Send + Sync {
     /// Generates a whole reply (by default, by collecting [`Engine::stream`]).
     async fn generate(&self, request: GenerationRequest) -> Result<Generation, EngineError> {
         collect(self.stream(request).await?).await
+    }
+
+    /// Passes an OpenAI request of `endpoint` on as it is (`model` set to
+    /// what the upstream serves); by default the engine does not serve it.
+    async fn forward(
+        &self,
+        endpoint: Endpoint,
+        _body: serde_json::Value,
+    ) -> Result<Forwarded, EngineError> {
+        Err(EngineError::Unavailable(format!(
+            "the {} engine does not serve /v1/{}: only `openai` upstreams do",
+            self.kind(),
+            endpoint.path()
+        )))
     }
 }
 

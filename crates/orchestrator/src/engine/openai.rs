@@ -5,7 +5,7 @@
 //! connection failures, 429 and 5xx, with jittered exponential back-off; other
 //! 4xx are never retried.
 
-use super::{ChunkStream, Engine, EngineError, LoadState};
+use super::{ChunkStream, Endpoint, Engine, EngineError, Forwarded, LoadState};
 use crate::Secret;
 use crate::generation::{Chunk, FinishReason, Generation, GenerationRequest, Usage};
 use eventsource_stream::Eventsource;
@@ -121,12 +121,21 @@ impl OpenAiEngine {
         body
     }
 
-    /// Sends with retries; returns the first non-retryable answer.
+    /// Sends to the chat endpoint with retries; returns the first non-retryable answer.
     async fn send(&self, body: &Value) -> Result<reqwest::Response, EngineError> {
+        self.send_to(&self.endpoint, body).await
+    }
+
+    /// Sends to `url` with retries; returns the first non-retryable answer.
+    async fn send_to(
+        &self,
+        url: &reqwest::Url,
+        body: &Value,
+    ) -> Result<reqwest::Response, EngineError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut builder = self.client()?.post(self.endpoint.clone()).json(body);
+            let mut builder = self.client()?.post(url.clone()).json(body);
             if let Some(key) = &self.config.api_key {
                 builder = builder.bearer_auth(key.expose());
             }
@@ -217,6 +226,39 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
+/// The `data:` objects of an upstream's event stream, up to `[DONE]`.
+fn sse_objects(
+    resp: reqwest::Response,
+    read_timeout: Duration,
+) -> futures_util::stream::BoxStream<'static, Result<Value, EngineError>> {
+    let mut events = resp.bytes_stream().eventsource();
+    async_stream::try_stream! {
+        while let Some(event) = events.next().await {
+            let event = event.map_err(|e| broken_stream(e, read_timeout))?;
+            if event.data.trim() == "[DONE]" {
+                break;
+            }
+            let value: Value = serde_json::from_str(&event.data)
+                .map_err(|e| EngineError::Upstream(format!("bad chunk {:?}: {e}", event.data)))?;
+            yield value;
+        }
+    }
+    .boxed()
+}
+
+/// A failed event stream: a read timeout, or anything else that broke it.
+fn broken_stream(
+    e: eventsource_stream::EventStreamError<reqwest::Error>,
+    read_timeout: Duration,
+) -> EngineError {
+    match e {
+        eventsource_stream::EventStreamError::Transport(t) if t.is_timeout() => {
+            EngineError::Timeout(read_timeout)
+        }
+        other => EngineError::Upstream(format!("broken event stream: {other}")),
+    }
+}
+
 #[derive(Deserialize)]
 struct WireUsage {
     #[serde(default)]
@@ -302,6 +344,36 @@ impl Engine for OpenAiEngine {
         })
     }
 
+    async fn forward(&self, endpoint: Endpoint, mut body: Value) -> Result<Forwarded, EngineError> {
+        let url = format!(
+            "{}/{}",
+            self.config.base_url.trim_end_matches('/'),
+            endpoint.path()
+        );
+        let url = reqwest::Url::parse(&url)
+            .map_err(|e| EngineError::Unavailable(format!("base_url: {e}")))?;
+        // The caller named Harpoon's model; the upstream knows its own name
+        // (or, as a single-model server, none).
+        match (&self.config.served_model, body.as_object_mut()) {
+            (Some(model), Some(fields)) => {
+                fields.insert("model".into(), json!(model));
+            }
+            (None, Some(fields)) => {
+                fields.remove("model");
+            }
+            _ => {}
+        }
+        let stream = body["stream"].as_bool().unwrap_or(false);
+        let resp = self.send_to(&url, &body).await?;
+        if !stream {
+            let value = resp.json().await.map_err(|e| self.transport_error(&e))?;
+            return Ok(Forwarded::Whole(value));
+        }
+        let read_timeout = self.config.read_timeout;
+        let events = sse_objects(resp, read_timeout);
+        Ok(Forwarded::Stream(events))
+    }
+
     async fn stream(&self, request: GenerationRequest) -> Result<ChunkStream, EngineError> {
         let started = Instant::now();
         let resp = self.send(&self.body(&request, true)).await?;
@@ -313,12 +385,7 @@ impl Engine for OpenAiEngine {
             let mut finish: Option<FinishReason> = None;
             let mut usage: Option<WireUsage> = None;
             while let Some(event) = events.next().await {
-                let event = event.map_err(|e| match e {
-                    eventsource_stream::EventStreamError::Transport(t) if t.is_timeout() => {
-                        EngineError::Timeout(read_timeout)
-                    }
-                    other => EngineError::Upstream(format!("broken event stream: {other}")),
-                })?;
+                let event = event.map_err(|e| broken_stream(e, read_timeout))?;
                 if event.data.trim() == "[DONE]" {
                     break;
                 }

@@ -235,6 +235,16 @@ impl ModelHandle {
         Ok(generation)
     }
 
+    /// Passes an OpenAI request of `endpoint` to the model's engine as it is
+    /// (only upstream engines serve one).
+    pub async fn forward(
+        &self,
+        endpoint: crate::engine::Endpoint,
+        body: serde_json::Value,
+    ) -> Result<crate::engine::Forwarded, EngineError> {
+        self.engine()?.forward(endpoint, body).await
+    }
+
     /// Streams a reply, recording the model metrics when it ends.
     pub async fn stream(&self, request: GenerationRequest) -> Result<ChunkStream, EngineError> {
         let started = Instant::now();

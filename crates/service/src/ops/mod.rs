@@ -15,6 +15,7 @@ pub mod fragments;
 pub mod inference;
 pub mod metering;
 pub mod models;
+pub mod passthrough;
 pub mod pools;
 pub mod process;
 pub mod responses;

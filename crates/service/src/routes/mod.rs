@@ -11,6 +11,7 @@ pub mod inference;
 pub mod metrics;
 pub mod models;
 pub mod openapi;
+pub mod passthrough;
 pub mod pools;
 pub mod process;
 pub mod responses;
