@@ -1029,3 +1029,78 @@ pub async fn delete_response(
     state.storage.delete_response(&caller.tenant.id, id).await?;
     Ok(json!({"id": id, "object": "response", "deleted": true}))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_made_together_are_one_assistant_turn_and_outputs_answer_them() {
+        let input = ResponseInput::Items(vec![
+            json!({"role": "user", "content": [{"type": "input_text", "text": "a"}, {"type": "input_text", "text": "b"}]}),
+            json!({"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}),
+            json!({"type": "function_call", "call_id": "c2", "name": "g", "arguments": "{\"x\":1}"}),
+            json!({"type": "function_call_output", "call_id": "c1", "output": "one"}),
+        ]);
+        let messages = input_messages(&input).unwrap_or_default();
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert_eq!(messages[0], json!({"role": "user", "content": "ab"}));
+        let ids: Vec<&str> = messages[1]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["id"].as_str())
+            .collect();
+        assert_eq!(ids, ["c1", "c2"]);
+        assert_eq!(
+            messages[2],
+            json!({"role": "tool", "tool_call_id": "c1", "content": "one"})
+        );
+    }
+
+    #[test]
+    fn an_unsupported_item_or_part_is_named_by_its_place() {
+        for (item, param) in [
+            (
+                json!({"type": "item_reference", "id": "x"}),
+                "input[0].type",
+            ),
+            (
+                json!({"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}),
+                "input[0].content[0].type",
+            ),
+            (json!({"role": "wizard", "content": "hi"}), "input[0].role"),
+        ] {
+            let refused = input_messages(&ResponseInput::Items(vec![item]));
+            assert_eq!(
+                refused.err().as_ref().and_then(ApiError::param),
+                Some(param)
+            );
+        }
+    }
+
+    #[test]
+    fn a_chat_refusal_is_renamed_to_the_responses_field() {
+        let e = in_responses_terms(ApiError::invalid_param("response_format", "not honoured"));
+        assert_eq!(e.param(), Some("text.format"));
+        assert_eq!(e.message(), "text.format: not honoured");
+        let e = in_responses_terms(ApiError::invalid_param("tools", "no tools here"));
+        assert_eq!(e.param(), Some("tools"));
+    }
+
+    #[test]
+    fn text_format_becomes_response_format() {
+        let text = TextOptions {
+            format: Some(
+                json!({"type": "json_schema", "name": "n", "schema": {"type": "object"}, "strict": true}),
+            ),
+            extra: Map::new(),
+        };
+        assert_eq!(
+            response_format(Some(&text)).ok().flatten(),
+            Some(
+                json!({"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}, "strict": true}})
+            )
+        );
+    }
+}
