@@ -6,13 +6,14 @@ streamed event is checked against OpenAI's published schema (the client's
 httpx hook, tests/conformance.py)."""
 
 import json
+import time
 import urllib.request
 
 import openai
 import pytest
 
 from conformance import httpx_hook
-from conftest import MODELS, model_env, post_json, running_mlx_server, running_service
+from conftest import MODELS, get_json, model_env, post_json, running_mlx_server, running_service
 from openai_peer import recorded_requests, running_openai_peer
 from openai_schema import validate, validate_response_events
 
@@ -233,3 +234,24 @@ def test_another_tenants_response_is_not_found(tmp_path):
         with pytest.raises(openai.NotFoundError):
             globex.responses.delete(mine.id)
         assert acme.responses.retrieve(mine.id).id == mine.id
+
+
+def test_responses_are_metered_in_the_usage_ledger(served):
+    base, _ = served
+
+    def gemma(at_least=0):
+        # The ledger is written behind the answer: wait (bounded) for the row.
+        for _ in range(100):
+            rows = get_json(f"{base}/v2/usage?group_by=model")["groups"]
+            row = next((g for g in rows if g["key"] == "gemma"),
+                       {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0})
+            if row["requests"] >= at_least:
+                return row
+            time.sleep(0.05)
+        raise AssertionError(f"the ledger has {row['requests']} gemma requests, not {at_least}")
+
+    before = gemma()
+    r = client(base).responses.create(model="gemma", input="count me", max_output_tokens=3)
+    after = gemma(before["requests"] + 1)
+    assert after["prompt_tokens"] - before["prompt_tokens"] == r.usage.input_tokens
+    assert after["completion_tokens"] - before["completion_tokens"] == r.usage.output_tokens
