@@ -38,4 +38,20 @@ mkdir -p "${root}/target/hf-cache"
 (cd "${root}" && HF_HUB_OFFLINE=1 HF_HUB_CACHE="${root}/target/hf-cache" \
   .venv/bin/python scripts/make_tiny_model.py target/test-models)
 
+# promtool checks the /metrics exposition (tests/e2e/test_metrics.py): taken
+# from Debian's prometheus package, without installing the server.
+promtool="${root}/target/tools/promtool"
+if [ ! -x "${promtool}" ]; then
+  say "extracting promtool from Debian's prometheus package"
+  if [ -z "${HARPOON_APT_UPDATED:-}" ] && [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq
+    export HARPOON_APT_UPDATED=1
+  fi
+  tmp="$(mktemp -d)"
+  (cd "${tmp}" && apt-get download -qq prometheus >/dev/null && dpkg-deb -x prometheus_*.deb x)
+  mkdir -p "$(dirname "${promtool}")"
+  cp "${tmp}/x/usr/bin/promtool" "${promtool}"
+  rm -rf "${tmp}"
+fi
+
 say "ready"

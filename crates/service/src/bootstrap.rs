@@ -60,7 +60,7 @@ pub async fn open_state(
     let prometheus = telemetry::prometheus().map_err(OpenError::Metrics)?;
     let auth_mode = settings.auth_mode();
     let storage = Storage::open(&settings.storage).await?;
-    tracing::info!(backend = ?storage.backend(), target = %storage.target(), "storage ready");
+    tracing::info!(backend = ?storage.backend(), database = %storage.target(), "storage ready");
     warn_if_the_database_is_ephemeral(&settings, &storage);
     let local_tenant = storage.ensure_tenant(&settings.auth.local_tenant).await?;
     if let Some(key) = &settings.auth.admin_key {

@@ -168,7 +168,7 @@ impl Connections {
             let over = table.len() - self.limits.max;
             if evict(&mut table, batch + over) == 0 {
                 drop(table);
-                metrics::counter!("harpoon_connections_refused_total").increment(1);
+                metrics::counter!(crate::telemetry::CONNECTIONS_REFUSED).increment(1);
                 return None;
             }
         }
@@ -184,7 +184,7 @@ impl Connections {
             close: Notify::new(),
         });
         table.insert(id, connection.clone());
-        metrics::gauge!("harpoon_open_connections").set(table.len() as f64);
+        metrics::gauge!(crate::telemetry::OPEN_CONNECTIONS).set(table.len() as f64);
         Some(Admitted {
             table: self.clone(),
             id,
@@ -225,9 +225,9 @@ fn evict(table: &mut HashMap<u64, Arc<Connection>>, count: usize) -> usize {
             victim.close.notify_one();
         }
     }
-    metrics::counter!("harpoon_connections_closed_total", "reason" => Closed::Evicted.label())
+    metrics::counter!(crate::telemetry::CONNECTIONS_CLOSED, "reason" => Closed::Evicted.label())
         .increment(count as u64);
-    metrics::gauge!("harpoon_open_connections").set(table.len() as f64);
+    metrics::gauge!(crate::telemetry::OPEN_CONNECTIONS).set(table.len() as f64);
     count
 }
 
@@ -365,7 +365,8 @@ impl Admitted {
         if Instant::now() < deadline {
             return None;
         }
-        metrics::counter!("harpoon_connections_closed_total", "reason" => why.label()).increment(1);
+        metrics::counter!(crate::telemetry::CONNECTIONS_CLOSED, "reason" => why.label())
+            .increment(1);
         Some(why)
     }
 
@@ -392,7 +393,7 @@ impl Drop for Admitted {
     fn drop(&mut self) {
         let mut table = self.table.table();
         table.remove(&self.id);
-        metrics::gauge!("harpoon_open_connections").set(table.len() as f64);
+        metrics::gauge!(crate::telemetry::OPEN_CONNECTIONS).set(table.len() as f64);
     }
 }
 

@@ -55,6 +55,8 @@ pub struct Settings {
     pub bridge: harpoon_bridge::BridgeSettings,
     /// The dedicated MCP listener.
     pub mcp: resources::McpSettings,
+    /// What `/metrics` exports.
+    pub metrics: crate::telemetry::MetricsSettings,
 }
 
 /// Whether requests need an API key.

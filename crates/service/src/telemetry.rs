@@ -19,6 +19,236 @@ pub const REQUEST_ERRORS_TOTAL: &str = "harpoon_request_errors_total";
 /// Route label of requests that matched no route: raw paths would let clients
 /// grow the label set without bound.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
+/// Counter of prompt tokens per model (and tenant, with `metrics.per_tenant`).
+pub const PROMPT_TOKENS: &str = "harpoon_prompt_tokens_total";
+/// Counter of completion tokens per model (and tenant, with `metrics.per_tenant`).
+pub const COMPLETION_TOKENS: &str = "harpoon_completion_tokens_total";
+/// Counter of inference requests per model, route, outcome and finish reason.
+pub const MODEL_REQUESTS: &str = "harpoon_model_requests_total";
+/// Gauge of inference requests being served per model.
+pub const REQUESTS_IN_FLIGHT: &str = "harpoon_requests_in_flight";
+/// Histogram of whole inference requests (a stream's last byte included) per route and model.
+pub const INFERENCE_DURATION: &str = "harpoon_inference_duration_seconds";
+/// Histogram of the gateway's own time per inference request (to the
+/// response headers, less the time spent waiting on engines).
+pub const GATEWAY_OVERHEAD: &str = "harpoon_gateway_overhead_seconds";
+/// Counter of requests refused by a quota, by kind (`requests_per_minute`,
+/// `max_concurrent`, `tokens_per_day`).
+pub const QUOTA_REFUSALS: &str = "harpoon_quota_refusals_total";
+/// Gauge: 1 when a model's weights are in memory or its remote engine is set
+/// up, 0 otherwise, per model and engine.
+pub const MODEL_LOADED: &str = "harpoon_model_loaded";
+/// Gauge of the process's resident memory, in bytes (Linux).
+pub const RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
+/// Gauge, always 1, labelled with the build's version.
+pub const BUILD_INFO: &str = "harpoon_build_info";
+/// Gauge of open client connections.
+pub const OPEN_CONNECTIONS: &str = "harpoon_open_connections";
+/// Counter of connections refused at `service.max_connections`.
+pub const CONNECTIONS_REFUSED: &str = "harpoon_connections_refused_total";
+/// Counter of connections the service closed, by reason.
+pub const CONNECTIONS_CLOSED: &str = "harpoon_connections_closed_total";
+
+/// The `metrics` section.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Label token counters with the tenant id too (one series per tenant
+    /// and model: leave off with many tenants).
+    pub per_tenant: bool,
+}
+
+/// Every exported metric's name and help text (docs/observability.md lists them all).
+pub fn catalogue() -> impl Iterator<Item = (&'static str, &'static str)> {
+    CATALOGUE.iter().map(|(name, _, _, help)| (*name, *help))
+}
+
+/// How a metric is exported.
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram(&'static [f64]),
+}
+
+/// Every metric the service exports: name, kind (with a histogram's
+/// buckets), unit and help text. Each is described once at start-up, so
+/// every series carries `# HELP` and `# TYPE` (promtool checks both).
+const CATALOGUE: &[(&str, Kind, Option<metrics::Unit>, &str)] = {
+    use Kind::{Counter, Gauge, Histogram};
+    use metrics::Unit::{Bytes, Seconds};
+    use orchestrator::hosted_ai::{client, manager, meter};
+    &[
+        (
+            REQUESTS_TOTAL,
+            Counter,
+            None,
+            "HTTP requests by method, route template and status",
+        ),
+        (
+            REQUEST_DURATION,
+            Histogram(LATENCY_BUCKETS),
+            Some(Seconds),
+            "Time to the response headers by method, route template and status",
+        ),
+        (
+            REQUEST_ERRORS_TOTAL,
+            Counter,
+            None,
+            "Error answers by route template and error code",
+        ),
+        (
+            PROMPT_TOKENS,
+            Counter,
+            None,
+            "Prompt tokens by model (and tenant with metrics.per_tenant)",
+        ),
+        (
+            COMPLETION_TOKENS,
+            Counter,
+            None,
+            "Completion tokens by model (and tenant with metrics.per_tenant)",
+        ),
+        (
+            MODEL_REQUESTS,
+            Counter,
+            None,
+            "Inference requests by model, route, outcome (ok, client_error, server_error, cancelled) and finish reason",
+        ),
+        (
+            REQUESTS_IN_FLIGHT,
+            Gauge,
+            None,
+            "Inference requests being served, by model",
+        ),
+        (
+            INFERENCE_DURATION,
+            Histogram(LATENCY_BUCKETS),
+            Some(Seconds),
+            "Whole inference requests, a stream's last byte included, by route and model",
+        ),
+        (
+            GATEWAY_OVERHEAD,
+            Histogram(OVERHEAD_BUCKETS),
+            Some(Seconds),
+            "The gateway's own time per inference request: to the response headers, less the time waiting on engines",
+        ),
+        (
+            QUOTA_REFUSALS,
+            Counter,
+            None,
+            "Requests refused by a tenant quota, by kind",
+        ),
+        (
+            MODEL_LOADED,
+            Gauge,
+            None,
+            "1 when the model can answer at once (weights in memory, or a remote engine), else 0",
+        ),
+        (
+            RESIDENT_MEMORY,
+            Gauge,
+            Some(Bytes),
+            "Resident memory of the service process (models loaded in process included)",
+        ),
+        (
+            BUILD_INFO,
+            Gauge,
+            None,
+            "Always 1; the version label names the build",
+        ),
+        (OPEN_CONNECTIONS, Gauge, None, "Open client connections"),
+        (
+            CONNECTIONS_REFUSED,
+            Counter,
+            None,
+            "Connections refused at service.max_connections",
+        ),
+        (
+            CONNECTIONS_CLOSED,
+            Counter,
+            None,
+            "Connections the service closed, by reason",
+        ),
+        (
+            CLASSIFICATIONS_TOTAL,
+            Counter,
+            None,
+            "Router decisions by category and tier",
+        ),
+        (
+            CLASSIFICATION_SECONDS,
+            Histogram(CLASSIFICATION_BUCKETS),
+            Some(Seconds),
+            "Time the router takes to classify one prompt",
+        ),
+        (
+            registry::REQUEST_SECONDS,
+            Histogram(LATENCY_BUCKETS),
+            Some(Seconds),
+            "Whole generation time per model, at the engine",
+        ),
+        (
+            registry::TTFT_SECONDS,
+            Histogram(LATENCY_BUCKETS),
+            Some(Seconds),
+            "Time to the first generated token per model",
+        ),
+        (
+            registry::INTER_TOKEN_SECONDS,
+            Histogram(INTER_TOKEN_BUCKETS),
+            Some(Seconds),
+            "Time between streamed chunks per model",
+        ),
+        (
+            registry::GENERATED_TOKENS,
+            Counter,
+            None,
+            "Tokens generated per model, as the engine counted them",
+        ),
+        (
+            registry::TOKENS_PER_SECOND,
+            Histogram(TOKENS_PER_SECOND_BUCKETS),
+            None,
+            "Generation speed per model, tokens per second",
+        ),
+        (
+            manager::ALLOCATIONS,
+            Counter,
+            None,
+            "hosted·ai subscriptions attempted, by pool and outcome",
+        ),
+        (
+            manager::ALLOCATION_SECONDS,
+            Histogram(LATENCY_BUCKETS),
+            Some(Seconds),
+            "Time from subscribing to a pool to a serving pod, by pool",
+        ),
+        (
+            manager::ACTIVE_SUBSCRIPTIONS,
+            Gauge,
+            None,
+            "hosted·ai subscriptions this process holds",
+        ),
+        (
+            client::CIRCUIT_OPEN,
+            Gauge,
+            None,
+            "1 while the circuit breaker towards a hosted·ai pool (or the panel) is open",
+        ),
+        (
+            meter::VGPU_SECONDS,
+            Gauge,
+            Some(Seconds),
+            "vGPU-seconds metered on hosted·ai, by model",
+        ),
+        (
+            meter::ESTIMATED_COST,
+            Gauge,
+            None,
+            "Estimated hosted·ai cost in the pool's currency, by model",
+        ),
+    ]
+};
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -28,6 +258,16 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// Classification takes microseconds; these buckets resolve that range.
 const CLASSIFICATION_BUCKETS: &[f64] = &[
     1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 1e-2,
+];
+
+/// The gateway's own time is sub-millisecond when all is well.
+const OVERHEAD_BUCKETS: &[f64] = &[
+    5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.5,
+];
+
+/// Between two streamed tokens: milliseconds on a GPU, tens on a CPU.
+const INTER_TOKEN_BUCKETS: &[f64] = &[
+    1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
 const TOKENS_PER_SECOND_BUCKETS: &[f64] = &[
@@ -81,64 +321,81 @@ pub fn prometheus() -> Result<PrometheusHandle, String> {
     static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let handle = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), LATENCY_BUCKETS)
-                .map_err(|e| e.to_string())?
-                .set_buckets_for_metric(
-                    Matcher::Full(CLASSIFICATION_SECONDS.into()),
-                    CLASSIFICATION_BUCKETS,
-                )
-                .map_err(|e| e.to_string())?
-                .set_buckets_for_metric(
-                    Matcher::Full(registry::REQUEST_SECONDS.into()),
-                    LATENCY_BUCKETS,
-                )
-                .map_err(|e| e.to_string())?
-                .set_buckets_for_metric(
-                    Matcher::Full(registry::TTFT_SECONDS.into()),
-                    LATENCY_BUCKETS,
-                )
-                .map_err(|e| e.to_string())?
-                .set_buckets_for_metric(
-                    Matcher::Full(registry::TOKENS_PER_SECOND.into()),
-                    TOKENS_PER_SECOND_BUCKETS,
-                )
-                .map_err(|e| e.to_string())?
-                .install_recorder()
-                .map_err(|e| e.to_string())?;
-            metrics::describe_counter!(REQUESTS_TOTAL, "HTTP requests by method, route and status");
-            metrics::describe_histogram!(
-                REQUEST_DURATION,
-                metrics::Unit::Seconds,
-                "Time to response headers by method, route and status"
-            );
-            metrics::describe_counter!(
-                REQUEST_ERRORS_TOTAL,
-                "Error answers by route and error code"
-            );
-            metrics::describe_counter!(CLASSIFICATIONS_TOTAL, "Router decisions by category");
-            metrics::describe_histogram!(
-                CLASSIFICATION_SECONDS,
-                metrics::Unit::Seconds,
-                "Time the router takes to classify one prompt"
-            );
-            metrics::describe_histogram!(
-                registry::REQUEST_SECONDS,
-                metrics::Unit::Seconds,
-                "Whole generation time per model"
-            );
-            metrics::describe_histogram!(
-                registry::TTFT_SECONDS,
-                metrics::Unit::Seconds,
-                "Time to the first generated token per model"
-            );
-            metrics::describe_counter!(registry::GENERATED_TOKENS, "Tokens generated per model");
-            metrics::describe_histogram!(
-                registry::TOKENS_PER_SECOND,
-                "Generation speed per model, tokens per second"
-            );
-            metrics::gauge!("harpoon_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            let mut builder = PrometheusBuilder::new();
+            for (name, kind, _, _) in CATALOGUE {
+                if let Kind::Histogram(buckets) = kind {
+                    builder = builder
+                        .set_buckets_for_metric(Matcher::Full((*name).into()), buckets)
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            let handle = builder.install_recorder().map_err(|e| e.to_string())?;
+            for (name, kind, unit, help) in CATALOGUE {
+                match (kind, unit) {
+                    (Kind::Counter, Some(u)) => metrics::describe_counter!(*name, *u, *help),
+                    (Kind::Counter, None) => metrics::describe_counter!(*name, *help),
+                    (Kind::Gauge, Some(u)) => metrics::describe_gauge!(*name, *u, *help),
+                    (Kind::Gauge, None) => metrics::describe_gauge!(*name, *help),
+                    (Kind::Histogram(_), Some(u)) => metrics::describe_histogram!(*name, *u, *help),
+                    (Kind::Histogram(_), None) => metrics::describe_histogram!(*name, *help),
+                }
+            }
+            metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             Ok(handle)
         })
         .clone()
+}
+
+/// Sets the gauges read from live state rather than counted as things
+/// happen: whether each model can answer at once, and the process's resident
+/// memory. Called before each scrape.
+pub fn sample(registry: &registry::Registry) {
+    for model in registry.iter() {
+        let status = model.status();
+        let ready = status.available
+            && matches!(
+                status.load_state,
+                Some(
+                    orchestrator::engine::LoadState::Loaded
+                        | orchestrator::engine::LoadState::Remote
+                )
+            );
+        metrics::gauge!(MODEL_LOADED, "model" => status.name, "engine" => status.engine)
+            .set(if ready { 1.0 } else { 0.0 });
+    }
+    if let Some(bytes) = resident_bytes() {
+        metrics::gauge!(RESIDENT_MEMORY).set(bytes as f64);
+    }
+}
+
+/// `VmRSS` of /proc/self/status (Linux; a procfs read, served from memory).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_observability_page_lists_every_metric_once_in_its_table() {
+        let page = include_str!("../../../docs/observability.md");
+        for (name, help) in catalogue() {
+            assert!(!help.is_empty(), "{name} has help text");
+            let rows = page
+                .lines()
+                .filter(|l| l.starts_with(&format!("| `{name}` |")))
+                .count();
+            assert_eq!(rows, 1, "docs/observability.md: one table row for {name}");
+        }
+        let names: std::collections::BTreeSet<_> = catalogue().map(|(n, _)| n).collect();
+        assert_eq!(
+            names.len(),
+            CATALOGUE.len(),
+            "each metric once in the catalogue"
+        );
+    }
 }

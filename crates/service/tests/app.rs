@@ -373,10 +373,12 @@ async fn classify_routes_prompts_and_rejects_bad_input() {
     // what earlier tests left (in a fresh process, `… 1` each).
     let metrics = text_of(app.get("/metrics").await).await;
     let after = parse(&metrics);
-    for category in ["simple", "complex"] {
+    for (category, tier) in [("simple", "small"), ("complex", "large")] {
         let expected = classified(&before, category) + 1.0;
         assert_eq!(classified(&after, category), expected, "{category}");
-        let line = format!("router_classifications_total{{category=\"{category}\"}} {expected}");
+        let line = format!(
+            "router_classifications_total{{category=\"{category}\",tier=\"{tier}\"}} {expected}"
+        );
         assert!(metrics.contains(&line), "{line}: {metrics}");
     }
     // Two prompts classified, so two more timings; the rejected bodies never

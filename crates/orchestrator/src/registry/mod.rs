@@ -1,6 +1,7 @@
 //! The configured models: each with its engine (or the reason it has none),
 //! its own tokenizer for context checks, its defaults, and its metering.
 
+pub mod engine_time;
 pub mod settings;
 
 use crate::capability::{Capabilities, TemplateFacts};
@@ -24,6 +25,8 @@ pub const TTFT_SECONDS: &str = "harpoon_model_time_to_first_token_seconds";
 pub const GENERATED_TOKENS: &str = "harpoon_model_generated_tokens_total";
 /// Histogram of generation speed per model, in tokens per second.
 pub const TOKENS_PER_SECOND: &str = "harpoon_model_tokens_per_second";
+/// Histogram of the time between streamed chunks per model, in seconds.
+pub const INTER_TOKEN_SECONDS: &str = "harpoon_model_inter_token_latency_seconds";
 
 /// Chat-template tokens added around each message (role markers and
 /// separators); the tokenizer alone cannot see them, so they are estimated.
@@ -230,7 +233,9 @@ impl ModelHandle {
     /// Generates a whole reply, recording the model metrics.
     pub async fn generate(&self, request: GenerationRequest) -> Result<Generation, EngineError> {
         let started = Instant::now();
-        let generation = self.engine()?.generate(request).await?;
+        let generation = self.engine()?.generate(request).await;
+        engine_time::add(started.elapsed());
+        let generation = generation?;
         record(&self.name, started.elapsed(), &generation.usage);
         Ok(generation)
     }
@@ -242,19 +247,31 @@ impl ModelHandle {
         endpoint: crate::engine::Endpoint,
         body: serde_json::Value,
     ) -> Result<crate::engine::Forwarded, EngineError> {
-        self.engine()?.forward(endpoint, body).await
+        let started = Instant::now();
+        let forwarded = self.engine()?.forward(endpoint, body).await;
+        engine_time::add(started.elapsed());
+        forwarded
     }
 
     /// Streams a reply, recording the model metrics when it ends.
     pub async fn stream(&self, request: GenerationRequest) -> Result<ChunkStream, EngineError> {
         let started = Instant::now();
         let name = self.name.clone();
-        let stream = self.engine()?.stream(request).await?;
-        Ok(stream
-            .inspect(move |chunk| {
-                if let Ok(Chunk::Done { usage, .. }) = chunk {
-                    record(&name, started.elapsed(), usage);
+        let stream = self.engine()?.stream(request).await;
+        // Until the stream is open; the chunks then flow to the client as they come.
+        engine_time::add(started.elapsed());
+        let mut last_chunk: Option<Instant> = None;
+        let inter_token = metrics::histogram!(INTER_TOKEN_SECONDS, "model" => name.clone());
+        Ok(stream?
+            .inspect(move |chunk| match chunk {
+                Ok(Chunk::Done { usage, .. }) => record(&name, started.elapsed(), usage),
+                Ok(Chunk::Delta(_) | Chunk::Upstream { .. }) => {
+                    let now = Instant::now();
+                    if let Some(previous) = last_chunk.replace(now) {
+                        inter_token.record(now.duration_since(previous).as_secs_f64());
+                    }
                 }
+                Err(_) => {}
             })
             .boxed())
     }

@@ -115,7 +115,8 @@ impl Classifier {
         } else {
             (Category::Simple, Tier::Small, &self.small_model)
         };
-        metrics::counter!(CLASSIFICATIONS_TOTAL, "category" => category.as_str()).increment(1);
+        metrics::counter!(CLASSIFICATIONS_TOTAL, "category" => category.as_str(), "tier" => tier.as_str())
+            .increment(1);
         metrics::histogram!(CLASSIFICATION_SECONDS).record(started.elapsed().as_secs_f64());
         Classification {
             category,

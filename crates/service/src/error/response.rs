@@ -82,11 +82,11 @@ impl IntoResponse for ApiError {
 /// at error, a part outside the service at warn, the caller's mistakes at
 /// debug (the request's own line already says its status and code).
 fn log(e: &ApiError) {
-    let (code, message) = (e.code().as_str(), e.message());
+    let (code, reason) = (e.code().as_str(), e.message());
     match e.code().log_level() {
-        tracing::Level::ERROR => tracing::error!(code, message, "answered with an error"),
-        tracing::Level::WARN => tracing::warn!(code, message, "answered with an error"),
-        _ => tracing::debug!(code, message, "answered with an error"),
+        tracing::Level::ERROR => tracing::error!(code, reason, "answered with an error"),
+        tracing::Level::WARN => tracing::warn!(code, reason, "answered with an error"),
+        _ => tracing::debug!(code, reason, "answered with an error"),
     }
 }
 

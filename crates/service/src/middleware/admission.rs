@@ -6,6 +6,7 @@
 use crate::callers::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::telemetry::QUOTA_REFUSALS;
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -26,6 +27,7 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
         return refused.into_response();
     }
     let Some(slot) = state.quotas.take_slot(&caller.tenant.id, &caller.limits) else {
+        metrics::counter!(QUOTA_REFUSALS, "kind" => "max_concurrent").increment(1);
         return ApiError::too_many_requests(
             format!(
                 "tenant {:?} already has {} requests in flight",
@@ -58,6 +60,7 @@ fn take_request(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
         .quotas
         .take_request(&caller.tenant.id, &caller.limits)
         .map_err(|wait| {
+            metrics::counter!(QUOTA_REFUSALS, "kind" => "requests_per_minute").increment(1);
             ApiError::too_many_requests(
                 format!(
                     "tenant {:?} is over its {} requests per minute",

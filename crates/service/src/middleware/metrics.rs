@@ -1,17 +1,37 @@
-//! Request counters and durations per method, route template and status, and
-//! error answers per route and code.
+//! Request counters and durations per method, route template and status,
+//! error answers per route and code, and the gateway's own time on inference
+//! routes.
 
 use crate::error::ErrorCode;
-use crate::telemetry::{REQUEST_DURATION, REQUEST_ERRORS_TOTAL, REQUESTS_TOTAL, UNMATCHED_ROUTE};
+use crate::telemetry::{
+    GATEWAY_OVERHEAD, REQUEST_DURATION, REQUEST_ERRORS_TOTAL, REQUESTS_TOTAL, UNMATCHED_ROUTE,
+};
 use axum::{
     extract::{MatchedPath, Request},
-    http::Method,
+    http::{HeaderName, HeaderValue, Method},
     middleware::Next,
     response::Response,
 };
+use orchestrator::registry::engine_time;
 use std::time::Instant;
 
-/// Middleware recording [`REQUESTS_TOTAL`] and [`REQUEST_DURATION`].
+/// Routes whose answers come from a model: their responses say how much of
+/// the time to the headers was the gateway's own.
+const INFERENCE_ROUTES: &[&str] = &[
+    "/v1/chat/completions",
+    "/v1/responses",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/run",
+    "/v2/process",
+];
+
+/// The gateway's own time in milliseconds (as LiteLLM's
+/// `x-litellm-overhead-duration-ms`): to the headers, less engine time.
+pub const OVERHEAD_HEADER: HeaderName = HeaderName::from_static("x-harpoon-overhead-ms");
+
+/// Middleware recording [`REQUESTS_TOTAL`] and [`REQUEST_DURATION`], and on
+/// inference routes the gateway's overhead ([`GATEWAY_OVERHEAD`], [`OVERHEAD_HEADER`]).
 pub async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request
@@ -19,7 +39,18 @@ pub async fn record_metrics(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned());
     let method = method_label(request.method());
-    let response = next.run(request).await;
+    let response = if INFERENCE_ROUTES.contains(&route.as_str()) {
+        let (mut response, engine) = engine_time::measured(next.run(request)).await;
+        let overhead = started.elapsed().saturating_sub(engine);
+        metrics::histogram!(GATEWAY_OVERHEAD, "route" => route.clone())
+            .record(overhead.as_secs_f64());
+        if let Ok(value) = HeaderValue::from_str(&format!("{:.3}", overhead.as_secs_f64() * 1e3)) {
+            response.headers_mut().insert(OVERHEAD_HEADER, value);
+        }
+        response
+    } else {
+        next.run(request).await
+    };
     let labels = [
         ("method", method.to_owned()),
         ("route", route),

@@ -475,7 +475,8 @@ impl Streaming {
                         finish_reason,
                         usage,
                     }) => {
-                        if let Some(l) = ledger.take() {
+                        if let Some(mut l) = ledger.take() {
+                            l.finished_because(finish_reason);
                             l.finish(StatusCode::OK, Some(&usage));
                         }
                         let mut last = Vec::with_capacity(2);
@@ -529,6 +530,7 @@ async fn answer(
     let model = routing.model.name().to_owned();
     if !request.stream {
         let done = routing.model.generate(generation).await?;
+        ledger.finished_because(done.finish_reason);
         let choices = match done.choices {
             Some(upstream) => Choices::Upstream(completed_choices(upstream)),
             None => Choices::Own([Choice {

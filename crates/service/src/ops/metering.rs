@@ -45,6 +45,10 @@ pub struct Metered {
     on_hosted: bool,
     /// Released after the row is recorded, never before.
     reservation: Option<Reservation>,
+    /// The model counted in flight for this request, if one was chosen.
+    in_flight: Option<metrics::Gauge>,
+    /// Why generation ended, when it did (a label of the request counter).
+    finish_reason: Option<&'static str>,
 }
 
 impl Metered {
@@ -70,6 +74,8 @@ impl Metered {
             partial: Usage::default(),
             on_hosted: false,
             reservation: None,
+            in_flight: None,
+            finish_reason: None,
         }
     }
 
@@ -83,6 +89,17 @@ impl Metered {
         self.model = model.name().to_owned();
         self.tier = tier.map(Tier::as_str);
         self.on_hosted = model.settings().engine == orchestrator::EngineKind::HostedAi;
+        let gauge =
+            metrics::gauge!(crate::telemetry::REQUESTS_IN_FLIGHT, "model" => self.model.clone());
+        gauge.increment(1.0);
+        if let Some(previous) = self.in_flight.replace(gauge) {
+            previous.decrement(1.0);
+        }
+    }
+
+    /// Notes why generation ended (`stop`, `length`, …), for the request counter.
+    pub fn finished_because(&mut self, reason: orchestrator::generation::FinishReason) {
+        self.finish_reason = Some(reason.as_str());
     }
 
     /// Prepares the generation (the prompt tokenized once) and admits it:
@@ -153,6 +170,7 @@ impl Metered {
 
     fn write(&mut self, status: u16, usage: Option<&Usage>) {
         self.done = true;
+        self.count(status, usage);
         if let (Some(manager), Some(u), true) = (&self.state.hosted_ai, usage, self.on_hosted) {
             manager.meter().record(
                 &self.tenant.id,
@@ -174,6 +192,50 @@ impl Metered {
         });
         // Recorded first: the tokens are never free in between.
         self.reservation = None;
+    }
+}
+
+impl Metered {
+    /// The request's Prometheus series: tokens, outcome, duration, in flight.
+    fn count(&mut self, status: u16, usage: Option<&Usage>) {
+        use crate::telemetry::{
+            COMPLETION_TOKENS, INFERENCE_DURATION, MODEL_REQUESTS, PROMPT_TOKENS,
+        };
+        // A model label only for a configured model that took the request: a
+        // refused request names whatever the caller sent.
+        let model = match self.in_flight.take() {
+            Some(gauge) => {
+                gauge.decrement(1.0);
+                self.model.clone()
+            }
+            None => "none".to_owned(),
+        };
+        let outcome = match status {
+            200..=299 => "ok",
+            499 => "cancelled",
+            400..=498 => "client_error",
+            _ => "server_error",
+        };
+        metrics::counter!(MODEL_REQUESTS, "model" => model.clone(), "route" => self.route.clone(),
+            "outcome" => outcome, "finish_reason" => self.finish_reason.unwrap_or("none"))
+        .increment(1);
+        metrics::histogram!(INFERENCE_DURATION, "route" => self.route.clone(), "model" => model.clone())
+            .record(self.started.elapsed().as_secs_f64());
+        let Some(u) = usage else {
+            return;
+        };
+        if self.state.settings.metrics.per_tenant {
+            let tenant = self.tenant.id.clone();
+            metrics::counter!(PROMPT_TOKENS, "model" => model.clone(), "tenant" => tenant.clone())
+                .increment(u64::from(u.prompt_tokens));
+            metrics::counter!(COMPLETION_TOKENS, "model" => model, "tenant" => tenant)
+                .increment(u64::from(u.completion_tokens));
+        } else {
+            metrics::counter!(PROMPT_TOKENS, "model" => model.clone())
+                .increment(u64::from(u.prompt_tokens));
+            metrics::counter!(COMPLETION_TOKENS, "model" => model)
+                .increment(u64::from(u.completion_tokens));
+        }
     }
 }
 
@@ -231,6 +293,8 @@ impl TenantBudget {
         {
             Ok(reservation) => Ok(Some(reservation)),
             Err(spent) => {
+                metrics::counter!(crate::telemetry::QUOTA_REFUSALS, "kind" => "tokens_per_day")
+                    .increment(1);
                 let until_midnight = day_start(now) + 86_400_000 - now;
                 Err(ApiError::too_many_requests(
                     format!(

@@ -214,6 +214,7 @@ async fn answer(
         )
         .await?;
     let done = routing.model.generate(generation).await?;
+    ledger.finished_because(done.finish_reason);
     let c = routing
         .classification
         .as_ref()

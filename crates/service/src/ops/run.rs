@@ -138,6 +138,7 @@ async fn answer(
         )
         .await?;
     let done = routing.model.generate(generation).await?;
+    ledger.finished_because(done.finish_reason);
     let (category, complexity) = routing
         .classification
         .as_ref()

@@ -18,6 +18,7 @@ use axum::{extract::State, http::header, response::IntoResponse};
     )
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    crate::telemetry::sample(&state.selector.registry);
     (
         [(
             header::CONTENT_TYPE,
