@@ -99,9 +99,12 @@ def test_tokens_and_requests_per_model(traffic):
 
 
 def test_latencies_overhead_and_state(traffic):
-    _, whole, _, text = traffic
+    _, whole, streamed, text = traffic
     found = samples(text)
-    assert value(found, "harpoon_model_inter_token_latency_seconds_count", model="gemma") >= 1
+    deltas = sum(1 for ch in streamed for c in ch.choices if c.delta.content)
+    # One gap between each two streamed chunks (a random model may stop after one).
+    assert value(found, "harpoon_model_inter_token_latency_seconds_count",
+                 model="gemma") >= min(deltas - 1, 1)
     assert value(found, "harpoon_inference_duration_seconds_count", model="gemma") == 2
     assert value(found, "harpoon_gateway_overhead_seconds_count",
                  route="/v1/chat/completions") == 3
@@ -129,3 +132,28 @@ def test_overhead_is_on_every_inference_response_and_only_there(traffic):
     with urllib.request.urlopen(f"{base}/health", timeout=10) as r:
         assert "x-harpoon-overhead-ms" not in r.headers
     assert get_json(f"{base}/v1/models")["object"] == "list"
+
+
+def test_quota_refusals_are_counted_by_kind():
+    env = {**model_env("gemma", "gemma3_text", "small", max_new_tokens=4),
+           **model_env("qwen", "qwen3", "large", resident="false"),
+           "HARPOON__QUOTAS__REQUESTS_PER_MINUTE": "6", "HARPOON__QUOTAS__TOKENS_PER_DAY": "1"}
+    chat = ("/v1/chat/completions", {
+        "model": "gemma", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
+    with running_service(env) as base:
+        refused = {"chat": 0, "classify": 0}
+        for path, body in [chat] * 3 + [("/classify", {"text": "hi"})] * 5:
+            req = urllib.request.Request(f"{base}{path}", data=json.dumps(body).encode(),
+                                         headers={"content-type": "application/json"})
+            try:
+                urllib.request.urlopen(req, timeout=60).close()
+            except urllib.error.HTTPError as e:
+                assert e.code == 429, e.read()
+                refused["chat" if path == chat[0] else "classify"] += 1
+        found = samples(scrape(base))
+    # A day's budget of one token: the first chat spends it, a later one is refused;
+    # eight requests at six a minute: the last are refused by the rate.
+    tokens = value(found, "harpoon_quota_refusals_total", kind="tokens_per_day")
+    rate = value(found, "harpoon_quota_refusals_total", kind="requests_per_minute")
+    assert tokens >= 1 and rate >= 1, (tokens, rate)
+    assert tokens + rate == refused["chat"] + refused["classify"], (tokens, rate, refused)
