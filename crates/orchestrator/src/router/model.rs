@@ -6,6 +6,7 @@
 //! facts; and a SHA-256 of everything before it. Writing is deterministic, so
 //! the same training run gives the same bytes.
 
+use super::conversation::Conversation;
 use super::features::{
     self, FEATURE_VERSION, GramKind, GramSink, HASH_BITS, HASH_DIM, STRUCTURAL_COUNT,
     STRUCTURAL_NAMES, Structural,
@@ -99,10 +100,27 @@ impl Weights {
     /// Raw score of a prompt (hashed grams scaled by `1/sqrt(n)`, plus
     /// structural signals, plus bias) and the structural signals themselves.
     pub fn logit(&self, text: &str) -> (f32, Structural) {
+        self.conversation_logit(&Conversation::single(text))
+    }
+
+    /// Raw score of a conversation: the last turn as [`Weights::logit`]
+    /// scores a prompt, plus each earlier turn's context n-grams, scaled by
+    /// `1/sqrt(n)` for that turn and by the turn's weight.
+    pub fn conversation_logit(&self, conversation: &Conversation<'_>) -> (f32, Structural) {
         let mut sum = 0.0f32;
-        let n = features::hashed_grams(text, &mut |i: u32| sum += self.hashed[i as usize]);
-        let structural = features::structural(text);
-        (self.combine(sum, gram_scale(n), &structural), structural)
+        let n = features::hashed_grams(conversation.last, &mut |i: u32| {
+            sum += self.hashed[i as usize];
+        });
+        let structural = features::structural(conversation.last);
+        let mut logit = self.combine(sum, gram_scale(n), &structural);
+        for (turn, weight) in conversation.context() {
+            let mut turn_sum = 0.0f32;
+            let n = features::context_grams(turn, &mut |i: u32| {
+                turn_sum += self.hashed[i as usize];
+            });
+            logit += turn_sum * gram_scale(n) * weight;
+        }
+        (logit, structural)
     }
 
     /// The logit from the summed hashed weights, their scale and the signals.
@@ -157,17 +175,37 @@ impl RouterModel {
     /// Calibrated probability that `text` needs the large tier, with the
     /// structural signals computed on the way.
     pub fn score(&self, text: &str) -> (f32, Structural) {
-        let (logit, structural) = self.weights.logit(text);
+        self.score_conversation(&Conversation::single(text))
+    }
+
+    /// Calibrated probability that the last turn of `conversation` needs the
+    /// large tier, given the turns before it, with the last turn's signals.
+    pub fn score_conversation(&self, conversation: &Conversation<'_>) -> (f32, Structural) {
+        let (logit, structural) = self.weights.conversation_logit(conversation);
         (self.platt.probability(logit), structural)
     }
 
     /// The `top` largest contributions to the logit, by magnitude.
     pub fn explain(&self, text: &str, top: usize) -> Vec<Contribution> {
+        self.explain_conversation(&Conversation::single(text), top)
+    }
+
+    /// As [`RouterModel::explain`] for a conversation; the n-grams of earlier
+    /// turns are labelled `context:word:…` and so on.
+    pub fn explain_conversation(
+        &self,
+        conversation: &Conversation<'_>,
+        top: usize,
+    ) -> Vec<Contribution> {
         struct Collect<'a> {
             weights: &'a [f32],
             terms: std::collections::HashMap<u32, (String, f32)>,
             previous: Vec<u8>,
             current: Vec<u8>,
+            /// Label prefix: empty for the last turn, `context:` for earlier ones.
+            prefix: &'static str,
+            /// Factor of this turn's n-grams (its weight; `1/sqrt(n)` comes after).
+            factor: f32,
         }
         impl GramSink for Collect<'_> {
             fn gram(&mut self, index: u32, kind: GramKind, bytes: &[u8]) {
@@ -175,16 +213,18 @@ impl RouterModel {
                     self.previous = std::mem::replace(&mut self.current, bytes.to_vec());
                 }
                 let text = String::from_utf8_lossy(bytes);
+                let prefix = self.prefix;
                 let label = match kind {
-                    GramKind::Word => format!("word:{text}"),
-                    GramKind::WordPair => {
-                        format!("pair:{} {text}", String::from_utf8_lossy(&self.previous))
-                    }
-                    GramKind::Prefix => format!("prefix:{text}"),
-                    GramKind::Suffix => format!("suffix:{text}"),
+                    GramKind::Word => format!("{prefix}word:{text}"),
+                    GramKind::WordPair => format!(
+                        "{prefix}pair:{} {text}",
+                        String::from_utf8_lossy(&self.previous)
+                    ),
+                    GramKind::Prefix => format!("{prefix}prefix:{text}"),
+                    GramKind::Suffix => format!("{prefix}suffix:{text}"),
                 };
                 let entry = self.terms.entry(index).or_insert((label, 0.0));
-                entry.1 += self.weights[index as usize];
+                entry.1 += self.weights[index as usize] * self.factor;
             }
         }
         let mut collect = Collect {
@@ -192,16 +232,29 @@ impl RouterModel {
             terms: Default::default(),
             previous: Vec::new(),
             current: Vec::new(),
+            prefix: "",
+            factor: 1.0,
         };
-        let scale = gram_scale(features::hashed_grams(text, &mut collect));
-        let structural = features::structural(text);
-        let mut terms: Vec<Contribution> = collect
-            .terms
-            .into_values()
-            .map(|(signal, w)| Contribution {
-                signal,
-                weight: w * scale,
-            })
+        let mut grams = Vec::new();
+        let scale = gram_scale(features::hashed_grams(conversation.last, &mut collect));
+        grams.extend(collect.terms.drain().map(|(_, (s, w))| (s, w * scale)));
+        collect.prefix = "context:";
+        for (turn, weight) in conversation.context() {
+            collect.factor = weight;
+            collect.previous.clear();
+            collect.current.clear();
+            let scale = gram_scale(features::context_grams(turn, &mut collect));
+            grams.extend(collect.terms.drain().map(|(_, (s, w))| (s, w * scale)));
+        }
+        // The same n-gram from several turns is one term of the explanation.
+        let mut merged: std::collections::HashMap<String, f32> = Default::default();
+        for (signal, weight) in grams {
+            *merged.entry(signal).or_default() += weight;
+        }
+        let structural = features::structural(conversation.last);
+        let mut terms: Vec<Contribution> = merged
+            .into_iter()
+            .map(|(signal, weight)| Contribution { signal, weight })
             .chain(
                 structural
                     .named()
