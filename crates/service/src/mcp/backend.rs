@@ -102,7 +102,8 @@ impl HarpoonBackend for McpBackend {
 
     async fn classify(&self, _caller: &Caller, args: ClassifyArgs) -> Result<Value, BackendError> {
         let request = ClassifyRequest {
-            text: args.text,
+            text: Some(args.text),
+            messages: None,
             explain: args.explain,
         };
         request.validate()?;
