@@ -31,6 +31,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 from collections import Counter
 from random import Random
 
@@ -288,6 +289,12 @@ def conversations(rng: Random, held: bool) -> list[dict]:
         a, b = rng.sample(followups, 2)
         row(opener_turns(opener, ASSISTANT_SIMPLE, "") + [msg("user", a), msg("assistant", rng.choice(ASSISTANT_SIMPLE)), msg("user", b)],
             "simple", "followup-of-simple")
+    # A follow-up with nothing before it refers to nothing: the small tier can
+    # answer it or ask what is meant.
+    # (The generic follow-ups and those of simple openers; a hard opener's own
+    # follow-ups, such as "now make it thread-safe in Java", ask work alone.)
+    for f in generic + [f for _, own in simple for f in own]:
+        row([msg("user", f)], "simple", "followup-alone")
     # A hard question asked after a few simple turns (the last turn decides).
     for (s_open, s_own), h in zip(simple, rng.sample(switch_hard, len(switch_hard))):
         row(opener_turns(s_open, ASSISTANT_SIMPLE, "") + [msg("user", s_own[0]), msg("assistant", rng.choice(ASSISTANT_SIMPLE)), msg("user", h)],
@@ -449,6 +456,106 @@ FERMI_SIMPLE = [
 ]
 
 
+# Composed weak-spot prompts: frames x subjects, each list split into a
+# training and a held-out part, so held-out rows pair an unseen frame with an
+# unseen subject.
+
+WRITING_FORMS = ["essay", "short story", "blog post", "speech", "magazine article", "letter", "long poem",
+                 "opening chapter", "op-ed", "personal essay", "fairy tale", "screenplay scene", "feature story",
+                 "memoir chapter", "newsletter", "sermon", "ballad", "travelogue", "monologue", "novella outline and first chapter"]
+WRITING_TOPICS = ["the last day of summer", "a city that never sleeps", "my grandmother's kitchen", "the first time I saw snow",
+                  "a robot who wants to be a gardener", "climate anxiety", "moving to a new country", "the history of tea",
+                  "friendship across generations", "a lighthouse in a storm", "learning to fail", "a market in Marrakesh",
+                  "why we tell stories", "a detective who is afraid of the dark", "the smell of rain", "small-town football",
+                  "the ethics of eating meat", "the joy of public libraries", "a family road trip gone wrong",
+                  "the sea as a character", "a world without music", "an immigrant's first winter", "the quiet hours of a night nurse",
+                  "the rise and fall of a rock band", "life on a space station", "the meaning of home", "a chess prodigy",
+                  "the last bookshop in town", "a garden through four seasons", "the courage of ordinary people",
+                  "a letter to my younger self", "what cities owe their rivers"]
+WRITING_FRAMES = ["Write a {form} about {topic}.", "Can you write me a {form} about {topic}?",
+                  "I need a {form} on {topic} for my writing class.", "Please write a {form} exploring {topic}.",
+                  "write a {form} about {topic}", "Compose a {form} on the theme of {topic}.",
+                  "Could you draft a {form} about {topic}? Take your time with it.",
+                  "I'd love a {form} about {topic}, rich in detail.", "Give me a {form} about {topic}.",
+                  "Write a moving {form} about {topic}.", "Create an original {form} about {topic}.",
+                  "Let's do some creative writing: a {form} about {topic}."]
+SHORT_FORMS = ["haiku", "one-line caption", "tagline", "title", "two-line rhyme", "tweet", "slogan",
+               "short text message", "one-sentence summary", "hashtag", "limerick", "greeting card line"]
+
+CF_EVENTS = ["the Roman Empire had never fallen", "the printing press had never been invented",
+             "Columbus had never reached the Americas", "the Wright brothers had failed", "Germany had won the First World War",
+             "the Library of Alexandria had survived", "the Cuban missile crisis had turned into war",
+             "humans had never domesticated dogs", "the Industrial Revolution had begun in China",
+             "electricity had never been harnessed", "Einstein had never published relativity", "the dinosaurs had survived",
+             "the Apollo programme had been cancelled", "Alan Turing had lived to 80", "the euro had never been created",
+             "smartphones had never been invented", "the Suez Canal had never been built", "Japan had never opened to trade in the 1850s",
+             "the Byzantine Empire had held Constantinople", "the Black Death had killed twice as many people",
+             "the United States had stayed a British colony", "coal had never been discovered",
+             "the Soviet Union had never collapsed", "writing had been invented only in 1500",
+             "Carthage had defeated Rome", "the Manhattan Project had failed", "vaccines had never been developed",
+             "the Mayan cities had never been abandoned", "the Vikings had settled North America for good",
+             "the transistor had been invented in 1900"]
+CF_FRAMES = ["What if {e}?", "What would the world look like if {e}?", "Imagine {e}. How would history have unfolded?",
+             "Suppose {e}. What would be different today?", "How would everyday life be different if {e}?",
+             "Counterfactual question: what if {e}? Walk me through the consequences.",
+             "Think it through: what if {e}?", "What would have happened if {e}?",
+             "If {e}, how would science and politics have developed?", "what if {e}",
+             "Play out an alternate history where {e}.", "Would we be better or worse off if {e}?"]
+FACT_QUESTIONS = ["When did the Roman Empire fall?", "Who invented the printing press?", "What year did Columbus reach the Americas?",
+                  "Who were the Wright brothers?", "When did the First World War end?", "Where was the Library of Alexandria?",
+                  "What year was the Cuban missile crisis?", "When were dogs domesticated?", "Where did the Industrial Revolution begin?",
+                  "Who discovered electricity?", "What year did Einstein publish special relativity?", "When did the dinosaurs die out?",
+                  "When did Apollo 11 land?", "Who was Alan Turing?", "When was the euro introduced?", "When was the first iPhone released?",
+                  "When did the Suez Canal open?", "Who was the first emperor of Japan?", "When did Constantinople fall?",
+                  "What was the Black Death?", "When did the US declare independence?", "What is coal made of?",
+                  "When did the Soviet Union collapse?", "Where was writing invented?", "Where was Carthage?",
+                  "What was the Manhattan Project?", "Who made the first vaccine?", "Where did the Maya live?",
+                  "Who was Leif Erikson?", "Who invented the transistor?"]
+
+FERMI_THINGS = ["piano tuners", "dentists", "hair salons", "petrol stations", "wedding photographers", "school buses",
+                "traffic lights", "coffee shops", "vets", "lifts", "public swimming pools", "taxis", "plumbers", "bakeries",
+                "tennis courts", "window cleaners", "dog walkers", "driving instructors", "bicycle repair shops", "florists",
+                "locksmiths", "yoga studios", "street lamps", "pharmacies"]
+FERMI_PLACES = ["Chicago", "Berlin", "Tokyo", "Lagos", "São Paulo", "Toronto", "a city of two million people", "Sydney",
+                "Mumbai", "Madrid", "Manchester", "Seoul", "Nairobi", "Warsaw", "Denver", "the Netherlands", "Scotland", "Vienna"]
+FERMI_FRAMES = ["How many {q} are there in {p}?", "Estimate the number of {q} in {p}.",
+                "Roughly how many {q} does {p} have? Reason it out.", "Back-of-the-envelope: how many {q} in {p}?",
+                "Give me a Fermi estimate of how many {q} work in {p}.", "How many {q} do you think {p} needs?",
+                "how many {q} in {p}", "Without looking it up, estimate how many {q} there are in {p}.",
+                "Guess the number of {q} in {p} and explain your assumptions.", "What's a reasonable estimate for the number of {q} in {p}?",
+                "Can you estimate how many {q} operate in {p}?", "Interview question: how many {q} are in {p}?"]
+PLACE_FACTS = ["How many people live in {p}?", "What country is {p} in?", "What's the population of {p}?",
+               "What time zone is {p} in?", "What language do they speak in {p}?", "How do you spell {p}?"]
+
+
+def composed(held: bool, rng: Random) -> list[dict]:
+    rows = []
+
+    def add(text, label, category):
+        text = re.sub(r"\b([Aa]) (?!one)([aeiou])", r"\1n \2", text)  # "a essay" -> "an essay"
+        rows.append({"text": text, "label": label, "source": WEAK, "category": category})
+
+    forms, topics, frames = split(WRITING_FORMS, held), split(WRITING_TOPICS, held), split(WRITING_FRAMES, held)
+    n = 40 if held else 160
+    for _ in range(n):
+        add(rng.choice(frames).format(form=rng.choice(forms), topic=rng.choice(topics)), "complex", "long-writing")
+    shorts = split(SHORT_FORMS, held)
+    for _ in range(n // 2):
+        add(rng.choice(frames).format(form=rng.choice(shorts), topic=rng.choice(topics)), "simple", "long-writing-lookalike")
+    events, cf_frames = split(CF_EVENTS, held), split(CF_FRAMES, held)
+    for _ in range(n):
+        add(rng.choice(cf_frames).format(e=rng.choice(events)), "complex", "counterfactual")
+    for q in split(FACT_QUESTIONS, held):
+        add(q, "simple", "counterfactual-lookalike")
+    things, places, f_frames = split(FERMI_THINGS, held), split(FERMI_PLACES, held), split(FERMI_FRAMES, held)
+    for _ in range(n):
+        add(rng.choice(f_frames).format(q=rng.choice(things), p=rng.choice(places)), "complex", "fermi")
+    facts = split(PLACE_FACTS, held)
+    for _ in range(n // 3):
+        add(rng.choice(facts).format(p=rng.choice(places)), "simple", "fermi-lookalike")
+    return rows
+
+
 def weak_spots(held: bool) -> list[dict]:
     rows = []
     for pool, label, category in [
@@ -466,7 +573,7 @@ def weak_spots(held: bool) -> list[dict]:
 
 def build(held: bool) -> list[dict]:
     rng = Random(int(hashlib.sha256(f"{SEED}:{held}".encode()).hexdigest()[:16], 16))
-    rows = conversations(rng, held) + weak_spots(held)
+    rows = conversations(rng, held) + weak_spots(held) + composed(held, rng)
     seen, unique = set(), []
     for r in rows:
         key = json.dumps(r, sort_keys=True)
