@@ -163,6 +163,25 @@ pub fn hashed_grams(text: &str, sink: &mut impl GramSink) -> u32 {
     grams_in(head, tail, 0, sink)
 }
 
+/// The part of an earlier turn that is read: all of it, or its first
+/// [`CONTEXT_HEAD_BYTES`] and last [`CONTEXT_TAIL_BYTES`] joined by a line
+/// break (cut at character boundaries).
+pub fn context_excerpt(text: &str) -> Cow<'_, str> {
+    let text = text.trim();
+    if text.len() <= CONTEXT_HEAD_BYTES + CONTEXT_TAIL_BYTES {
+        return Cow::Borrowed(text);
+    }
+    let mut head = CONTEXT_HEAD_BYTES;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - CONTEXT_TAIL_BYTES;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    Cow::Owned(format!("{}\n{}", &text[..head], &text[tail..]))
+}
+
 /// The n-grams of an earlier turn of a conversation, in the context
 /// namespace, from its first [`CONTEXT_HEAD_BYTES`] and last
 /// [`CONTEXT_TAIL_BYTES`]; returns how many there were.
@@ -481,6 +500,13 @@ mod tests {
         assert_eq!(own.len(), context.len());
         assert!(own.iter().all(|i| context.binary_search(i).is_err()));
         let long = "word ".repeat(10_000);
+        assert!(context_excerpt(&long).len() <= CONTEXT_HEAD_BYTES + CONTEXT_TAIL_BYTES + 1);
+        let accented = "é".repeat(5_000);
+        assert!(
+            context_excerpt(&accented)
+                .chars()
+                .all(|c| c == 'é' || c == '\n')
+        );
         let n = context_grams(&long, &mut |_| {});
         assert!(
             n <= 2 * (CONTEXT_HEAD_BYTES + CONTEXT_TAIL_BYTES) as u32 / 5 + 2,

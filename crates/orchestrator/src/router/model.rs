@@ -1,7 +1,8 @@
 //! The trained linear model, its calibration, and its on-disk artefact.
 //!
 //! Artefact layout (little-endian): magic `HRPROUTE`, format version, feature
-//! version, hash bits, structural count; bias, Platt `a` and `b`, threshold;
+//! version, hash bits, structural count; bias, Platt `a` and `b`, threshold,
+//! the context-complexity weight;
 //! structural weights; hashed weights; a length-prefixed JSON block of training
 //! facts; and a SHA-256 of everything before it. Writing is deterministic, so
 //! the same training run gives the same bytes.
@@ -16,7 +17,10 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"HRPROUTE";
-const FORMAT_VERSION: u32 = 1;
+/// 2 added the weight of the context-complexity signal after the threshold.
+const FORMAT_VERSION: u32 = 2;
+/// Name of the context-complexity signal in explanations.
+pub const CONTEXT_COMPLEXITY: &str = "context_complexity";
 const CHECKSUM_LEN: usize = 32;
 
 /// Why an artefact cannot be used.
@@ -85,6 +89,9 @@ pub struct Weights {
     pub structural: [f32; STRUCTURAL_COUNT],
     /// Intercept.
     pub bias: f32,
+    /// Weight of the context-complexity signal (see
+    /// [`Weights::context_complexity`]).
+    pub context: f32,
 }
 
 impl Weights {
@@ -94,7 +101,30 @@ impl Weights {
             hashed: vec![0.0; HASH_DIM],
             structural: [0.0; STRUCTURAL_COUNT],
             bias: 0.0,
+            context: 0.0,
         }
+    }
+
+    /// The single-prompt logit of an earlier turn's excerpt: its main-namespace
+    /// n-grams, its structural signals and the bias, as if it were asked alone.
+    pub(crate) fn turn_logit(&self, excerpt: &str) -> f32 {
+        let mut sum = 0.0f32;
+        let n = features::hashed_grams(excerpt, &mut |i: u32| sum += self.hashed[i as usize]);
+        self.combine(sum, gram_scale(n), &features::structural(excerpt))
+    }
+
+    /// The context-complexity signal: the largest of each earlier turn's
+    /// weight times how hard that turn looks on its own (the sigmoid of its
+    /// single-prompt logit). It carries what the model learnt from every
+    /// single prompt into the conversation, so the follow-up of a kind of hard
+    /// question never seen as an opener is still lifted.
+    pub fn context_complexity(&self, conversation: &Conversation<'_>) -> f32 {
+        conversation
+            .context()
+            .map(|(turn, weight)| {
+                weight * sigmoid(self.turn_logit(&features::context_excerpt(turn)))
+            })
+            .fold(0.0, f32::max)
     }
 
     /// Raw score of a prompt (hashed grams scaled by `1/sqrt(n)`, plus
@@ -113,6 +143,9 @@ impl Weights {
         });
         let structural = features::structural(conversation.last);
         let mut logit = self.combine(sum, gram_scale(n), &structural);
+        if !conversation.earlier.is_empty() {
+            logit += self.context * self.context_complexity(conversation);
+        }
         for (turn, weight) in conversation.context() {
             let mut turn_sum = 0.0f32;
             let n = features::context_grams(turn, &mut |i: u32| {
@@ -251,6 +284,10 @@ impl RouterModel {
         for (signal, weight) in grams {
             *merged.entry(signal).or_default() += weight;
         }
+        if !conversation.earlier.is_empty() {
+            let signal = self.weights.context_complexity(conversation);
+            merged.insert(CONTEXT_COMPLEXITY.to_owned(), signal * self.weights.context);
+        }
         let structural = features::structural(conversation.last);
         let mut terms: Vec<Contribution> = merged
             .into_iter()
@@ -308,6 +345,7 @@ impl RouterModel {
             self.platt.a,
             self.platt.b,
             self.threshold,
+            self.weights.context,
         ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -369,6 +407,7 @@ impl RouterModel {
         let a = f32_field("platt a")?;
         let b = f32_field("platt b")?;
         let threshold = f32_field("threshold")?;
+        let context = f32_field("context weight")?;
         let mut structural_w = [0.0f32; STRUCTURAL_COUNT];
         for (w, name) in structural_w.iter_mut().zip(STRUCTURAL_NAMES) {
             *w = f32_field(name)?;
@@ -394,7 +433,7 @@ impl RouterModel {
         let finite = hashed
             .iter()
             .chain(&structural_w)
-            .chain([&bias, &a, &b, &threshold])
+            .chain([&bias, &a, &b, &threshold, &context])
             .all(|v| v.is_finite());
         if !finite || !(0.0..=1.0).contains(&threshold) {
             return Err(invalid(
@@ -406,6 +445,7 @@ impl RouterModel {
                 hashed,
                 structural: structural_w,
                 bias,
+                context,
             },
             platt: Platt { a, b },
             threshold,

@@ -218,6 +218,15 @@ const WRAPPERS: &[(&str, &str)] = &[
     ("Hi! ", " Thank you."),
 ];
 
+/// An earlier turn as a single prompt: what [`Weights::turn_logit`] reads.
+#[derive(Debug, Clone)]
+struct TurnFeatures {
+    grams: Vec<u32>,
+    scale: f32,
+    structural: Structural,
+    weight: f32,
+}
+
 /// A featurised row.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -226,6 +235,9 @@ pub struct Row {
     /// The earlier turns' context n-grams, each with its factor (the turn's
     /// weight times `1/sqrt(n)` of that turn).
     context: Vec<(u32, f32)>,
+    /// The earlier turns' single-prompt features, with their weights, for the
+    /// context-complexity signal (computed with the weights of the moment).
+    turns: Vec<TurnFeatures>,
     structural: Structural,
     complex: bool,
 }
@@ -242,7 +254,17 @@ impl Row {
         let mut grams = Vec::new();
         let n = features::hashed_grams(conversation.last, &mut |i| grams.push(i));
         let mut context = Vec::new();
+        let mut turns = Vec::new();
         for (turn, weight) in conversation.context() {
+            let excerpt = features::context_excerpt(turn);
+            let mut grams = Vec::new();
+            let n = features::hashed_grams(&excerpt, &mut |i| grams.push(i));
+            turns.push(TurnFeatures {
+                grams,
+                scale: gram_scale(n),
+                structural: features::structural(&excerpt),
+                weight,
+            });
             let start = context.len();
             let n = features::context_grams(turn, &mut |i| context.push((i, 0.0)));
             let factor = gram_scale(n) * weight;
@@ -254,6 +276,7 @@ impl Row {
             grams,
             scale: gram_scale(n),
             context,
+            turns,
             structural: features::structural(conversation.last),
             complex,
         }
@@ -267,19 +290,36 @@ impl Row {
             grams: Vec::new(),
             scale: 0.0,
             context: Vec::new(),
+            turns: Vec::new(),
             structural: Structural(structural),
             complex,
         }
     }
 
     fn logit(&self, w: &Weights) -> f32 {
+        self.logit_with(w, self.context_complexity(w))
+    }
+
+    /// The logit given the context-complexity signal `x`.
+    fn logit_with(&self, w: &Weights, x: f32) -> f32 {
         let hashed: f32 = self.grams.iter().map(|&i| w.hashed[i as usize]).sum();
         let context: f32 = self
             .context
             .iter()
             .map(|&(i, f)| w.hashed[i as usize] * f)
             .sum();
-        w.combine(hashed, self.scale, &self.structural) + context
+        w.combine(hashed, self.scale, &self.structural) + context + w.context * x
+    }
+
+    /// As [`Weights::context_complexity`], from the stored turn features.
+    fn context_complexity(&self, w: &Weights) -> f32 {
+        self.turns
+            .iter()
+            .map(|t| {
+                let hashed: f32 = t.grams.iter().map(|&i| w.hashed[i as usize]).sum();
+                t.weight * sigmoid(w.combine(hashed, t.scale, &t.structural))
+            })
+            .fold(0.0, f32::max)
     }
 }
 
@@ -289,6 +329,7 @@ pub fn fit(rows: &[Row], config: &TrainConfig, rng: &mut ChaCha8Rng) -> Weights 
     let mut g_hashed = vec![1e-8f32; w.hashed.len()];
     let mut g_dense = [1e-8f32; STRUCTURAL_COUNT];
     let mut g_bias = 1e-8f32;
+    let mut g_context = 1e-8f32;
     let mut order: Vec<usize> = (0..rows.len()).collect();
     let lr = config.learning_rate;
     for _ in 0..config.epochs {
@@ -296,7 +337,8 @@ pub fn fit(rows: &[Row], config: &TrainConfig, rng: &mut ChaCha8Rng) -> Weights 
         for &r in &order {
             let row = &rows[r];
             let y = if row.complex { 1.0 } else { 0.0 };
-            let err = sigmoid(row.logit(&w)) - y;
+            let x = row.context_complexity(&w);
+            let err = sigmoid(row.logit_with(&w, x)) - y;
             for &i in &row.grams {
                 let i = i as usize;
                 let grad = err * row.scale + config.l2 * w.hashed[i];
@@ -318,6 +360,14 @@ pub fn fit(rows: &[Row], config: &TrainConfig, rng: &mut ChaCha8Rng) -> Weights 
             }
             g_bias += err * err;
             w.bias -= lr * err / g_bias.sqrt();
+            // The signal reads the weights; its gradient through them is left
+            // out (they are trained by every single prompt), only its own
+            // weight learns from the conversations.
+            if !row.turns.is_empty() {
+                let grad = err * x + config.l2 * w.context;
+                g_context += grad * grad;
+                w.context -= lr * grad / g_context.sqrt();
+            }
         }
     }
     w
