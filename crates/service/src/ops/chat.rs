@@ -242,7 +242,6 @@ impl Validate for ChatCompletionRequest {
 }
 
 impl ChatCompletionRequest {
-    /// The text the router judges: the last user message.
     /// What the router reads: system and user messages (the last user turn
     /// is classified, the earlier ones are its context).
     fn routing_texts(&self) -> ChatTexts {

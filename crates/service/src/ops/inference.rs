@@ -21,8 +21,9 @@ pub enum Speaker {
 }
 
 /// The texts of a chat that the router reads, owned (a message's text may be
-/// assembled from parts). User turns after the last one cannot exist; turns
-/// after the last user turn (an assistant prefill) are not read.
+/// assembled from parts): system messages and user turns, in order.
+/// Assistant and tool messages, an assistant prefill after the last user
+/// turn included, are not read.
 #[derive(Debug, Clone, Default)]
 pub struct ChatTexts {
     system: Vec<String>,
