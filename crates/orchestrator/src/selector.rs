@@ -66,6 +66,7 @@ impl ModelSelector {
         let classification = if classification.tier != Tier::Large
             && keys.earlier.is_some_and(|k| sticky.holds(k))
         {
+            metrics::counter!(crate::router::sticky::STICKY_HOLDS_TOTAL).increment(1);
             self.classifier.held_large(classification)
         } else {
             classification

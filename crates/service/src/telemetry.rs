@@ -6,6 +6,7 @@ use crate::settings::{LogFormat, ServiceSettings};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use orchestrator::registry;
 use orchestrator::router::classifier::{CLASSIFICATION_SECONDS, CLASSIFICATIONS_TOTAL};
+use orchestrator::router::sticky::STICKY_HOLDS_TOTAL;
 use std::{io::IsTerminal, sync::OnceLock};
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
@@ -117,6 +118,10 @@ pub fn prometheus() -> Result<PrometheusHandle, String> {
                 "Error answers by route and error code"
             );
             metrics::describe_counter!(CLASSIFICATIONS_TOTAL, "Router decisions by category");
+            metrics::describe_counter!(
+                STICKY_HOLDS_TOTAL,
+                "Routed requests held on the large tier by a sticky conversation"
+            );
             metrics::describe_histogram!(
                 CLASSIFICATION_SECONDS,
                 metrics::Unit::Seconds,

@@ -222,6 +222,22 @@ async fn sticky_conversations_keep_a_large_conversation_large() {
     assert_eq!(app.chat_tier(&later).await, "large");
     // Another conversation with the same last turn is not held.
     assert_eq!(app.chat_tier(&other).await, "small");
+    let metrics = app
+        .router
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let metrics = axum::body::to_bytes(metrics.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("router_sticky_holds_total ") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
     // /classify reports the router's own view and does not stick.
     let (_, own) = app.classify(&json!({"messages": switch})).await;
     assert_eq!(own["tier"], "small", "{own}");

@@ -20,6 +20,8 @@ use std::sync::{Mutex, PoisonError};
 
 /// Most conversations remembered at once.
 pub const STICKY_CAPACITY: usize = 65_536;
+/// Counter of requests held on the large tier by a sticky conversation.
+pub const STICKY_HOLDS_TOTAL: &str = "router_sticky_holds_total";
 
 /// The two keys of a request's conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
