@@ -14,7 +14,9 @@ FUZZ_MODELS := $(foreach m,GEMMA:gemma3_text QWEN:qwen3,HARPOON__MODELS__$(word 
 PYMLX_BIN := target/service-pymlx
 
 # Training data of the router: the shared labelled set and our own additions.
-ROUTER_DATA := --data ../shared/data/router/train.jsonl --data data/router/extra.jsonl
+ROUTER_DATA := --data ../shared/data/router/train.jsonl --data data/router/extra.jsonl --data data/router/conversations.jsonl
+# Rows kept out of training (multi-turn and weak spots), scored by `make router`.
+ROUTER_EVAL := --eval data/router/heldout.jsonl
 
 ## Set up the MLX engine's Python (the pinned venv `make test` uses), build the service in release
 ## with it and start it: the default models load from the Hugging Face cache or are downloaded on
@@ -99,7 +101,7 @@ router-check:
 
 ## Retrain the router and rewrite the embedded artefact (crates/orchestrator/assets/router.bin).
 router:
-	$(CARGO) run --release --locked -p orchestrator --bin train-router -- $(ROUTER_DATA)
+	$(CARGO) run --release --locked -p orchestrator --bin train-router -- $(ROUTER_DATA) $(ROUTER_EVAL)
 
 ## Benchmarks; figures go to docs/performance.md with the command behind each.
 bench: bench-router bench-health bench-gateway bench-tokens bench-fusion bench-hosted

@@ -109,7 +109,10 @@ async def check_catalogue(session):
 
     tools = {t.name: t for t in (await session.list_tools()).tools}
     assert set(tools) == TOOLS
-    assert tools["classify"].input_schema["required"] == ["text"]
+    # `text` or `messages`, exactly one: neither is required by the schema.
+    classify_schema = tools["classify"].input_schema
+    assert classify_schema.get("required", []) == []
+    assert {"text", "messages", "explain"} <= set(classify_schema["properties"])
     assert tools["create_covenant"].input_schema["type"] == "object"
 
     simple = await session.call_tool("classify", {"text": "hi there"})
@@ -119,6 +122,17 @@ async def check_catalogue(session):
     decided = tool_json(hard)
     assert (decided["category"], decided["tier"], decided["model"]) == ("complex", "large", "qwen")
     assert 0.0 <= decided["complexity"] <= 1.0
+    # A conversation: a short follow-up of a hard question is large.
+    follow_up = await session.call_tool("classify", {"messages": [
+        {"role": "user", "content": "A bag holds 4 red and 6 green balls. I draw 3 without replacement. "
+                                    "What is the probability that exactly two are green? Show the working."},
+        {"role": "assistant", "content": "It is 1/2."},
+        {"role": "user", "content": "ok and for 3?"},
+    ]})
+    assert not follow_up.is_error
+    assert tool_json(follow_up)["tier"] == "large"
+    both = await session.call_tool("classify", {"text": "hi", "messages": [{"role": "user", "content": "hi"}]})
+    assert both.is_error
 
     # Bad arguments: an error result the model can read, with REST's code.
     wrong_type = await session.call_tool("classify", {"text": 5})

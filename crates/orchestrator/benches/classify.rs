@@ -1,8 +1,9 @@
-//! Router classification cost at three prompt sizes (`make bench`).
+//! Router classification cost at three prompt sizes, and of a conversation
+//! (`make bench`).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use orchestrator::router::{Classifier, RouterModel};
+use orchestrator::router::{Classifier, Conversation, RouterModel};
 use std::hint::black_box;
 
 /// English prose with a question at the end, cut to `bytes`.
@@ -29,6 +30,26 @@ fn classify(c: &mut Criterion) {
             b.iter(|| classifier.classify(black_box(text)));
         });
     }
+    // A chat of four user turns (two hard, two short follow-ups) and a system
+    // prompt: the last turn, 100 B, plus the three earlier turns read as
+    // context (the 1 KB one cut to its first 768 and last 256 bytes), against
+    // the same last turn alone, in the same run.
+    let last = prompt(100);
+    let earlier = [
+        prompt(1024),
+        "ok and for 3?".to_owned(),
+        "Now prove that the same bound holds for every n, step by step.".to_owned(),
+    ];
+    let earlier: Vec<&str> = earlier.iter().map(String::as_str).collect();
+    let system = ["You are a helpful assistant."];
+    let conversation = Conversation {
+        system: &system,
+        earlier: &earlier,
+        last: &last,
+    };
+    group.bench_function("conversation-4-turns", |b| {
+        b.iter(|| classifier.classify_conversation(black_box(&conversation)));
+    });
     group.finish();
 }
 

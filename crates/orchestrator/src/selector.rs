@@ -4,7 +4,7 @@
 use crate::Tier;
 use crate::capability::Need;
 use crate::registry::{ModelHandle, ModelNotFound, Registry};
-use crate::router::{Classification, Classifier};
+use crate::router::{Classification, Classifier, Conversation, StickyConversations};
 use std::sync::Arc;
 
 /// The model name that asks the router to choose.
@@ -38,12 +38,43 @@ pub struct ModelSelector {
     pub classifier: Classifier,
     /// The configured models.
     pub registry: Registry,
+    /// Conversations that went large, with `router.sticky_conversations`.
+    pub sticky: Option<StickyConversations>,
 }
 
 impl ModelSelector {
     /// Classifies a prompt (microseconds; records the router metrics).
     pub fn classify(&self, text: &str) -> Classification {
         self.classifier.classify(text)
+    }
+
+    /// Classifies the last turn of a conversation given the earlier ones.
+    pub fn classify_conversation(&self, conversation: &Conversation<'_>) -> Classification {
+        self.classifier.classify_conversation(conversation)
+    }
+
+    /// The routing decision for a conversation the router is choosing the
+    /// model of: its classification, held on the large tier when sticky
+    /// conversations are on and an earlier turn went large; a large decision
+    /// is remembered for the next turn.
+    pub fn route_conversation(&self, conversation: &Conversation<'_>) -> Classification {
+        let classification = self.classifier.classify_conversation(conversation);
+        let Some(sticky) = &self.sticky else {
+            return classification;
+        };
+        let keys = sticky.keys(conversation);
+        let classification = if classification.tier != Tier::Large
+            && keys.earlier.is_some_and(|k| sticky.holds(k))
+        {
+            metrics::counter!(crate::router::sticky::STICKY_HOLDS_TOTAL).increment(1);
+            self.classifier.held_large(classification)
+        } else {
+            classification
+        };
+        if classification.tier == Tier::Large {
+            sticky.remember(keys.whole);
+        }
+        classification
     }
 
     /// The model for `requested`: a configured name, or `auto` (or empty) with

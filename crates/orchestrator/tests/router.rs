@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
 
 use orchestrator::router::{
-    Category, Classifier, RouterModel,
+    Category, Classifier, Conversation, RouterModel,
     model::EMBEDDED,
     train::{self, Example, Label, TrainConfig},
 };
@@ -48,6 +48,95 @@ fn embedded_artefact_loads_and_classifies_clear_cases() {
         assert_eq!(r.category, Category::Complex, "{text}: {}", r.complexity);
         assert_eq!(r.model, "qwen");
     }
+}
+
+/// Hard first turns whose short follow-ups are classified in
+/// `a_follow_up_stays_with_the_conversation`.
+const HARD_OPENERS: &[&str] = &[
+    "A bag holds 4 red and 6 green balls. I draw 3 without replacement. What is the probability that exactly two are green? Show the working.",
+    "Prove that the product of any three consecutive integers is divisible by 6.",
+    "Write a Rust function that finds the shortest path in a weighted graph with Dijkstra's algorithm, and explain its complexity.",
+];
+/// Simple first turns: their follow-ups stay small.
+const SIMPLE_OPENERS: &[&str] = &[
+    "What's 2+2?",
+    "Translate 'thank you' into French.",
+    "What is the capital of Italy?",
+];
+const FOLLOW_UPS: &[&str] = &["ok and for 3?", "and for 5?", "what about the next one?"];
+
+#[test]
+fn a_follow_up_stays_with_the_conversation() {
+    let c = classifier();
+    for follow_up in FOLLOW_UPS {
+        // Alone, a follow-up is small talk.
+        let alone = c.classify(follow_up);
+        assert_eq!(
+            alone.category,
+            Category::Simple,
+            "{follow_up}: {}",
+            alone.complexity
+        );
+        for opener in HARD_OPENERS {
+            let earlier = [*opener];
+            let turn = Conversation {
+                system: &[],
+                earlier: &earlier,
+                last: follow_up,
+            };
+            let r = c.classify_conversation(&turn);
+            assert_eq!(
+                r.category,
+                Category::Complex,
+                "{opener} → {follow_up}: {}",
+                r.complexity
+            );
+            assert_eq!(r.model, "qwen");
+        }
+        for opener in SIMPLE_OPENERS {
+            let earlier = [*opener];
+            let turn = Conversation {
+                system: &[],
+                earlier: &earlier,
+                last: follow_up,
+            };
+            let r = c.classify_conversation(&turn);
+            assert_eq!(
+                r.category,
+                Category::Simple,
+                "{opener} → {follow_up}: {}",
+                r.complexity
+            );
+        }
+    }
+    // The last turn still decides on its own when it is a fresh question.
+    let earlier = [HARD_OPENERS[1]];
+    let switch = Conversation {
+        system: &[],
+        earlier: &earlier,
+        last: "thanks! unrelated: what's the capital of Spain?",
+    };
+    let r = c.classify_conversation(&switch);
+    assert_eq!(r.category, Category::Simple, "{}", r.complexity);
+    let earlier = [SIMPLE_OPENERS[0]];
+    let hard = Conversation {
+        system: &[],
+        earlier: &earlier,
+        last: COMPLEX[0],
+    };
+    assert_eq!(c.classify_conversation(&hard).category, Category::Complex);
+    // Explanations name the earlier turn's n-grams apart.
+    let earlier = [HARD_OPENERS[1]];
+    let turn = Conversation {
+        system: &[],
+        earlier: &earlier,
+        last: "ok and for 3?",
+    };
+    let explained = c.explain_conversation(&turn, 8);
+    assert!(
+        explained.iter().any(|s| s.signal.starts_with("context:")),
+        "{explained:?}"
+    );
 }
 
 #[test]
@@ -138,18 +227,10 @@ fn tiny_corpus() -> Vec<Example> {
     ];
     let mut rows = Vec::new();
     for (i, t) in simple.iter().enumerate() {
-        rows.push(Example {
-            text: format!("{t} {i}"),
-            label: Label::Simple,
-            source: "s".into(),
-        });
+        rows.push(Example::prompt(format!("{t} {i}"), Label::Simple, "s"));
     }
     for (i, t) in complex.iter().enumerate() {
-        rows.push(Example {
-            text: format!("{t} {i}"),
-            label: Label::Complex,
-            source: "c".into(),
-        });
+        rows.push(Example::prompt(format!("{t} {i}"), Label::Complex, "c"));
     }
     (0..4).flat_map(|_| rows.iter().cloned()).collect()
 }

@@ -8,15 +8,48 @@ use rmcp::model::{Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Arguments of `classify`.
+/// Arguments of `classify`: `text` or `messages`, exactly one.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifyArgs {
-    /// The prompt to classify; must contain more than whitespace.
-    pub text: String,
+    /// The prompt to classify; must contain more than whitespace. Give this or `messages`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// A conversation to classify instead of `text`: the last `user` message
+    /// is classified, the user messages before it weigh in as context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<TurnArg>>,
     /// Also return the signals that moved the score most.
     #[serde(default)]
     pub explain: bool,
+}
+
+/// One message of a conversation given to `classify`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TurnArg {
+    /// Who wrote it.
+    pub role: TurnRole,
+    /// Its text.
+    pub content: String,
+}
+
+/// Author of a message given to `classify`, as in chat completions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TurnRole {
+    /// Instructions from the application.
+    System,
+    /// OpenAI's newer name for `system`.
+    Developer,
+    /// The end user.
+    User,
+    /// The model.
+    Assistant,
+    /// A tool result.
+    Tool,
+    /// A function result.
+    Function,
 }
 
 /// Arguments of `run`.
@@ -125,7 +158,7 @@ pub fn catalogue() -> Vec<Tool> {
     vec![
         Tool::new(
             names::CLASSIFY,
-            "Classify a prompt as simple or complex: the tier (small/large) and model Harpoon's router would send it to, with a calibrated complexity in [0, 1]. Microseconds; no model runs.",
+            "Classify a prompt (`text`) or the last turn of a conversation (`messages`) as simple or complex: the tier (small/large) and model Harpoon's router would send it to, with a calibrated complexity in [0, 1]. Microseconds; no model runs.",
             schema_for_type::<ClassifyArgs>(),
         )
         .with_title("Classify a prompt")
@@ -187,10 +220,16 @@ mod tests {
         assert_eq!(tools.len(), 7);
         let classify = tools.iter().find(|t| t.name == names::CLASSIFY).unwrap();
         assert_eq!(classify.input_schema["type"], "object");
-        assert_eq!(
-            classify.input_schema["required"],
-            serde_json::json!(["text"])
+        // `text` or `messages`, exactly one (checked by the service): neither
+        // is required by the schema, both are described.
+        assert!(
+            classify
+                .input_schema
+                .get("required")
+                .is_none_or(|r| r == &serde_json::json!([]))
         );
+        let properties = classify.input_schema["properties"].as_object().unwrap();
+        assert!(properties.contains_key("text") && properties.contains_key("messages"));
         for tool in &tools {
             assert_eq!(tool.input_schema["type"], "object", "{}", tool.name);
         }

@@ -52,6 +52,10 @@ pub async fn open_state(
     let selector = ModelSelector {
         classifier: Classifier::from_settings(&settings.router, &settings.models)?,
         registry: Registry::with_hosted_ai(&settings.models, hosted_ai.as_ref()),
+        sticky: settings
+            .router
+            .sticky_conversations
+            .then(orchestrator::router::StickyConversations::default),
     };
     for model in selector.registry.iter() {
         let status = model.status();

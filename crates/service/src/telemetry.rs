@@ -6,6 +6,7 @@ use crate::settings::{LogFormat, ServiceSettings};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use orchestrator::registry;
 use orchestrator::router::classifier::{CLASSIFICATION_SECONDS, CLASSIFICATIONS_TOTAL};
+use orchestrator::router::sticky::STICKY_HOLDS_TOTAL;
 use std::{io::IsTerminal, sync::OnceLock};
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
@@ -180,6 +181,12 @@ const CATALOGUE: &[(&str, Kind, Option<metrics::Unit>, &str)] = {
             Histogram(CLASSIFICATION_BUCKETS),
             Some(Seconds),
             "Time the router takes to classify one prompt",
+        ),
+        (
+            STICKY_HOLDS_TOTAL,
+            Counter,
+            None,
+            "Routed requests held on the large tier by a sticky conversation",
         ),
         (
             registry::REQUEST_SECONDS,

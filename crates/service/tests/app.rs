@@ -351,9 +351,14 @@ async fn classify_routes_prompts_and_rejects_bad_input() {
             .all(|s| s["signal"].is_string() && s["weight"].is_number())
     );
 
+    // Neither `text` nor `messages` (conversations: tests/conversations.rs).
+    let neither = app.post_json(url, &json!({})).await;
+    assert_eq!(
+        error_code(neither, StatusCode::BAD_REQUEST).await,
+        "invalid_request"
+    );
     for body in [
         json!({"text": "   \n\t "}),
-        json!({}),
         json!({"text": "hi", "colour": 1}),
     ] {
         let resp = app.post_json(url, &body).await;

@@ -12,9 +12,13 @@ use std::{collections::BTreeMap, path::PathBuf, process::ExitCode, time::Instant
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Labelled JSON lines (`{"text","label","source"}`); repeat for several files.
-    #[arg(long = "data", default_values = ["../shared/data/router/train.jsonl", "data/router/extra.jsonl"])]
+    /// Labelled JSON lines (`{"text","label","source","category"}`, or `messages`
+    /// instead of `text` for a conversation); repeat for several files.
+    #[arg(long = "data", default_values = ["../shared/data/router/train.jsonl", "data/router/extra.jsonl", "data/router/conversations.jsonl"])]
     data: Vec<PathBuf>,
+    /// Sources whose accuracy is also reported by category; repeat for several.
+    #[arg(long = "categories-of", default_values = ["harpoon-multiturn", "harpoon-weak-spots"])]
+    categories_of: Vec<String>,
     /// Where to write the artefact.
     #[arg(long, default_value = "crates/orchestrator/assets/router.bin")]
     out: PathBuf,
@@ -67,7 +71,19 @@ fn print_per_source(e: &Evaluation) {
     }
 }
 
-fn print_held_out(name: &str, e: &Evaluation, rows: usize) {
+fn print_per_category(e: &Evaluation, sources: &[String]) {
+    for ((source, category), (right, total)) in &e.per_category {
+        if sources.contains(source) {
+            let name = format!("{source}/{category}");
+            println!(
+                "  {name:<44} {:.4}  ({right}/{total})",
+                *right as f64 / *total as f64
+            );
+        }
+    }
+}
+
+fn print_held_out(name: &str, e: &Evaluation, rows: usize, sources: &[String]) {
     // AUROC needs both labels; a one-label source has only accuracy.
     let auroc = if e.auroc.is_nan() {
         "n/a (one label)".to_owned()
@@ -79,6 +95,7 @@ fn print_held_out(name: &str, e: &Evaluation, rows: usize) {
         e.accuracy, e.ece
     );
     print_per_source(e);
+    print_per_category(e, sources);
 }
 
 fn main() -> ExitCode {
@@ -103,17 +120,24 @@ fn main() -> ExitCode {
         eprintln!("error: no rows have that source");
         return ExitCode::from(2);
     }
-    let mut counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut counts: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
     for e in &examples {
         let label = if e.label == Label::Complex {
             "complex"
         } else {
             "simple"
         };
-        *counts.entry((e.source.as_str(), label)).or_default() += 1;
+        let entry = counts.entry((e.source.as_str(), label)).or_default();
+        entry.0 += 1;
+        entry.1 += usize::from(e.is_conversation());
     }
-    for ((source, label), n) in &counts {
-        println!("  {source:<20} {label:<8} {n:>6}");
+    for ((source, label), (n, conversations)) in &counts {
+        let note = if *conversations > 0 {
+            format!("  ({conversations} conversations)")
+        } else {
+            String::new()
+        };
+        println!("  {source:<20} {label:<8} {n:>6}{note}");
     }
 
     let config = TrainConfig {
@@ -142,13 +166,18 @@ fn main() -> ExitCode {
     }
     println!("\nper-source accuracy (linear, out-of-fold):");
     print_per_source(&report.cv);
+    println!(
+        "\nper-category accuracy of {} (linear, out-of-fold):",
+        args.categories_of.join(", ")
+    );
+    print_per_category(&report.cv, &args.categories_of);
     if let Some(source) = &args.holdout_source {
         let e = train::evaluate(&model, model.threshold, &held_out);
-        print_held_out(source, &e, held_out.len());
+        print_held_out(source, &e, held_out.len(), &args.categories_of);
     }
     if !evals.is_empty() {
         let e = train::evaluate(&model, model.threshold, &evals);
-        print_held_out("--eval files", &e, evals.len());
+        print_held_out("--eval files", &e, evals.len(), &args.categories_of);
     }
 
     let bytes = model.to_bytes();

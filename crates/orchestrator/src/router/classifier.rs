@@ -1,5 +1,6 @@
 //! Text in, tier out: the classifier every request passes through.
 
+use super::conversation::Conversation;
 use super::features::Structural;
 use super::model::{ArtefactError, Contribution, RouterModel};
 use crate::{ModelsSettings, RouterSettings, Tier};
@@ -44,6 +45,9 @@ pub struct Classification {
     pub model: String,
     /// The structural signals that, with the n-grams, drove the score.
     pub signals: Structural,
+    /// Large because an earlier turn of the same conversation went large
+    /// (`router.sticky_conversations`), whatever this turn's own score.
+    pub sticky: bool,
 }
 
 /// Why the router cannot start.
@@ -108,8 +112,14 @@ impl Classifier {
 
     /// Classifies a prompt and records the router metrics.
     pub fn classify(&self, text: &str) -> Classification {
+        self.classify_conversation(&Conversation::single(text))
+    }
+
+    /// Classifies the last turn of a conversation, given the earlier user
+    /// turns, and records the router metrics.
+    pub fn classify_conversation(&self, conversation: &Conversation<'_>) -> Classification {
         let started = Instant::now();
-        let (complexity, signals) = self.model.score(text);
+        let (complexity, signals) = self.model.score_conversation(conversation);
         let (category, tier, model) = if complexity >= self.threshold {
             (Category::Complex, Tier::Large, &self.large_model)
         } else {
@@ -124,12 +134,34 @@ impl Classifier {
             tier,
             model: model.clone(),
             signals,
+            sticky: false,
+        }
+    }
+
+    /// `classification` moved to the large tier because its conversation went
+    /// large before (its complexity stays the turn's own score).
+    pub fn held_large(&self, classification: Classification) -> Classification {
+        Classification {
+            category: Category::Complex,
+            tier: Tier::Large,
+            model: self.large_model.clone(),
+            sticky: true,
+            ..classification
         }
     }
 
     /// The `top` signals and n-grams that moved the score most.
     pub fn explain(&self, text: &str, top: usize) -> Vec<Contribution> {
         self.model.explain(text, top)
+    }
+
+    /// As [`Classifier::explain`] for a conversation.
+    pub fn explain_conversation(
+        &self,
+        conversation: &Conversation<'_>,
+        top: usize,
+    ) -> Vec<Contribution> {
+        self.model.explain_conversation(conversation, top)
     }
 
     /// Probability at or above which prompts go to the large tier.

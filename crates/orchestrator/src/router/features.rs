@@ -10,6 +10,12 @@
 //! `docs/routing.md`). Work is one pass over at most
 //! [`HEAD_BYTES`] + [`TAIL_BYTES`] of the prompt, so a 1 MiB body costs no more
 //! than a 12 KiB one; `log_chars` still sees the full length.
+//!
+//! In a conversation, the earlier user turns add [`context_grams`]: the same
+//! n-grams hashed into their own namespace (so "prove" said earlier and
+//! "prove" said now are separate weights), read from at most
+//! [`CONTEXT_TURNS`] turns of at most [`CONTEXT_HEAD_BYTES`] +
+//! [`CONTEXT_TAIL_BYTES`] each, so a long chat costs a bounded amount.
 
 use std::borrow::Cow;
 
@@ -23,7 +29,16 @@ pub const HEAD_BYTES: usize = 8 * 1024;
 pub const TAIL_BYTES: usize = 4 * 1024;
 /// Changes whenever extraction changes; artefacts record it and a mismatch
 /// refuses to load, since old weights would mean nothing.
-pub const FEATURE_VERSION: u32 = 2;
+pub const FEATURE_VERSION: u32 = 3;
+/// Earlier user turns of a conversation that are read (the most recent ones).
+pub const CONTEXT_TURNS: usize = 3;
+/// Bytes read from the start of each earlier turn.
+pub const CONTEXT_HEAD_BYTES: usize = 768;
+/// Bytes read from the end of each earlier turn.
+pub const CONTEXT_TAIL_BYTES: usize = 256;
+/// Weight of an earlier turn relative to the one after it: the turn just
+/// before the last counts 1, the one before that 0.5, then 0.25.
+pub const CONTEXT_DECAY: f32 = 0.5;
 
 /// Names of the structural signals, in weight order.
 pub const STRUCTURAL_NAMES: [&str; STRUCTURAL_COUNT] = [
@@ -92,6 +107,8 @@ const SEED_WORD: u64 = 0x9E37_79B9_7F4A_7C15;
 const SEED_PAIR: u64 = 0xC2B2_AE3D_27D4_EB4F;
 const SEED_PREFIX: u64 = 0x1656_67B1_9E37_79F9;
 const SEED_SUFFIX: u64 = 0x85EB_CA77_C2B2_AE63;
+/// XORed into every seed for the n-grams of earlier turns.
+const NAMESPACE_CONTEXT: u64 = 0x3C6E_F372_FE94_F82B;
 
 /// Bucket of a 64-bit key in one namespace (a multiplicative hash: fast and
 /// well spread for the few hundred thousand buckets used here).
@@ -127,17 +144,56 @@ fn is_word_byte(byte: u8) -> bool {
 /// The parts of `text` that are read: all of it, or its head and tail.
 /// Surrounding whitespace is not part of a prompt.
 fn window(text: &str) -> (&[u8], &[u8]) {
+    window_of(text, HEAD_BYTES, TAIL_BYTES)
+}
+
+/// The first `head` and last `tail` bytes of the trimmed `text`, or all of it.
+fn window_of(text: &str, head: usize, tail: usize) -> (&[u8], &[u8]) {
     let bytes = text.trim().as_bytes();
-    if bytes.len() <= HEAD_BYTES + TAIL_BYTES {
+    if bytes.len() <= head + tail {
         (bytes, &[])
     } else {
-        (&bytes[..HEAD_BYTES], &bytes[bytes.len() - TAIL_BYTES..])
+        (&bytes[..head], &bytes[bytes.len() - tail..])
     }
 }
 
 /// Calls `sink` for every hashed n-gram and returns how many there were.
 pub fn hashed_grams(text: &str, sink: &mut impl GramSink) -> u32 {
     let (head, tail) = window(text);
+    grams_in(head, tail, 0, sink)
+}
+
+/// The part of an earlier turn that is read: all of it, or its first
+/// [`CONTEXT_HEAD_BYTES`] and last [`CONTEXT_TAIL_BYTES`] joined by a line
+/// break (cut at character boundaries).
+pub fn context_excerpt(text: &str) -> Cow<'_, str> {
+    let text = text.trim();
+    if text.len() <= CONTEXT_HEAD_BYTES + CONTEXT_TAIL_BYTES {
+        return Cow::Borrowed(text);
+    }
+    let mut head = CONTEXT_HEAD_BYTES;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - CONTEXT_TAIL_BYTES;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    Cow::Owned(format!("{}\n{}", &text[..head], &text[tail..]))
+}
+
+/// The n-grams of an earlier turn of a conversation, in the context
+/// namespace, from its first [`CONTEXT_HEAD_BYTES`] and last
+/// [`CONTEXT_TAIL_BYTES`]; returns how many there were.
+pub fn context_grams(text: &str, sink: &mut impl GramSink) -> u32 {
+    let (head, tail) = window_of(text, CONTEXT_HEAD_BYTES, CONTEXT_TAIL_BYTES);
+    grams_in(head, tail, NAMESPACE_CONTEXT, sink)
+}
+
+/// The n-grams of `head` then `tail`, each seed XORed with `namespace`.
+fn grams_in(head: &[u8], tail: &[u8], namespace: u64, sink: &mut impl GramSink) -> u32 {
+    let (seed_word, seed_pair) = (SEED_WORD ^ namespace, SEED_PAIR ^ namespace);
+    let (seed_prefix, seed_suffix) = (SEED_PREFIX ^ namespace, SEED_SUFFIX ^ namespace);
     let mut count = 0u32;
     // Words (digit runs fold to one `0`) and single symbols, with pairs.
     let mut word = [0u8; 32];
@@ -170,15 +226,15 @@ pub fn hashed_grams(text: &str, sink: &mut impl GramSink) -> u32 {
             let h = fnv1a(token);
             if len >= 5 {
                 let (prefix, suffix) = (&token[..4], &token[len - 4..]);
-                sink.gram(bucket(fnv1a(prefix), SEED_PREFIX), GramKind::Prefix, prefix);
-                sink.gram(bucket(fnv1a(suffix), SEED_SUFFIX), GramKind::Suffix, suffix);
+                sink.gram(bucket(fnv1a(prefix), seed_prefix), GramKind::Prefix, prefix);
+                sink.gram(bucket(fnv1a(suffix), seed_suffix), GramKind::Suffix, suffix);
                 count += 2;
             }
-            sink.gram(bucket(h, SEED_WORD), GramKind::Word, token);
+            sink.gram(bucket(h, seed_word), GramKind::Word, token);
             count += 1;
             if let Some(p) = previous {
                 sink.gram(
-                    bucket(p.rotate_left(17) ^ h, SEED_PAIR),
+                    bucket(p.rotate_left(17) ^ h, seed_pair),
                     GramKind::WordPair,
                     token,
                 );
@@ -430,6 +486,32 @@ mod tests {
         let n = hashed_grams(&long, &mut |_| {});
         assert!(n <= 2 * (HEAD_BYTES + TAIL_BYTES) as u32 / 5 + 2, "{n}");
         assert!(signal(&long, "log_chars") > signal(&"word ".repeat(2_000), "log_chars"));
+    }
+
+    #[test]
+    fn context_grams_have_their_own_buckets_and_a_bounded_window() {
+        let mut context = Vec::new();
+        let n = context_grams("Prove that sqrt(2) is irrational.", &mut |i| {
+            context.push(i)
+        });
+        context.sort_unstable();
+        assert_eq!(n as usize, context.len());
+        let own = grams("Prove that sqrt(2) is irrational.");
+        assert_eq!(own.len(), context.len());
+        assert!(own.iter().all(|i| context.binary_search(i).is_err()));
+        let long = "word ".repeat(10_000);
+        assert!(context_excerpt(&long).len() <= CONTEXT_HEAD_BYTES + CONTEXT_TAIL_BYTES + 1);
+        let accented = "é".repeat(5_000);
+        assert!(
+            context_excerpt(&accented)
+                .chars()
+                .all(|c| c == 'é' || c == '\n')
+        );
+        let n = context_grams(&long, &mut |_| {});
+        assert!(
+            n <= 2 * (CONTEXT_HEAD_BYTES + CONTEXT_TAIL_BYTES) as u32 / 5 + 2,
+            "{n}"
+        );
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The trained linear model, its calibration, and its on-disk artefact.
 //!
 //! Artefact layout (little-endian): magic `HRPROUTE`, format version, feature
-//! version, hash bits, structural count; bias, Platt `a` and `b`, threshold;
+//! version, hash bits, structural count; bias, Platt `a` and `b`, threshold,
+//! the context-complexity weight;
 //! structural weights; hashed weights; a length-prefixed JSON block of training
 //! facts; and a SHA-256 of everything before it. Writing is deterministic, so
 //! the same training run gives the same bytes.
 
+use super::conversation::Conversation;
 use super::features::{
     self, FEATURE_VERSION, GramKind, GramSink, HASH_BITS, HASH_DIM, STRUCTURAL_COUNT,
     STRUCTURAL_NAMES, Structural,
@@ -15,7 +17,10 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"HRPROUTE";
-const FORMAT_VERSION: u32 = 1;
+/// 2 added the weight of the context-complexity signal after the threshold.
+const FORMAT_VERSION: u32 = 2;
+/// Name of the context-complexity signal in explanations.
+pub const CONTEXT_COMPLEXITY: &str = "context_complexity";
 const CHECKSUM_LEN: usize = 32;
 
 /// Why an artefact cannot be used.
@@ -84,6 +89,9 @@ pub struct Weights {
     pub structural: [f32; STRUCTURAL_COUNT],
     /// Intercept.
     pub bias: f32,
+    /// Weight of the context-complexity signal (see
+    /// [`Weights::context_complexity`]).
+    pub context: f32,
 }
 
 impl Weights {
@@ -93,16 +101,59 @@ impl Weights {
             hashed: vec![0.0; HASH_DIM],
             structural: [0.0; STRUCTURAL_COUNT],
             bias: 0.0,
+            context: 0.0,
         }
+    }
+
+    /// The single-prompt logit of an earlier turn's excerpt: its main-namespace
+    /// n-grams, its structural signals and the bias, as if it were asked alone.
+    pub(crate) fn turn_logit(&self, excerpt: &str) -> f32 {
+        let mut sum = 0.0f32;
+        let n = features::hashed_grams(excerpt, &mut |i: u32| sum += self.hashed[i as usize]);
+        self.combine(sum, gram_scale(n), &features::structural(excerpt))
+    }
+
+    /// The context-complexity signal: the largest of each earlier turn's
+    /// weight times how hard that turn looks on its own (the sigmoid of its
+    /// single-prompt logit). It carries what the model learnt from every
+    /// single prompt into the conversation, so the follow-up of a kind of hard
+    /// question never seen as an opener is still lifted.
+    pub fn context_complexity(&self, conversation: &Conversation<'_>) -> f32 {
+        conversation
+            .context()
+            .map(|(turn, weight)| {
+                weight * sigmoid(self.turn_logit(&features::context_excerpt(turn)))
+            })
+            .fold(0.0, f32::max)
     }
 
     /// Raw score of a prompt (hashed grams scaled by `1/sqrt(n)`, plus
     /// structural signals, plus bias) and the structural signals themselves.
     pub fn logit(&self, text: &str) -> (f32, Structural) {
+        self.conversation_logit(&Conversation::single(text))
+    }
+
+    /// Raw score of a conversation: the last turn as [`Weights::logit`]
+    /// scores a prompt, plus each earlier turn's context n-grams, scaled by
+    /// `1/sqrt(n)` for that turn and by the turn's weight.
+    pub fn conversation_logit(&self, conversation: &Conversation<'_>) -> (f32, Structural) {
         let mut sum = 0.0f32;
-        let n = features::hashed_grams(text, &mut |i: u32| sum += self.hashed[i as usize]);
-        let structural = features::structural(text);
-        (self.combine(sum, gram_scale(n), &structural), structural)
+        let n = features::hashed_grams(conversation.last, &mut |i: u32| {
+            sum += self.hashed[i as usize];
+        });
+        let structural = features::structural(conversation.last);
+        let mut logit = self.combine(sum, gram_scale(n), &structural);
+        if !conversation.earlier.is_empty() {
+            logit += self.context * self.context_complexity(conversation);
+        }
+        for (turn, weight) in conversation.context() {
+            let mut turn_sum = 0.0f32;
+            let n = features::context_grams(turn, &mut |i: u32| {
+                turn_sum += self.hashed[i as usize];
+            });
+            logit += turn_sum * gram_scale(n) * weight;
+        }
+        (logit, structural)
     }
 
     /// The logit from the summed hashed weights, their scale and the signals.
@@ -157,17 +208,37 @@ impl RouterModel {
     /// Calibrated probability that `text` needs the large tier, with the
     /// structural signals computed on the way.
     pub fn score(&self, text: &str) -> (f32, Structural) {
-        let (logit, structural) = self.weights.logit(text);
+        self.score_conversation(&Conversation::single(text))
+    }
+
+    /// Calibrated probability that the last turn of `conversation` needs the
+    /// large tier, given the turns before it, with the last turn's signals.
+    pub fn score_conversation(&self, conversation: &Conversation<'_>) -> (f32, Structural) {
+        let (logit, structural) = self.weights.conversation_logit(conversation);
         (self.platt.probability(logit), structural)
     }
 
     /// The `top` largest contributions to the logit, by magnitude.
     pub fn explain(&self, text: &str, top: usize) -> Vec<Contribution> {
+        self.explain_conversation(&Conversation::single(text), top)
+    }
+
+    /// As [`RouterModel::explain`] for a conversation; the n-grams of earlier
+    /// turns are labelled `context:word:…` and so on.
+    pub fn explain_conversation(
+        &self,
+        conversation: &Conversation<'_>,
+        top: usize,
+    ) -> Vec<Contribution> {
         struct Collect<'a> {
             weights: &'a [f32],
             terms: std::collections::HashMap<u32, (String, f32)>,
             previous: Vec<u8>,
             current: Vec<u8>,
+            /// Label prefix: empty for the last turn, `context:` for earlier ones.
+            prefix: &'static str,
+            /// Factor of this turn's n-grams (its weight; `1/sqrt(n)` comes after).
+            factor: f32,
         }
         impl GramSink for Collect<'_> {
             fn gram(&mut self, index: u32, kind: GramKind, bytes: &[u8]) {
@@ -175,16 +246,18 @@ impl RouterModel {
                     self.previous = std::mem::replace(&mut self.current, bytes.to_vec());
                 }
                 let text = String::from_utf8_lossy(bytes);
+                let prefix = self.prefix;
                 let label = match kind {
-                    GramKind::Word => format!("word:{text}"),
-                    GramKind::WordPair => {
-                        format!("pair:{} {text}", String::from_utf8_lossy(&self.previous))
-                    }
-                    GramKind::Prefix => format!("prefix:{text}"),
-                    GramKind::Suffix => format!("suffix:{text}"),
+                    GramKind::Word => format!("{prefix}word:{text}"),
+                    GramKind::WordPair => format!(
+                        "{prefix}pair:{} {text}",
+                        String::from_utf8_lossy(&self.previous)
+                    ),
+                    GramKind::Prefix => format!("{prefix}prefix:{text}"),
+                    GramKind::Suffix => format!("{prefix}suffix:{text}"),
                 };
                 let entry = self.terms.entry(index).or_insert((label, 0.0));
-                entry.1 += self.weights[index as usize];
+                entry.1 += self.weights[index as usize] * self.factor;
             }
         }
         let mut collect = Collect {
@@ -192,16 +265,33 @@ impl RouterModel {
             terms: Default::default(),
             previous: Vec::new(),
             current: Vec::new(),
+            prefix: "",
+            factor: 1.0,
         };
-        let scale = gram_scale(features::hashed_grams(text, &mut collect));
-        let structural = features::structural(text);
-        let mut terms: Vec<Contribution> = collect
-            .terms
-            .into_values()
-            .map(|(signal, w)| Contribution {
-                signal,
-                weight: w * scale,
-            })
+        let mut grams = Vec::new();
+        let scale = gram_scale(features::hashed_grams(conversation.last, &mut collect));
+        grams.extend(collect.terms.drain().map(|(_, (s, w))| (s, w * scale)));
+        collect.prefix = "context:";
+        for (turn, weight) in conversation.context() {
+            collect.factor = weight;
+            collect.previous.clear();
+            collect.current.clear();
+            let scale = gram_scale(features::context_grams(turn, &mut collect));
+            grams.extend(collect.terms.drain().map(|(_, (s, w))| (s, w * scale)));
+        }
+        // The same n-gram from several turns is one term of the explanation.
+        let mut merged: std::collections::HashMap<String, f32> = Default::default();
+        for (signal, weight) in grams {
+            *merged.entry(signal).or_default() += weight;
+        }
+        if !conversation.earlier.is_empty() {
+            let signal = self.weights.context_complexity(conversation);
+            merged.insert(CONTEXT_COMPLEXITY.to_owned(), signal * self.weights.context);
+        }
+        let structural = features::structural(conversation.last);
+        let mut terms: Vec<Contribution> = merged
+            .into_iter()
+            .map(|(signal, weight)| Contribution { signal, weight })
             .chain(
                 structural
                     .named()
@@ -255,6 +345,7 @@ impl RouterModel {
             self.platt.a,
             self.platt.b,
             self.threshold,
+            self.weights.context,
         ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -316,6 +407,7 @@ impl RouterModel {
         let a = f32_field("platt a")?;
         let b = f32_field("platt b")?;
         let threshold = f32_field("threshold")?;
+        let context = f32_field("context weight")?;
         let mut structural_w = [0.0f32; STRUCTURAL_COUNT];
         for (w, name) in structural_w.iter_mut().zip(STRUCTURAL_NAMES) {
             *w = f32_field(name)?;
@@ -341,7 +433,7 @@ impl RouterModel {
         let finite = hashed
             .iter()
             .chain(&structural_w)
-            .chain([&bias, &a, &b, &threshold])
+            .chain([&bias, &a, &b, &threshold, &context])
             .all(|v| v.is_finite());
         if !finite || !(0.0..=1.0).contains(&threshold) {
             return Err(invalid(
@@ -353,6 +445,7 @@ impl RouterModel {
                 hashed,
                 structural: structural_w,
                 bias,
+                context,
             },
             platt: Platt { a, b },
             threshold,

@@ -24,6 +24,9 @@ pub struct RouterSettings {
     /// Complexity at or above which prompts go to the large tier; unset uses
     /// the trained value (maximum accuracy on held-back data).
     pub threshold: Option<f32>,
+    /// Once a conversation went to the large tier, keep its later turns there
+    /// (keyed by a hash of its earlier turns; no text is stored).
+    pub sticky_conversations: bool,
 }
 
 impl RouterSettings {

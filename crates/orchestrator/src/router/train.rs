@@ -2,6 +2,7 @@
 //! calibration and a threshold fitted on held-back rows, k-fold cross-validated
 //! metrics, and a length-only baseline. Deterministic for a given seed.
 
+use super::conversation::Conversation;
 use super::features::{self, STRUCTURAL_COUNT, Structural};
 use super::model::{Platt, RouterModel, TrainingFacts, Weights, gram_scale, sigmoid};
 use rand::{SeedableRng, seq::SliceRandom};
@@ -9,23 +10,114 @@ use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 use std::{collections::BTreeMap, path::Path};
 
-/// One labelled prompt.
-#[derive(Debug, Clone, Deserialize)]
+/// One labelled prompt, or one labelled conversation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Example {
-    /// The prompt.
+    /// The prompt (empty for a conversation).
+    #[serde(default)]
     pub text: String,
+    /// The conversation instead of `text`; the label is for its last user turn.
+    #[serde(default)]
+    pub messages: Vec<Turn>,
     /// `simple` or `complex`.
     pub label: Label,
     /// Dataset it came from, for per-source accuracy.
     #[serde(default)]
     pub source: String,
+    /// Kind of task within the source, for the per-category report.
+    #[serde(default)]
+    pub category: String,
+}
+
+/// One message of a labelled conversation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Turn {
+    /// `system`, `developer`, `user`, `assistant` or `tool`.
+    pub role: String,
+    /// Its text.
+    pub content: String,
+}
+
+/// A labelled example's texts as the router reads them.
+#[derive(Debug, Clone, Default)]
+pub struct Texts<'a> {
+    system: Vec<&'a str>,
+    earlier: Vec<&'a str>,
+    last: &'a str,
+}
+
+impl Texts<'_> {
+    /// The conversation these texts make.
+    pub fn conversation(&self) -> Conversation<'_> {
+        Conversation {
+            system: &self.system,
+            earlier: &self.earlier,
+            last: self.last,
+        }
+    }
+}
+
+impl Example {
+    /// A labelled single prompt.
+    pub fn prompt(text: impl Into<String>, label: Label, source: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            label,
+            source: source.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Its texts: the prompt alone, or the conversation's system messages,
+    /// its user turns before the last user turn, and that turn.
+    pub fn texts(&self) -> Texts<'_> {
+        if self.messages.is_empty() {
+            return Texts {
+                last: &self.text,
+                ..Texts::default()
+            };
+        }
+        let mut texts = Texts::default();
+        let mut users: Vec<&str> = Vec::new();
+        for m in &self.messages {
+            match m.role.as_str() {
+                "system" | "developer" => texts.system.push(&m.content),
+                "user" => users.push(&m.content),
+                _ => {}
+            }
+        }
+        texts.last = users.pop().unwrap_or_default();
+        texts.earlier = users;
+        texts
+    }
+
+    /// Whether it is a conversation (has `messages`).
+    pub fn is_conversation(&self) -> bool {
+        !self.messages.is_empty()
+    }
+
+    /// What is wrong with it, if anything: exactly one of `text` and
+    /// `messages`, and a conversation needs a user turn.
+    fn problem(&self) -> Option<&'static str> {
+        match (self.text.is_empty(), self.messages.is_empty()) {
+            (false, false) => Some("both `text` and `messages`; give one"),
+            (true, true) => Some("neither `text` nor `messages`"),
+            (true, false) if !self.messages.iter().any(|m| m.role == "user") => {
+                Some("`messages` has no user turn")
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The two classes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Label {
     /// The small tier can serve it.
+    #[default]
     Simple,
     /// It needs the large tier.
     Complex,
@@ -54,7 +146,8 @@ pub enum DataError {
     },
 }
 
-/// Reads JSON lines of `{"text","label","source"}`.
+/// Reads JSON lines of `{"text","label","source","category"}`, or the same
+/// with `messages` (a list of `{"role","content"}`) instead of `text`.
 pub fn load_jsonl(path: &Path) -> Result<Vec<Example>, DataError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| DataError::Read {
@@ -65,11 +158,16 @@ pub fn load_jsonl(path: &Path) -> Result<Vec<Example>, DataError> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| DataError::Parse {
+            let parse = |reason: String| DataError::Parse {
                 path: name.clone(),
                 line: i + 1,
-                reason: e.to_string(),
-            })
+                reason,
+            };
+            let example: Example = serde_json::from_str(l).map_err(|e| parse(e.to_string()))?;
+            match example.problem() {
+                Some(why) => Err(parse(why.to_owned())),
+                None => Ok(example),
+            }
         })
         .collect()
 }
@@ -120,11 +218,26 @@ const WRAPPERS: &[(&str, &str)] = &[
     ("Hi! ", " Thank you."),
 ];
 
+/// An earlier turn as a single prompt: what [`Weights::turn_logit`] reads.
+#[derive(Debug, Clone)]
+struct TurnFeatures {
+    grams: Vec<u32>,
+    scale: f32,
+    structural: Structural,
+    weight: f32,
+}
+
 /// A featurised row.
 #[derive(Debug, Clone)]
 pub struct Row {
     grams: Vec<u32>,
     scale: f32,
+    /// The earlier turns' context n-grams, each with its factor (the turn's
+    /// weight times `1/sqrt(n)` of that turn).
+    context: Vec<(u32, f32)>,
+    /// The earlier turns' single-prompt features, with their weights, for the
+    /// context-complexity signal (computed with the weights of the moment).
+    turns: Vec<TurnFeatures>,
     structural: Structural,
     complex: bool,
 }
@@ -132,12 +245,39 @@ pub struct Row {
 impl Row {
     /// Features of `text` with its label.
     pub fn new(text: &str, complex: bool) -> Self {
+        Self::of(&Conversation::single(text), complex)
+    }
+
+    /// Features of a conversation's last turn and earlier turns, with its label;
+    /// the same terms as [`Weights::conversation_logit`] adds up.
+    pub fn of(conversation: &Conversation<'_>, complex: bool) -> Self {
         let mut grams = Vec::new();
-        let n = features::hashed_grams(text, &mut |i| grams.push(i));
+        let n = features::hashed_grams(conversation.last, &mut |i| grams.push(i));
+        let mut context = Vec::new();
+        let mut turns = Vec::new();
+        for (turn, weight) in conversation.context() {
+            let excerpt = features::context_excerpt(turn);
+            let mut grams = Vec::new();
+            let n = features::hashed_grams(&excerpt, &mut |i| grams.push(i));
+            turns.push(TurnFeatures {
+                grams,
+                scale: gram_scale(n),
+                structural: features::structural(&excerpt),
+                weight,
+            });
+            let start = context.len();
+            let n = features::context_grams(turn, &mut |i| context.push((i, 0.0)));
+            let factor = gram_scale(n) * weight;
+            for entry in &mut context[start..] {
+                entry.1 = factor;
+            }
+        }
         Self {
             grams,
             scale: gram_scale(n),
-            structural: features::structural(text),
+            context,
+            turns,
+            structural: features::structural(conversation.last),
             complex,
         }
     }
@@ -149,14 +289,37 @@ impl Row {
         Self {
             grams: Vec::new(),
             scale: 0.0,
+            context: Vec::new(),
+            turns: Vec::new(),
             structural: Structural(structural),
             complex,
         }
     }
 
     fn logit(&self, w: &Weights) -> f32 {
+        self.logit_with(w, self.context_complexity(w))
+    }
+
+    /// The logit given the context-complexity signal `x`.
+    fn logit_with(&self, w: &Weights, x: f32) -> f32 {
         let hashed: f32 = self.grams.iter().map(|&i| w.hashed[i as usize]).sum();
-        w.combine(hashed, self.scale, &self.structural)
+        let context: f32 = self
+            .context
+            .iter()
+            .map(|&(i, f)| w.hashed[i as usize] * f)
+            .sum();
+        w.combine(hashed, self.scale, &self.structural) + context + w.context * x
+    }
+
+    /// As [`Weights::context_complexity`], from the stored turn features.
+    fn context_complexity(&self, w: &Weights) -> f32 {
+        self.turns
+            .iter()
+            .map(|t| {
+                let hashed: f32 = t.grams.iter().map(|&i| w.hashed[i as usize]).sum();
+                t.weight * sigmoid(w.combine(hashed, t.scale, &t.structural))
+            })
+            .fold(0.0, f32::max)
     }
 }
 
@@ -166,6 +329,7 @@ pub fn fit(rows: &[Row], config: &TrainConfig, rng: &mut ChaCha8Rng) -> Weights 
     let mut g_hashed = vec![1e-8f32; w.hashed.len()];
     let mut g_dense = [1e-8f32; STRUCTURAL_COUNT];
     let mut g_bias = 1e-8f32;
+    let mut g_context = 1e-8f32;
     let mut order: Vec<usize> = (0..rows.len()).collect();
     let lr = config.learning_rate;
     for _ in 0..config.epochs {
@@ -173,10 +337,17 @@ pub fn fit(rows: &[Row], config: &TrainConfig, rng: &mut ChaCha8Rng) -> Weights 
         for &r in &order {
             let row = &rows[r];
             let y = if row.complex { 1.0 } else { 0.0 };
-            let err = sigmoid(row.logit(&w)) - y;
+            let x = row.context_complexity(&w);
+            let err = sigmoid(row.logit_with(&w, x)) - y;
             for &i in &row.grams {
                 let i = i as usize;
                 let grad = err * row.scale + config.l2 * w.hashed[i];
+                g_hashed[i] += grad * grad;
+                w.hashed[i] -= lr * grad / g_hashed[i].sqrt();
+            }
+            for &(i, factor) in &row.context {
+                let i = i as usize;
+                let grad = err * factor + config.l2 * w.hashed[i];
                 g_hashed[i] += grad * grad;
                 w.hashed[i] -= lr * grad / g_hashed[i].sqrt();
             }
@@ -189,6 +360,14 @@ pub fn fit(rows: &[Row], config: &TrainConfig, rng: &mut ChaCha8Rng) -> Weights 
             }
             g_bias += err * err;
             w.bias -= lr * err / g_bias.sqrt();
+            // The signal reads the weights; its gradient through them is left
+            // out (they are trained by every single prompt), only its own
+            // weight learns from the conversations.
+            if !row.turns.is_empty() {
+                let grad = err * x + config.l2 * w.context;
+                g_context += grad * grad;
+                w.context -= lr * grad / g_context.sqrt();
+            }
         }
     }
     w
@@ -326,6 +505,23 @@ pub struct Evaluation {
     pub ece: f64,
     /// Correct and total rows by source.
     pub per_source: BTreeMap<String, (usize, usize)>,
+    /// Correct and total rows by source and category.
+    pub per_category: BTreeMap<(String, String), (usize, usize)>,
+}
+
+impl Evaluation {
+    /// Counts one prediction of `example` in the per-source and per-category tallies.
+    fn tally(&mut self, example: &Example, right: bool) {
+        let source = self.per_source.entry(example.source.clone()).or_default();
+        source.0 += usize::from(right);
+        source.1 += 1;
+        let category = self
+            .per_category
+            .entry((example.source.clone(), example.category.clone()))
+            .or_default();
+        category.0 += usize::from(right);
+        category.1 += 1;
+    }
 }
 
 /// Everything `train-router` reports.
@@ -339,20 +535,30 @@ pub struct TrainReport {
 
 fn augment(examples: &[&Example], config: &TrainConfig, rng: &mut ChaCha8Rng) -> Vec<Row> {
     use rand::Rng;
-    let mut rows: Vec<Row> = examples
-        .iter()
-        .map(|e| Row::new(&e.text, e.label == Label::Complex))
-        .collect();
+    let mut rows: Vec<Row> = examples.iter().map(|e| full_view(e)).collect();
     for e in examples {
         if rng.random_bool(config.wrapper_augmentation) {
             let (pre, post) = WRAPPERS[rng.random_range(0..WRAPPERS.len())];
-            rows.push(Row::new(
-                &format!("{pre}{}{post}", e.text),
-                e.label == Label::Complex,
-            ));
+            let texts = e.texts();
+            let wrapped = format!("{pre}{}{post}", texts.last);
+            let conversation = Conversation {
+                last: &wrapped,
+                ..texts.conversation()
+            };
+            rows.push(Row::of(&conversation, e.label == Label::Complex));
         }
     }
     rows
+}
+
+/// The model's view of an example: its conversation (or prompt) in full.
+fn full_view(e: &Example) -> Row {
+    Row::of(&e.texts().conversation(), e.label == Label::Complex)
+}
+
+/// The baseline's view: the length of the last turn.
+fn length_view(e: &Example) -> Row {
+    Row::length_only(e.texts().last, e.label == Label::Complex)
 }
 
 /// Trains on `examples` and calibrates on a held-back share: the model a
@@ -368,19 +574,16 @@ fn train_calibrated(
     let held = ((order.len() as f64) * config.holdout).round() as usize;
     let (calibration, training) = order.split_at(held);
     let rows = if length_only {
-        training
-            .iter()
-            .map(|e| Row::length_only(&e.text, e.label == Label::Complex))
-            .collect()
+        training.iter().map(|e| length_view(e)).collect()
     } else {
         augment(training, config, rng)
     };
     let weights = fit(&rows, config, rng);
     let view = |e: &&Example| {
         if length_only {
-            Row::length_only(&e.text, e.label == Label::Complex)
+            length_view(e)
         } else {
-            Row::new(&e.text, e.label == Label::Complex)
+            full_view(e)
         }
     };
     let held_rows: Vec<Row> = calibration.iter().map(view).collect();
@@ -394,20 +597,21 @@ fn train_calibrated(
 
 /// Metrics of a trained model on labelled rows it has not seen.
 pub fn evaluate(model: &RouterModel, threshold: f32, examples: &[Example]) -> Evaluation {
-    let probs: Vec<f32> = examples.iter().map(|e| model.complexity(&e.text)).collect();
+    let probs: Vec<f32> = examples
+        .iter()
+        .map(|e| model.score_conversation(&e.texts().conversation()).0)
+        .collect();
     let labels: Vec<bool> = examples.iter().map(|e| e.label == Label::Complex).collect();
-    let mut per_source: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for ((e, &p), &l) in examples.iter().zip(&probs).zip(&labels) {
-        let entry = per_source.entry(e.source.clone()).or_default();
-        entry.0 += usize::from((p >= threshold) == l);
-        entry.1 += 1;
-    }
-    Evaluation {
+    let mut evaluation = Evaluation {
         auroc: auroc(&probs, &labels),
         accuracy: accuracy(&probs, &labels, threshold),
         ece: expected_calibration_error(&probs, &labels, 10),
-        per_source,
+        ..Evaluation::default()
+    };
+    for ((e, &p), &l) in examples.iter().zip(&probs).zip(&labels) {
+        evaluation.tally(e, (p >= threshold) == l);
     }
+    evaluation
 }
 
 /// Out-of-fold evaluation: each fold is scored by a model trained and
@@ -436,32 +640,30 @@ pub fn cross_validate(examples: &[Example], config: &TrainConfig, length_only: b
         for &i in &test {
             let e = &examples[i];
             let row = if length_only {
-                Row::length_only(&e.text, false)
+                length_view(e)
             } else {
-                Row::new(&e.text, false)
+                full_view(e)
             };
             probs[i] = platt.probability(row.logit(&w));
             predicted[i] = probs[i] >= threshold;
         }
     }
     let labels: Vec<bool> = examples.iter().map(|e| e.label == Label::Complex).collect();
-    let mut per_source: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for (i, e) in examples.iter().enumerate() {
-        let entry = per_source.entry(e.source.clone()).or_default();
-        entry.0 += usize::from(predicted[i] == labels[i]);
-        entry.1 += 1;
-    }
     let right = predicted
         .iter()
         .zip(&labels)
         .filter(|(p, l)| p == l)
         .count();
-    Evaluation {
+    let mut evaluation = Evaluation {
         auroc: auroc(&probs, &labels),
         accuracy: right as f64 / examples.len().max(1) as f64,
         ece: expected_calibration_error(&probs, &labels, 10),
-        per_source,
+        ..Evaluation::default()
+    };
+    for (i, e) in examples.iter().enumerate() {
+        evaluation.tally(e, predicted[i] == labels[i]);
     }
+    evaluation
 }
 
 /// Cross-validates, then trains the deployable model on every row (with a
@@ -496,6 +698,52 @@ pub fn train(examples: &[Example], config: &TrainConfig) -> (RouterModel, TrainR
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loads_prompts_and_conversations_and_refuses_neither_or_both() {
+        let dir = std::env::temp_dir().join(format!("harpoon-train-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.jsonl");
+        std::fs::write(
+            &good,
+            concat!(
+                r#"{"text":"hi","label":"simple","source":"s"}"#,
+                "\n",
+                r#"{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"prove it"},"#,
+                r#"{"role":"assistant","content":"..."},{"role":"user","content":"and for 3?"}],"#,
+                r#""label":"complex","source":"m","category":"followup-of-hard"}"#,
+                "\n"
+            ),
+        )
+        .unwrap();
+        let rows = load_jsonl(&good).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(!rows[0].is_conversation());
+        let texts = rows[1].texts();
+        let c = texts.conversation();
+        assert_eq!(
+            (c.system, c.earlier, c.last),
+            (&["be brief"][..], &["prove it"][..], "and for 3?")
+        );
+        assert_eq!(rows[1].category, "followup-of-hard");
+        for (name, line) in [
+            (
+                "both",
+                r#"{"text":"x","messages":[{"role":"user","content":"y"}],"label":"simple"}"#,
+            ),
+            ("neither", r#"{"label":"simple"}"#),
+            (
+                "no-user",
+                r#"{"messages":[{"role":"assistant","content":"y"}],"label":"simple"}"#,
+            ),
+        ] {
+            let path = dir.join(format!("{name}.jsonl"));
+            std::fs::write(&path, line).unwrap();
+            let err = load_jsonl(&path).unwrap_err().to_string();
+            assert!(err.contains(":1:"), "{name}: {err}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn auroc_matches_hand_computed_values() {

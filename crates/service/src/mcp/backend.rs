@@ -6,7 +6,8 @@ use crate::callers::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::ops::{
     Validate,
-    classify::{ClassifyRequest, classify_text},
+    chat::Role,
+    classify::{ClassifyMessage, ClassifyRequest, classify_text},
     fragments::{FragmentInput, FragmentsRequest, fragments_of, fuse_request, score_fragment},
     models::model_list,
     pools::pools_snapshot,
@@ -19,7 +20,7 @@ use async_trait::async_trait;
 use harpoon_bridge::{
     CableGraph, Covenant, HarmonyReview, NewCovenant, Page, Paged, StrikeRequest, StrikeStatus,
 };
-use resources::tools::{ClassifyArgs, FragmentArg, ProcessFragmentsArgs, RunArgs};
+use resources::tools::{ClassifyArgs, FragmentArg, ProcessFragmentsArgs, RunArgs, TurnRole};
 use resources::{BackendError, HarpoonBackend};
 use serde::Serialize;
 use serde_json::Value;
@@ -101,8 +102,25 @@ impl HarpoonBackend for McpBackend {
     }
 
     async fn classify(&self, _caller: &Caller, args: ClassifyArgs) -> Result<Value, BackendError> {
+        let messages = args.messages.map(|turns| {
+            turns
+                .into_iter()
+                .map(|t| ClassifyMessage {
+                    role: match t.role {
+                        TurnRole::System => Role::System,
+                        TurnRole::Developer => Role::Developer,
+                        TurnRole::User => Role::User,
+                        TurnRole::Assistant => Role::Assistant,
+                        TurnRole::Tool => Role::Tool,
+                        TurnRole::Function => Role::Function,
+                    },
+                    content: t.content,
+                })
+                .collect()
+        });
         let request = ClassifyRequest {
             text: args.text,
+            messages,
             explain: args.explain,
         };
         request.validate()?;

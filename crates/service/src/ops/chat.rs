@@ -8,7 +8,9 @@ use crate::{
     callers::Caller,
     error::ApiError,
     ops::Validate,
-    ops::inference::{Routing, model_name_problem, unix_now, validate_sampling},
+    ops::inference::{
+        ChatTexts, Routing, Speaker, model_name_problem, unix_now, validate_sampling,
+    },
     ops::metering::Metered,
     state::AppState,
 };
@@ -38,6 +40,17 @@ pub enum Role {
     Tool,
     /// A function result (OpenAI's deprecated form of `tool`).
     Function,
+}
+
+impl Role {
+    /// How the router reads a message of this role.
+    pub fn speaker(self) -> Speaker {
+        match self {
+            Role::System | Role::Developer => Speaker::System,
+            Role::User => Speaker::User,
+            Role::Assistant | Role::Tool | Role::Function => Speaker::Other,
+        }
+    }
 }
 
 /// One part of a multi-part message: `text`, or an `image_url`,
@@ -229,14 +242,10 @@ impl Validate for ChatCompletionRequest {
 }
 
 impl ChatCompletionRequest {
-    /// The text the router judges: the last user message.
-    fn routing_text(&self) -> String {
-        self.messages
-            .iter()
-            .rev()
-            .find(|m| m.role == Role::User)
-            .map(ChatMessage::text)
-            .unwrap_or_default()
+    /// What the router reads: system and user messages (the last user turn
+    /// is classified, the earlier ones are its context).
+    fn routing_texts(&self) -> ChatTexts {
+        ChatTexts::of(self.messages.iter().map(|m| (m.role.speaker(), m.text())))
     }
 
     fn params(&self) -> Params {
@@ -516,13 +525,9 @@ async fn answer(
 ) -> Result<(Routing, Prepared), ApiError> {
     let params = request.params();
     let needs = orchestrator::capability::needs(&params.extra, &params.messages);
-    let routing = Routing::decide_for(
-        &state.selector,
-        &request.model,
-        &request.routing_text(),
-        false,
-        &needs,
-    )?;
+    let routing = request.routing_texts().with(|conversation| {
+        Routing::decide_for(&state.selector, &request.model, conversation, false, &needs)
+    })?;
     ledger.routed(&routing);
     let generation = ledger.prepare(&routing.model, params).await?;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());

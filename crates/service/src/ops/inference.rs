@@ -5,9 +5,62 @@ use crate::error::ApiError;
 use orchestrator::Tier;
 use orchestrator::capability::Need;
 use orchestrator::registry::ModelHandle;
-use orchestrator::router::Classification;
+use orchestrator::router::{Classification, Conversation};
 use orchestrator::selector::{AUTO, ModelSelector};
 use std::sync::Arc;
+
+/// Who wrote a message, as far as the router cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speaker {
+    /// System or developer instructions: part of the sticky key, not scored.
+    System,
+    /// The end user: the last user turn is scored, earlier ones are context.
+    User,
+    /// Assistant, tool and function messages: not read.
+    Other,
+}
+
+/// The texts of a chat that the router reads, owned (a message's text may be
+/// assembled from parts): system messages and user turns, in order.
+/// Assistant and tool messages, an assistant prefill after the last user
+/// turn included, are not read.
+#[derive(Debug, Clone, Default)]
+pub struct ChatTexts {
+    system: Vec<String>,
+    users: Vec<String>,
+}
+
+impl ChatTexts {
+    /// The router's texts of `messages`, in order.
+    pub fn of(messages: impl IntoIterator<Item = (Speaker, String)>) -> Self {
+        let mut texts = Self::default();
+        for (speaker, text) in messages {
+            match speaker {
+                Speaker::System => texts.system.push(text),
+                Speaker::User => texts.users.push(text),
+                Speaker::Other => {}
+            }
+        }
+        texts
+    }
+
+    /// The last user turn; empty when there is none.
+    pub fn last(&self) -> &str {
+        self.users.last().map_or("", String::as_str)
+    }
+
+    /// Calls `f` with these texts as a [`Conversation`].
+    pub fn with<R>(&self, f: impl FnOnce(&Conversation<'_>) -> R) -> R {
+        let system: Vec<&str> = self.system.iter().map(String::as_str).collect();
+        let users: Vec<&str> = self.users.iter().map(String::as_str).collect();
+        let (last, earlier) = users.split_last().map_or(("", &[][..]), |(l, e)| (*l, e));
+        f(&Conversation {
+            system: &system,
+            earlier,
+            last,
+        })
+    }
+}
 
 /// The model a request goes to, and the classification behind it.
 #[derive(Debug)]
@@ -29,20 +82,32 @@ impl Routing {
         text: &str,
         always_classify: bool,
     ) -> Result<Self, ApiError> {
-        Self::decide_for(selector, requested, text, always_classify, &[])
+        Self::decide_for(
+            selector,
+            requested,
+            &Conversation::single(text),
+            always_classify,
+            &[],
+        )
     }
 
-    /// As [`Routing::decide`], for a request that asks `needs` of its model
-    /// (see [`ModelSelector::resolve_for`]).
+    /// As [`Routing::decide`], for a conversation whose request asks `needs`
+    /// of its model (see [`ModelSelector::resolve_for`]). Only a routed
+    /// request takes part in sticky conversations: a pinned model's
+    /// classification is a report, not a decision.
     pub fn decide_for(
         selector: &ModelSelector,
         requested: &str,
-        text: &str,
+        conversation: &Conversation<'_>,
         always_classify: bool,
         needs: &[Need],
     ) -> Result<Self, ApiError> {
         let routed = requested.is_empty() || requested == AUTO;
-        let classification = (routed || always_classify).then(|| selector.classify(text));
+        let classification = if routed {
+            Some(selector.route_conversation(conversation))
+        } else {
+            always_classify.then(|| selector.classify_conversation(conversation))
+        };
         let model = selector.resolve_for(requested, classification.as_ref(), needs)?;
         Ok(Self {
             model,
