@@ -111,6 +111,16 @@ def test_models_and_each_model_conform_and_retrieve_works(native):
     ({"model": "gemma", "messages": [{"role": "user", "content": "x"}], "top_p": 0}, "top_p"),
     ({"model": "gemma", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}, "max_tokens"),
     ({"model": "gemma", "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
+    ({"model": "gemma", "messages": [{"role": "user", "content": "x"}], "logprobs": True,
+      "top_logprobs": 21}, "top_logprobs"),
+    ({"model": "gemma", "messages": [{"role": "user", "content": "x"}], "presence_penalty": 2.5},
+     "presence_penalty"),
+    ({"model": "gemma", "messages": [{"role": "user", "content": "x"}], "logit_bias": {"5": 101}},
+     "logit_bias"),
+    ({"model": "gemma", "messages": [{"role": "user", "content": "x"}], "logit_bias": {"a": 1}},
+     "logit_bias"),
+    ({"model": "gemma", "messages": [{"role": "user", "content": "x"}], "top_logprobs": 2},
+     "top_logprobs"),
 ])
 def test_invalid_input_is_400_bad_request_naming_the_field(native, body, param):
     with pytest.raises(openai.BadRequestError) as e:
