@@ -112,6 +112,25 @@ def test_a_schema_the_grammar_compiler_rejects_is_400_naming_response_format(bas
     assert body["error"]["param"] == "response_format"
 
 
+def test_strict_refuses_a_keyword_it_cannot_enforce_and_non_strict_skips_it(base):
+    schema = {"type": "object", "additionalProperties": False, "required": ["tags"],
+              "properties": {"tags": {"type": "array", "uniqueItems": True, "maxItems": 3,
+                                      "items": {"enum": ["a", "b", "c"]}}}}
+
+    def ask(strict):
+        return post_json(f"{base}/v1/chat/completions", {
+            "model": "qwen", "messages": USER, "max_tokens": 100, "seed": 1,
+            "response_format": {"type": "json_schema", "json_schema": {
+                "name": "t", "strict": strict, "schema": schema}}})
+    status, body = ask(True)
+    assert status == 400 and body["error"]["param"] == "response_format", body
+    assert "uniqueItems" in body["error"]["message"]
+    status, body = ask(False)
+    assert status == 200, body
+    value = json.loads(body["choices"][0]["message"]["content"])
+    assert set(value["tags"]) <= {"a", "b", "c"} and len(value["tags"]) <= 3
+
+
 # --- tools --------------------------------------------------------------------
 
 def test_tool_choice_required_yields_a_valid_call_in_10_of_10_seeds(base):
