@@ -125,6 +125,12 @@ def test_strict_refuses_a_keyword_it_cannot_enforce_and_non_strict_skips_it(base
     status, body = ask(True)
     assert status == 400 and body["error"]["param"] == "response_format", body
     assert "uniqueItems" in body["error"]["message"]
+    with pytest.raises(openai.BadRequestError) as e:  # streamed: 400 before any chunk
+        client(base).chat.completions.create(
+            model="qwen", messages=USER, max_tokens=100, stream=True,
+            response_format={"type": "json_schema", "json_schema": {
+                "name": "t", "strict": True, "schema": schema}})
+    assert e.value.body["param"] == "response_format"
     status, body = ask(False)
     assert status == 200, body
     value = json.loads(body["choices"][0]["message"]["content"])

@@ -119,12 +119,17 @@ class Runner:
         # first generated token, and the constrained part gets the whole budget.
         thinking = enable_thinking and matcher_grammar is None
         prompt = self._prompt(messages, thinking, plan.rendered_tools())
+        fresh = None
         if matcher_grammar is not None:
             from llguidance import LLMatcher
 
-            error = LLMatcher.validate_grammar(matcher_grammar, self._llguidance_tokenizer())
-            if error:
-                raise ValueError(f"{plan.grammar_param}: {error}")
+            # Compiled once; each choice gets a copy in the start state.
+            try:
+                fresh = LLMatcher(self._llguidance_tokenizer(), matcher_grammar, log_level=0)
+            except ValueError as e:
+                raise ValueError(f"{plan.grammar_param}: {e}") from e
+            if fresh.is_error():
+                raise ValueError(f"{plan.grammar_param}: {fresh.get_error()}")
         if seed is not None:
             mx.random.seed(seed)
         sampler = make_sampler(temp=temperature, top_p=top_p)
@@ -135,11 +140,8 @@ class Runner:
                 presence_penalty=plan.presence_penalty,
                 frequency_penalty=plan.frequency_penalty,
             )
-            if matcher_grammar is not None:
-                from llguidance import LLMatcher
-
-                matcher = LLMatcher(self._llguidance_tokenizer(), matcher_grammar)
-                processors.append(GrammarMask(matcher, self._closers(), max_tokens))
+            if fresh is not None:
+                processors.append(GrammarMask(fresh.deep_copy(), self._closers(), max_tokens))
             one = Choice(index, plan, stop, self, streaming)
             if streaming and index > 0:
                 # The service opens choice 0 with the role; the others here.
@@ -564,7 +566,8 @@ class Choice:
             rest = outside[self.sent:].rstrip()
             entries = [e for _, e in self.lps[self.unsent:]]
             self.unsent = len(self.lps)
-            events.append(self._chunk({"content": rest}, entries=entries))
+            if rest or entries:
+                events.append(self._chunk({"content": rest}, entries=entries))
             for i, call in enumerate(self.calls):
                 events.append(self._chunk({"tool_calls": [dict(call, index=i)]}))
         else:

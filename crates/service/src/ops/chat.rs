@@ -599,7 +599,17 @@ async fn answer(
     }
 
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
-    let chunks = routing.model.stream(generation).await?;
+    let mut chunks = routing.model.stream(generation).await?;
+    // An engine that refuses the request before its first token (a grammar
+    // that does not compile, a template's rules) answers with the error's
+    // status, as OpenAI does, not with 200 and an in-band error.
+    let chunks = match chunks.next().await {
+        Some(Err(e)) => return Err(e.into()),
+        Some(Ok(first)) => futures_util::stream::once(async move { Ok(first) })
+            .chain(chunks)
+            .boxed(),
+        None => chunks,
+    };
     Ok((
         routing,
         Prepared::Stream(Streaming {
