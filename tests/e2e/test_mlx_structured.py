@@ -10,7 +10,7 @@ schemas (tests/conformance.py, through `client()`'s hook and conftest's helpers)
 
 import importlib.util
 import json
-from pathlib import Path
+import os
 from typing import Literal
 
 import jsonschema
@@ -344,3 +344,22 @@ def test_penalties_change_a_greedy_reply(base):
     for field in ("presence_penalty", "frequency_penalty"):
         penalised = [t.token for t in ask(**{field: 2.0})]
         assert penalised != tokens, field
+
+
+def test_litellm_reads_forced_tool_calls_n_choices_and_json_from_mlx(base):
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    common = {"model": "openai/qwen", "api_base": f"{base}/v1", "api_key": "unused",
+              "messages": USER}
+    r = litellm.completion(**common, tools=TOOLS, tool_choice="required", max_tokens=300, seed=5)
+    assert r.choices[0].finish_reason == "tool_calls"
+    call = r.choices[0].message.tool_calls[0]
+    schema = next(t["function"]["parameters"] for t in TOOLS if t["function"]["name"] == call.function.name)
+    jsonschema.validate(json.loads(call.function.arguments), schema)
+    r = litellm.completion(**common, n=2, max_tokens=4)
+    assert len(r.choices) == 2
+    r = litellm.completion(**common, max_tokens=200, seed=5,
+                           response_format={"type": "json_schema", "json_schema": {
+                               "name": "weather", "schema": WEATHER, "strict": True}})
+    jsonschema.validate(json.loads(r.choices[0].message.content), WEATHER)

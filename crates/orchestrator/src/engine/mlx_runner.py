@@ -1,7 +1,10 @@
 """Harpoon's bridge to mlx-lm, run inside the service's embedded interpreter.
 
 One Runner per model: it loads the weights once and streams tokens for one
-request at a time (the Rust side queues requests per model).
+request at a time (the Rust side queues requests per model). Plain chat goes
+through `stream`/`generate`; requests with OpenAI's extra fields (tools,
+response formats, logprobs, penalties, logit_bias, n) through `rich`, which
+answers OpenAI-shaped choices and constrains output with llguidance grammars.
 """
 
 import gc
@@ -84,9 +87,12 @@ class Runner:
 
             # The same end-of-turn tokens mlx-lm stops on, so the grammar's
             # end is where generation ends.
-            self._lltok = llguidance.hf.from_tokenizer(
-                self.tokenizer._tokenizer, eos_token=sorted(self.tokenizer.eos_token_ids)
-            )
+            try:
+                self._lltok = llguidance.hf.from_tokenizer(
+                    self.tokenizer._tokenizer, eos_token=sorted(self.tokenizer.eos_token_ids)
+                )
+            except ValueError as e:  # a slow (Python) tokenizer: not this request's fault
+                raise RuntimeError(f"llguidance cannot read this model's tokenizer: {e}") from e
         return self._lltok
 
     def _closers(self):
