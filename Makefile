@@ -123,7 +123,8 @@ bench-gateway:
 	ARRIVALS=fixed ./scripts/bench-gateway.sh 9 5 32 2000
 	NGINX_WORKERS=auto TOKENIZER=A2 HARPOON_ENV_ALT=RUST_LOG=info ./scripts/bench-gateway.sh 3 5 32
 
-## Tokens/s through the service (mlx engine) against mlx-lm called directly (after `make setup`).
+## Tokens/s through the service (mlx engine) against mlx-lm called directly, and with a
+## JSON schema (constrained decoding's cost), interleaved (after `make setup`).
 bench-tokens:
 	$(CARGO) build --release --locked -p service --features pymlx
 	cp target/release/service target/release/service-pymlx

@@ -4,7 +4,13 @@
       (HTTP, routing, the Rust<->Python token channel), timed by the client;
   B = mlx_lm.stream_generate in this process on the same model, prompt,
       chat template and greedy sampler, timed the same way (wall clock of the
-      whole generation, prompt processing included).
+      whole generation, prompt processing included);
+  S = A with a JSON schema (response_format json_schema, strict): the cost of
+      constrained decoding (llguidance's token mask computed and applied at
+      every step). The schema's one unbounded string keeps the model writing
+      until max_tokens nears, as A does; S/A compares tokens/s.
+
+A, B and S alternate round by round.
 
 Run with the project venv: .venv/bin/python scripts/bench-tokens.py
 """
@@ -65,15 +71,31 @@ def main():
         text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False,
                                              enable_thinking=False)
         prompt = tokenizer.encode(text, add_special_tokens=False)
-        body = json.dumps({"model": "gemma", "messages": messages,
-                           "max_tokens": args.max_tokens, "temperature": 0}).encode()
+        plain = {"model": "gemma", "messages": messages, "max_tokens": args.max_tokens,
+                 "temperature": 0}
+        schema = {"type": "object", "additionalProperties": False,
+                  "required": ["title", "story"],
+                  "properties": {"title": {"type": "string", "maxLength": 40},
+                                 "story": {"type": "string"}}}
+        constrained = {**plain, "response_format": {"type": "json_schema", "json_schema": {
+            "name": "story", "schema": schema, "strict": True}}}
 
-        def service():
-            req = urllib.request.Request(f"{url}/v1/chat/completions", data=body,
+        def post(body):
+            req = urllib.request.Request(f"{url}/v1/chat/completions", data=json.dumps(body).encode(),
                                          headers={"content-type": "application/json"})
             t0 = time.perf_counter()
             answer = json.loads(urllib.request.urlopen(req).read())
-            return answer["usage"]["completion_tokens"], time.perf_counter() - t0
+            return answer, time.perf_counter() - t0
+
+        def service():
+            answer, secs = post(plain)
+            return answer["usage"]["completion_tokens"], secs
+
+        def with_schema():
+            answer, secs = post(constrained)
+            value = json.loads(answer["choices"][0]["message"]["content"])
+            assert set(value) == {"title", "story"}, value
+            return answer["usage"]["completion_tokens"], secs
 
         def direct():
             t0 = time.perf_counter()
@@ -83,19 +105,21 @@ def main():
                 n = r.generation_tokens
             return n, time.perf_counter() - t0
 
-        service(), direct()  # warm both
-        rows = {"A": [], "B": []}
+        service(), direct(), with_schema()  # warm all three (S builds llguidance's tokenizer)
+        rows = {"A": [], "B": [], "S": []}
         print(f"model {args.model}, max_tokens {args.max_tokens}, greedy; side tokens seconds tokens/s")
         for _ in range(args.rounds):
-            for side, fn in (("A", service), ("B", direct)):
+            for side, fn in (("A", service), ("B", direct), ("S", with_schema)):
                 n, secs = fn()
                 rows[side].append((n, secs))
                 print(f"{side} {n} {secs:.4f} {n / secs:,.0f}")
-        counts = {n for side in rows.values() for n, _ in side}
-        assert len(counts) == 1, f"both sides must generate the same tokens: {counts}"
+        counts = {n for side in ("A", "B") for n, _ in rows[side]}
+        assert len(counts) == 1, f"A and B must generate the same tokens: {counts}"
         med = {s: statistics.median(n / t for n, t in v) for s, v in rows.items()}
-        print(f"median A (Harpoon): {med['A']:,.0f} tokens/s; median B (mlx-lm direct): {med['B']:,.0f} tokens/s")
+        print(f"median A (Harpoon): {med['A']:,.0f} tokens/s; median B (mlx-lm direct): {med['B']:,.0f} tokens/s; "
+              f"median S (Harpoon, JSON schema): {med['S']:,.0f} tokens/s")
         print(f"A/B ratio: {med['A'] / med['B']:.3f}")
+        print(f"S/A ratio (constrained decoding's cost): {med['S'] / med['A']:.3f}")
     finally:
         svc.terminate()
         svc.wait(timeout=30)

@@ -4,12 +4,24 @@
 //! A model's capabilities come from its configuration (`models.NAME.capabilities`),
 //! else from its chat template and `config.json` when they are at hand, else
 //! from its engine: an OpenAI-compatible upstream is given everything and
-//! answers for itself; the in-process engine honours only the fields
-//! [`GenerationRequest`](crate::generation::GenerationRequest) names.
+//! answers for itself; the in-process engine honours the fields
+//! [`GenerationRequest`](crate::generation::GenerationRequest) names, tools
+//! (where its template renders them), response formats and [`LOCAL_FIELDS`].
 
 use crate::generation::{Message, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// The request fields beyond tools and response formats that the in-process
+/// (mlx) engine honours itself: sampling options of mlx-lm and its logprobs.
+pub const LOCAL_FIELDS: &[&str] = &[
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "n",
+    "presence_penalty",
+    "top_logprobs",
+];
 
 /// A model's capabilities as configured; unset ones are detected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +47,9 @@ pub struct Capabilities {
     /// Every other request field goes to the engine unchanged (OpenAI-compatible
     /// upstreams); otherwise a field beyond the honoured set is refused.
     pub pass_through: bool,
+    /// Fields the engine honours itself when it does not pass them through.
+    #[serde(skip)]
+    pub fields: &'static [&'static str],
     /// The chat template insists on user/assistant turns alternating after
     /// one leading system message (Gemma's), so the conversation is reshaped.
     pub strict_turns: bool,
@@ -88,22 +103,30 @@ impl Capabilities {
     ) -> Self {
         let template = facts.template.as_deref();
         let strict_turns = template.is_some_and(|t| t.contains("must alternate"));
-        // The in-process engine renders tools and formats nothing yet (issue
-        // 19): it can serve none of them, whatever its template says.
-        let (tools, vision, json_schema) = if pass_through {
+        // The in-process engine renders tools only through a template known
+        // to take them, constrains any model to a response format, and reads
+        // text alone.
+        let (tools, vision, json_schema, fields) = if pass_through {
             (
                 template.is_none_or(|t| t.contains("tools")),
                 facts.vision_config || template.is_none(),
                 true,
+                &[][..],
             )
         } else {
-            (false, false, false)
+            (
+                template.is_some_and(|t| t.contains("tools")),
+                false,
+                true,
+                LOCAL_FIELDS,
+            )
         };
         Self {
             tools: settings.tools.unwrap_or(tools),
             vision: settings.vision.unwrap_or(vision),
             json_schema: settings.json_schema.unwrap_or(json_schema),
             pass_through,
+            fields,
             strict_turns,
         }
     }
@@ -114,7 +137,7 @@ impl Capabilities {
             NeedKind::Tools => !self.tools,
             NeedKind::Vision => !self.vision,
             NeedKind::JsonSchema => !self.json_schema,
-            NeedKind::Field => !self.pass_through,
+            NeedKind::Field => !self.pass_through && !self.fields.contains(&need.param.as_str()),
         })
     }
 }
@@ -395,5 +418,34 @@ mod tests {
             strict.unmet(&found).map(|n| n.param.as_str()),
             Some("tool_choice")
         );
+    }
+
+    #[test]
+    fn a_local_model_takes_tools_where_its_template_renders_them_and_its_own_fields() {
+        let extra = json!({
+            "tools": [{"type": "function", "function": {"name": "f"}}],
+            "response_format": {"type": "json_object"}, "logprobs": true, "top_logprobs": 2,
+            "n": 2, "logit_bias": {"5": 1}, "presence_penalty": 1, "frequency_penalty": 1
+        });
+        let found = needs(extra.as_object().unwrap(), &[]);
+        let qwen = TemplateFacts {
+            template: Some("{%- if tools %}<tool_call>{%- endif %}".into()),
+            vision_config: false,
+        };
+        let local = Capabilities::detect(&CapabilitySettings::default(), &qwen, false);
+        assert_eq!(local.unmet(&found), None);
+        let gemma = TemplateFacts {
+            template: Some("{{ raise_exception('Conversation roles must alternate') }}".into()),
+            vision_config: false,
+        };
+        let strict = Capabilities::detect(&CapabilitySettings::default(), &gemma, false);
+        assert!(strict.json_schema && !strict.tools);
+        assert_eq!(
+            strict.unmet(&found).map(|n| n.param.as_str()),
+            Some("tools")
+        );
+        let user = json!({"user": "u1"});
+        let found = needs(user.as_object().unwrap(), &[]);
+        assert_eq!(local.unmet(&found).map(|n| n.param.as_str()), Some("user"));
     }
 }

@@ -222,3 +222,99 @@ async fn stop_sequences_cut_the_reply_in_whole_and_streamed_generation() {
         "no part of the stop sequence is ever sent"
     );
 }
+
+fn with_extra(mut r: GenerationRequest, extra: serde_json::Value) -> GenerationRequest {
+    r.extra = extra.as_object().cloned().unwrap();
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_schema_is_met_by_constrained_decoding_whole_and_streamed() {
+    let engine = MlxEngine::new("qwen3", &settings("qwen3", true, 600)).unwrap();
+    let schema = serde_json::json!({
+        "type": "object", "additionalProperties": false, "required": ["n", "ok"],
+        "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 9}, "ok": {"type": "boolean"}}
+    });
+    let format = serde_json::json!({"response_format": {"type": "json_schema",
+        "json_schema": {"name": "t", "schema": schema, "strict": true}}});
+    for seed in 0..3 {
+        let g = engine
+            .generate(with_extra(request(120, 1.0, Some(seed)), format.clone()))
+            .await
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_str(&g.text).unwrap();
+        assert!(
+            value["n"].as_u64().unwrap() <= 9 && value["ok"].is_boolean(),
+            "{value}"
+        );
+        let choices = g.choices.unwrap();
+        assert_eq!(choices[0]["message"]["content"], g.text.as_str());
+    }
+    let mut stream = engine
+        .stream(with_extra(request(120, 1.0, Some(5)), format))
+        .await
+        .unwrap();
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk.unwrap() {
+            Chunk::Upstream { text: t, choices } => {
+                assert_eq!(choices[0]["index"], 0);
+                text.push_str(&t);
+            }
+            Chunk::Delta(_) => panic!("a rich stream sends OpenAI-shaped choices"),
+            Chunk::Done { finish_reason, .. } => assert_eq!(finish_reason, FinishReason::Stop),
+        }
+    }
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(value.is_object(), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_tool_call_n_choices_and_logprobs_come_as_openai_choices() {
+    let engine = MlxEngine::new("qwen3", &settings("qwen3", true, 600)).unwrap();
+    let tools = serde_json::json!({"tool_choice": "required", "n": 2, "logprobs": true,
+        "top_logprobs": 2, "tools": [{"type": "function", "function": {"name": "f",
+        "parameters": {"type": "object", "properties": {"x": {"type": "integer",
+        "minimum": 0, "maximum": 99}}, "required": ["x"], "additionalProperties": false}}}]});
+    let g = engine
+        .generate(with_extra(request(200, 1.0, Some(1)), tools))
+        .await
+        .unwrap();
+    assert_eq!(g.finish_reason, FinishReason::ToolCalls);
+    let choices = g.choices.unwrap();
+    assert_eq!(choices.as_array().unwrap().len(), 2);
+    for (i, choice) in choices.as_array().unwrap().iter().enumerate() {
+        assert_eq!(choice["index"], i);
+        let call = &choice["message"]["tool_calls"][0];
+        assert_eq!(call["function"]["name"], "f");
+        let args: serde_json::Value =
+            serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+        assert!(args["x"].as_u64().unwrap() <= 99);
+        for token in choice["logprobs"]["content"].as_array().unwrap() {
+            assert_eq!(token["top_logprobs"].as_array().unwrap().len(), 2);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_it_does_not_honour_are_refused_by_name() {
+    let engine = MlxEngine::new("qwen3", &settings("qwen3", true, 600)).unwrap();
+    for (extra, param) in [
+        (serde_json::json!({"user": "u"}), "user"),
+        (
+            serde_json::json!({"top_logprobs": 30, "logprobs": true}),
+            "top_logprobs",
+        ),
+        (
+            serde_json::json!({"functions": [{"name": "f"}]}),
+            "functions",
+        ),
+    ] {
+        let e = engine
+            .generate(with_extra(request(4, 0.0, None), extra))
+            .await
+            .unwrap_err();
+        let message = e.to_string();
+        assert!(message.starts_with(&format!("{param}: ")), "{message}");
+    }
+}

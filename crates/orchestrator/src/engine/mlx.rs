@@ -13,6 +13,8 @@ use crate::generation::{Chunk, FinishReason, Generation, GenerationRequest, Role
 use futures_util::StreamExt;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyModule};
+use serde::Deserialize;
+use serde_json::Value;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -35,6 +37,9 @@ struct Job {
     /// reply inside Python and send it once, sparing a Rust/Python crossing
     /// and a cross-thread wake-up per token.
     incremental: bool,
+    /// The request asks more than plain chat (tools, a response format,
+    /// logprobs, penalties, `n`): the runner answers in OpenAI's choices.
+    rich: bool,
 }
 
 /// A model run by mlx-lm in this process.
@@ -266,6 +271,153 @@ fn run_incremental(py: Python<'_>, runner: &Py<PyAny>, job: Job) -> PyResult<()>
     Ok(())
 }
 
+/// The conversation as the chat template takes it: each message's text, and
+/// from the caller's own message the fields of tool use.
+fn template_messages(request: &GenerationRequest) -> String {
+    let list: Vec<Value> = request
+        .messages
+        .iter()
+        .map(|m| {
+            let mut out = serde_json::Map::new();
+            out.insert("role".into(), role(m.role).into());
+            out.insert("content".into(), m.content.clone().into());
+            if let Some(wire) = m.wire.as_ref().and_then(Value::as_object) {
+                for key in ["tool_calls", "tool_call_id"] {
+                    if let Some(v) = wire.get(key).filter(|v| !v.is_null()) {
+                        out.insert(key.into(), v.clone());
+                    }
+                }
+            }
+            Value::Object(out)
+        })
+        .collect();
+    Value::Array(list).to_string()
+}
+
+/// One event of the runner's `rich` generator.
+#[derive(Deserialize)]
+struct RichEvent {
+    #[serde(default)]
+    done: bool,
+    #[serde(default)]
+    choices: Value,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    finish_reason: Option<String>,
+    #[serde(default)]
+    prompt_tokens: u32,
+    #[serde(default)]
+    completion_tokens: u32,
+    /// Python's clock at the first token.
+    #[serde(default)]
+    first: Option<f64>,
+}
+
+fn finish_reason(reason: Option<&str>) -> FinishReason {
+    match reason {
+        Some("length") => FinishReason::Length,
+        Some("tool_calls") => FinishReason::ToolCalls,
+        _ => FinishReason::Stop,
+    }
+}
+
+/// Runs a request that asks more than plain chat: the runner samples with
+/// mlx-lm's processors (and a grammar's mask) and answers OpenAI-shaped
+/// choices, sent on as an upstream's are (`Chunk::Upstream`, `Generation::choices`).
+fn run_rich(py: Python<'_>, runner: &Py<PyAny>, job: Job) -> PyResult<()> {
+    let Job {
+        request,
+        out,
+        received,
+        incremental,
+        ..
+    } = job;
+    let called = Instant::now();
+    let clock = py.import("time")?.getattr("perf_counter")?;
+    let called_py: f64 = clock.call0()?.extract()?;
+    // Only the fields the runner honours: the others were refused already
+    // or ask nothing (`store: false`, `service_tier: "auto"`).
+    let extra: serde_json::Map<String, Value> = request
+        .extra
+        .iter()
+        .filter(|(k, _)| {
+            crate::capability::LOCAL_FIELDS.contains(&k.as_str())
+                || matches!(
+                    k.as_str(),
+                    "tools" | "tool_choice" | "parallel_tool_calls" | "response_format"
+                )
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let extra = Value::Object(extra).to_string();
+    let events = runner.bind(py).call_method1(
+        "rich",
+        (
+            template_messages(&request),
+            request.max_tokens,
+            request.temperature,
+            request.top_p,
+            request.seed,
+            request.enable_thinking,
+            request.stop.clone(),
+            extra,
+            incremental,
+        ),
+    )?;
+    let send = |chunk: Result<Chunk, EngineError>| py.detach(|| out.blocking_send(chunk).is_ok());
+    let mut first: Option<Instant> = None;
+    for item in events.try_iter()? {
+        let line: String = item?.extract()?;
+        let event: RichEvent = serde_json::from_str(&line).map_err(|e| {
+            pyo3::exceptions::PyRuntimeError::new_err(format!("the mlx runner's event: {e}"))
+        })?;
+        if !event.done {
+            first.get_or_insert_with(Instant::now);
+            if !send(Ok(Chunk::Upstream {
+                text: event.text,
+                choices: event.choices,
+            })) {
+                return Ok(()); // the reader left; stop generating
+            }
+            continue;
+        }
+        let end = Instant::now();
+        // Python's clock marks the first token; place it on ours.
+        let first = first.or_else(|| {
+            event
+                .first
+                .map(|f| called + Duration::from_secs_f64((f - called_py).max(0.0)))
+        });
+        let usage = usage(
+            event.prompt_tokens,
+            event.completion_tokens,
+            received,
+            first.unwrap_or(end),
+            end,
+        );
+        // A whole reply's message choices travel as one upstream chunk
+        // before the end (see `collect_rich`).
+        if !incremental
+            && !send(Ok(Chunk::Upstream {
+                text: event.text,
+                choices: event.choices,
+            }))
+        {
+            return Ok(());
+        }
+        send(Ok(Chunk::Done {
+            finish_reason: finish_reason(event.finish_reason.as_deref()),
+            usage,
+        }));
+        return Ok(());
+    }
+    send(Err(EngineError::Failed(
+        "the mlx runner ended without an answer".into(),
+    )));
+    Ok(())
+}
+
 /// Why `repo`'s weights did not load, said so that the reader can fix it:
 /// where they were looked for, and the command that fetches them.
 fn load_failure(name: &str, repo: &str, error: &str) -> String {
@@ -360,8 +512,11 @@ fn worker(
         if let Some(r) = &runner {
             let out = job.out.clone();
             let incremental = job.incremental;
+            let rich = job.rich;
             let result = Python::attach(|py| {
-                let ran = if incremental {
+                let ran = if rich {
+                    run_rich(py, r, job)
+                } else if incremental {
                     run_incremental(py, r, job)
                 } else {
                     run_whole(py, r, job)
@@ -383,11 +538,43 @@ fn worker(
     }
 }
 
+/// A rich reply sent whole: its one upstream chunk holds the message choices.
+async fn collect_rich(mut stream: ChunkStream) -> Result<Generation, EngineError> {
+    let (mut text, mut choices) = (String::new(), None);
+    while let Some(chunk) = stream.next().await {
+        match chunk? {
+            Chunk::Delta(delta) => text.push_str(&delta),
+            Chunk::Upstream {
+                text: all,
+                choices: list,
+            } => {
+                text = all;
+                choices = Some(list);
+            }
+            Chunk::Done {
+                finish_reason,
+                usage,
+            } => {
+                return Ok(Generation {
+                    text,
+                    finish_reason,
+                    usage,
+                    choices,
+                });
+            }
+        }
+    }
+    Err(EngineError::Failed(
+        "the mlx worker ended without a finish reason".into(),
+    ))
+}
+
 impl MlxEngine {
     fn submit(
         &self,
         request: GenerationRequest,
         incremental: bool,
+        rich: bool,
     ) -> Result<ChunkStream, EngineError> {
         let (out, rx) = tmpsc::channel(64);
         self.jobs
@@ -396,6 +583,7 @@ impl MlxEngine {
                 out,
                 received: Instant::now(),
                 incremental,
+                rich,
             })
             .map_err(|_| EngineError::Unavailable("the mlx worker has stopped".into()))?;
         Ok(futures_util::stream::unfold(rx, |mut rx| async move {
@@ -437,25 +625,42 @@ impl Engine for MlxEngine {
     }
 
     async fn stream(&self, request: GenerationRequest) -> Result<ChunkStream, EngineError> {
-        refuse_what_is_not_honoured(&request)?;
-        self.submit(request, true)
+        let rich = refuse_what_is_not_honoured(&request)?;
+        self.submit(request, true, rich)
     }
 
     async fn generate(&self, request: GenerationRequest) -> Result<Generation, EngineError> {
-        refuse_what_is_not_honoured(&request)?;
-        super::collect(self.submit(request, false)?).await
+        if refuse_what_is_not_honoured(&request)? {
+            collect_rich(self.submit(request, false, true)?).await
+        } else {
+            super::collect(self.submit(request, false, false)?).await
+        }
     }
 }
 
-/// Routing keeps such requests away from this engine; this holds the line
-/// for any other way in (a hosted·ai model falling back to it).
-fn refuse_what_is_not_honoured(request: &GenerationRequest) -> Result<(), EngineError> {
-    match crate::capability::needs(&request.extra, &request.messages).first() {
+/// Refuses what the engine does not honour; routing keeps such requests
+/// away, and this holds the line for any other way in (a hosted·ai model
+/// falling back to it). True when the request asks more than plain chat,
+/// which the runner's `rich` path answers. Whether the model's template
+/// renders tools is the runner's to say.
+fn refuse_what_is_not_honoured(request: &GenerationRequest) -> Result<bool, EngineError> {
+    use crate::capability::NeedKind;
+    let needs = crate::capability::needs(&request.extra, &request.messages);
+    let refused = needs.iter().find(|need| match need.kind {
+        NeedKind::Tools => matches!(need.param.as_str(), "functions" | "function_call"),
+        NeedKind::JsonSchema => false,
+        NeedKind::Vision => true,
+        NeedKind::Field => !crate::capability::LOCAL_FIELDS.contains(&need.param.as_str()),
+    });
+    match refused {
         Some(need) => Err(EngineError::InvalidRequest(format!(
-            "{}: the mlx engine does not honour {} yet",
+            "{}: the mlx engine does not honour {}",
             need.param,
-            need.kind.as_str()
+            match need.kind {
+                NeedKind::Tools => "the legacy functions API; use tools",
+                kind => kind.as_str(),
+            }
         ))),
-        None => Ok(()),
+        None => Ok(!needs.is_empty()),
     }
 }

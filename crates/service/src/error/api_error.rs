@@ -185,7 +185,15 @@ impl From<orchestrator::engine::EngineError> for ApiError {
             E::Timeout(_) => ErrorCode::UpstreamTimeout,
             E::Upstream(_) => ErrorCode::UpstreamError,
             E::ContextLength(_) => ErrorCode::ContextLengthExceeded,
-            E::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            E::InvalidRequest(message) => {
+                // Engines word a field's fault as "param: why"; name it as OpenAI does.
+                let param = field_path_prefix(&message).map(str::to_owned);
+                let error = Self::new(ErrorCode::InvalidRequest, message);
+                return match param {
+                    Some(param) => error.with_param(param),
+                    None => error,
+                };
+            }
             E::Failed(_) => ErrorCode::GenerationFailed,
         };
         Self::new(code, e.to_string())

@@ -183,7 +183,7 @@ pub struct ChatCompletionRequest {
     pub stop: Option<Stop>,
     /// Seed for reproducible sampling.
     pub seed: Option<u64>,
-    /// Number of choices: 1 everywhere, more through upstreams that take it.
+    /// Number of choices.
     #[schema(minimum = 1, maximum = 128)]
     pub n: Option<u32>,
     /// Every other field, as sent.
@@ -232,6 +232,7 @@ impl Validate for ChatCompletionRequest {
             return Err(ApiError::validation("n: at most 128 choices"));
         }
         validate_sampling(self.temperature, self.top_p)?;
+        validate_openai_ranges(&self.extra)?;
         if let Some(Stop::Many(list)) = &self.stop
             && list.len() > 4
         {
@@ -239,6 +240,50 @@ impl Validate for ChatCompletionRequest {
         }
         Ok(())
     }
+}
+
+/// OpenAI's own limits on fields every engine gets as sent: `top_logprobs`
+/// 0–20, penalties −2–2, `logit_bias` token ids to −100–100.
+fn validate_openai_ranges(extra: &Map<String, Value>) -> Result<(), ApiError> {
+    if let Some(k) = extra.get("top_logprobs").filter(|v| !v.is_null())
+        && k.as_u64().is_none_or(|k| k > 20)
+    {
+        return Err(ApiError::invalid_param(
+            "top_logprobs",
+            "must be an integer from 0 to 20",
+        ));
+    }
+    for name in ["presence_penalty", "frequency_penalty"] {
+        if let Some(v) = extra.get(name).filter(|v| !v.is_null())
+            && v.as_f64().is_none_or(|p| !(-2.0..=2.0).contains(&p))
+        {
+            return Err(ApiError::invalid_param(
+                name,
+                "must be a number from -2 to 2",
+            ));
+        }
+    }
+    if let Some(bias) = extra.get("logit_bias").filter(|v| !v.is_null()) {
+        let Some(map) = bias.as_object() else {
+            return Err(ApiError::invalid_param(
+                "logit_bias",
+                "must map token ids to biases",
+            ));
+        };
+        for (token, value) in map {
+            if token.parse::<u32>().is_err()
+                || value
+                    .as_f64()
+                    .is_none_or(|b| !(-100.0..=100.0).contains(&b))
+            {
+                return Err(ApiError::invalid_param(
+                    "logit_bias",
+                    format!("{token:?}: keys are token ids, values numbers from -100 to 100"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl ChatCompletionRequest {
@@ -308,7 +353,7 @@ pub struct Choice {
     pub index: u32,
     /// The reply.
     pub message: AssistantMessage,
-    /// Token log-probabilities, from upstreams asked for them; otherwise null.
+    /// Token log-probabilities, when asked for; otherwise null.
     #[schema(value_type = Option<Object>)]
     pub logprobs: Option<Value>,
     /// `stop`, `length`, or from upstreams `tool_calls` and `content_filter`.
@@ -561,7 +606,17 @@ async fn answer(
     }
 
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
-    let chunks = routing.model.stream(generation).await?;
+    let mut chunks = routing.model.stream(generation).await?;
+    // An engine that refuses the request before its first token (a grammar
+    // that does not compile, a template's rules) answers with the error's
+    // status, as OpenAI does, not with 200 and an in-band error.
+    let chunks = match chunks.next().await {
+        Some(Err(e)) => return Err(e.into()),
+        Some(Ok(first)) => futures_util::stream::once(async move { Ok(first) })
+            .chain(chunks)
+            .boxed(),
+        None => chunks,
+    };
     Ok((
         routing,
         Prepared::Stream(Streaming {
