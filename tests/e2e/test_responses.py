@@ -39,7 +39,7 @@ def served():
     with running_mlx_server("gemma3_text") as gemma_port, running_openai_peer() as peer:
         env = {
             **model_env("gemma", "gemma3_text", "small", max_new_tokens=16),
-            **model_env("qwen", "qwen3", "large", resident="false", max_new_tokens=16),
+            **model_env("qwen", "qwen3", "large", resident="false", max_new_tokens=96),
             "HARPOON__MODELS__GEMMAUP__ENGINE": "openai",
             "HARPOON__MODELS__GEMMAUP__REPO": str(MODELS / "gemma3_text"),
             "HARPOON__MODELS__GEMMAUP__BASE_URL": f"http://127.0.0.1:{gemma_port}/v1",
@@ -148,6 +148,37 @@ def test_a_function_tool_round_trip(served):
                         "content": json.dumps({"temperature_c": 18})}
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_function_tool_round_trip_on_the_in_process_engine(served, stream):
+    """Qwen3 in-process: tool_choice "required" is enforced by constrained
+    decoding (issue 19), so even the random-weight model calls the function
+    with arguments that fit its schema; its output then answers the call."""
+    base, _ = served
+    c = client(base)
+    ask = dict(model="qwen", input="Weather in Paris?", tools=[WEATHER], tool_choice="required")
+    if stream:
+        with c.responses.stream(**ask) as s:
+            events = list(s)
+        first = events[-1].response
+        assert "response.function_call_arguments.done" in [e.type for e in events]
+    else:
+        first = c.responses.create(**ask)
+    calls = [item for item in first.output if item.type == "function_call"]
+    assert len(calls) == 1 and calls[0].name == "get_weather", first.output
+    arguments = json.loads(calls[0].arguments)
+    assert set(arguments) == {"city"} and isinstance(arguments["city"], str)
+    second = c.responses.create(
+        model="qwen", previous_response_id=first.id, tools=[WEATHER], tool_choice="none",
+        max_output_tokens=8,
+        input=[{"type": "function_call_output", "call_id": calls[0].call_id, "output": "18 C"}])
+    assert second.status in ("completed", "incomplete")
+    assert second.output[0].type == "message"
+    alone = c.responses.create(model="qwen", input="x", tools=[WEATHER], tool_choice="none",
+                               max_output_tokens=1)
+    # The call and its output are in the prompt the model read.
+    assert second.usage.input_tokens > alone.usage.input_tokens + 10
+
+
 def test_a_streamed_function_call_comes_as_argument_deltas(served):
     base, _ = served
     with client(base).responses.stream(model="gpt", input="Weather?", tools=[WEATHER],
@@ -199,14 +230,27 @@ def test_unset_fields_sent_as_null_ask_nothing(served):
     validate("Response", answer)
 
 
-def test_the_mlx_engine_refuses_a_format_it_cannot_honour_by_the_responses_name(served):
+def test_text_format_is_honoured_by_the_in_process_engine(served):
+    """`text.format` becomes chat's `response_format`, which the mlx engine
+    enforces by constrained decoding (issue 19)."""
     base, _ = served
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"],
+              "additionalProperties": False}
     status, answer = post_json(f"{base}/v1/responses", {
-        "model": "gemma", "input": "hi", "text": {"format": {"type": "json_object"}}})
-    if status == 200:  # the engine honours it (issue 19): then it is JSON
-        json.loads(answer["output"][0]["content"][0]["text"])
-    else:
-        assert status == 400 and answer["error"]["param"] == "text.format", answer
+        "model": "gemma", "input": "a number",
+        "text": {"format": {"type": "json_schema", "name": "n", "schema": schema, "strict": True}}})
+    assert status == 200, answer
+    assert answer["status"] == "completed", answer
+    assert isinstance(json.loads(answer["output"][0]["content"][0]["text"])["a"], int)
+
+
+def test_a_format_the_engine_cannot_enforce_is_refused_by_the_responses_name(served):
+    base, _ = served
+    schema = {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}
+    status, answer = post_json(f"{base}/v1/responses", {
+        "model": "gemma", "input": "numbers",
+        "text": {"format": {"type": "json_schema", "name": "n", "schema": schema, "strict": True}}})
+    assert status == 400 and answer["error"]["param"] == "text.format", answer
 
 
 def test_another_tenants_response_is_not_found(tmp_path):
