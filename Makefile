@@ -125,10 +125,8 @@ bench-gateway:
 
 ## Tokens/s through the service (mlx engine) against mlx-lm called directly, and with a
 ## JSON schema (constrained decoding's cost), interleaved (after `make setup`).
-bench-tokens:
-	$(CARGO) build --release --locked -p service --features pymlx
-	cp target/release/service target/release/service-pymlx
-	$(HF_ENV) .venv/bin/python scripts/bench-tokens.py --rounds 7 --max-tokens 200
+bench-tokens: $(PYMLX_BIN)
+	$(HF_ENV) .venv/bin/python scripts/bench-tokens.py --binary $(PYMLX_BIN) --rounds 7 --max-tokens 200
 
 ## Fusion: criterion, then the Rust sources under ~/.cargo/registry/src scored on 1 and 2 threads.
 bench-fusion:

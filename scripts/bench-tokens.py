@@ -46,7 +46,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--max-tokens", type=int, default=200)
     ap.add_argument("--model", default=str(ROOT / "target" / "test-models" / "qwen3"))
-    ap.add_argument("--binary", default=str(ROOT / "target" / "release" / "service-pymlx"))
+    ap.add_argument("--binary", default=str(ROOT / "target" / "service-pymlx"))
     args = ap.parse_args()
 
     port = free_port()

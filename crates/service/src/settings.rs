@@ -56,7 +56,16 @@ pub struct Settings {
     /// The dedicated MCP listener.
     pub mcp: resources::McpSettings,
     /// What `/metrics` exports.
-    pub metrics: crate::telemetry::MetricsSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// The `metrics` section.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Label token counters with the tenant id too (one series per tenant
+    /// and model: leave off with many tenants).
+    pub per_tenant: bool,
 }
 
 /// Whether requests need an API key.

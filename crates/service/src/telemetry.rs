@@ -50,15 +50,6 @@ pub const CONNECTIONS_REFUSED: &str = "harpoon_connections_refused_total";
 /// Counter of connections the service closed, by reason.
 pub const CONNECTIONS_CLOSED: &str = "harpoon_connections_closed_total";
 
-/// The `metrics` section.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetricsSettings {
-    /// Label token counters with the tenant id too (one series per tenant
-    /// and model: leave off with many tenants).
-    pub per_tenant: bool,
-}
-
 /// Every exported metric's name and help text (docs/observability.md lists them all).
 pub fn catalogue() -> impl Iterator<Item = (&'static str, &'static str)> {
     CATALOGUE.iter().map(|(name, _, _, help)| (*name, *help))
