@@ -80,6 +80,8 @@ def test_auto_routes_a_completion_by_its_prompt(served):
     ("/v1/embeddings", {"model": "gpt", "input": []}, 400, "input"),
     ("/v1/completions", {"model": "gpt"}, 400, "prompt"),
     ("/v1/completions", {"model": "nope", "prompt": "x"}, 404, "nope"),
+    ("/v1/completions", {"model": "gpt", "prompt": "x", "stream": True, "stream_options": 5},
+     400, "stream_options"),
 ])
 def test_what_cannot_be_served_says_why(served, path, body, status, needle):
     base, _ = served

@@ -57,12 +57,17 @@ impl ModelSelector {
     /// model of: its classification, held on the large tier when sticky
     /// conversations are on and an earlier turn went large; a large decision
     /// is remembered for the next turn.
-    pub fn route_conversation(&self, conversation: &Conversation<'_>) -> Classification {
+    /// Conversations are `owner`'s (a tenant's): stickiness never crosses owners.
+    pub fn route_conversation(
+        &self,
+        owner: &str,
+        conversation: &Conversation<'_>,
+    ) -> Classification {
         let classification = self.classifier.classify_conversation(conversation);
         let Some(sticky) = &self.sticky else {
             return classification;
         };
-        let keys = sticky.keys(conversation);
+        let keys = sticky.keys(owner, conversation);
         let classification = if classification.tier != Tier::Large
             && keys.earlier.is_some_and(|k| sticky.holds(k))
         {

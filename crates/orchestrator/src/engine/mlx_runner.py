@@ -558,6 +558,10 @@ class Choice:
         """Parses tool calls; while streaming, the chunks left to send."""
         if self.tools_mode:
             outside, self.calls = parse_tool_calls(self.text)
+            # parallel_tool_calls false: one call per turn, as OpenAI's models
+            # make (a free model may write several blocks; the first counts).
+            if not self.plan.parallel:
+                self.calls = self.calls[:1]
         else:
             outside, self.calls = self.text, []
         self.content = outside.strip() if self.calls else outside

@@ -258,11 +258,20 @@ impl ModelHandle {
         let started = Instant::now();
         let name = self.name.clone();
         let stream = self.engine()?.stream(request).await;
-        // Until the stream is open; the chunks then flow to the client as they come.
+        // Until the stream is open, and then until its first item (a caller
+        // that awaits it before answering counts it too; later chunks flow
+        // to the client on their own, outside any request's measure).
         engine_time::add(started.elapsed());
+        let opened = Instant::now();
         let mut last_chunk: Option<Instant> = None;
+        let mut first = true;
         let inter_token = metrics::histogram!(INTER_TOKEN_SECONDS, "model" => name.clone());
         Ok(stream?
+            .inspect(move |_| {
+                if std::mem::take(&mut first) {
+                    engine_time::add(opened.elapsed());
+                }
+            })
             .inspect(move |chunk| match chunk {
                 Ok(Chunk::Done { usage, .. }) => record(&name, started.elapsed(), usage),
                 Ok(Chunk::Delta(_) | Chunk::Upstream { .. }) => {

@@ -75,9 +75,13 @@ impl StickyConversations {
         }
     }
 
-    /// The keys of `conversation` (see [`ConversationKeys`]).
-    pub fn keys(&self, conversation: &Conversation<'_>) -> ConversationKeys {
+    /// The keys of `owner`'s `conversation` (see [`ConversationKeys`]). The
+    /// owner (a tenant) is hashed first, so that one tenant's requests can
+    /// never tell, from the tier they get, what another tenant's
+    /// conversations said.
+    pub fn keys(&self, owner: &str, conversation: &Conversation<'_>) -> ConversationKeys {
         let mut hasher = self.key.build_hasher();
+        feed(&mut hasher, b'O', owner);
         for text in conversation.system {
             feed(&mut hasher, b'S', text);
         }
@@ -162,7 +166,7 @@ mod tests {
     fn the_next_turn_looks_up_what_this_turn_remembered() {
         let sticky = StickyConversations::default();
         let first = Conversation::single("Prove Fermat's little theorem.");
-        let keys = sticky.keys(&first);
+        let keys = sticky.keys("acme", &first);
         assert_eq!(keys.earlier, None);
         sticky.remember(keys.whole);
         let earlier = ["Prove Fermat's little theorem."];
@@ -171,7 +175,8 @@ mod tests {
             earlier: &earlier,
             last: "ok and for 3?",
         };
-        assert_eq!(sticky.keys(&next).earlier, Some(keys.whole));
+        assert_eq!(sticky.keys("acme", &next).earlier, Some(keys.whole));
+        assert_ne!(sticky.keys("globex", &next).earlier, Some(keys.whole));
         assert!(sticky.holds(keys.whole));
         // Another system prompt or another first turn is another conversation.
         let system = ["You are terse."];
@@ -179,13 +184,13 @@ mod tests {
             system: &system,
             ..next
         };
-        assert_ne!(sticky.keys(&other).earlier, Some(keys.whole));
+        assert_ne!(sticky.keys("acme", &other).earlier, Some(keys.whole));
         let split = ["Prove Fermat's", "little theorem."];
         let other = Conversation {
             earlier: &split,
             ..next
         };
-        assert_ne!(sticky.keys(&other).earlier, Some(keys.whole));
+        assert_ne!(sticky.keys("acme", &other).earlier, Some(keys.whole));
     }
 
     #[test]

@@ -441,7 +441,7 @@ pub async fn chat_completion(
     route: &str,
 ) -> Result<ChatAnswer, ApiError> {
     let mut ledger = Metered::begin(state, caller, route, &request.model);
-    match answer(state, request, &mut ledger).await {
+    match answer(state, caller, request, &mut ledger).await {
         Ok((routing, Prepared::Whole(completion, usage))) => {
             ledger.finish(StatusCode::OK, Some(&usage));
             Ok(ChatAnswer {
@@ -565,13 +565,21 @@ impl Streaming {
 
 async fn answer(
     state: &AppState,
+    caller: &Caller,
     request: ChatCompletionRequest,
     ledger: &mut Metered,
 ) -> Result<(Routing, Prepared), ApiError> {
     let params = request.params();
     let needs = orchestrator::capability::needs(&params.extra, &params.messages);
     let routing = request.routing_texts().with(|conversation| {
-        Routing::decide_for(&state.selector, &request.model, conversation, false, &needs)
+        Routing::decide_for(
+            &state.selector,
+            &request.model,
+            &caller.tenant.id,
+            conversation,
+            false,
+            &needs,
+        )
     })?;
     ledger.routed(&routing);
     let generation = ledger.prepare(&routing.model, params).await?;

@@ -82,9 +82,12 @@ impl Routing {
         text: &str,
         always_classify: bool,
     ) -> Result<Self, ApiError> {
+        // A single prompt continues no conversation: it is remembered under
+        // no owner, which no conversation of a tenant has.
         Self::decide_for(
             selector,
             requested,
+            "",
             &Conversation::single(text),
             always_classify,
             &[],
@@ -98,13 +101,14 @@ impl Routing {
     pub fn decide_for(
         selector: &ModelSelector,
         requested: &str,
+        owner: &str,
         conversation: &Conversation<'_>,
         always_classify: bool,
         needs: &[Need],
     ) -> Result<Self, ApiError> {
         let routed = requested.is_empty() || requested == AUTO;
         let classification = if routed {
-            Some(selector.route_conversation(conversation))
+            Some(selector.route_conversation(owner, conversation))
         } else {
             always_classify.then(|| selector.classify_conversation(conversation))
         };

@@ -111,6 +111,13 @@ impl Metered {
         params: Params,
     ) -> Result<GenerationRequest, ApiError> {
         let text: usize = params.messages.iter().map(|m| m.content.len()).sum();
+        // `n` choices generate up to n times the completion.
+        let choices = params
+            .extra
+            .get("n")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(1)
+            .max(1);
         let generation = if text <= PREPARE_INLINE_MAX {
             model.prepare(params)?
         } else {
@@ -131,7 +138,7 @@ impl Metered {
             .prompt_tokens
             .unwrap_or_else(|| prompt_bound(&generation.messages));
         self.partial.prompt_tokens = generation.prompt_tokens.unwrap_or(0);
-        self.reserve(u64::from(prompt) + u64::from(generation.max_tokens))
+        self.reserve(u64::from(prompt) + choices.saturating_mul(u64::from(generation.max_tokens)))
             .await?;
         Ok(generation)
     }

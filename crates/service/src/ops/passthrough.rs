@@ -82,6 +82,16 @@ impl Validate for CompletionsRequest {
         if self.max_tokens == Some(0) {
             return Err(ApiError::invalid_param("max_tokens", "must be at least 1"));
         }
+        if self
+            .extra
+            .get("stream_options")
+            .is_some_and(|o| !o.is_object() && !o.is_null())
+        {
+            return Err(ApiError::invalid_param(
+                "stream_options",
+                "an object, such as {\"include_usage\": true}",
+            ));
+        }
         non_empty_input("prompt", &self.prompt)
     }
 }
@@ -226,7 +236,21 @@ async fn forward(
         let stream = body["stream"].as_bool() == Some(true);
         if stream {
             // Metering needs the upstream's count; the caller sees it only if asked.
-            body["stream_options"]["include_usage"] = true.into();
+            let options = body
+                .as_object_mut()
+                .map(|fields| fields.entry("stream_options").or_insert_with(|| json!({})));
+            match options {
+                Some(Value::Object(options)) => {
+                    options.insert("include_usage".into(), true.into());
+                }
+                Some(options @ Value::Null) => *options = json!({"include_usage": true}),
+                _ => {
+                    return Err(ApiError::invalid_param(
+                        "stream_options",
+                        "an object, such as {\"include_usage\": true}",
+                    ));
+                }
+            }
         }
         let name = routing.model.name().to_owned();
         let forwarded = routing.model.forward(endpoint, body).await.map_err(|e| {
@@ -237,10 +261,10 @@ async fn forward(
                 error
             }
         })?;
-        Ok::<_, ApiError>((routing, forwarded, asked_usage))
+        Ok::<_, ApiError>((routing, forwarded, asked_usage, bound))
     }
     .await;
-    let (routing, forwarded, asked_usage) = match outcome {
+    let (routing, forwarded, asked_usage, bound) = match outcome {
         Ok(done) => done,
         Err(e) => {
             ledger.finish(e.status(), None);
@@ -250,13 +274,18 @@ async fn forward(
     let name = routing.model.name().to_owned();
     let reply = match forwarded {
         Forwarded::Whole(mut value) => {
-            conform(endpoint, &name, &mut value);
-            ledger.finish(StatusCode::OK, Some(&usage_of(&value)));
+            if let Err(e) = conform(endpoint, &name, &mut value) {
+                ledger.finish(e.status(), None);
+                return Err(e);
+            }
+            // Without the upstream's count, the request is charged what it reserved.
+            let usage = usage_of(&value).unwrap_or_else(|| reserved(&name, bound, most_generated));
+            ledger.finish(StatusCode::OK, Some(&usage));
             PassedReply::Whole(value)
         }
         Forwarded::Stream(objects) => {
             let mut ledger = Some(ledger);
-            let mut usage = Usage::default();
+            let mut usage: Option<Usage> = None;
             let mut objects = objects;
             let chunks = async_stream::stream! {
                 while let Some(item) = objects.next().await {
@@ -274,13 +303,22 @@ async fn forward(
                                     }
                                 }
                             }
-                            conform(endpoint, &name, &mut value);
+                            if let Err(error) = conform(endpoint, &name, &mut value) {
+                                if let Some(l) = ledger.take() {
+                                    l.finish(error.status(), Some(&charged(usage, &name, bound, most_generated)));
+                                }
+                                yield Err(error);
+                                return;
+                            }
+                            if let Some(l) = ledger.as_mut() {
+                                l.streamed_delta();
+                            }
                             yield Ok(value);
                         }
                         Err(e) => {
                             let error = ApiError::from(e);
                             if let Some(l) = ledger.take() {
-                                l.finish(error.status(), Some(&usage));
+                                l.finish(error.status(), Some(&charged(usage, &name, bound, most_generated)));
                             }
                             yield Err(error);
                             return;
@@ -288,7 +326,7 @@ async fn forward(
                     }
                 }
                 if let Some(l) = ledger.take() {
-                    l.finish(StatusCode::OK, Some(&usage));
+                    l.finish(StatusCode::OK, Some(&charged(usage, &name, bound, most_generated)));
                 }
             };
             PassedReply::Stream(chunks.boxed())
@@ -300,34 +338,62 @@ async fn forward(
 /// An upstream's answer as OpenAI's schema has it: `model` is Harpoon's
 /// name, and a completion's object says `text_completion` with each choice's
 /// `logprobs` present (`mlx_lm.server` labels its usage chunk
-/// `chat.completion` and leaves `logprobs` out).
-fn conform(endpoint: Endpoint, model: &str, value: &mut Value) {
-    value["model"] = json!(model);
+/// `chat.completion` and leaves `logprobs` out). Anything but a JSON object
+/// is the upstream's error.
+fn conform(endpoint: Endpoint, model: &str, value: &mut Value) -> Result<(), ApiError> {
+    let Some(fields) = value.as_object_mut() else {
+        return Err(ApiError::from(orchestrator::engine::EngineError::Upstream(
+            format!("model {model:?}: the upstream answered something other than a JSON object"),
+        )));
+    };
+    fields.insert("model".into(), json!(model));
     if endpoint != Endpoint::Completions {
-        return;
+        return Ok(());
     }
-    value["object"] = json!("text_completion");
-    for choice in value["choices"]
-        .as_array_mut()
+    fields.insert("object".into(), json!("text_completion"));
+    for choice in fields
+        .get_mut("choices")
+        .and_then(Value::as_array_mut)
         .into_iter()
         .flatten()
         .filter_map(Value::as_object_mut)
     {
         choice.entry("logprobs").or_insert(Value::Null);
     }
+    Ok(())
 }
 
-/// The upstream's token counts (embeddings count only the prompt).
-fn usage_of(value: &Value) -> Usage {
+/// What a request is charged when the upstream gave no count: what it
+/// reserved (one token per byte of text, and the most it may generate).
+fn reserved(model: &str, bound: u64, most_generated: u32) -> Usage {
+    tracing::warn!(
+        model,
+        "the upstream answered without usage; charging the reservation"
+    );
+    Usage {
+        prompt_tokens: u32::try_from(bound).unwrap_or(u32::MAX),
+        completion_tokens: most_generated,
+        ..Usage::default()
+    }
+}
+
+/// The upstream's count, or the reservation when it gave none.
+fn charged(usage: Option<Usage>, model: &str, bound: u64, most_generated: u32) -> Usage {
+    usage.unwrap_or_else(|| reserved(model, bound, most_generated))
+}
+
+/// The upstream's token counts (embeddings count only the prompt), if it gave them.
+fn usage_of(value: &Value) -> Option<Usage> {
+    let usage = value.get("usage").filter(|u| u.is_object())?;
     let count = |key: &str| {
-        value["usage"][key]
+        usage[key]
             .as_u64()
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(0)
     };
-    Usage {
+    Some(Usage {
         prompt_tokens: count("prompt_tokens"),
         completion_tokens: count("completion_tokens"),
         ..Usage::default()
-    }
+    })
 }

@@ -218,15 +218,18 @@ fn in_responses_terms(e: ApiError) -> ApiError {
         return e;
     };
     let renamed = if param.starts_with("response_format") {
-        "text.format"
+        "text.format".to_owned()
     } else if param == "max_completion_tokens" || param == "max_tokens" {
-        "max_output_tokens"
+        "max_output_tokens".to_owned()
     } else if param.starts_with("messages") {
-        "input"
+        "input".to_owned()
+    } else if param.starts_with("tools[") || param.starts_with("tool_choice.") {
+        // Chat nests a function's fields under `function`; Responses does not.
+        param.replacen(".function.", ".", 1)
     } else {
         return e;
     };
-    e.about_param(renamed)
+    e.about_param(&renamed)
 }
 
 /// Input items as chat messages (JSON), in order: consecutive function calls
@@ -255,10 +258,12 @@ fn input_messages(input: &ResponseInput) -> Result<Vec<Value>, ApiError> {
                         "a function_call item needs call_id and name",
                     ));
                 };
-                let arguments = item
-                    .get("arguments")
-                    .and_then(Value::as_str)
-                    .unwrap_or("{}");
+                let Some(arguments) = item.get("arguments").and_then(Value::as_str) else {
+                    return Err(ApiError::invalid_param(
+                        &at(".arguments"),
+                        "a function_call item needs its arguments, as a JSON string",
+                    ));
+                };
                 let call = json!({"id": call_id, "type": "function",
                                   "function": {"name": name, "arguments": arguments}});
                 // Calls made together belong to one assistant turn.
@@ -283,10 +288,21 @@ fn input_messages(input: &ResponseInput) -> Result<Vec<Value>, ApiError> {
                 };
                 let output = match item.get("output") {
                     Some(Value::String(s)) => s.clone(),
-                    Some(Value::Array(parts)) => parts
-                        .iter()
-                        .filter_map(|p| p.get("text").and_then(Value::as_str))
-                        .collect(),
+                    Some(Value::Array(parts)) => {
+                        let mut text = String::new();
+                        for (j, part) in parts.iter().enumerate() {
+                            match part.get("text").and_then(Value::as_str) {
+                                Some(t) if part["type"] == "input_text" => text.push_str(t),
+                                _ => {
+                                    return Err(ApiError::invalid_param(
+                                        &at(&format!(".output[{j}]")),
+                                        "only input_text parts (with their text) are supported in a function's output",
+                                    ));
+                                }
+                            }
+                        }
+                        text
+                    }
                     _ => {
                         return Err(ApiError::invalid_param(
                             &at(".output"),
@@ -325,11 +341,23 @@ fn input_message(i: usize, item: &Value) -> Result<Value, ApiError> {
             for (j, part) in parts.iter().enumerate() {
                 let kind = part.get("type").and_then(Value::as_str).unwrap_or("");
                 out.push(match kind {
-                    "input_text" | "output_text" | "text" => {
-                        json!({"type": "text", "text": part.get("text").and_then(Value::as_str).unwrap_or("")})
-                    }
+                    "input_text" | "output_text" | "text" => match part.get("text").and_then(Value::as_str) {
+                        Some(text) => json!({"type": "text", "text": text}),
+                        None => {
+                            return Err(ApiError::invalid_param(
+                                &format!("input[{i}].content[{j}].text"),
+                                "a text part needs its text",
+                            ));
+                        }
+                    },
                     "input_image" => {
-                        let mut image = json!({"url": part.get("image_url").cloned().unwrap_or(Value::Null)});
+                        let Some(url) = part.get("image_url").and_then(Value::as_str) else {
+                            return Err(ApiError::invalid_param(
+                                &format!("input[{i}].content[{j}].image_url"),
+                                "an image as a URL or data URL (file_id is not supported)",
+                            ));
+                        };
+                        let mut image = json!({"url": url});
                         if let Some(detail) = part.get("detail").filter(|d| !d.is_null()) {
                             image["detail"] = detail.clone();
                         }
@@ -639,6 +667,7 @@ pub async fn create_response(
         n: None,
         extra,
     };
+    chat.validate().map_err(in_responses_terms)?;
     let echo = Echo::of(&request);
     let answer = chat_completion(state, caller, chat, route)
         .await
@@ -817,7 +846,8 @@ impl Translator {
         ]
     }
 
-    fn text(&mut self, delta: &str, out: &mut Vec<Value>) {
+    /// Opens the assistant message item (once).
+    fn open_message(&mut self, out: &mut Vec<Value>) {
         if self.message.is_none() {
             let id = item_id("msg");
             let index = self.outputs;
@@ -835,6 +865,10 @@ impl Translator {
             ));
             self.message = Some((index, id, String::new()));
         }
+    }
+
+    fn text(&mut self, delta: &str, out: &mut Vec<Value>) {
+        self.open_message(out);
         if let Some((index, id, text)) = self.message.as_mut() {
             text.push_str(delta);
             let body = json!({"item_id": id, "output_index": *index, "content_index": 0,
@@ -905,6 +939,10 @@ impl Translator {
         let status = status_of(self.finish_reason.as_deref());
         let mut out = Vec::new();
         let mut items: Vec<(usize, Value)> = Vec::new();
+        // A reply with neither text nor calls is an empty message, as a whole answer has it.
+        if self.calls.is_empty() {
+            self.open_message(&mut out);
+        }
         if let Some((index, id, text)) = self.message.take() {
             let part =
                 json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
@@ -1086,6 +1124,12 @@ mod tests {
         assert_eq!(e.message(), "text.format: not honoured");
         let e = in_responses_terms(ApiError::invalid_param("tools", "no tools here"));
         assert_eq!(e.param(), Some("tools"));
+        let e = in_responses_terms(ApiError::invalid_param(
+            "tools[1].function.parameters",
+            "bad",
+        ));
+        assert_eq!(e.param(), Some("tools[1].parameters"));
+        assert_eq!(e.message(), "tools[1].parameters: bad");
     }
 
     #[test]
