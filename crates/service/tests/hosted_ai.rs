@@ -770,3 +770,115 @@ async fn soak_with_faults_on_the_panel_and_the_node_port() {
         "no subscription left after SIGTERM"
     );
 }
+
+/// The metric names a PromQL expression reads (Harpoon's own prefixes).
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut word = String::new();
+    for c in expr.chars().chain([' ']) {
+        if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+            word.push(c);
+            continue;
+        }
+        if ["harpoon_", "http_", "router_", "process_"]
+            .iter()
+            .any(|p| word.starts_with(p))
+        {
+            names.push(std::mem::take(&mut word));
+        }
+        word.clear();
+    }
+    names
+}
+
+/// Whether the exposition has a sample of `name` (a line `name{…} v` or `name v`).
+fn exported(exposition: &str, name: &str) -> bool {
+    exposition.lines().any(|line| {
+        line.strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+    })
+}
+
+/// deploy/grafana/harpoon.json asks only for series Harpoon exports: after a
+/// run through hosted·ai (a whole and a streamed chat, a refused one, an
+/// unknown model), every metric name of every panel's query has samples in
+/// `/metrics`.
+#[tokio::test]
+async fn the_grafana_dashboard_queries_only_what_metrics_exports() {
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0)]).await;
+    // A budget of one token: the first chat spends it and a later one is
+    // refused, so the quota panel has its series too.
+    let service = start(&env(
+        &emu,
+        &[("HARPOON__QUOTAS__TOKENS_PER_DAY", "1".into())],
+    ));
+    let client = http();
+    let r = client
+        .post(service.url("/v1/chat/completions"))
+        .json(&chat("auto", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap();
+    let mut refused = false;
+    for _ in 0..10 {
+        let r = client
+            .post(service.url("/v1/chat/completions"))
+            .json(&chat("qwen", false))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(refused, "a one-token budget refuses a later chat");
+    let r = client
+        .post(service.url("/v1/chat/completions"))
+        .json(&chat("no-such-model", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("deploy/grafana/harpoon.json")).unwrap(),
+    )
+    .unwrap();
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().clone())
+        .map(|t| t["expr"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(exprs.len() >= 15, "{exprs:?}");
+    let wanted: std::collections::BTreeSet<String> =
+        exprs.iter().flat_map(|e| metric_names(e)).collect();
+    // Billing accrues on the panel's schedule: wait (bounded) for every series.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let missing = loop {
+        let exposition = client
+            .get(service.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let missing: Vec<&String> = wanted
+            .iter()
+            .filter(|n| !exported(&exposition, n))
+            .collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing.into_iter().cloned().collect::<Vec<_>>();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(missing.is_empty(), "queried but not exported: {missing:?}");
+    stop(service).await;
+    wait_released(&emu).await;
+}
