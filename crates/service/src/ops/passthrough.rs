@@ -225,12 +225,12 @@ async fn forward(
         most_generated,
         mut body,
     } = passed;
+    // At most one token per byte of text (byte-level tokenizers never do worse).
+    let bound = u64::try_from(text.len()).unwrap_or(u64::MAX);
     let mut ledger = Metered::begin(state, caller, route, model);
     let outcome = async {
         let routing = Routing::decide(&state.selector, model, &text, false)?;
         ledger.routed(&routing);
-        // At most one token per byte of text (byte-level tokenizers never do worse).
-        let bound = u64::try_from(text.len()).unwrap_or(u64::MAX);
         ledger.reserve(bound + u64::from(most_generated)).await?;
         let asked_usage = body["stream_options"]["include_usage"].as_bool() == Some(true);
         let stream = body["stream"].as_bool() == Some(true);
@@ -261,10 +261,10 @@ async fn forward(
                 error
             }
         })?;
-        Ok::<_, ApiError>((routing, forwarded, asked_usage, bound))
+        Ok::<_, ApiError>((routing, forwarded, asked_usage))
     }
     .await;
-    let (routing, forwarded, asked_usage, bound) = match outcome {
+    let (routing, forwarded, asked_usage) = match outcome {
         Ok(done) => done,
         Err(e) => {
             ledger.finish(e.status(), None);
@@ -279,7 +279,7 @@ async fn forward(
                 return Err(e);
             }
             // Without the upstream's count, the request is charged what it reserved.
-            let usage = usage_of(&value).unwrap_or_else(|| reserved(&name, bound, most_generated));
+            let usage = charged(usage_of(&value), &name, bound, most_generated);
             ledger.finish(StatusCode::OK, Some(&usage));
             PassedReply::Whole(value)
         }
@@ -363,23 +363,20 @@ fn conform(endpoint: Endpoint, model: &str, value: &mut Value) -> Result<(), Api
     Ok(())
 }
 
-/// What a request is charged when the upstream gave no count: what it
-/// reserved (one token per byte of text, and the most it may generate).
-fn reserved(model: &str, bound: u64, most_generated: u32) -> Usage {
-    tracing::warn!(
-        model,
-        "the upstream answered without usage; charging the reservation"
-    );
-    Usage {
-        prompt_tokens: u32::try_from(bound).unwrap_or(u32::MAX),
-        completion_tokens: most_generated,
-        ..Usage::default()
-    }
-}
-
-/// The upstream's count, or the reservation when it gave none.
+/// The upstream's count, or, when it gave none, what the request reserved
+/// (one token per byte of text, and the most it may generate).
 fn charged(usage: Option<Usage>, model: &str, bound: u64, most_generated: u32) -> Usage {
-    usage.unwrap_or_else(|| reserved(model, bound, most_generated))
+    usage.unwrap_or_else(|| {
+        tracing::warn!(
+            model,
+            "the upstream answered without usage; charging the reservation"
+        );
+        Usage {
+            prompt_tokens: u32::try_from(bound).unwrap_or(u32::MAX),
+            completion_tokens: most_generated,
+            ..Usage::default()
+        }
+    })
 }
 
 /// The upstream's token counts (embeddings count only the prompt), if it gave them.
