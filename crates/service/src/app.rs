@@ -5,7 +5,7 @@ use crate::{
     error::{ApiError, ErrorCode},
     middleware,
     routes::{
-        admin, chat, classify, covenants, fragments, health, metrics, models,
+        admin, chat, classify, covenants, deployments, fragments, health, metrics, models,
         openapi::{self, ApiDoc, OpenApiJson},
         passthrough, pools, process, responses, run, usage,
     },
@@ -35,6 +35,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(fragments::fuse))
         .routes(routes!(usage::usage))
         .routes(routes!(pools::pools))
+        .routes(routes!(deployments::deployments))
         .routes(routes!(admin::create_tenant, admin::list_tenants))
         .routes(routes!(admin::suspend_tenant))
         .routes(routes!(admin::activate_tenant))

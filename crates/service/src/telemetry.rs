@@ -5,6 +5,7 @@ use crate::redact::RedactingWriter;
 use crate::settings::{LogFormat, ServiceSettings};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use orchestrator::registry;
+use orchestrator::registry::deployment;
 use orchestrator::router::classifier::{CLASSIFICATION_SECONDS, CLASSIFICATIONS_TOTAL};
 use orchestrator::router::sticky::STICKY_HOLDS_TOTAL;
 use std::{io::IsTerminal, sync::OnceLock};
@@ -135,6 +136,36 @@ const CATALOGUE: &[(&str, Kind, Option<metrics::Unit>, &str)] = {
             Gauge,
             None,
             "1 when the model can answer at once (weights in memory, or a remote engine), else 0",
+        ),
+        (
+            deployment::REQUESTS_TOTAL,
+            Counter,
+            None,
+            "Requests sent to each deployment of a model, by why (primary, overflow, fallback)",
+        ),
+        (
+            deployment::FAILURES_TOTAL,
+            Counter,
+            None,
+            "Failures of each deployment that its circuit breaker counts (unreachable, 5xx, 429, timeout, no capacity)",
+        ),
+        (
+            deployment::IN_FLIGHT,
+            Gauge,
+            None,
+            "Requests each deployment is serving, queued in it included",
+        ),
+        (
+            deployment::QUEUED,
+            Gauge,
+            None,
+            "Requests waiting in each deployment's queue (for an upstream, those outstanding on it)",
+        ),
+        (
+            deployment::BREAKER_OPEN,
+            Gauge,
+            None,
+            "1 while a deployment's circuit breaker keeps it out of rotation, else 0",
         ),
         (
             RESIDENT_MEMORY,
@@ -360,6 +391,20 @@ pub fn sample(registry: &registry::Registry) {
             );
         metrics::gauge!(MODEL_LOADED, "model" => status.name, "engine" => status.engine)
             .set(if ready { 1.0 } else { 0.0 });
+        let now = std::time::Instant::now();
+        for d in model.deployment_list() {
+            let labels = [
+                ("model", d.model().to_owned()),
+                ("deployment", d.name().to_owned()),
+            ];
+            metrics::gauge!(deployment::IN_FLIGHT, &labels).set(d.in_flight() as f64);
+            metrics::gauge!(deployment::QUEUED, &labels).set(d.queued() as f64);
+            metrics::gauge!(deployment::BREAKER_OPEN, &labels).set(if d.is_ejected(now) {
+                1.0
+            } else {
+                0.0
+            });
+        }
     }
     if let Some(bytes) = resident_bytes() {
         metrics::gauge!(RESIDENT_MEMORY).set(bytes as f64);

@@ -16,7 +16,7 @@ use pyo3::types::{PyDict, PyList, PyModule};
 use serde::Deserialize;
 use serde_json::Value;
 use std::ffi::CString;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -46,6 +46,14 @@ struct Job {
 pub struct MlxEngine {
     jobs: mpsc::Sender<Job>,
     state: Arc<AtomicU8>,
+    load: Arc<Load>,
+}
+
+/// Jobs sent to the worker and not yet finished, and of those the one it runs.
+#[derive(Default)]
+struct Load {
+    accepted: AtomicUsize,
+    running: AtomicUsize,
 }
 
 /// Puts the project venv's site-packages on `sys.path`, once per process:
@@ -459,6 +467,7 @@ fn worker(
     idle: Duration,
     jobs: mpsc::Receiver<Job>,
     state: Arc<AtomicU8>,
+    counts: Arc<Load>,
 ) {
     let mut runner: Option<Py<PyAny>> = None;
     let try_load = |state: &AtomicU8| -> Result<Py<PyAny>, String> {
@@ -500,6 +509,9 @@ fn worker(
                 Err(_) => break,
             }
         };
+        // Counted from here to the job's end, whatever way it ends.
+        counts.running.store(1, Ordering::SeqCst);
+        let _finished = Finished(&counts);
         if runner.is_none() {
             match try_load(&state) {
                 Ok(r) => runner = Some(r),
@@ -535,6 +547,16 @@ fn worker(
                 let _ = out.blocking_send(Err(e));
             }
         }
+    }
+}
+
+/// Marks the worker's current job done when dropped.
+struct Finished<'a>(&'a Load);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.running.store(0, Ordering::SeqCst);
+        self.0.accepted.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -577,6 +599,7 @@ impl MlxEngine {
         rich: bool,
     ) -> Result<ChunkStream, EngineError> {
         let (out, rx) = tmpsc::channel(64);
+        self.load.accepted.fetch_add(1, Ordering::SeqCst);
         self.jobs
             .send(Job {
                 request,
@@ -585,7 +608,10 @@ impl MlxEngine {
                 incremental,
                 rich,
             })
-            .map_err(|_| EngineError::Unavailable("the mlx worker has stopped".into()))?;
+            .map_err(|_| {
+                self.load.accepted.fetch_sub(1, Ordering::SeqCst);
+                EngineError::Unavailable("the mlx worker has stopped".into())
+            })?;
         Ok(futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|chunk| (chunk, rx))
         })
@@ -597,15 +623,17 @@ impl MlxEngine {
         let (jobs, rx) = mpsc::channel();
         let state = Arc::new(AtomicU8::new(UNLOADED));
         let worker_state = state.clone();
+        let load = Arc::new(Load::default());
+        let worker_load = load.clone();
         let repo = settings.repo.clone();
         let resident = settings.is_resident();
         let idle = Duration::from_secs(settings.idle_unload_secs);
         let model = name.to_owned();
         std::thread::Builder::new()
             .name(format!("mlx-{name}"))
-            .spawn(move || worker(model, repo, resident, idle, rx, worker_state))
+            .spawn(move || worker(model, repo, resident, idle, rx, worker_state, worker_load))
             .map_err(|e| EngineError::Unavailable(format!("cannot start the mlx worker: {e}")))?;
-        Ok(Self { jobs, state })
+        Ok(Self { jobs, state, load })
     }
 }
 
@@ -622,6 +650,15 @@ impl Engine for MlxEngine {
             FAILED => LoadState::Failed,
             _ => LoadState::Unloaded,
         }
+    }
+
+    fn load(&self) -> Option<super::EngineLoad> {
+        let accepted = self.load.accepted.load(Ordering::SeqCst);
+        let running = self.load.running.load(Ordering::SeqCst).min(accepted);
+        Some(super::EngineLoad {
+            queued: accepted - running,
+            running,
+        })
     }
 
     async fn stream(&self, request: GenerationRequest) -> Result<ChunkStream, EngineError> {

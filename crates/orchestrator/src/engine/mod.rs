@@ -120,6 +120,15 @@ pub enum Forwarded {
     Stream(BoxStream<'static, Result<serde_json::Value, EngineError>>),
 }
 
+/// Requests an engine holds: waiting for their turn, and being generated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EngineLoad {
+    /// Accepted, not started.
+    pub queued: usize,
+    /// Being generated.
+    pub running: usize,
+}
+
 /// A way of running one model.
 #[async_trait::async_trait]
 pub trait Engine: Send + Sync {
@@ -128,6 +137,21 @@ pub trait Engine: Send + Sync {
 
     /// Whether the model is in memory.
     fn load_state(&self) -> LoadState;
+
+    /// The engine's own queue, where it has one (the in-process engine);
+    /// `None` where requests wait elsewhere (an upstream server).
+    fn load(&self) -> Option<EngineLoad> {
+        None
+    }
+
+    /// Gets capacity ready for requests soon to come (a `hosted_ai` pool
+    /// subscribes); by default there is nothing to prepare.
+    fn prewarm(&self) {}
+
+    /// Whether [`Engine::forward`] serves anything.
+    fn forwards(&self) -> bool {
+        false
+    }
 
     /// Streams a reply; the stream ends with [`Chunk::Done`].
     async fn stream(&self, request: GenerationRequest) -> Result<ChunkStream, EngineError>;

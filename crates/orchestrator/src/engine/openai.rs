@@ -306,6 +306,10 @@ impl Engine for OpenAiEngine {
         LoadState::Remote
     }
 
+    fn forwards(&self) -> bool {
+        true
+    }
+
     async fn generate(&self, request: GenerationRequest) -> Result<Generation, EngineError> {
         let started = Instant::now();
         let resp = self.send(&self.body(&request, false)).await?;

@@ -24,6 +24,8 @@ pub struct HostedAiEngine {
     model: String,
     tier: Option<Tier>,
     fallback: Option<Arc<dyn Engine>>,
+    /// A pre-warming allocation is under way.
+    prewarming: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for HostedAiEngine {
@@ -137,6 +139,7 @@ impl HostedAiEngine {
             model: model.to_owned(),
             tier,
             fallback,
+            prewarming: Arc::default(),
         }
     }
 
@@ -274,6 +277,27 @@ impl Engine for HostedAiEngine {
 
     fn load_state(&self) -> LoadState {
         LoadState::Remote
+    }
+
+    fn prewarm(&self) {
+        use std::sync::atomic::Ordering;
+        if self.prewarming.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.prewarming.store(false, Ordering::SeqCst);
+            return;
+        };
+        let (manager, model, tier) = (self.manager.clone(), self.model.clone(), self.tier);
+        let prewarming = self.prewarming.clone();
+        // A lease already held comes back at once; otherwise the allocation
+        // runs on, and the requests that overflow later find it ready.
+        runtime.spawn(async move {
+            if let Err(e) = manager.acquire(&model, tier).await {
+                tracing::warn!(model, error = %e, "pre-warming a hosted·ai subscription");
+            }
+            prewarming.store(false, Ordering::SeqCst);
+        });
     }
 
     async fn generate(&self, request: GenerationRequest) -> Result<Generation, EngineError> {

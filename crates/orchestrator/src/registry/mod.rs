@@ -1,8 +1,15 @@
-//! The configured models: each with its engine (or the reason it has none),
-//! its own tokenizer for context checks, its defaults, and its metering.
+//! The configured models: each with its deployments (the engines that serve
+//! it, or the reason each has none), its own tokenizer for context checks,
+//! its defaults, and its metering.
 
+pub mod breaker;
+pub mod deployment;
+pub mod dispatch;
 pub mod engine_time;
 pub mod settings;
+
+use deployment::{Deployment, DeploymentStatus};
+use dispatch::{Decision, Demand, Deployments};
 
 use crate::capability::{Capabilities, TemplateFacts};
 use crate::engine::openai::{OpenAiConfig, OpenAiEngine};
@@ -11,6 +18,7 @@ use crate::generation::{Chunk, Generation, GenerationRequest, Message, Usage};
 use crate::{EngineKind, ModelSettings, ModelsSettings, Tier};
 use futures_util::StreamExt;
 use serde::Serialize;
+use settings::ResolvedDeployment;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -72,11 +80,27 @@ pub struct ModelStatus {
     pub capabilities: Capabilities,
 }
 
+/// Every model's deployments and recent routing decisions, for `GET /v2/deployments`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelDeployments {
+    /// The model.
+    pub model: String,
+    /// Its deployments, in configuration order.
+    pub deployments: Vec<DeploymentStatus>,
+    /// Where its latest requests went and why, newest last.
+    pub decisions: Vec<Decision>,
+}
+
+/// Engines every caller allows.
+fn any_engine(_: EngineKind) -> bool {
+    true
+}
+
 /// One configured model.
 pub struct ModelHandle {
     name: String,
     settings: ModelSettings,
-    engine: Result<Arc<dyn Engine>, String>,
+    deployments: Deployments,
     tokenizer: Option<Tokenizer>,
     capabilities: Capabilities,
 }
@@ -85,38 +109,77 @@ impl std::fmt::Debug for ModelHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ModelHandle")
             .field("name", &self.name)
-            .field("engine", &self.settings.engine)
-            .field("available", &self.engine.is_ok())
+            .field("deployments", &self.deployments)
             .finish()
     }
 }
 
 impl ModelHandle {
-    /// A handle over an engine (or the reason there is none).
+    /// A handle over one engine (or the reason there is none): one primary deployment.
     pub fn new(
         name: &str,
         settings: ModelSettings,
         engine: Result<Arc<dyn Engine>, String>,
     ) -> Self {
-        let files = model_dir(&settings.repo);
-        let tokenizer = files
-            .as_ref()
+        let resolved = ResolvedDeployment {
+            name: settings.engine.as_str().to_owned(),
+            role: settings::Role::Primary,
+            settings: settings.clone(),
+        };
+        let only = Deployment::new(name, resolved, engine, None);
+        Self::with_deployments(name, settings, vec![Arc::new(only)])
+    }
+
+    /// A handle over its deployments, the first primary's capabilities being the model's.
+    pub fn with_deployments(
+        name: &str,
+        settings: ModelSettings,
+        deployments: Vec<Arc<Deployment>>,
+    ) -> Self {
+        let tokenizer = model_dir(&settings.repo)
             .map(|dir| dir.join("tokenizer.json"))
             .filter(|p| p.is_file())
             .and_then(|p| Tokenizer::from_file(p).ok());
-        let pass_through = settings.engine != EngineKind::Mlx;
-        let capabilities = Capabilities::detect(
-            &settings.capabilities,
-            &TemplateFacts::read(files.as_deref()),
-            pass_through,
-        );
+        let capabilities = deployments
+            .iter()
+            .find(|d| d.role() == settings::Role::Primary)
+            .map(|d| *d.capabilities())
+            .unwrap_or_else(|| {
+                Capabilities::detect(
+                    &settings.capabilities,
+                    &TemplateFacts::read(model_dir(&settings.repo).as_deref()),
+                    settings.engine != EngineKind::Mlx,
+                )
+            });
+        let deployments = Deployments::new(deployments, settings.overflow.clone());
         Self {
             name: name.to_owned(),
             settings,
-            engine,
+            deployments,
             tokenizer,
             capabilities,
         }
+    }
+
+    /// Its deployments' states and the latest decisions among them.
+    pub fn deployments(&self) -> ModelDeployments {
+        let window = self.deployments.window();
+        ModelDeployments {
+            model: self.name.clone(),
+            deployments: self.deployments.iter().map(|d| d.status(window)).collect(),
+            decisions: self.deployments.decisions(),
+        }
+    }
+
+    /// Its deployments.
+    pub fn deployment_list(&self) -> impl Iterator<Item = &Arc<Deployment>> {
+        self.deployments.iter()
+    }
+
+    fn primary(&self) -> Option<&Arc<Deployment>> {
+        self.deployments
+            .iter()
+            .find(|d| d.role() == settings::Role::Primary)
     }
 
     /// What the model can take beyond plain chat.
@@ -134,45 +197,44 @@ impl ModelHandle {
         &self.settings
     }
 
-    /// Whether an engine exists to serve requests.
+    /// Whether some deployment has an engine to serve requests.
     pub fn is_available(&self) -> bool {
-        self.engine.is_ok()
+        self.deployments.iter().any(|d| d.engine().is_ok())
     }
 
-    /// State for reports.
+    /// The engine kinds of its deployments that have an engine.
+    pub fn engines(&self) -> impl Iterator<Item = EngineKind> + '_ {
+        self.deployments
+            .iter()
+            .filter(|d| d.engine().is_ok())
+            .map(|d| d.settings().engine)
+    }
+
+    /// State for reports: the first primary's engine, and every deployment's word.
     pub fn status(&self) -> ModelStatus {
-        let (available, load_state, detail) = match &self.engine {
-            Ok(engine) => (
-                true,
-                Some(engine.load_state()),
-                match self.settings.engine {
-                    EngineKind::Openai => format!(
-                        "served by {}",
-                        crate::secret::strip_url_credentials(
-                            self.settings.base_url.as_deref().unwrap_or("?")
-                        )
-                    ),
-                    EngineKind::HostedAi => "served on a hosted·ai pool (GET /v2/pools)".into(),
-                    _ => format!("weights from {}", self.settings.repo),
-                },
-            ),
-            Err(why) => (false, None, why.clone()),
+        let window = self.deployments.window();
+        let statuses: Vec<DeploymentStatus> =
+            self.deployments.iter().map(|d| d.status(window)).collect();
+        let primary = self.primary().map(|p| p.status(window));
+        let detail = match statuses.as_slice() {
+            [only] => only.detail.clone(),
+            all => all
+                .iter()
+                .map(|d| format!("{} ({}): {}", d.name, d.role, d.detail))
+                .collect::<Vec<_>>()
+                .join("; "),
         };
         ModelStatus {
             name: self.name.clone(),
             tier: self.settings.tier,
-            engine: self.settings.engine.as_str(),
-            available,
-            load_state,
+            engine: primary
+                .as_ref()
+                .map_or(self.settings.engine.as_str(), |p| p.engine),
+            available: self.is_available(),
+            load_state: primary.and_then(|p| p.load_state),
             detail,
             capabilities: self.capabilities,
         }
-    }
-
-    fn engine(&self) -> Result<&Arc<dyn Engine>, EngineError> {
-        self.engine.as_ref().map_err(|why| {
-            EngineError::Unavailable(format!("model {:?} cannot serve: {why}", self.name))
-        })
     }
 
     /// Prompt tokens by the model's own tokenizer, when its `tokenizer.json` is at hand.
@@ -232,23 +294,39 @@ impl ModelHandle {
 
     /// Generates a whole reply, recording the model metrics.
     pub async fn generate(&self, request: GenerationRequest) -> Result<Generation, EngineError> {
+        self.generate_on(request, &any_engine).await
+    }
+
+    /// Generates a whole reply on a deployment whose engine `allow` accepts.
+    pub async fn generate_on(
+        &self,
+        request: GenerationRequest,
+        allow: &(dyn Fn(EngineKind) -> bool + Sync),
+    ) -> Result<Generation, EngineError> {
         let started = Instant::now();
-        let generation = self.engine()?.generate(request).await;
+        let demand = Demand::of(&request, allow);
+        let generation = self.deployments.generate(request, &demand).await;
         engine_time::add(started.elapsed());
         let generation = generation?;
         record(&self.name, started.elapsed(), &generation.usage);
         Ok(generation)
     }
 
-    /// Passes an OpenAI request of `endpoint` to the model's engine as it is
-    /// (only upstream engines serve one).
+    /// Passes an OpenAI request of `endpoint` to a deployment that serves it
+    /// as it is (only upstream engines do).
     pub async fn forward(
         &self,
         endpoint: crate::engine::Endpoint,
         body: serde_json::Value,
     ) -> Result<crate::engine::Forwarded, EngineError> {
         let started = Instant::now();
-        let forwarded = self.engine()?.forward(endpoint, body).await;
+        let demand = Demand {
+            prompt_tokens: None,
+            needs: Vec::new(),
+            forward: Some(endpoint),
+            allow: &any_engine,
+        };
+        let forwarded = self.deployments.forward(endpoint, body, &demand).await;
         engine_time::add(started.elapsed());
         forwarded
     }
@@ -257,7 +335,8 @@ impl ModelHandle {
     pub async fn stream(&self, request: GenerationRequest) -> Result<ChunkStream, EngineError> {
         let started = Instant::now();
         let name = self.name.clone();
-        let stream = self.engine()?.stream(request).await;
+        let demand = Demand::of(&request, &any_engine);
+        let stream = self.deployments.stream(request, &demand).await;
         // Until the stream is open, and then until its first item (a caller
         // that awaits it before answering counts it too; later chunks flow
         // to the client on their own, outside any request's measure).
@@ -300,7 +379,7 @@ fn record(model: &str, elapsed: Duration, usage: &Usage) {
 /// the local cache (`$HF_HUB_CACHE`, `$HF_HOME/hub`, or
 /// `~/.cache/huggingface/hub`) that holds `tokenizer.json`. Nothing is ever
 /// downloaded.
-fn model_dir(repo: &str) -> Option<PathBuf> {
+pub(crate) fn model_dir(repo: &str) -> Option<PathBuf> {
     if repo.is_empty() {
         return None;
     }
@@ -356,11 +435,28 @@ impl Registry {
             .0
             .iter()
             .map(|(name, s)| {
-                let handle = ModelHandle::new(name, s.clone(), build_engine(name, s, hosted));
+                // Listed deployments fall back among themselves; the single
+                // engine of a model without a list keeps hosted·ai's native fallback.
+                let native_fallback = s.deployments.is_empty();
+                let resolved = s.resolved_deployments();
+                let health = (resolved.len() > 1).then_some(&s.health);
+                let deployments = resolved
+                    .into_iter()
+                    .map(|d| {
+                        let engine = build_engine(name, &d.settings, hosted, native_fallback);
+                        Arc::new(Deployment::new(name, d, engine, health))
+                    })
+                    .collect();
+                let handle = ModelHandle::with_deployments(name, s.clone(), deployments);
                 (name.clone(), Arc::new(handle))
             })
             .collect();
         Self { models }
+    }
+
+    /// Every model's deployments and latest decisions.
+    pub fn deployments(&self) -> Vec<ModelDeployments> {
+        self.models.values().map(|m| m.deployments()).collect()
     }
 
     /// The model called `name`.
@@ -411,6 +507,7 @@ fn build_engine(
     name: &str,
     s: &ModelSettings,
     hosted: Option<&Arc<crate::hosted_ai::PoolManager>>,
+    native_fallback: bool,
 ) -> Result<Arc<dyn Engine>, String> {
     match s.engine {
         EngineKind::Openai => openai_engine(name, s),
@@ -422,7 +519,8 @@ fn build_engine(
             })?;
             // The native fallback: the model's own OpenAI-compatible server when
             // it names one, else its weights through MLX.
-            let fallback = (manager.settings().fallback == crate::Fallback::Native)
+            let fallback = (native_fallback
+                && manager.settings().fallback == crate::Fallback::Native)
                 .then(|| {
                     if s.base_url.is_some() {
                         openai_engine(name, s)
@@ -443,24 +541,20 @@ fn build_engine(
 }
 
 fn openai_engine(name: &str, s: &ModelSettings) -> Result<Arc<dyn Engine>, String> {
-    {
-        {
-            let base_url = s
-                .base_url
-                .clone()
-                .ok_or_else(|| format!("models.{name}.base_url is not set"))?;
-            let engine = OpenAiEngine::new(OpenAiConfig {
-                base_url,
-                api_key: s.api_key.clone(),
-                served_model: s.served_model.clone(),
-                connect_timeout: Duration::from_secs(s.connect_timeout_secs),
-                read_timeout: Duration::from_secs(s.read_timeout_secs),
-                max_attempts: 3,
-            })
-            .map_err(|e| e.to_string())?;
-            Ok(Arc::new(engine))
-        }
-    }
+    let base_url = s
+        .base_url
+        .clone()
+        .ok_or_else(|| format!("models.{name}.base_url is not set"))?;
+    let engine = OpenAiEngine::new(OpenAiConfig {
+        base_url,
+        api_key: s.api_key.clone(),
+        served_model: s.served_model.clone(),
+        connect_timeout: Duration::from_secs(s.connect_timeout_secs),
+        read_timeout: Duration::from_secs(s.read_timeout_secs),
+        max_attempts: 3,
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(Arc::new(engine))
 }
 
 #[cfg(not(feature = "pymlx"))]

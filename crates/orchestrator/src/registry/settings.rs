@@ -89,6 +89,126 @@ pub struct ModelSettings {
     /// What the model can take beyond plain chat; unset entries are detected
     /// from its chat template and engine (see [`crate::capability`]).
     pub capabilities: crate::capability::CapabilitySettings,
+    /// Engines that serve this model, each with a role; empty means one
+    /// primary deployment on the model's own `engine` settings.
+    pub deployments: Vec<DeploymentSettings>,
+    /// When new requests leave the primary for an overflow deployment.
+    pub overflow: OverflowSettings,
+    /// Circuit breaking of each deployment.
+    pub health: HealthSettings,
+}
+
+/// What a deployment is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Takes requests first; several primaries share the load.
+    #[default]
+    Primary,
+    /// Takes new requests while the primaries are loaded past `overflow`'s triggers.
+    Overflow,
+    /// Takes a request only when the deployment chosen for it failed before answering.
+    Fallback,
+}
+
+impl Role {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Overflow => "overflow",
+            Role::Fallback => "fallback",
+        }
+    }
+}
+
+/// One engine serving a model (`models.NAME.deployments[i]`); unset fields
+/// take the model's own value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeploymentSettings {
+    /// Name, unique within the model; defaults to the engine's name (with
+    /// `-2`, `-3`… when several share it).
+    pub name: Option<String>,
+    /// What the deployment is for.
+    pub role: Role,
+    /// Engine that runs it.
+    pub engine: Option<EngineKind>,
+    /// Hugging Face repository id or local directory (`mlx`).
+    pub repo: Option<String>,
+    /// API root including `/v1` (`openai`).
+    pub base_url: Option<String>,
+    /// Bearer token (`openai`).
+    pub api_key: Option<Secret>,
+    /// `model` sent upstream (`openai`).
+    pub served_model: Option<String>,
+    /// Largest prompt plus completion this deployment takes.
+    pub context_limit: Option<u32>,
+    /// Seconds to open a connection (`openai`).
+    pub connect_timeout_secs: Option<u64>,
+    /// Seconds to wait between bytes of an answer (`openai`, `hosted_ai`).
+    pub read_timeout_secs: Option<u64>,
+    /// What this deployment can take; unset entries are detected.
+    pub capabilities: Option<crate::capability::CapabilitySettings>,
+}
+
+/// When requests go to a model's overflow deployments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OverflowSettings {
+    /// New requests overflow while a primary has more than this many waiting
+    /// (its engine's queue, or its outstanding requests where the engine has no queue).
+    pub queue_depth: u32,
+    /// A `hosted_ai` overflow subscribes once a primary has this many
+    /// waiting, so that capacity is ready when the overflow starts.
+    pub prewarm_queue_depth: u32,
+    /// New requests overflow while a primary's mean time to first token over
+    /// `window_secs` exceeds this; unset: time to first token is not a trigger.
+    pub ttft_ms: Option<u64>,
+    /// The window of `ttft_ms`, in seconds.
+    pub window_secs: u64,
+}
+
+impl Default for OverflowSettings {
+    fn default() -> Self {
+        Self {
+            queue_depth: 4,
+            prewarm_queue_depth: 2,
+            ttft_ms: None,
+            window_secs: 30,
+        }
+    }
+}
+
+/// Circuit breaking of each of a model's deployments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthSettings {
+    /// Consecutive failures that open a deployment's breaker (eject it).
+    pub failure_threshold: u32,
+    /// Seconds an open breaker keeps its deployment out; then one request
+    /// tries it (half-open) and its outcome closes or reopens the breaker.
+    pub cooldown_secs: u64,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 3,
+            cooldown_secs: 30,
+        }
+    }
+}
+
+/// A deployment as configured, with the model's settings it inherits filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedDeployment {
+    /// Name, unique within the model.
+    pub name: String,
+    /// What it is for.
+    pub role: Role,
+    /// The model's settings with the deployment's own in place.
+    pub settings: ModelSettings,
 }
 
 impl Default for ModelSettings {
@@ -110,6 +230,9 @@ impl Default for ModelSettings {
             connect_timeout_secs: 5,
             read_timeout_secs: 120,
             capabilities: crate::capability::CapabilitySettings::default(),
+            deployments: Vec::new(),
+            overflow: OverflowSettings::default(),
+            health: HealthSettings::default(),
         }
     }
 }
@@ -120,8 +243,144 @@ impl ModelSettings {
         self.resident.unwrap_or(self.tier == Some(Tier::Small))
     }
 
+    /// The deployments that serve the model: the configured ones with what
+    /// they leave unset taken from the model, or one primary on the model's
+    /// own engine.
+    pub fn resolved_deployments(&self) -> Vec<ResolvedDeployment> {
+        if self.deployments.is_empty() {
+            return vec![ResolvedDeployment {
+                name: self.engine.as_str().to_owned(),
+                role: Role::Primary,
+                settings: self.clone(),
+            }];
+        }
+        let mut taken: Vec<String> = Vec::new();
+        self.deployments
+            .iter()
+            .map(|d| {
+                let engine = d.engine.unwrap_or(self.engine);
+                let name = d.name.clone().unwrap_or_else(|| {
+                    let base = engine.as_str();
+                    (1..)
+                        .map(|i| {
+                            if i == 1 {
+                                base.to_owned()
+                            } else {
+                                format!("{base}-{i}")
+                            }
+                        })
+                        .find(|n| !taken.contains(n))
+                        .unwrap_or_else(|| base.to_owned())
+                });
+                taken.push(name.clone());
+                let mut settings = ModelSettings {
+                    engine,
+                    deployments: Vec::new(),
+                    ..self.clone()
+                };
+                let inherit = |own: &Option<String>, model: &Option<String>| {
+                    own.clone().or_else(|| model.clone())
+                };
+                settings.repo = d.repo.clone().unwrap_or_else(|| self.repo.clone());
+                settings.base_url = inherit(&d.base_url, &self.base_url);
+                settings.served_model = inherit(&d.served_model, &self.served_model);
+                settings.api_key = d.api_key.clone().or_else(|| self.api_key.clone());
+                settings.context_limit = d.context_limit.unwrap_or(self.context_limit);
+                settings.max_new_tokens = self.max_new_tokens.min(settings.context_limit);
+                settings.connect_timeout_secs =
+                    d.connect_timeout_secs.unwrap_or(self.connect_timeout_secs);
+                settings.read_timeout_secs = d.read_timeout_secs.unwrap_or(self.read_timeout_secs);
+                settings.capabilities = d.capabilities.unwrap_or(self.capabilities);
+                ResolvedDeployment {
+                    name,
+                    role: d.role,
+                    settings,
+                }
+            })
+            .collect()
+    }
+
     /// Checks ranges; `prefix` is the key path of this model (`models.gemma`).
     pub fn validate(&self, prefix: &str) -> Result<(), InvalidSetting> {
+        let key = |field: &str| format!("{prefix}.{field}");
+        if self.deployments.is_empty() {
+            self.validate_engine(prefix)?;
+        } else {
+            self.validate_deployments(prefix)?;
+        }
+        let o = &self.overflow;
+        if o.prewarm_queue_depth > o.queue_depth {
+            return Err(InvalidSetting::new(
+                key("overflow.prewarm_queue_depth"),
+                format!(
+                    "{} is above overflow.queue_depth ({}): capacity is pre-warmed before the \
+                     overflow starts, not after",
+                    o.prewarm_queue_depth, o.queue_depth
+                ),
+            ));
+        }
+        if !(1..=3_600).contains(&o.window_secs) {
+            return Err(InvalidSetting::new(
+                key("overflow.window_secs"),
+                format!("{} is out of range 1..=3600", o.window_secs),
+            ));
+        }
+        if o.ttft_ms == Some(0) {
+            return Err(InvalidSetting::new(
+                key("overflow.ttft_ms"),
+                "0 would overflow every request; leave it unset to not use time to first token",
+            ));
+        }
+        if !(1..=1_000).contains(&self.health.failure_threshold) {
+            return Err(InvalidSetting::new(
+                key("health.failure_threshold"),
+                format!("{} is out of range 1..=1000", self.health.failure_threshold),
+            ));
+        }
+        if !(1..=86_400).contains(&self.health.cooldown_secs) {
+            return Err(InvalidSetting::new(
+                key("health.cooldown_secs"),
+                format!("{} is out of range 1..=86400", self.health.cooldown_secs),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_deployments(&self, prefix: &str) -> Result<(), InvalidSetting> {
+        let resolved = self.resolved_deployments();
+        if !resolved.iter().any(|d| d.role == Role::Primary) {
+            return Err(InvalidSetting::new(
+                format!("{prefix}.deployments"),
+                "at least one deployment needs role primary",
+            ));
+        }
+        for (i, d) in resolved.iter().enumerate() {
+            let at = format!("{prefix}.deployments.{i}");
+            if d.name.is_empty()
+                || !d
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                return Err(InvalidSetting::new(
+                    format!("{at}.name"),
+                    format!("{:?} is not a name of letters, digits, -, _ and .", d.name),
+                ));
+            }
+            if resolved[..i].iter().any(|o| o.name == d.name) {
+                return Err(InvalidSetting::new(
+                    format!("{at}.name"),
+                    format!("{:?} names two deployments of this model", d.name),
+                ));
+            }
+            d.settings.validate_engine(&at)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the settings of the engine itself; `prefix` is the key path of
+    /// the model or of one of its deployments.
+    fn validate_engine(&self, prefix: &str) -> Result<(), InvalidSetting> {
         let key = |field: &str| format!("{prefix}.{field}");
         if self.repo.trim().is_empty() {
             return Err(InvalidSetting::new(

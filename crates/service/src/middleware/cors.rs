@@ -17,6 +17,10 @@ pub fn cors(service: &ServiceSettings) -> Option<CorsLayer> {
             .allow_origin(origins)
             .allow_methods(Any)
             .allow_headers(Any)
-            .expose_headers([REQUEST_ID]),
+            .expose_headers([
+                REQUEST_ID,
+                super::metrics::OVERHEAD_HEADER,
+                super::metrics::DEPLOYMENT_HEADER,
+            ]),
     )
 }

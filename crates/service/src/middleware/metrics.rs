@@ -30,8 +30,12 @@ const INFERENCE_ROUTES: &[&str] = &[
 /// `x-litellm-overhead-duration-ms`): to the headers, less engine time.
 pub const OVERHEAD_HEADER: HeaderName = HeaderName::from_static("x-harpoon-overhead-ms");
 
+/// The deployment (`model/name`) that served an inference request.
+pub const DEPLOYMENT_HEADER: HeaderName = HeaderName::from_static("x-harpoon-deployment");
+
 /// Middleware recording [`REQUESTS_TOTAL`] and [`REQUEST_DURATION`], and on
-/// inference routes the gateway's overhead ([`GATEWAY_OVERHEAD`], [`OVERHEAD_HEADER`]).
+/// inference routes the gateway's overhead ([`GATEWAY_OVERHEAD`], [`OVERHEAD_HEADER`])
+/// and the deployment that served it ([`DEPLOYMENT_HEADER`]).
 pub async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request
@@ -41,7 +45,13 @@ pub async fn record_metrics(request: Request, next: Next) -> Response {
     let method = method_label(request.method());
     let response = if INFERENCE_ROUTES.contains(&route.as_str()) {
         let (mut response, engine) = engine_time::measured(next.run(request)).await;
-        let overhead = started.elapsed().saturating_sub(engine);
+        let overhead = started.elapsed().saturating_sub(engine.time);
+        if let Some(value) = engine
+            .deployment
+            .and_then(|d| HeaderValue::from_str(&d).ok())
+        {
+            response.headers_mut().insert(DEPLOYMENT_HEADER, value);
+        }
         metrics::histogram!(GATEWAY_OVERHEAD, "route" => route.clone())
             .record(overhead.as_secs_f64());
         if let Ok(value) = HeaderValue::from_str(&format!("{:.3}", overhead.as_secs_f64() * 1e3)) {

@@ -49,6 +49,16 @@ impl Deployment {
     }
 }
 
+/// The engines that can serve `model` now, in words.
+fn engines_of(model: &orchestrator::registry::ModelHandle) -> String {
+    let engines: Vec<&str> = model.engines().map(EngineKind::as_str).collect();
+    match engines.as_slice() {
+        [] => "no engine that can serve".to_owned(),
+        [one] => format!("the {one} engine"),
+        many => format!("the engines {}", many.join(", ")),
+    }
+}
+
 /// A code fragment given as context; without a `body`, the request's text is its body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -191,16 +201,16 @@ async fn answer(
     };
     let routing = Routing::decide(&state.selector, "", &request.text, false)?;
     ledger.routed(&routing);
-    let engine = routing.model.settings().engine;
-    if !request.deployment.allows(engine) {
+    let deployment = request.deployment;
+    if !routing.model.engines().any(|e| deployment.allows(e)) {
         return Err(ApiError::new(
             ErrorCode::EngineUnavailable,
             format!(
-                "deployment {} cannot serve this prompt: the {} tier's model {:?} runs on the {} engine",
-                request.deployment.as_str(),
+                "deployment {} cannot serve this prompt: the {} tier's model {:?} runs on {}",
+                deployment.as_str(),
                 routing.tier().map_or("routed", orchestrator::Tier::as_str),
                 routing.model.name(),
-                engine.as_str()
+                engines_of(&routing.model)
             ),
         ));
     }
@@ -213,7 +223,10 @@ async fn answer(
             },
         )
         .await?;
-    let done = routing.model.generate(generation).await?;
+    let done = routing
+        .model
+        .generate_on(generation, &move |e| deployment.allows(e))
+        .await?;
     ledger.finished_because(done.finish_reason);
     let c = routing
         .classification
