@@ -509,6 +509,7 @@ async fn openapi_documents_every_route_and_the_error_shape() {
             "/v2/covenant/{id}",
             "/v2/covenant/{id}/harmony",
             "/v2/covenants",
+            "/v2/deployments",
             "/v2/fragments",
             "/v2/pools",
             "/v2/process",

@@ -882,3 +882,123 @@ async fn the_grafana_dashboard_queries_only_what_metrics_exports() {
     stop(service).await;
     wait_released(&emu).await;
 }
+
+/// Requests to `model` sent together: each one's status and serving deployment.
+async fn together(service: &Service, model: &str, n: usize) -> Vec<(u16, String)> {
+    let client = http();
+    let url = service.url("/v1/chat/completions");
+    let sent = (0..n).map(|i| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let body = json!({"model": model, "max_tokens": 24, "temperature": 0,
+                "messages": [{"role": "user", "content": format!("Write a line of a poem, number {i}.")}]});
+            let r = client.post(url).json(&body).send().await.unwrap();
+            let served = r
+                .headers()
+                .get("x-harpoon-deployment")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            (r.status().as_u16(), served)
+        }
+    });
+    futures_util::future::join_all(sent).await
+}
+
+async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A model served by an OpenAI-compatible server (a real `mlx_lm.server`)
+/// with a hosted·ai pool as its overflow: no subscription while its load is
+/// low, one as soon as the primary's queue reaches the pre-warm depth,
+/// released when idle, and none left after shutdown.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hosted_ai_overflow_subscribes_at_the_prewarm_depth_and_releases_when_idle() {
+    let emu = emulator(vec![pool(1, 1, 1.0, 1.0)]).await;
+    let upstream = MlxServer::shared().unwrap().addr;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let model = repo_root().join("target/test-models/qwen3");
+    std::fs::write(
+        &config,
+        format!(
+            "models:\n  qwen:\n    repo: {model}\n    tier: large\n    context_limit: 2048\n    max_new_tokens: 24\n    \
+             deployments:\n      - {{name: local, role: primary, engine: openai, base_url: \"http://{upstream}/v1\"}}\n      \
+             - {{name: rented, role: overflow, engine: hosted_ai}}\n    \
+             overflow: {{queue_depth: 4, prewarm_queue_depth: 2}}\n",
+            model = model.display()
+        ),
+    )
+    .unwrap();
+    let mut extra = vec![
+        ("HARPOON_CONFIG", config.display().to_string()),
+        ("HARPOON__HOSTED_AI__IDLE_RELEASE_SECS", "2".to_owned()),
+    ];
+    // The gemma tier of `env` stays on hosted·ai; only qwen has deployments.
+    let mut vars = env(&emu, &[]);
+    vars.retain(|(k, _)| !k.starts_with("HARPOON__MODELS__QWEN__"));
+    vars.append(&mut extra);
+    let service = start(&vars);
+
+    // Low load: one request at a time never reaches the pre-warm depth.
+    for _ in 0..3 {
+        let served = together(&service, "qwen", 1).await;
+        assert_eq!(served, [(200, "qwen/local".to_owned())]);
+    }
+    assert_eq!(
+        emu.live_subscriptions(),
+        0,
+        "no subscription while load is low"
+    );
+    assert_eq!(emu.calls("subscribe"), 0);
+
+    // Four at once: the primary's queue reaches the pre-warm depth (2) but
+    // not past the overflow trigger (4), so every one is served by the
+    // primary, and the subscription starts for the requests to come.
+    let served = together(&service, "qwen", 4).await;
+    assert!(
+        served.iter().all(|(s, d)| *s == 200 && d == "qwen/local"),
+        "{served:?}"
+    );
+    wait_for("a pre-warmed subscription", Duration::from_secs(20), || {
+        emu.live_subscriptions() == 1
+    })
+    .await;
+    let listed: Value = http()
+        .get(service.url("/v2/deployments"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let qwen = listed["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "qwen")
+        .unwrap();
+    assert_eq!(qwen["deployments"][1]["engine"], "hosted_ai");
+
+    // Idle: released after idle_release_secs, as any subscription.
+    wait_for("the idle release", Duration::from_secs(20), || {
+        emu.live_subscriptions() == 0
+    })
+    .await;
+
+    // Warmed again, then shut down: nothing is left subscribed.
+    let served = together(&service, "qwen", 12).await;
+    assert!(served.iter().all(|(s, _)| *s == 200), "{served:?}");
+    wait_for("a second pre-warm", Duration::from_secs(20), || {
+        emu.live_subscriptions() == 1
+    })
+    .await;
+    stop(service).await;
+    wait_released(&emu).await;
+    assert_eq!(emu.live_subscriptions(), 0, "none leaked at shutdown");
+}

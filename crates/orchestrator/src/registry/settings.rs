@@ -571,4 +571,62 @@ mod tests {
             Some("qwen")
         );
     }
+
+    #[test]
+    fn deployments_inherit_the_model_and_are_checked_by_their_own_keys() {
+        let deployment = |name: Option<&str>, role, engine| DeploymentSettings {
+            name: name.map(str::to_owned),
+            role,
+            engine: Some(engine),
+            ..DeploymentSettings::default()
+        };
+        let mut m = ModelSettings {
+            repo: "x".into(),
+            base_url: Some("http://127.0.0.1:9/v1".into()),
+            deployments: vec![
+                deployment(None, Role::Primary, EngineKind::Mlx),
+                deployment(None, Role::Overflow, EngineKind::Openai),
+                DeploymentSettings {
+                    context_limit: Some(100),
+                    ..deployment(None, Role::Fallback, EngineKind::Openai)
+                },
+            ],
+            ..ModelSettings::default()
+        };
+        m.validate("models.x").unwrap();
+        let resolved = m.resolved_deployments();
+        let names: Vec<&str> = resolved.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["mlx", "openai", "openai-2"]);
+        assert_eq!(resolved[1].settings.base_url, m.base_url, "inherited");
+        assert_eq!(resolved[2].settings.context_limit, 100);
+        assert_eq!(
+            resolved[2].settings.max_new_tokens, 100,
+            "cut to its context"
+        );
+
+        m.deployments[0].role = Role::Fallback;
+        assert_eq!(
+            m.validate("models.x").unwrap_err().key,
+            "models.x.deployments"
+        );
+        m.deployments[0] = deployment(Some("twin"), Role::Primary, EngineKind::Mlx);
+        m.deployments[1].name = Some("twin".into());
+        assert_eq!(
+            m.validate("models.x").unwrap_err().key,
+            "models.x.deployments.1.name"
+        );
+        m.deployments[1].name = None;
+        m.deployments[1].base_url = Some("ftp://nope".into());
+        m.base_url = None;
+        assert_eq!(
+            m.validate("models.x").unwrap_err().key,
+            "models.x.deployments.1.base_url"
+        );
+        m.deployments.clear();
+        m.overflow.prewarm_queue_depth = m.overflow.queue_depth + 1;
+        assert_eq!(
+            m.validate("models.x").unwrap_err().key,
+            "models.x.overflow.prewarm_queue_depth"
+        );
+    }
 }
