@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 IMAGE ?= harpoon:latest
 
-.PHONY: run run-light build FORCE test setup lint unit pg mlx e2e mcp fuzz router-check router python-fusion bench bench-router bench-health bench-gateway bench-tokens bench-fusion bench-hosted docker clean
+.PHONY: run run-light build FORCE test setup lint unit pg mlx e2e mcp fuzz router-check router python-fusion bench bench-router bench-health bench-gateway bench-tokens bench-deployments bench-fusion bench-hosted docker clean
 
 # Offline Hugging Face settings for everything that touches mlx-lm.
 HF_ENV := HF_HUB_OFFLINE=1 HF_HUB_CACHE=$(CURDIR)/target/hf-cache
@@ -104,7 +104,7 @@ router:
 	$(CARGO) run --release --locked -p orchestrator --bin train-router -- $(ROUTER_DATA) $(ROUTER_EVAL)
 
 ## Benchmarks; figures go to docs/performance.md with the command behind each.
-bench: bench-router bench-health bench-gateway bench-tokens bench-fusion bench-hosted
+bench: bench-router bench-health bench-gateway bench-tokens bench-deployments bench-fusion bench-hosted
 
 ## The router's classification, and preparing a prompt (its tokenizing) by size (after `make setup`).
 bench-router:
@@ -127,6 +127,11 @@ bench-gateway:
 ## JSON schema (constrained decoding's cost), interleaved (after `make setup`).
 bench-tokens: $(PYMLX_BIN)
 	$(HF_ENV) .venv/bin/python scripts/bench-tokens.py --binary $(PYMLX_BIN) --rounds 7 --max-tokens 200
+
+## A burst on one model: the in-process primary alone against the same with an `mlx_lm.server`
+## overflow, interleaved (p50/p99 latency, throughput, the overflow's share).
+bench-deployments: $(PYMLX_BIN)
+	$(HF_ENV) .venv/bin/python scripts/bench-deployments.py --binary $(PYMLX_BIN) --rounds 6 --burst 12 --max-tokens 48
 
 ## Fusion: criterion, then the Rust sources under ~/.cargo/registry/src scored on 1 and 2 threads.
 bench-fusion:
