@@ -162,6 +162,12 @@ const CATALOGUE: &[(&str, Kind, Option<metrics::Unit>, &str)] = {
             "Requests waiting in each deployment's queue (for an upstream, those outstanding on it)",
         ),
         (
+            deployment::RECENT_TTFT,
+            Gauge,
+            Some(Seconds),
+            "Each deployment's mean time to first token over its model's overflow window (the overflow trigger's measure)",
+        ),
+        (
             deployment::BREAKER_OPEN,
             Gauge,
             None,
@@ -404,6 +410,9 @@ pub fn sample(registry: &registry::Registry) {
             } else {
                 0.0
             });
+            if let Some(ttft) = d.recent_ttft(model.overflow_window(), now) {
+                metrics::gauge!(deployment::RECENT_TTFT, &labels).set(ttft.as_secs_f64());
+            }
         }
     }
     if let Some(bytes) = resident_bytes() {

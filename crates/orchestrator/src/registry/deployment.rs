@@ -327,5 +327,7 @@ pub const FAILURES_TOTAL: &str = "harpoon_deployment_failures_total";
 pub const IN_FLIGHT: &str = "harpoon_deployment_in_flight";
 /// Gauge of requests waiting in each deployment's queue.
 pub const QUEUED: &str = "harpoon_deployment_queued";
+/// Gauge of each deployment's mean time to first token over its model's overflow window, in seconds.
+pub const RECENT_TTFT: &str = "harpoon_deployment_recent_ttft_seconds";
 /// Gauge: 1 while a deployment's breaker keeps it out, else 0.
 pub const BREAKER_OPEN: &str = "harpoon_deployment_breaker_open";

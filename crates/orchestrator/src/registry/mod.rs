@@ -176,6 +176,11 @@ impl ModelHandle {
         self.deployments.iter()
     }
 
+    /// The window over which its deployments' recent time to first token is taken.
+    pub fn overflow_window(&self) -> Duration {
+        self.deployments.window()
+    }
+
     fn primary(&self) -> Option<&Arc<Deployment>> {
         self.deployments
             .iter()
