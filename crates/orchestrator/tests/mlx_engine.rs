@@ -181,6 +181,38 @@ async fn concurrent_requests_are_queued_not_interleaved() {
     }
 }
 
+/// What the deployments' overflow trigger reads: the worker's real queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_reports_its_queue_and_the_request_it_runs() {
+    use orchestrator::engine::EngineLoad;
+    let engine = MlxEngine::new("qwen3", &settings("qwen3", true, 600)).unwrap();
+    assert_eq!(engine.load(), Some(EngineLoad::default()));
+    // Three streams nobody reads: the first runs (until its channel is
+    // full), the other two wait their turn.
+    let mut streams = Vec::new();
+    for seed in 0..3 {
+        streams.push(engine.stream(request(400, 1.0, Some(seed))).await.unwrap());
+    }
+    let expected = Some(EngineLoad {
+        queued: 2,
+        running: 1,
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while engine.load() != expected {
+        assert!(Instant::now() < deadline, "{:?}", engine.load());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Read one to its end: it leaves, the next runs.
+    let first: Vec<_> = streams.remove(0).collect().await;
+    assert!(matches!(first.last(), Some(Ok(Chunk::Done { .. }))));
+    drop(streams);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while engine.load() != Some(EngineLoad::default()) {
+        assert!(Instant::now() < deadline, "{:?}", engine.load());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_model_is_reported_as_unavailable() {
     let mut s = settings("qwen3", false, 600);
