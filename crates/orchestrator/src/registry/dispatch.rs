@@ -70,6 +70,10 @@ pub struct Decision {
 pub struct Demand<'a> {
     /// Prompt tokens (counted, or estimated); `None` checks no context.
     pub prompt_tokens: Option<u32>,
+    /// The model's own context: the request was checked against it when
+    /// prepared (or, without a tokenizer, is left to the engine to judge),
+    /// so only deployments with less are checked here.
+    pub model_context: u32,
     /// What it asks beyond plain chat.
     pub needs: Vec<Need>,
     /// It is passed through to an upstream's endpoint.
@@ -81,8 +85,13 @@ pub struct Demand<'a> {
 impl<'a> Demand<'a> {
     /// What a chat generation needs: its prompt (counted, or estimated from
     /// its bytes) and the capabilities it asks.
-    pub fn of(request: &GenerationRequest, allow: &'a (dyn Fn(EngineKind) -> bool + Sync)) -> Self {
+    pub fn of(
+        request: &GenerationRequest,
+        model_context: u32,
+        allow: &'a (dyn Fn(EngineKind) -> bool + Sync),
+    ) -> Self {
         Self {
+            model_context,
             prompt_tokens: Some(
                 request
                     .prompt_tokens
@@ -193,6 +202,7 @@ impl Deployments {
             ));
         }
         if let Some(prompt) = demand.prompt_tokens
+            && d.settings().context_limit < demand.model_context
             && prompt >= d.settings().context_limit
         {
             return Some(format!(
@@ -634,7 +644,7 @@ mod tests {
     }
 
     async fn served_by(set: &Deployments, req: GenerationRequest) -> Result<String, EngineError> {
-        let demand = Demand::of(&req, &all);
+        let demand = Demand::of(&req, 4096, &all);
         let ((), report) = crate::registry::engine_time::measured(async {
             let _ = set.generate(req, &demand).await;
         })
@@ -683,7 +693,7 @@ mod tests {
             overflow(4),
         );
         let req = request(600);
-        let demand = Demand::of(&req, &all);
+        let demand = Demand::of(&req, 4096, &all);
         let e = set.generate(req, &demand).await.unwrap_err();
         assert!(
             matches!(e.kind(), EngineError::Connect(_)),
@@ -709,7 +719,7 @@ mod tests {
             overflow(4),
         );
         let req = request(10);
-        let demand = Demand::of(&req, &all);
+        let demand = Demand::of(&req, 4096, &all);
         let items: Vec<_> = set.stream(req, &demand).await.unwrap().collect().await;
         assert!(matches!(items[0], Ok(Chunk::Delta(_))));
         assert!(items[1].is_err(), "the break reaches the caller");

@@ -309,7 +309,7 @@ impl ModelHandle {
         allow: &(dyn Fn(EngineKind) -> bool + Sync),
     ) -> Result<Generation, EngineError> {
         let started = Instant::now();
-        let demand = Demand::of(&request, allow);
+        let demand = Demand::of(&request, self.settings.context_limit, allow);
         let generation = self.deployments.generate(request, &demand).await;
         engine_time::add(started.elapsed());
         let generation = generation?;
@@ -327,6 +327,7 @@ impl ModelHandle {
         let started = Instant::now();
         let demand = Demand {
             prompt_tokens: None,
+            model_context: self.settings.context_limit,
             needs: Vec::new(),
             forward: Some(endpoint),
             allow: &any_engine,
@@ -340,7 +341,7 @@ impl ModelHandle {
     pub async fn stream(&self, request: GenerationRequest) -> Result<ChunkStream, EngineError> {
         let started = Instant::now();
         let name = self.name.clone();
-        let demand = Demand::of(&request, &any_engine);
+        let demand = Demand::of(&request, self.settings.context_limit, &any_engine);
         let stream = self.deployments.stream(request, &demand).await;
         // Until the stream is open, and then until its first item (a caller
         // that awaits it before answering counts it too; later chunks flow
