@@ -129,6 +129,19 @@ def test_a_quiet_request_stays_on_the_primary(running):
     assert decisions[-1]["deployment"] == "gemma/local" and decisions[-1]["kind"] == "primary"
 
 
+def test_a_stream_names_its_deployment_before_its_first_byte(running):
+    base, _, _ = running
+    body = {"model": "gemma", "max_tokens": 8, "stream": True,
+            "messages": [{"role": "user", "content": "Say hi."}]}
+    req = urllib.request.Request(
+        f"{base}/v1/chat/completions", data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=60) as r:
+        assert r.headers.get("x-harpoon-deployment") == "gemma/local"
+        assert r.read().decode().rstrip().endswith("data: [DONE]")
+
+
 def test_a_full_primary_queue_overflows_and_a_killed_overflow_falls_back(running):
     base, port, server = running
     # 1. Load that fills the in-process engine's queue: the overflow takes a share.

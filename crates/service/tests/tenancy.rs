@@ -231,6 +231,16 @@ async fn key_lifecycle_and_the_401_403_paths() {
     );
     let as_admin = api.get(&admin_key, "/v2/pools").await;
     assert_eq!(as_admin.status(), StatusCode::OK, "the admin sees the view");
+    // The deployments view names upstream servers too.
+    let deployments = api.get(&key, "/v2/deployments").await;
+    assert_eq!(
+        code(deployments).await,
+        (StatusCode::FORBIDDEN, "admin_required".into())
+    );
+    let as_admin = api.get(&admin_key, "/v2/deployments").await;
+    assert_eq!(as_admin.status(), StatusCode::OK);
+    let listed: serde_json::Value = as_admin.json().await.unwrap();
+    assert!(listed["models"].as_array().is_some_and(|m| !m.is_empty()));
 
     // Only a hash is stored: the listing shows the prefix, never the key.
     let listed = api

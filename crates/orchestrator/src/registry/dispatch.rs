@@ -746,6 +746,68 @@ mod tests {
         assert!(last.reason.contains("3 waiting"), "{}", last.reason);
     }
 
+    #[tokio::test]
+    async fn a_slow_first_token_on_the_primary_sends_new_requests_to_the_overflow() {
+        let (primary, burst) = (Scripted::new(Script::Answer), Scripted::new(Script::Answer));
+        let list = vec![
+            deployment("local", Role::Primary, 1000, &primary),
+            deployment("burst", Role::Overflow, 1000, &burst),
+        ];
+        let set = Deployments::new(
+            list.clone(),
+            OverflowSettings {
+                ttft_ms: Some(500),
+                ..overflow(100)
+            },
+        );
+        list[0].succeeded(Some(Duration::from_millis(400)));
+        assert_eq!(served_by(&set, request(10)).await.unwrap(), "m/local");
+        // The mean over the window is now over 500 ms.
+        list[0].succeeded(Some(Duration::from_millis(2000)));
+        assert_eq!(served_by(&set, request(10)).await.unwrap(), "m/burst");
+        assert!(
+            set.decisions()
+                .pop()
+                .unwrap()
+                .reason
+                .contains("time to first token")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fallback_without_a_capability_the_request_needs_is_not_eligible() {
+        let (bad, plain) = (Scripted::new(Script::Refuse), Scripted::new(Script::Answer));
+        let no_tools = {
+            let d = deployment("plain", Role::Fallback, 1000, &plain);
+            let mut resolved = ResolvedDeployment {
+                name: "plain".into(),
+                role: Role::Fallback,
+                settings: d.settings().clone(),
+            };
+            resolved.settings.capabilities.tools = Some(false);
+            Arc::new(Deployment::new(
+                "m",
+                resolved,
+                Ok(plain.clone() as Arc<dyn Engine>),
+                Some(&HealthSettings::default()),
+            ))
+        };
+        let set = Deployments::new(
+            vec![deployment("a", Role::Primary, 1000, &bad), no_tools],
+            overflow(4),
+        );
+        let mut req = request(10);
+        req.extra.insert(
+            "tools".into(),
+            serde_json::json!([{"type": "function", "function": {"name": "f", "parameters": {}}}]),
+        );
+        let demand = Demand::of(&req, 4096, &all);
+        assert!(set.generate(req, &demand).await.is_err());
+        assert_eq!(plain.calls(), 0, "a fallback that lacks tools is not tried");
+        // Without tools it takes the request.
+        assert_eq!(served_by(&set, request(10)).await.unwrap(), "m/plain");
+    }
+
     #[test]
     fn two_random_choices_keep_the_load_level() {
         let engines: Vec<_> = (0..4).map(|_| Scripted::new(Script::Answer)).collect();
