@@ -19,6 +19,8 @@ fn row(tenant: &str, model: &str, status: i64, tokens: i64, at: i64) -> UsageRow
         latency_ms: 12.5,
         status,
         created_at: at,
+        ttft_ms: Some(4.0),
+        tokens_per_second: Some(250.0),
     }
 }
 
