@@ -110,6 +110,7 @@ pub fn stacked_bars(
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .max_light_lines(2)
             .x_labels(n.min(12) * 2 + 1)
             .x_label_formatter(&label)
             .y_desc(unit)
@@ -189,6 +190,7 @@ pub fn lines(
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .max_light_lines(2)
             .x_labels(n.min(12) * 2 + 1)
             .x_label_formatter(&label)
             .y_desc(unit)
@@ -261,6 +263,7 @@ pub fn horizontal_bars(
         chart
             .configure_mesh()
             .disable_y_mesh()
+            .max_light_lines(2)
             .y_labels(n * 2 + 1)
             .y_label_formatter(&label)
             .x_desc(unit)
@@ -331,6 +334,12 @@ mod tests {
             values: vec![10.0, 20.0],
         }];
         let svg = lines("Tokens", "tokens", &categories, &series).unwrap();
-        assert_eq!(svg.matches("<polyline").count(), 1, "{svg}");
+        // The first series' colour, #0072B2: one line and its two points.
+        let line = svg
+            .split("<polyline")
+            .filter(|p| p.contains("stroke=\"#0072B2\""))
+            .count();
+        assert_eq!(line, 2, "the line and its legend mark: {svg}");
+        assert_eq!(svg.matches("<circle").count(), 2, "{svg}");
     }
 }
