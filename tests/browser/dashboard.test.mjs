@@ -209,7 +209,6 @@ test("an admin key sees every tenant's requests drawn", async () => {
   assert.match(await page.textContent("#deployments"), /qwen\s*openai\s*large\s*available/);
   await page.screenshot({ path: path.join(SHOTS, "dashboard-admin.png"), fullPage: true });
   if (process.env.DASHBOARD_DOCS_PNG) {
-    await page.setViewportSize({ width: 1180, height: 700 });
     const traffic = await page.$("#traffic");
     await traffic.screenshot({ path: process.env.DASHBOARD_DOCS_PNG, scale: "css" });
   }

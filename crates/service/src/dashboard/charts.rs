@@ -88,12 +88,17 @@ pub fn stacked_bars(
 ) -> Result<String, ChartError> {
     let n = categories.len().max(1);
     let totals: Vec<f64> = (0..n)
-        .map(|c| series.iter().map(|s| s.values.get(c).copied().unwrap_or(0.0)).sum())
+        .map(|c| {
+            series
+                .iter()
+                .map(|s| s.values.get(c).copied().unwrap_or(0.0))
+                .sum()
+        })
         .collect();
     let top = totals.iter().copied().fold(0.0, f64::max).max(1.0) * 1.2;
     draw(SIZE, |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption(caption, font(15))
+            .caption(caption, font(17))
             .margin(8)
             .x_label_area_size(26)
             .y_label_area_size(48)
@@ -114,7 +119,7 @@ pub fn stacked_bars(
             .x_labels(n.min(12) * 2 + 1)
             .x_label_formatter(&label)
             .y_desc(unit)
-            .label_style(font(11))
+            .label_style(font(13))
             .draw()?;
         let mut base = vec![0.0; n];
         for (i, s) in series.iter().enumerate() {
@@ -137,17 +142,21 @@ pub fn stacked_bars(
                 .label(s.name.clone())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled()));
         }
-        let style = font(11)
+        let style = font(13)
             .color(&LABEL)
             .pos(Pos::new(HPos::Center, VPos::Bottom));
-        chart.draw_series(totals.iter().enumerate().filter(|(_, t)| **t > 0.0).map(
-            |(b, t)| Text::new(figure(*t), (b as f64 + 0.5, *t), style.clone()),
-        ))?;
+        chart.draw_series(
+            totals
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| **t > 0.0)
+                .map(|(b, t)| Text::new(figure(*t), (b as f64 + 0.5, *t), style.clone())),
+        )?;
         if !series.is_empty() {
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::UpperLeft)
-                .label_font(font(11))
+                .label_font(font(13))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK.mix(0.3))
                 .draw()?;
@@ -172,7 +181,7 @@ pub fn lines(
         * 1.2;
     draw(SIZE, |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption(caption, font(15))
+            .caption(caption, font(17))
             .margin(8)
             .x_label_area_size(26)
             .y_label_area_size(56)
@@ -194,7 +203,7 @@ pub fn lines(
             .x_labels(n.min(12) * 2 + 1)
             .x_label_formatter(&label)
             .y_desc(unit)
-            .label_style(font(11))
+            .label_style(font(13))
             .draw()?;
         for (i, s) in series.iter().enumerate() {
             let c = colour(i);
@@ -219,7 +228,7 @@ pub fn lines(
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::UpperLeft)
-                .label_font(font(11))
+                .label_font(font(13))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK.mix(0.3))
                 .draw()?;
@@ -243,7 +252,7 @@ pub fn horizontal_bars(
     let height = 60 + 26 * n as u32;
     draw((SIZE.0, height.max(120)), |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption(caption, font(15))
+            .caption(caption, font(17))
             .margin(8)
             .x_label_area_size(24)
             .y_label_area_size(150)
@@ -267,7 +276,7 @@ pub fn horizontal_bars(
             .y_labels(n * 2 + 1)
             .y_label_formatter(&label)
             .x_desc(unit)
-            .label_style(font(11))
+            .label_style(font(13))
             .draw()?;
         let row = |i: usize| (n - 1 - i) as f64;
         chart.draw_series(items.iter().enumerate().map(|(i, (_, v))| {
@@ -276,7 +285,7 @@ pub fn horizontal_bars(
         }))?;
         chart.draw_series(items.iter().enumerate().map(|(i, (_, v))| {
             let h = if *v < 0.0 { HPos::Right } else { HPos::Left };
-            let style = font(11).color(&LABEL).pos(Pos::new(h, VPos::Center));
+            let style = font(13).color(&LABEL).pos(Pos::new(h, VPos::Center));
             Text::new(format!(" {} ", figure(*v)), (*v, row(i) + 0.5), style)
         }))?;
         Ok(())
@@ -292,7 +301,10 @@ mod tests {
         svg.split("<text")
             .skip(1)
             .filter(|t| t.contains("fill=\"#112233\""))
-            .filter_map(|t| t.split_once('>').and_then(|(_, rest)| rest.split_once("</text>")))
+            .filter_map(|t| {
+                t.split_once('>')
+                    .and_then(|(_, rest)| rest.split_once("</text>"))
+            })
             .map(|(text, _)| text.trim().to_owned())
             .collect()
     }
@@ -320,7 +332,10 @@ mod tests {
 
     #[test]
     fn horizontal_bars_label_signed_values() {
-        let items = vec![("code_fences".to_owned(), 1.5), ("word:hi".to_owned(), -0.25)];
+        let items = vec![
+            ("code_fences".to_owned(), 1.5),
+            ("word:hi".to_owned(), -0.25),
+        ];
         let svg = horizontal_bars("Signals", "weight", &items).unwrap();
         assert_eq!(labels(&svg), ["1.50", "-0.25"]);
         assert!(svg.contains("code_fences") && svg.contains("word:hi"));

@@ -218,7 +218,9 @@ fn latency_panel(html: &mut String, report: &DashboardReport) {
     }
     html.push_str("</tbody></table>");
     if report.timings_sampled {
-        html.push_str("<p class=\"note\">Figures over the newest 50,000 requests of the window.</p>");
+        html.push_str(
+            "<p class=\"note\">Figures over the newest 50,000 requests of the window.</p>",
+        );
     }
     html.push_str("</section>");
 }
@@ -230,7 +232,11 @@ fn models_panel(html: &mut String, report: &DashboardReport) {
          <th>model</th><th>engine</th><th>tier</th><th>state</th></tr></thead><tbody>",
     );
     for m in &report.models {
-        let state = if m.available { "available" } else { "unavailable" };
+        let state = if m.available {
+            "available"
+        } else {
+            "unavailable"
+        };
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{state}\">{state}</td></tr>",

@@ -64,7 +64,10 @@ pub async fn page() -> Response {
     tag = "operations",
     params(("name" = String, Path, description = "`dashboard.js` or `dashboard.css`")),
     responses(
-        (status = 200, description = "The asset", content_type = "text/plain", body = String),
+        (status = 200, description = "The asset", content(
+            (String = "text/javascript; charset=utf-8"),
+            (String = "text/css; charset=utf-8"),
+        )),
         (status = 404, description = "No such asset", body = ErrorBody),
     )
 )]
