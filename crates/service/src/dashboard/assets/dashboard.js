@@ -48,14 +48,19 @@ async function load() {
     return;
   }
   const window = $("window").value;
+  const tenant = $("tenant").value.trim();
   $("status").textContent = "Loading…";
-  const response = await call("/dashboard/panels?window=" + encodeURIComponent(window));
+  const query = "?window=" + encodeURIComponent(window)
+    + (tenant ? "&tenant=" + encodeURIComponent(tenant) : "");
+  const response = await call("/dashboard/panels" + query);
   if (response.status === 401 || response.status === 403) {
     signOut(await errorText(response));
     return;
   }
   if (!response.ok) {
+    $("panels").replaceChildren();
     $("status").textContent = await errorText(response);
+    document.body.dataset.loaded = "";
     return;
   }
   show(true);
@@ -95,6 +100,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("signout").addEventListener("click", () => signOut(""));
   $("refresh").addEventListener("click", load);
   $("window").addEventListener("change", load);
+  $("tenant").addEventListener("change", load);
   $("auto").addEventListener("change", schedule);
   $("router-form").addEventListener("submit", classify);
   if (key()) {
