@@ -294,8 +294,9 @@ fn pools_state(state: &AppState, caller: &Caller, tenant_id: Option<&str>) -> Op
     Some(PoolsState {
         subscriptions: Vec::new(),
         models,
-        estimated_cost: usage.iter().map(|u| u.estimated_cost).sum(),
-        tenant_vgpu_hours: Some(usage.iter().map(|u| u.vgpu_seconds).sum::<f64>() / 3_600.0),
+        // `+ 0.0`: an empty sum is -0.0, which would print as such.
+        estimated_cost: usage.iter().map(|u| u.estimated_cost).sum::<f64>() + 0.0,
+        tenant_vgpu_hours: Some(usage.iter().map(|u| u.vgpu_seconds).sum::<f64>() / 3_600.0 + 0.0),
     })
 }
 
