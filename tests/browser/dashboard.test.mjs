@@ -206,7 +206,7 @@ test("an admin key sees every tenant's requests drawn", async () => {
     assert.ok(Number(cells[4]) > 0, `${model}: TTFT p50 ${cells[4]}`);
   }
   assert.equal(await page.textContent('#latency tr[data-model="gemma"] td:nth-child(2)'), "3");
-  assert.match(await page.textContent("#deployments"), /qwen\s*openai\s*large\s*available/);
+  assert.match(await page.textContent("#deployments"), /qwen\s*openai\s*large\s*available\s*remote/);
   await page.screenshot({ path: path.join(SHOTS, "dashboard-admin.png"), fullPage: true });
   if (process.env.DASHBOARD_DOCS_PNG) {
     const traffic = await page.$("#traffic");

@@ -229,7 +229,7 @@ fn models_panel(html: &mut String, report: &DashboardReport) {
     // Titled for what it will list: deployments, once a model has several.
     html.push_str(
         "<section class=\"panel\" id=\"deployments\"><h2>Models and engines</h2><table><thead><tr>\
-         <th>model</th><th>engine</th><th>tier</th><th>state</th></tr></thead><tbody>",
+         <th>model</th><th>engine</th><th>tier</th><th>state</th><th>load</th></tr></thead><tbody>",
     );
     for m in &report.models {
         let state = if m.available {
@@ -239,10 +239,11 @@ fn models_panel(html: &mut String, report: &DashboardReport) {
         };
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{state}\">{state}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{state}\">{state}</td><td>{}</td></tr>",
             escape(&m.id),
             escape(&m.engine),
             escape(m.tier.as_deref().unwrap_or("router")),
+            escape(m.load_state.as_deref().unwrap_or("–")),
         );
     }
     html.push_str("</tbody></table></section>");

@@ -118,6 +118,8 @@ pub struct ModelState {
     pub tier: Option<String>,
     /// Whether it can serve now (loaded, or loadable on first use).
     pub available: bool,
+    /// `loaded`, `unloaded`, `loading`, `failed` or `remote` (absent without an engine, and for `auto`).
+    pub load_state: Option<String>,
 }
 
 /// One hosted·ai subscription, with what it has held so far.
@@ -226,10 +228,21 @@ pub async fn dashboard_report(
             tracing::error!(error = %e, "dashboard percentiles failed");
             ApiError::new(crate::error::ErrorCode::Internal, "percentiles failed")
         })?;
+    let loads: BTreeMap<String, String> = state
+        .selector
+        .registry
+        .iter()
+        .map(|m| m.status())
+        .filter_map(|s| {
+            let load = serde_json::to_value(s.load_state?).ok()?;
+            Some((s.name, load.as_str()?.to_owned()))
+        })
+        .collect();
     let models = model_list(state)
         .data
         .into_iter()
         .map(|m| ModelState {
+            load_state: loads.get(&m.id).cloned(),
             id: m.id,
             engine: m.engine.to_owned(),
             tier: m.tier.map(str::to_owned),
