@@ -54,4 +54,22 @@ if [ ! -x "${promtool}" ]; then
   rm -rf "${tmp}"
 fi
 
+# The dashboard's browser test (tests/browser, `make browser`): Debian's
+# Chromium, Node.js, and playwright-core as pinned in package-lock.json.
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing chromium"
+  apt_install chromium
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  say "installing nodejs and npm"
+  apt_install nodejs npm
+fi
+browser="${root}/tests/browser"
+pinned="$(node -p "require('${browser}/package-lock.json').packages['node_modules/playwright-core'].version")"
+installed="$(node -p "try { require('${browser}/node_modules/playwright-core/package.json').version } catch (_) { '' }")"
+if [ "${pinned}" != "${installed}" ]; then
+  say "installing playwright-core ${pinned} (npm ci)"
+  (cd "${browser}" && npm ci --no-audit --no-fund)
+fi
+
 say "ready"

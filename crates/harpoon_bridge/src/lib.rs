@@ -740,6 +740,17 @@ impl Bridge {
         self.inner.store.strike(tenant, run_id).await
     }
 
+    /// Strikes of a tenant (`None`: of every tenant) running or started since
+    /// `since` (Unix ms), newest first, at most `limit`: the dashboard's view.
+    pub async fn recent_strikes(
+        &self,
+        tenant: Option<&str>,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<StrikeStatus>, BridgeError> {
+        self.inner.store.recent_strikes(tenant, since, limit).await
+    }
+
     /// The current status and, while the strike runs, a receiver of its events.
     pub async fn subscribe(
         &self,

@@ -394,6 +394,37 @@ impl Store {
         })
     }
 
+    /// Strikes of one tenant (or of all) still running or started since
+    /// `since` (Unix ms), newest first, at most `limit`, with their repositories.
+    pub async fn recent_strikes(
+        &self,
+        tenant: Option<&str>,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<StrikeStatus>, BridgeError> {
+        let filter = if tenant.is_some() {
+            " AND tenant_id = $3"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT id, tenant_id FROM strikes WHERE (created_at >= $1 OR state = 'running'){filter} \
+             ORDER BY created_at DESC LIMIT $2"
+        );
+        let mut query = sqlx::query(&sql).bind(since).bind(limit);
+        if let Some(t) = tenant {
+            query = query.bind(t);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut strikes = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: String = r.try_get("id")?;
+            let tenant_id: String = r.try_get("tenant_id")?;
+            strikes.push(self.strike(&tenant_id, &id).await?);
+        }
+        Ok(strikes)
+    }
+
     /// The repositories of a strike, in plan order.
     pub async fn strike_repos(&self, run_id: &str) -> Result<Vec<RepoRun>, BridgeError> {
         let rows = sqlx::query(

@@ -205,6 +205,32 @@ async fn non_github_remotes_record_the_pushed_branch_and_a_missing_token_fails_c
     );
     assert!(branch_sha(&b_bare, &s.repos[1].branch).is_some());
     assert_eq!(s.state, "partial");
+
+    // The dashboard's list: the tenant's strikes in the window, with their
+    // repositories; nothing of it for another tenant or a later window.
+    let recent = bridge.recent_strikes(Some(&tenant), 0, 10).await.unwrap();
+    assert_eq!(recent.len(), 1, "{recent:?}");
+    assert_eq!(
+        (recent[0].run_id.as_str(), recent[0].repos.len()),
+        (run_id.as_str(), 2)
+    );
+    assert!(
+        bridge
+            .recent_strikes(Some("ten_other"), 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        bridge
+            .recent_strikes(Some(&tenant), i64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a finished strike older than the window is left out"
+    );
+    let all = bridge.recent_strikes(None, 0, 100).await.unwrap();
+    assert!(all.iter().any(|s| s.run_id == run_id));
 }
 
 /// Where the cancel and resume tests start: a strike on `org/slow` whose push hangs on `block`.

@@ -5,7 +5,8 @@ use crate::{
     error::{ApiError, ErrorCode},
     middleware,
     routes::{
-        admin, chat, classify, covenants, deployments, fragments, health, metrics, models,
+        admin, chat, classify, covenants, dashboard, deployments, fragments, health, metrics,
+        models,
         openapi::{self, ApiDoc, OpenApiJson},
         passthrough, pools, process, responses, run, usage,
     },
@@ -34,6 +35,11 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(process::process))
         .routes(routes!(fragments::fuse))
         .routes(routes!(usage::usage))
+        .routes(routes!(dashboard::report))
+        .routes(routes!(dashboard::page))
+        .routes(routes!(dashboard::asset))
+        .routes(routes!(dashboard::panels))
+        .routes(routes!(dashboard::router))
         .routes(routes!(pools::pools))
         .routes(routes!(deployments::deployments))
         .routes(routes!(admin::create_tenant, admin::list_tenants))

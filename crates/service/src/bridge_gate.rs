@@ -42,6 +42,7 @@ impl UsageSink for LedgerSink {
         elapsed: std::time::Duration,
         ok: bool,
     ) {
+        let (ttft_ms, tokens_per_second) = crate::storage::usage::timings(&usage);
         self.0.record(UsageRow {
             tenant_id: tenant.to_owned(),
             route: STRIKE_GENERATE_ROUTE.to_owned(),
@@ -53,6 +54,8 @@ impl UsageSink for LedgerSink {
             // 422: the model answered but its change was refused (or it failed).
             status: if ok { 200 } else { 422 },
             created_at: now_ms(),
+            ttft_ms,
+            tokens_per_second,
         });
     }
 }

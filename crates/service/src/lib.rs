@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod bridge_gate;
 pub mod callers;
 pub mod connections;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod fusion_refiner;

@@ -487,6 +487,10 @@ async fn openapi_documents_every_route_and_the_error_shape() {
         listed,
         [
             "/classify",
+            "/dashboard",
+            "/dashboard/assets/{name}",
+            "/dashboard/panels",
+            "/dashboard/router",
             "/health",
             "/metrics",
             "/openapi.json",
@@ -509,6 +513,7 @@ async fn openapi_documents_every_route_and_the_error_shape() {
             "/v2/covenant/{id}",
             "/v2/covenant/{id}/harmony",
             "/v2/covenants",
+            "/v2/dashboard",
             "/v2/deployments",
             "/v2/fragments",
             "/v2/pools",
@@ -552,6 +557,15 @@ async fn openapi_documents_every_route_and_the_error_shape() {
         assert!(usage["responses"][status].is_object(), "/v2/usage {status}");
     }
     assert!(paths["/health"]["get"].get("security").is_none());
+    // The dashboard's page is public (it holds no data); what it fetches is not.
+    assert!(paths["/dashboard"]["get"].get("security").is_none());
+    for (path, method) in [
+        ("/v2/dashboard", "get"),
+        ("/dashboard/panels", "get"),
+        ("/dashboard/router", "post"),
+    ] {
+        assert!(paths[path][method]["security"].is_array(), "{path}");
+    }
     for status in ["400", "413", "415", "422"] {
         assert!(
             paths["/run"]["post"]["responses"][status].is_object(),

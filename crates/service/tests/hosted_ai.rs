@@ -202,6 +202,70 @@ async fn hosted_ai_models_answer_through_chat_and_process_and_are_released_on_sh
         "billing reconciled: {pools}"
     );
 
+    // The dashboard's view: the same subscriptions with what they held so
+    // far, and the requests with their first-token times from the ledger.
+    // The ledger's writer commits every 100 ms: read until the rows are in.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let dash = loop {
+        let dash: Value = client
+            .get(service.url("/v2/dashboard?window=1h"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let timed = dash["timings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["model"] == "gemma")
+            .and_then(|t| t["requests"].as_u64())
+            .unwrap_or(0);
+        if timed >= 3 || std::time::Instant::now() > deadline {
+            break dash;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let held = dash["pools"]["subscriptions"].as_array().unwrap();
+    assert_eq!(held.len(), subs.len(), "{dash}");
+    assert!(
+        held.iter().all(|s| s["state"] == "ready"
+            && s["vgpus"].as_u64() >= Some(1)
+            && s["vgpu_hours"].as_f64() >= Some(0.0)
+            && s["cost_so_far"].as_f64() >= Some(0.0)),
+        "{dash}"
+    );
+    assert!(
+        dash["pools"]["models"]
+            .as_object()
+            .unwrap()
+            .values()
+            .any(|state| state == "ready"),
+        "{dash}"
+    );
+    let gemma = dash["timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["model"] == "gemma")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(gemma["requests"], 3, "two chats and one process: {dash}");
+    assert!(gemma["ttft_p50_ms"].as_f64() > Some(0.0), "{dash}");
+    let panels = client
+        .get(service.url("/dashboard/panels?window=1h"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        panels.contains("vGPU-hours") && panels.contains("<td>ready</td>"),
+        "{panels}"
+    );
+
     let health: Value = client
         .get(service.url("/health?detailed=true"))
         .send()

@@ -19,6 +19,8 @@ fn row(tenant: &str, model: &str, status: i64, tokens: i64, at: i64) -> UsageRow
         latency_ms: 12.5,
         status,
         created_at: at,
+        ttft_ms: Some(4.0),
+        tokens_per_second: Some(250.0),
     }
 }
 
@@ -103,6 +105,49 @@ async fn lifecycle(settings: &StorageSettings) {
         .unwrap();
     assert_eq!(by_day.len(), 2, "{by_day:?}");
     assert!(by_day[0].key < by_day[1].key && by_day[1].key.len() == 10);
+
+    // The dashboard's window: buckets from `since`, the tenant's name, rows
+    // outside the window left out, and the timing columns read back.
+    let since = now - 3_600_000;
+    let buckets = storage
+        .usage_buckets(Some(&t.id), since, now + 1, 300_000)
+        .await
+        .unwrap();
+    assert_eq!(buckets.len(), 1, "yesterday's row is outside: {buckets:?}");
+    let b = &buckets[0];
+    assert_eq!(
+        (b.model.as_str(), b.tenant.as_str(), b.tier.as_str()),
+        ("gemma", name.as_str(), "small")
+    );
+    assert_eq!((b.requests, b.errors, b.completion_tokens), (2, 1, 10));
+    assert_eq!((b.start - since) % 300_000, 0);
+    assert!(b.start <= now && now < b.start + 300_000);
+    let everyone = storage
+        .usage_buckets(None, 0, now + 1, 86_400_000)
+        .await
+        .unwrap();
+    assert!(
+        everyone
+            .iter()
+            .any(|b| b.model == "qwen" && b.tenant == name),
+        "{everyone:?}"
+    );
+    let timings = storage
+        .usage_timings(Some(&t.id), since, now + 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(timings.len(), 1, "errors have no timings: {timings:?}");
+    assert_eq!(timings[0].ttft_ms, Some(4.0));
+    assert_eq!(timings[0].tokens_per_second, Some(250.0));
+    assert_eq!(
+        storage
+            .usage_timings(None, 0, now + 1, 1)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the limit holds"
+    );
 
     // Rows handed to the background writer are all committed once the last
     // recorder is gone and the writer has finished: more than one batch, and

@@ -451,6 +451,118 @@ async fn failed_inference_is_in_the_ledger_and_tenants_cannot_see_each_other() {
     assert_eq!(code(bad).await.0, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
+/// The dashboard's report once it counts `requests` requests (or after 5 s).
+async fn dashboard_of(api: &Api, key: &str, query: &str, requests: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let resp = api.get(key, &format!("/v2/dashboard?{query}")).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{query}");
+        let v: Value = resp.json().await.unwrap();
+        let counted: i64 = v["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["requests"].as_i64())
+            .sum();
+        if counted >= requests || Instant::now() > deadline {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_a_tenant_key_its_own_tenant_only() {
+    let (data, admin_key) = bootstrapped();
+    let api = Api::new(Service::start_in(data, common::free_port(), &[REQUIRED]));
+    let (a_id, a_key) = api.tenant(&admin_key, "team-a", json!({})).await;
+    let (b_id, b_key) = api.tenant(&admin_key, "team-b", json!({})).await;
+    // No engine in this build: 503s, recorded in the ledger all the same.
+    let chat = json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]});
+    for _ in 0..2 {
+        api.post(&a_key, "/v1/chat/completions", chat.clone()).await;
+    }
+    api.post(&b_key, "/v1/chat/completions", chat.clone()).await;
+
+    let own = dashboard_of(&api, &a_key, "window=1h", 2).await;
+    assert_eq!(own["tenant"], "team-a");
+    let tenants: Vec<&str> = own["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(tenants, ["team-a"], "{own}");
+    assert_eq!(own["buckets"][0]["requests"], 2);
+    assert_eq!(own["buckets"][0]["errors"], 2);
+    assert!(
+        own["timings"].as_array().unwrap().is_empty(),
+        "errors have no timings"
+    );
+    // Naming itself is allowed; naming the other tenant, by id or name, is a 404.
+    dashboard_of(&api, &a_key, &format!("tenant={a_id}"), 2).await;
+    for path in [
+        format!("/v2/dashboard?tenant={b_id}"),
+        "/v2/dashboard?tenant=team-b".to_owned(),
+        format!("/dashboard/panels?tenant={b_id}"),
+    ] {
+        let cross = api.get(&a_key, &path).await;
+        assert_eq!(
+            code(cross).await,
+            (StatusCode::NOT_FOUND, "not_found".into()),
+            "{path}"
+        );
+    }
+    let panels = api.get(&a_key, "/dashboard/panels?window=7d").await;
+    assert_eq!(panels.status(), StatusCode::OK);
+    assert_eq!(panels.headers()["cache-control"], "no-store");
+    let html = panels.text().await.unwrap();
+    assert!(
+        html.contains("data-total=\"2\"") && html.contains("team-a"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("team-b"),
+        "the other tenant is not on the page"
+    );
+
+    // The admin key sees every tenant, or the one it names.
+    let all = dashboard_of(&api, &admin_key, "window=24h", 3).await;
+    assert!(all["tenant"].is_null());
+    let names: std::collections::BTreeSet<&str> = all["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.into_iter().collect::<Vec<_>>(), ["team-a", "team-b"]);
+    let one = dashboard_of(&api, &admin_key, "tenant=team-b", 1).await;
+    assert_eq!(one["tenant"], "team-b");
+    assert_eq!(one["buckets"].as_array().unwrap().len(), 1);
+
+    // A window outside the set is refused naming it; the page is public, its data is not.
+    let bad = api.get(&a_key, "/v2/dashboard?window=2h").await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let bad: Value = bad.json().await.unwrap();
+    assert_eq!(bad["error"]["param"], "window");
+    let page = reqwest::get(api.svc.url("/dashboard")).await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    let script = reqwest::get(api.svc.url("/dashboard/assets/dashboard.js"))
+        .await
+        .unwrap();
+    assert_eq!(script.status(), StatusCode::OK);
+    for path in ["/dashboard/panels", "/v2/dashboard"] {
+        let anonymous = reqwest::get(api.svc.url(path)).await.unwrap();
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+}
+
 #[tokio::test]
 async fn a_restart_keeps_tenants_keys_and_usage() {
     let (data, admin_key) = bootstrapped();

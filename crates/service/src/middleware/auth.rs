@@ -42,8 +42,15 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AdminCaller {
     }
 }
 
-/// Routes anyone may call: probes and the API description.
-pub const PUBLIC: &[&str] = &["/health", "/ready", "/openapi.json"];
+/// Routes anyone may call: probes, the API description, and the dashboard's
+/// page and assets (which hold no data: the page fetches it with a key).
+pub const PUBLIC: &[&str] = &[
+    "/health",
+    "/ready",
+    "/openapi.json",
+    "/dashboard",
+    "/dashboard/assets/{name}",
+];
 /// The route guarded by `auth.metrics_token` instead of API keys.
 pub const METRICS: &str = "/metrics";
 

@@ -186,6 +186,11 @@ impl Metered {
                 u.completion_tokens,
             );
         }
+        // A cut-short request's usage is counted, not timed (499's partial usage has no timings).
+        let (ttft_ms, tokens_per_second) = match usage {
+            Some(u) if status < 400 => crate::storage::usage::timings(u),
+            _ => (None, None),
+        };
         self.state.usage.record(UsageRow {
             tenant_id: self.tenant.id.clone(),
             route: self.route.clone(),
@@ -196,6 +201,8 @@ impl Metered {
             latency_ms: self.started.elapsed().as_secs_f64() * 1_000.0,
             status: i64::from(status),
             created_at: now_ms(),
+            ttft_ms,
+            tokens_per_second,
         });
         // Recorded first: the tokens are never free in between.
         self.reservation = None;

@@ -11,6 +11,7 @@ use crate::error::ApiError;
 pub mod chat;
 pub mod classify;
 pub mod covenants;
+pub mod dashboard;
 pub mod deployments;
 pub mod fragments;
 pub mod inference;

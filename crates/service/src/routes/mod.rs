@@ -5,6 +5,7 @@ pub mod admin;
 pub mod chat;
 pub mod classify;
 pub mod covenants;
+pub mod dashboard;
 pub mod deployments;
 pub mod fragments;
 pub mod health;

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use utoipa::ToSchema;
 
 /// Columns bound per ledger row.
-const COLUMNS: usize = 10;
+const COLUMNS: usize = 12;
 /// Rows per INSERT statement.
 const ROWS_PER_INSERT: usize = 16;
 /// Most rows committed in one transaction.
@@ -45,6 +45,11 @@ pub struct UsageRow {
     pub status: i64,
     /// Unix milliseconds.
     pub created_at: i64,
+    /// Time to the first generated token, as the engine measured it (none
+    /// when nothing was generated).
+    pub ttft_ms: Option<f64>,
+    /// Generated tokens per second over the generation phase.
+    pub tokens_per_second: Option<f64>,
 }
 
 /// How `/v2/usage` groups rows.
@@ -146,7 +151,7 @@ impl Storage {
                 .collect();
             let sql = format!(
                 "INSERT INTO usage_ledger (id, tenant_id, route, model, tier, prompt_tokens, \
-                 completion_tokens, latency_ms, status, created_at) VALUES {}",
+                 completion_tokens, latency_ms, status, created_at, ttft_ms, tokens_per_second) VALUES {}",
                 values.join(", ")
             );
             let mut query = sqlx::query(&sql);
@@ -163,7 +168,9 @@ impl Storage {
                     .bind(r.completion_tokens)
                     .bind(r.latency_ms)
                     .bind(r.status)
-                    .bind(r.created_at);
+                    .bind(r.created_at)
+                    .bind(r.ttft_ms)
+                    .bind(r.tokens_per_second);
             }
             query.execute(&mut *tx).await?;
         }
@@ -226,6 +233,141 @@ impl Storage {
                     prompt_tokens: r.try_get("prompt_tokens")?,
                     completion_tokens: r.try_get("completion_tokens")?,
                     mean_latency_ms: r.try_get("mean_latency_ms")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StorageError::from)
+    }
+}
+
+/// The ledger's timing columns of a generation: none when it generated
+/// nothing (the engine's first-token time is then meaningless).
+pub fn timings(usage: &orchestrator::generation::Usage) -> (Option<f64>, Option<f64>) {
+    if usage.completion_tokens == 0 {
+        return (None, None);
+    }
+    let tps = (usage.tokens_per_second.is_finite() && usage.tokens_per_second > 0.0)
+        .then_some(usage.tokens_per_second);
+    (Some(usage.time_to_first_token.as_secs_f64() * 1_000.0), tps)
+}
+
+/// Totals of one time bucket, model, tenant and tier of a window.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct UsageBucket {
+    /// Start of the bucket, Unix milliseconds.
+    pub start: i64,
+    /// Model that served it (or was asked for).
+    pub model: String,
+    /// The tenant's name.
+    pub tenant: String,
+    /// `small`, `large`, or empty when no tier was chosen.
+    pub tier: String,
+    /// Requests.
+    pub requests: i64,
+    /// Requests answered with an error status.
+    pub errors: i64,
+    /// Prompt tokens.
+    pub prompt_tokens: i64,
+    /// Generated tokens.
+    pub completion_tokens: i64,
+}
+
+/// One successful request's timings, for percentiles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    /// Model that served it.
+    pub model: String,
+    /// Whole request time.
+    pub latency_ms: f64,
+    /// Time to the first token, when recorded.
+    pub ttft_ms: Option<f64>,
+    /// Generated tokens per second, when recorded.
+    pub tokens_per_second: Option<f64>,
+}
+
+impl Storage {
+    /// Ledger rows between two instants (Unix ms, `until` exclusive), of one
+    /// tenant or of all, summed per bucket of `bucket_ms`, model, tenant and tier.
+    pub async fn usage_buckets(
+        &self,
+        tenant_id: Option<&str>,
+        since: i64,
+        until: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<UsageBucket>, StorageError> {
+        // `since` and the width are integers of ours, written into the text so
+        // that PostgreSQL sees one expression in SELECT and GROUP BY.
+        let bucket_ms = bucket_ms.max(1);
+        let filter = if tenant_id.is_some() {
+            " AND u.tenant_id = $3"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT (u.created_at - {since}) / {bucket_ms} AS b, u.model AS model, \
+             COALESCE(t.name, u.tenant_id) AS tenant, COALESCE(u.tier, '') AS tier, \
+             CAST(COUNT(*) AS BIGINT) AS requests, \
+             CAST(SUM(CASE WHEN u.status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors, \
+             CAST(SUM(u.prompt_tokens) AS BIGINT) AS prompt_tokens, \
+             CAST(SUM(u.completion_tokens) AS BIGINT) AS completion_tokens \
+             FROM usage_ledger u LEFT JOIN tenants t ON t.id = u.tenant_id \
+             WHERE u.created_at >= $1 AND u.created_at < $2{filter} \
+             GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        );
+        let mut query = sqlx::query(&sql).bind(since).bind(until);
+        if let Some(tenant) = tenant_id {
+            query = query.bind(tenant);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UsageBucket {
+                    start: since + r.try_get::<i64, _>("b")? * bucket_ms,
+                    model: r.try_get("model")?,
+                    tenant: r.try_get("tenant")?,
+                    tier: r.try_get("tier")?,
+                    requests: r.try_get("requests")?,
+                    errors: r.try_get("errors")?,
+                    prompt_tokens: r.try_get("prompt_tokens")?,
+                    completion_tokens: r.try_get("completion_tokens")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StorageError::from)
+    }
+
+    /// Timings of the newest `limit` successful requests between two instants,
+    /// of one tenant or of all. The limit bounds the memory and CPU of a
+    /// wide window; the caller learns it was reached from the length.
+    pub async fn usage_timings(
+        &self,
+        tenant_id: Option<&str>,
+        since: i64,
+        until: i64,
+        limit: i64,
+    ) -> Result<Vec<Timing>, StorageError> {
+        let filter = if tenant_id.is_some() {
+            " AND tenant_id = $4"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT model, latency_ms, ttft_ms, tokens_per_second FROM usage_ledger \
+             WHERE created_at >= $1 AND created_at < $2 AND status < 400{filter} \
+             ORDER BY created_at DESC LIMIT $3"
+        );
+        let mut query = sqlx::query(&sql).bind(since).bind(until).bind(limit);
+        if let Some(tenant) = tenant_id {
+            query = query.bind(tenant);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Timing {
+                    model: r.try_get("model")?,
+                    latency_ms: r.try_get("latency_ms")?,
+                    ttft_ms: r.try_get("ttft_ms")?,
+                    tokens_per_second: r.try_get("tokens_per_second")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
