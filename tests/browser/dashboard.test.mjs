@@ -207,6 +207,11 @@ test("an admin key sees every tenant's requests drawn", async () => {
   }
   assert.equal(await page.textContent('#latency tr[data-model="gemma"] td:nth-child(2)'), "3");
   assert.match(await page.textContent("#deployments"), /qwen\s*openai\s*large\s*available\s*remote/);
+  // The admin sees each deployment live: qwen's one, with the three requests it served.
+  const qwenRow = await page.$$eval('#deployment-list tr', (rows) =>
+    rows.map((r) => [...r.querySelectorAll("td")].map((t) => t.textContent)).find((c) => c[0] === "qwen/openai"));
+  assert.ok(qwenRow, "qwen's deployment is listed");
+  assert.deepEqual([qwenRow[1], qwenRow[3], qwenRow[7]], ["primary", "none", "3"]);
   await page.screenshot({ path: path.join(SHOTS, "dashboard-admin.png"), fullPage: true });
   if (process.env.DASHBOARD_DOCS_PNG) {
     const traffic = await page.$("#traffic");
@@ -229,6 +234,7 @@ test("a tenant key sees its own tenant only, on the page and through its endpoin
   const html = await page.content();
   assert.doesNotMatch(html, /globex/, "the other tenant's name is nowhere on the page");
   assert.match(await page.textContent("#traffic h2"), /tenant acme/);
+  assert.equal(await page.$("#deployment-list"), null, "deployments are the operator's view");
   await page.screenshot({ path: path.join(SHOTS, "dashboard-tenant.png"), fullPage: true });
   // Asking the page for the other tenant shows nothing but the refusal.
   await page.fill("#tenant", "globex");

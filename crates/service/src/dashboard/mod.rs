@@ -246,7 +246,34 @@ fn models_panel(html: &mut String, report: &DashboardReport) {
             escape(m.load_state.as_deref().unwrap_or("–")),
         );
     }
-    html.push_str("</tbody></table></section>");
+    html.push_str("</tbody></table>");
+    if let Some(deployments) = &report.deployments {
+        html.push_str(
+            "<table id=\"deployment-list\"><thead><tr><th>deployment</th><th>role</th><th>engine</th>\
+             <th>breaker</th><th>in flight</th><th>queued</th><th>recent TTFT</th><th>served</th>\
+             <th>failed</th></tr></thead><tbody>",
+        );
+        for d in deployments {
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"breaker-{}\">{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&d.id),
+                escape(&d.role),
+                escape(&d.engine),
+                escape(&d.breaker),
+                escape(&d.breaker),
+                d.in_flight,
+                d.queued,
+                d.recent_ttft_ms
+                    .map_or_else(|| "–".to_owned(), |t| format!("{t:.0} ms")),
+                d.served,
+                d.failures,
+            );
+        }
+        html.push_str("</tbody></table>");
+    }
+    html.push_str("</section>");
 }
 
 fn pools_panel(html: &mut String, report: &DashboardReport) {

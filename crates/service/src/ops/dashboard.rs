@@ -122,6 +122,29 @@ pub struct ModelState {
     pub load_state: Option<String>,
 }
 
+/// One deployment of a model, as an admin sees it (docs/deployments.md).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DeploymentRow {
+    /// `model/name`.
+    pub id: String,
+    /// `primary`, `overflow` or `fallback`.
+    pub role: String,
+    /// Its engine.
+    pub engine: String,
+    /// `closed`, `open`, `half_open`, or `none` for a model's only deployment.
+    pub breaker: String,
+    /// Requests it is serving.
+    pub in_flight: usize,
+    /// Requests waiting in its queue.
+    pub queued: usize,
+    /// Mean time to first token over the overflow window, milliseconds.
+    pub recent_ttft_ms: Option<f64>,
+    /// Requests it served since start.
+    pub served: u64,
+    /// Requests that failed on it since start.
+    pub failures: u64,
+}
+
 /// One hosted·ai subscription, with what it has held so far.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct SubscriptionState {
@@ -173,6 +196,9 @@ pub struct DashboardReport {
     pub timings_sampled: bool,
     /// Configured models, `auto` first.
     pub models: Vec<ModelState>,
+    /// Every model's deployments, live (admin keys only: they name upstreams' load).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployments: Option<Vec<DeploymentRow>>,
     /// hosted·ai (absent when it is not configured here).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pools: Option<PoolsState>,
@@ -264,9 +290,34 @@ pub async fn dashboard_report(
         timings,
         timings_sampled,
         models,
+        deployments: caller
+            .require_admin()
+            .is_ok()
+            .then(|| deployment_rows(state)),
         pools,
         strikes,
     })
+}
+
+fn deployment_rows(state: &AppState) -> Vec<DeploymentRow> {
+    state
+        .selector
+        .registry
+        .deployments()
+        .into_iter()
+        .flat_map(|m| m.deployments)
+        .map(|d| DeploymentRow {
+            id: d.id,
+            role: d.role.to_owned(),
+            engine: d.engine.to_owned(),
+            breaker: d.breaker.to_owned(),
+            in_flight: d.in_flight,
+            queued: d.queued,
+            recent_ttft_ms: d.recent_ttft_ms,
+            served: d.served,
+            failures: d.failures,
+        })
+        .collect()
 }
 
 /// hosted·ai's part: an admin sees the team's subscriptions (no refresh: the
