@@ -22,7 +22,7 @@ import pytest
 
 from conftest import HF_CACHE, MODELS, VENV_BIN, free_port, running_service, wait_http
 
-COOLDOWN_SECS = 4
+COOLDOWN_SECS = 10
 CONFIG = """
 models:
   gemma:
@@ -154,12 +154,15 @@ def test_a_full_primary_queue_overflows_and_a_killed_overflow_falls_back(running
     overflowed = [d for d in decisions if d["kind"] == "overflow"]
     assert overflowed and "waiting" in overflowed[-1]["reason"], decisions
 
-    # 2. The overflow server dies: requests meant for it fall back, none
-    # fails or hangs, and its breaker opens.
-    stop(server)
-    results = burst(base, 16, start=100)
+    # 2. The overflow server dies in the middle of a burst: requests it was
+    # answering (nothing sent to their clients yet) and those meant for it
+    # fall back; none fails or hangs, and its breaker opens.
+    with ThreadPoolExecutor(1) as background:
+        during = background.submit(burst, base, 16, 100)
+        time.sleep(0.3)
+        stop(server)
+        results = during.result(timeout=180)
     assert all(status == 200 for status, _ in results), results
-    assert shares(results) == {"gemma/local": 16}
     listed, decisions = deployments(base)
     assert listed["burst"]["breaker"] == "open", listed["burst"]
     assert listed["burst"]["times_ejected"] >= 1
@@ -168,6 +171,10 @@ def test_a_full_primary_queue_overflows_and_a_killed_overflow_falls_back(running
     with urllib.request.urlopen(f"{base}/metrics", timeout=10) as r:
         metrics = r.read().decode()
     assert 'harpoon_deployment_breaker_open{model="gemma",deployment="burst"} 1' in metrics
+    # While it is out, the primary takes everything.
+    results = burst(base, 12, start=150)
+    assert all(status == 200 for status, _ in results), results
+    assert shares(results) == {"gemma/local": 12}
 
     # 3. Back on the same port: after the cool-down one trial request closes
     # the breaker and the overflow takes load again.
