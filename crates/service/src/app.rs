@@ -105,9 +105,16 @@ mod tests {
         let before = app.clone().oneshot(ready()).await.unwrap();
         assert_eq!(before.status(), StatusCode::OK);
 
+        assert!(before.headers().get("connection").is_none());
+
         state.begin_drain();
         let after = app.oneshot(ready()).await.unwrap();
         assert_eq!(after.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            after.headers()["connection"],
+            "close",
+            "a kept-alive connection is not reused for more requests while draining"
+        );
         let body = axum::body::to_bytes(after.into_body(), 4096).await.unwrap();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["error"]["code"], "not_ready");

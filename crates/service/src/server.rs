@@ -26,8 +26,10 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
-/// finish for up to `service.shutdown_grace_secs`, and returns.
+/// Serves until SIGTERM or SIGINT; then `/ready` answers 503 while requests
+/// are still accepted for `service.drain_delay_secs` (a load balancer's
+/// probe takes the replica out meanwhile), then stops accepting, lets
+/// in-flight requests finish for up to `service.shutdown_grace_secs`, and returns.
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let addr = SocketAddr::new(settings.service.bind_ip(), settings.service.port);
     let grace = Duration::from_secs(settings.service.shutdown_grace_secs);
@@ -62,11 +64,16 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         }
     });
     let storage = state.storage.clone();
+    let drain_delay = Duration::from_secs(state.settings.service.drain_delay_secs);
+    // The listeners close once draining has been announced for the drain delay.
     let stop = {
         let state = state.clone();
         move || {
             let state = state.clone();
-            async move { state.drained_begun().await }
+            async move {
+                state.drained_begun().await;
+                tokio::time::sleep(drain_delay).await;
+            }
         }
     };
     if let Some(addr) = mcp_addr {
@@ -96,8 +103,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         async move {
             shutdown_signal().await;
             tracing::info!(
+                drain_delay_secs = drain_delay.as_secs(),
                 grace_secs = grace.as_secs(),
-                "shutting down: draining in-flight requests"
+                "shutting down: /ready says 503, then the listener closes and in-flight requests finish"
             );
             state.begin_drain();
         }
@@ -105,7 +113,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let workers = crate::workers::Workers::start(listener, workers, app, connections, stop)?;
     let deadline = async {
         on_signal.await;
-        tokio::time::sleep(grace).await;
+        tokio::time::sleep(drain_delay + grace).await;
     };
     tokio::select! {
         result = workers.stopped() => result?,

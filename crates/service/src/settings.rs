@@ -226,6 +226,10 @@ pub struct ServiceSettings {
     pub cors_origins: CorsOrigins,
     /// After SIGTERM/SIGINT, how long in-flight requests may take before exit.
     pub shutdown_grace_secs: u64,
+    /// After SIGTERM/SIGINT, how long the service keeps accepting requests
+    /// while `/ready` says 503, so a load balancer's probe stops sending new
+    /// ones before the listener closes (its interval times its fall count).
+    pub drain_delay_secs: u64,
     /// Log request bodies at debug level (redacted). Off: logs never carry what users send.
     pub log_bodies: bool,
     /// Serving threads, each answering its connections from start to end; 0 = one per core.
@@ -251,6 +255,7 @@ impl Default for ServiceSettings {
             request_timeout_secs: 300,
             cors_origins: CorsOrigins::default(),
             shutdown_grace_secs: 20,
+            drain_delay_secs: 0,
             log_bodies: false,
             workers: 0,
             max_connections: 0,
@@ -298,6 +303,12 @@ impl ServiceSettings {
             return Err(InvalidSetting::new(
                 "service.shutdown_grace_secs",
                 format!("{} is out of range 0..=3600", self.shutdown_grace_secs),
+            ));
+        }
+        if self.drain_delay_secs > 300 {
+            return Err(InvalidSetting::new(
+                "service.drain_delay_secs",
+                format!("{} is out of range 0..=300", self.drain_delay_secs),
             ));
         }
         if self.workers > 1_024 {

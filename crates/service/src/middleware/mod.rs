@@ -6,6 +6,7 @@
 pub mod admission;
 pub mod auth;
 pub mod cors;
+pub mod drain;
 pub mod metrics;
 pub mod request_id;
 pub mod trace;
@@ -16,7 +17,7 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{HeaderName, Response, StatusCode, header},
-    middleware::{from_fn, from_fn_with_state, map_request, map_response},
+    middleware::{from_fn, from_fn_with_state, map_request, map_response, map_response_with_state},
 };
 use request_id::REQUEST_ID;
 use std::time::Duration;
@@ -53,6 +54,10 @@ pub fn around(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
         .option_layer(cors::cors(service))
         .layer(CompressionLayer::new())
         .layer(map_response(ensure_json_errors))
+        .layer(map_response_with_state(
+            state.clone(),
+            drain::close_when_draining,
+        ))
         // Inside the envelope and the metrics: a panic is answered and counted.
         .map_response(|r: Response<_>| r.map(axum::body::Body::new))
         .layer(CatchPanicLayer::custom(panic_response))
