@@ -410,9 +410,10 @@ pub fn sample(registry: &registry::Registry) {
             } else {
                 0.0
             });
-            if let Some(ttft) = d.recent_ttft(model.overflow_window(), now) {
-                metrics::gauge!(deployment::RECENT_TTFT, &labels).set(ttft.as_secs_f64());
-            }
+            // 0 once the window holds no request: a stale mean would keep alerts firing.
+            let ttft = d.recent_ttft(model.overflow_window(), now);
+            metrics::gauge!(deployment::RECENT_TTFT, &labels)
+                .set(ttft.map_or(0.0, |t| t.as_secs_f64()));
         }
     }
     if let Some(bytes) = resident_bytes() {

@@ -469,6 +469,9 @@ fn worker(
     state: Arc<AtomicU8>,
     counts: Arc<Load>,
 ) {
+    // However the worker ends, nothing it was sent will run: no phantom queue
+    // may go on overflowing the model.
+    let _gone = Gone(counts.clone());
     let mut runner: Option<Py<PyAny>> = None;
     let try_load = |state: &AtomicU8| -> Result<Py<PyAny>, String> {
         state.store(LOADING, Ordering::SeqCst);
@@ -547,6 +550,16 @@ fn worker(
                 let _ = out.blocking_send(Err(e));
             }
         }
+    }
+}
+
+/// Clears the counts when the worker ends.
+struct Gone(Arc<Load>);
+
+impl Drop for Gone {
+    fn drop(&mut self) {
+        self.0.running.store(0, Ordering::SeqCst);
+        self.0.accepted.store(0, Ordering::SeqCst);
     }
 }
 

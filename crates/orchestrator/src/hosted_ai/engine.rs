@@ -26,6 +26,8 @@ pub struct HostedAiEngine {
     fallback: Option<Arc<dyn Engine>>,
     /// A pre-warming allocation is under way.
     prewarming: Arc<std::sync::atomic::AtomicBool>,
+    /// When the last pre-warm failed: the next waits [`PREWARM_RETRY`].
+    prewarm_failed: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl std::fmt::Debug for HostedAiEngine {
@@ -60,6 +62,9 @@ fn pod_lost(e: &EngineError) -> bool {
 fn pod_server_error(e: &EngineError) -> bool {
     matches!(e, EngineError::Upstream(m) if m.starts_with("HTTP 5")) && !pod_lost(e)
 }
+
+/// How long a failed pre-warm keeps the next from being tried.
+const PREWARM_RETRY: Duration = Duration::from_secs(30);
 
 /// Back-off before retrying a pod's own 5xx: this plus up to as much again (jitter).
 const POD_RETRY_BACKOFF: Duration = Duration::from_millis(250);
@@ -140,6 +145,7 @@ impl HostedAiEngine {
             tier,
             fallback,
             prewarming: Arc::default(),
+            prewarm_failed: Arc::default(),
         }
     }
 
@@ -288,14 +294,31 @@ impl Engine for HostedAiEngine {
             self.prewarming.store(false, Ordering::SeqCst);
             return;
         };
+        let failed_at = self.prewarm_failed.clone();
+        let lock = |m: &std::sync::Mutex<Option<std::time::Instant>>| {
+            *m.lock().unwrap_or_else(|e| e.into_inner())
+        };
+        // A pool that refused (no capacity, a bad key) is not asked again on
+        // every request under load.
+        if lock(&failed_at).is_some_and(|at| at.elapsed() < PREWARM_RETRY) {
+            self.prewarming.store(false, Ordering::SeqCst);
+            return;
+        }
         let (manager, model, tier) = (self.manager.clone(), self.model.clone(), self.tier);
         let prewarming = self.prewarming.clone();
         // A lease already held comes back at once; otherwise the allocation
         // runs on, and the requests that overflow later find it ready.
         runtime.spawn(async move {
-            if let Err(e) = manager.acquire(&model, tier).await {
-                tracing::warn!(model, error = %e, "pre-warming a hosted·ai subscription");
-            }
+            let outcome = manager.acquire(&model, tier).await;
+            *failed_at.lock().unwrap_or_else(|e| e.into_inner()) = match outcome {
+                Ok(_) => None,
+                // Still allocating: it goes on by itself.
+                Err(super::HostedAiError::StillAllocating(_)) => None,
+                Err(e) => {
+                    tracing::warn!(model, error = %e, "pre-warming a hosted·ai subscription");
+                    Some(std::time::Instant::now())
+                }
+            };
             prewarming.store(false, Ordering::SeqCst);
         });
     }

@@ -7,6 +7,11 @@
 //! request (the trial) goes; its success closes the breaker, its failure
 //! opens it for another cool-down. A trial that never reports (its caller
 //! went away) stops blocking others after one more cool-down.
+//!
+//! Each request let through holds a [`Ticket`] of the breaker's epoch (the
+//! times it has opened): the outcome of a request let in before the breaker
+//! opened (a long stream finishing, or timing out, after the failures that
+//! opened it) says nothing about the deployment now, and is not counted.
 
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -32,6 +37,13 @@ impl BreakerState {
             Self::HalfOpen => "half_open",
         }
     }
+}
+
+/// What a breaker gave a request it let through; its outcome is reported with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ticket {
+    epoch: u64,
+    trial: bool,
 }
 
 /// One deployment's breaker.
@@ -82,32 +94,46 @@ impl Breaker {
     }
 
     /// Lets a request through at `now`, taking the half-open trial when
-    /// that is what lets it through; false when it may not go.
-    pub fn admit(&mut self, now: Instant) -> bool {
-        match self.state(now) {
-            BreakerState::Closed => true,
-            BreakerState::Open => false,
+    /// that is what lets it through; `None` when it may not go.
+    pub fn admit(&mut self, now: Instant) -> Option<Ticket> {
+        let trial = match self.state(now) {
+            BreakerState::Closed => false,
+            BreakerState::Open => return None,
             BreakerState::HalfOpen if self.trial_free(now) => {
                 self.trial_since = Some(now);
                 true
             }
-            BreakerState::HalfOpen => false,
-        }
+            BreakerState::HalfOpen => return None,
+        };
+        Some(Ticket {
+            epoch: self.times_opened,
+            trial,
+        })
+    }
+
+    /// Whether the outcome of `ticket`'s request tells the state now.
+    fn current(&self, ticket: Ticket) -> bool {
+        ticket.epoch == self.times_opened && (ticket.trial || self.open_until.is_none())
     }
 
     /// A request it let through was served (or refused for its own fault):
     /// the deployment works.
-    pub fn succeeded(&mut self) {
+    pub fn succeeded(&mut self, ticket: Ticket) {
+        if !self.current(ticket) {
+            return;
+        }
         self.consecutive_failures = 0;
         self.open_until = None;
         self.trial_since = None;
     }
 
     /// A request it let through failed at `now`.
-    pub fn failed(&mut self, now: Instant) {
+    pub fn failed(&mut self, ticket: Ticket, now: Instant) {
+        if !self.current(ticket) {
+            return;
+        }
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-        let trial_failed = self.open_until.is_some();
-        if trial_failed || self.consecutive_failures >= self.threshold {
+        if ticket.trial || self.consecutive_failures >= self.threshold {
             self.open_until = Some(now + self.cooldown);
             self.trial_since = None;
             self.times_opened += 1;
@@ -141,16 +167,24 @@ mod tests {
     fn opens_after_consecutive_failures_and_a_success_resets_the_count() {
         let t0 = Instant::now();
         let mut b = Breaker::new(3, COOL);
-        b.failed(t0);
-        b.failed(t0);
-        b.succeeded();
-        b.failed(t0);
-        b.failed(t0);
+        let t = b.admit(t0).unwrap();
+        b.failed(t, t0);
+        b.failed(t, t0);
+        b.succeeded(t);
+        b.failed(t, t0);
+        b.failed(t, t0);
         assert_eq!(b.state(t0), BreakerState::Closed);
-        assert!(b.admit(t0));
-        b.failed(t0);
+        let late = b.admit(t0).unwrap();
+        b.failed(t, t0);
         assert_eq!(b.state(t0), BreakerState::Open);
-        assert!(!b.admit(t0 + COOL - Duration::from_millis(1)));
+        assert!(b.admit(t0 + COOL - Duration::from_millis(1)).is_none());
+        assert_eq!(b.times_opened(), 1);
+        // Requests let in before it opened report late: neither their
+        // success closes it nor their failure extends it.
+        b.succeeded(late);
+        assert_eq!(b.state(t0), BreakerState::Open);
+        b.failed(late, t0 + COOL / 2);
+        assert_eq!(b.remaining(t0), COOL);
         assert_eq!(b.times_opened(), 1);
     }
 
@@ -158,37 +192,38 @@ mod tests {
     fn the_cool_down_ends_on_the_request_that_comes_after_it_with_one_trial() {
         let t0 = Instant::now();
         let mut b = Breaker::new(1, COOL);
-        b.failed(t0);
+        let t = b.admit(t0).unwrap();
+        b.failed(t, t0);
         let after = t0 + COOL;
         assert_eq!(b.state(after), BreakerState::HalfOpen);
         assert!(b.would_admit(after));
+        let trial = b
+            .admit(after)
+            .expect("the first request after the cool-down is the trial");
         assert!(
-            b.admit(after),
-            "the first request after the cool-down is the trial"
-        );
-        assert!(
-            !b.admit(after),
+            b.admit(after).is_none(),
             "a second one waits for the trial's outcome"
         );
-        b.failed(after);
+        b.failed(trial, after);
         assert_eq!(
             b.state(after),
             BreakerState::Open,
             "a failed trial reopens it"
         );
-        assert!(b.admit(after + COOL));
-        b.succeeded();
+        let trial = b.admit(after + COOL).unwrap();
+        b.succeeded(trial);
         assert_eq!(b.state(after + COOL), BreakerState::Closed);
-        assert!(b.admit(after + COOL));
+        assert!(b.admit(after + COOL).is_some());
     }
 
     #[test]
     fn a_trial_that_never_reports_stops_blocking_after_a_cool_down() {
         let t0 = Instant::now();
         let mut b = Breaker::new(1, COOL);
-        b.failed(t0);
-        assert!(b.admit(t0 + COOL));
-        assert!(!b.admit(t0 + COOL + Duration::from_secs(1)));
-        assert!(b.admit(t0 + COOL * 2));
+        let t = b.admit(t0).unwrap();
+        b.failed(t, t0);
+        assert!(b.admit(t0 + COOL).is_some());
+        assert!(b.admit(t0 + COOL + Duration::from_secs(1)).is_none());
+        assert!(b.admit(t0 + COOL * 2).is_some());
     }
 }

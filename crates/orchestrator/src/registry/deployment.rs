@@ -1,7 +1,7 @@
 //! One engine serving a model, with its role, its breaker and what it holds
 //! now: requests in flight, its queue, its recent time to first token.
 
-use super::breaker::{Breaker, BreakerState};
+use super::breaker::{Breaker, BreakerState, Ticket};
 use super::settings::HealthSettings;
 use super::settings::{ResolvedDeployment, Role};
 use crate::EngineKind;
@@ -176,9 +176,13 @@ impl Deployment {
         self.breaker().is_none_or(|b| b.would_admit(now))
     }
 
-    /// Lets a request through its breaker at `now` (taking the trial when half-open).
-    pub(crate) fn admit(&self, now: Instant) -> bool {
-        self.breaker().is_none_or(|mut b| b.admit(now))
+    /// Lets a request through its breaker at `now` (taking the trial when
+    /// half-open); `None` when it may not go.
+    pub(crate) fn admit(&self, now: Instant) -> Option<Ticket> {
+        match self.breaker() {
+            Some(mut b) => b.admit(now),
+            None => Some(Ticket::default()),
+        }
     }
 
     /// How long its breaker stays open after `now`.
@@ -211,11 +215,17 @@ impl Deployment {
         }
     }
 
-    /// A request on it was served, its first token after `ttft`.
-    pub(crate) fn succeeded(&self, ttft: Option<Duration>) {
+    /// A request on it got its answer going (a whole reply, a first chunk,
+    /// or the caller's own error): the deployment works.
+    pub(crate) fn works(&self, ticket: Ticket) {
         if let Some(mut b) = self.breaker() {
-            b.succeeded();
+            b.succeeded(ticket);
         }
+    }
+
+    /// A request on it was served; its first token came after `ttft`, where
+    /// that was measured (a stream, or an engine that times its first token).
+    pub(crate) fn served(&self, ttft: Option<Duration>) {
         self.served.fetch_add(1, Ordering::Relaxed);
         if let Some(ttft) = ttft {
             let mut samples = self.ttft.lock().unwrap_or_else(|e| e.into_inner());
@@ -226,18 +236,10 @@ impl Deployment {
         }
     }
 
-    /// A request on it was answered with the caller's own error: the
-    /// deployment works, whatever the request's fate.
-    pub(crate) fn answered(&self) {
-        if let Some(mut b) = self.breaker() {
-            b.succeeded();
-        }
-    }
-
     /// A request on it failed at `now` (the deployment's fault).
-    pub(crate) fn failed(&self, now: Instant) {
+    pub(crate) fn failed(&self, ticket: Ticket, now: Instant) {
         if let Some(mut b) = self.breaker() {
-            b.failed(now);
+            b.failed(ticket, now);
         }
         self.failures.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(FAILURES_TOTAL, "model" => self.model.clone(), "deployment" => self.name.clone())

@@ -14,6 +14,7 @@
 //! that lacks what the request needs (context for its prompt, tools, a
 //! response format, the engine a caller asked for).
 
+use super::breaker::Ticket;
 use super::deployment::{self, Deployment, InFlight};
 use super::settings::{OverflowSettings, Role};
 use crate::EngineKind;
@@ -164,7 +165,6 @@ impl Deployments {
     fn note(&self, d: &Deployment, why: Why, reason: String) {
         metrics::counter!(deployment::REQUESTS_TOTAL, "model" => d.model().to_owned(), "deployment" => d.name().to_owned(), "reason" => why.as_str())
             .increment(1);
-        super::engine_time::served_by(d.id());
         let at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
@@ -218,11 +218,7 @@ impl Deployments {
 
     /// Picks the deployment for an attempt; `tried` are those that failed
     /// this request already.
-    fn choose(
-        &self,
-        demand: &Demand<'_>,
-        tried: &[String],
-    ) -> Result<(Arc<Deployment>, Why, String), EngineError> {
+    fn choose(&self, demand: &Demand<'_>, tried: &[String]) -> Result<Chosen, EngineError> {
         let now = Instant::now();
         let mut skipped = Vec::new();
         let mut open_for: Option<Duration> = None;
@@ -259,17 +255,16 @@ impl Deployments {
             let primaries = of_role(Role::Primary);
             if let Some(primary) = pick(&primaries) {
                 if let Some(hot) = self.pressure(primary, now) {
-                    if let Some(o) = pick(&of_role(Role::Overflow)).filter(|o| o.admit(now)) {
-                        return Ok((o.clone(), Why::Overflow, hot));
+                    if let Some(o) = pick(&of_role(Role::Overflow))
+                        && let Some(ticket) = o.admit(now)
+                    {
+                        return Ok(Chosen::new(o, ticket, Why::Overflow, hot));
                     }
                     wanted_overflow = format!(" ({hot}; no overflow deployment can take it)");
                 }
-                if primary.admit(now) {
-                    return Ok((
-                        primary.clone(),
-                        Why::Primary,
-                        format!("primary{wanted_overflow}"),
-                    ));
+                if let Some(ticket) = primary.admit(now) {
+                    let reason = format!("primary{wanted_overflow}");
+                    return Ok(Chosen::new(primary, ticket, Why::Primary, reason));
                 }
             }
         }
@@ -280,8 +275,8 @@ impl Deployments {
         for role in [Role::Fallback, Role::Primary, Role::Overflow] {
             let mut group = of_role(role);
             group.sort_by_key(|d| d.in_flight());
-            if let Some(d) = group.into_iter().find(|d| d.admit(now)) {
-                return Ok((d.clone(), Why::Fallback, because));
+            if let Some((d, ticket)) = group.into_iter().find_map(|d| Some((d, d.admit(now)?))) {
+                return Ok(Chosen::new(d, ticket, Why::Fallback, because));
             }
         }
         let model = self.list.first().map_or("?", |d| d.model());
@@ -312,8 +307,11 @@ impl Deployments {
     fn pressure(&self, primary: &Deployment, now: Instant) -> Option<String> {
         let waiting = primary.queued();
         if waiting >= self.overflow.prewarm_queue_depth as usize {
+            // Not one whose breaker keeps it out: capacity it cannot use.
             for o in self.list.iter().filter(|d| d.role() == Role::Overflow) {
-                if let Ok(engine) = o.engine() {
+                if let Ok(engine) = o.engine()
+                    && !o.is_ejected(now)
+                {
                     engine.prewarm();
                 }
             }
@@ -339,16 +337,22 @@ impl Deployments {
     }
 
     /// Runs `attempt` on the chosen deployment, and once more on another when
-    /// it fails before answering.
+    /// it fails before answering. An attempt settles its ticket's breaker
+    /// itself once it has an answer going; failures before that are settled here.
     async fn run<T, F, Fut>(&self, demand: &Demand<'_>, mut attempt: F) -> Result<T, EngineError>
     where
-        F: FnMut(Arc<Deployment>, InFlight, Instant) -> Fut,
+        F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, EngineError>>,
     {
         let mut tried: Vec<String> = Vec::new();
         let mut failure: Option<EngineError> = None;
         loop {
-            let (d, why, reason) = match self.choose(demand, &tried) {
+            let Chosen {
+                deployment: d,
+                ticket,
+                why,
+                reason,
+            } = match self.choose(demand, &tried) {
                 Ok(chosen) => chosen,
                 // The first failure says more than "nothing else can take it".
                 Err(none) => return Err(failure.unwrap_or(none)),
@@ -358,10 +362,20 @@ impl Deployments {
             }
             self.note(&d, why, reason);
             let guard = d.begin();
-            match attempt(d.clone(), guard, Instant::now()).await {
-                Ok(out) => return Ok(out),
+            let outcome = attempt(Attempt {
+                deployment: d.clone(),
+                ticket,
+                guard,
+                started: Instant::now(),
+            })
+            .await;
+            match outcome {
+                Ok(out) => {
+                    super::engine_time::served_by(d.id());
+                    return Ok(out);
+                }
                 Err(e) if deployment_failed(&e) => {
-                    d.failed(Instant::now());
+                    d.failed(ticket, Instant::now());
                     tried.push(d.id().to_owned());
                     if tried.len() > 1 {
                         return Err(e);
@@ -369,7 +383,7 @@ impl Deployments {
                     failure = Some(e);
                 }
                 Err(e) => {
-                    d.answered();
+                    d.works(ticket);
                     return Err(e);
                 }
             }
@@ -382,16 +396,19 @@ impl Deployments {
         request: GenerationRequest,
         demand: &Demand<'_>,
     ) -> Result<Generation, EngineError> {
-        self.run(demand, |d, guard, started| {
-            let request = fit(&request, &d);
+        self.run(demand, |a| {
+            let request = fit(&request, &a.deployment, demand);
             async move {
-                let engine = d.engine().map_err(|e| EngineError::Unavailable(e.into()))?;
-                let generation = engine.generate(request).await?;
-                drop(guard);
-                let ttft = Some(generation.usage.time_to_first_token)
-                    .filter(|t| !t.is_zero())
-                    .unwrap_or_else(|| started.elapsed());
-                d.succeeded(Some(ttft));
+                let d = &a.deployment;
+                let generation = a.engine()?.generate(request).await?;
+                drop(a.guard);
+                d.works(a.ticket);
+                // Only the in-process engine times a whole reply's first
+                // token; an upstream's whole answer comes at once.
+                let ttft = (d.settings().engine == EngineKind::Mlx)
+                    .then_some(generation.usage.time_to_first_token)
+                    .filter(|t| !t.is_zero());
+                d.served(ttft);
                 Ok(generation)
             }
         })
@@ -405,26 +422,34 @@ impl Deployments {
         request: GenerationRequest,
         demand: &Demand<'_>,
     ) -> Result<ChunkStream, EngineError> {
-        self.run(demand, |d, guard, started| {
-            let request = fit(&request, &d);
+        self.run(demand, |a| {
+            let request = fit(&request, &a.deployment, demand);
             async move {
-                let engine = d.engine().map_err(|e| EngineError::Unavailable(e.into()))?;
-                let mut stream = engine.stream(request).await?;
+                let mut stream = a.engine()?.stream(request).await?;
                 let first = first_item(stream.next().await)?;
-                let ttft = started.elapsed();
+                let ttft = a.started.elapsed();
+                let Attempt {
+                    deployment: d,
+                    ticket,
+                    guard,
+                    ..
+                } = a;
+                // Answering: the breaker hears it now (a trial whose client
+                // leaves mid-stream still proved the deployment).
+                d.works(ticket);
                 let mut guard = Some(guard);
                 Ok(futures_util::stream::once(async move { Ok(first) })
                     .chain(stream)
                     .inspect(move |chunk| match chunk {
                         Ok(Chunk::Done { .. }) => {
                             guard.take();
-                            d.succeeded(Some(ttft));
+                            d.served(Some(ttft));
                         }
                         // Past the first chunk: counted against the
                         // deployment, never retried elsewhere.
                         Err(e) if deployment_failed(e) => {
                             guard.take();
-                            d.failed(Instant::now());
+                            d.failed(ticket, Instant::now());
                         }
                         _ => {}
                     })
@@ -441,27 +466,41 @@ impl Deployments {
         body: serde_json::Value,
         demand: &Demand<'_>,
     ) -> Result<Forwarded, EngineError> {
-        self.run(demand, |d, guard, started| {
+        self.run(demand, |a| {
             let body = body.clone();
             async move {
-                let engine = d.engine().map_err(|e| EngineError::Unavailable(e.into()))?;
-                match engine.forward(endpoint, body).await? {
+                let answer = a.engine()?.forward(endpoint, body).await?;
+                let Attempt {
+                    deployment: d,
+                    ticket,
+                    guard,
+                    started,
+                } = a;
+                match answer {
                     Forwarded::Whole(answer) => {
                         drop(guard);
-                        d.succeeded(Some(started.elapsed()));
+                        d.works(ticket);
+                        d.served(None);
                         Ok(Forwarded::Whole(answer))
                     }
                     Forwarded::Stream(mut stream) => {
                         let first = first_item(stream.next().await)?;
-                        d.succeeded(Some(started.elapsed()));
+                        d.works(ticket);
+                        let ttft = started.elapsed();
                         let mut guard = Some(guard);
+                        let mut served = false;
                         Ok(Forwarded::Stream(
                             futures_util::stream::once(async move { Ok(first) })
                                 .chain(stream)
-                                .inspect(move |item| {
-                                    if item.is_err() {
+                                .inspect(move |item| match item {
+                                    Err(e) if deployment_failed(e) => {
                                         guard.take();
+                                        d.failed(ticket, Instant::now());
                                     }
+                                    Ok(_) if !std::mem::replace(&mut served, true) => {
+                                        d.served(Some(ttft));
+                                    }
+                                    _ => {}
                                 })
                                 .boxed(),
                         ))
@@ -470,6 +509,42 @@ impl Deployments {
             }
         })
         .await
+    }
+}
+
+/// The deployment chosen for an attempt, with its breaker's ticket and why.
+struct Chosen {
+    deployment: Arc<Deployment>,
+    ticket: Ticket,
+    why: Why,
+    reason: String,
+}
+
+impl Chosen {
+    fn new(deployment: &Arc<Deployment>, ticket: Ticket, why: Why, reason: String) -> Self {
+        Self {
+            deployment: deployment.clone(),
+            ticket,
+            why,
+            reason,
+        }
+    }
+}
+
+/// One attempt on a deployment: its ticket, the in-flight count it holds
+/// until the answer ends, and when it started.
+struct Attempt {
+    deployment: Arc<Deployment>,
+    ticket: Ticket,
+    guard: InFlight,
+    started: Instant,
+}
+
+impl Attempt {
+    fn engine(&self) -> Result<&Arc<dyn crate::engine::Engine>, EngineError> {
+        self.deployment
+            .engine()
+            .map_err(|e| EngineError::Unavailable(e.into()))
     }
 }
 
@@ -482,10 +557,15 @@ fn first_item<T>(item: Option<Result<T, EngineError>>) -> Result<T, EngineError>
 }
 
 /// The request as `d` takes it: the completion shortened to what its context
-/// leaves after the prompt.
-fn fit(request: &GenerationRequest, d: &Deployment) -> GenerationRequest {
+/// leaves after the prompt (counted, or, on a deployment with less context
+/// than its model, estimated).
+fn fit(request: &GenerationRequest, d: &Deployment, demand: &Demand<'_>) -> GenerationRequest {
     let mut request = request.clone();
-    if let Some(prompt) = request.prompt_tokens {
+    let smaller = d.settings().context_limit < demand.model_context;
+    let prompt = request
+        .prompt_tokens
+        .or(demand.prompt_tokens.filter(|_| smaller));
+    if let Some(prompt) = prompt {
         let room = d.settings().context_limit.saturating_sub(prompt).max(1);
         request.max_tokens = request.max_tokens.min(room);
     }
@@ -702,7 +782,23 @@ mod tests {
         assert_eq!(small.calls(), 0);
         // A prompt it holds does go there, its completion cut to fit.
         assert_eq!(served_by(&set, request(500)).await.unwrap(), "m/small");
-        assert_eq!(fit(&request(500), &set.list[1]).max_tokens, 12);
+        let req = request(500);
+        assert_eq!(
+            fit(&req, &set.list[1], &Demand::of(&req, 4096, &all)).max_tokens,
+            12
+        );
+        // Without the tokenizer's count, the estimate (3 bytes a token) cuts it.
+        let mut estimated = request(0);
+        estimated.prompt_tokens = None;
+        estimated.messages = vec![Message::new(Speaker::User, "x".repeat(1484))];
+        let demand = Demand::of(&estimated, 4096, &all);
+        assert_eq!(demand.prompt_tokens, Some(500));
+        assert_eq!(fit(&estimated, &set.list[1], &demand).max_tokens, 12);
+        assert_eq!(
+            fit(&estimated, &set.list[0], &demand).max_tokens,
+            16,
+            "the model's own context is the engine's to judge"
+        );
     }
 
     #[tokio::test]
@@ -760,10 +856,10 @@ mod tests {
                 ..overflow(100)
             },
         );
-        list[0].succeeded(Some(Duration::from_millis(400)));
+        list[0].served(Some(Duration::from_millis(400)));
         assert_eq!(served_by(&set, request(10)).await.unwrap(), "m/local");
         // The mean over the window is now over 500 ms.
-        list[0].succeeded(Some(Duration::from_millis(2000)));
+        list[0].served(Some(Duration::from_millis(2000)));
         assert_eq!(served_by(&set, request(10)).await.unwrap(), "m/burst");
         assert!(
             set.decisions()

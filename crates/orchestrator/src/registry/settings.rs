@@ -309,6 +309,12 @@ impl ModelSettings {
             self.validate_deployments(prefix)?;
         }
         let o = &self.overflow;
+        if o.prewarm_queue_depth == 0 {
+            return Err(InvalidSetting::new(
+                key("overflow.prewarm_queue_depth"),
+                "0 would hold a subscription at every request; the least is 1",
+            ));
+        }
         if o.prewarm_queue_depth > o.queue_depth {
             return Err(InvalidSetting::new(
                 key("overflow.prewarm_queue_depth"),

@@ -92,7 +92,7 @@ pub async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
     params(DashboardQuery),
     responses(
         (status = 200, description = "Panels: traffic, latency, models, hosted·ai, strikes", content_type = "text/html", body = String),
-        (status = 400, description = "Unknown window or query parameter (`param` names it)", body = ErrorBody),
+        (status = 400, description = "Unknown window (`param` names it), or a query string that does not parse (unknown parameters included)", body = ErrorBody),
         (status = 404, description = "Unknown tenant, or another tenant's (never 403)", body = ErrorBody),
     )
 )]
@@ -143,7 +143,7 @@ pub async fn router(
     params(DashboardQuery),
     responses(
         (status = 200, description = "The report", body = DashboardReport),
-        (status = 400, description = "Unknown window or query parameter (`param` names it)", body = ErrorBody),
+        (status = 400, description = "Unknown window (`param` names it), or a query string that does not parse (unknown parameters included)", body = ErrorBody),
         (status = 404, description = "Unknown tenant, or another tenant's (never 403)", body = ErrorBody),
     )
 )]

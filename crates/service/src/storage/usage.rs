@@ -241,14 +241,17 @@ impl Storage {
 }
 
 /// The ledger's timing columns of a generation: none when it generated
-/// nothing (the engine's first-token time is then meaningless).
+/// nothing (the engine's first-token time is then meaningless), and no
+/// first-token time where none was measured (a pass-through answer).
 pub fn timings(usage: &orchestrator::generation::Usage) -> (Option<f64>, Option<f64>) {
     if usage.completion_tokens == 0 {
         return (None, None);
     }
     let tps = (usage.tokens_per_second.is_finite() && usage.tokens_per_second > 0.0)
         .then_some(usage.tokens_per_second);
-    (Some(usage.time_to_first_token.as_secs_f64() * 1_000.0), tps)
+    let ttft = (!usage.time_to_first_token.is_zero())
+        .then(|| usage.time_to_first_token.as_secs_f64() * 1_000.0);
+    (ttft, tps)
 }
 
 /// Totals of one time bucket, model, tenant and tier of a window.
