@@ -250,7 +250,7 @@ pub fn timings(usage: &orchestrator::generation::Usage) -> (Option<f64>, Option<
     let tps = (usage.tokens_per_second.is_finite() && usage.tokens_per_second > 0.0)
         .then_some(usage.tokens_per_second);
     let ttft = (!usage.time_to_first_token.is_zero())
-        .then(|| usage.time_to_first_token.as_secs_f64() * 1_000.0);
+        .then_some(usage.time_to_first_token.as_secs_f64() * 1_000.0);
     (ttft, tps)
 }
 
