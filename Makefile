@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 IMAGE ?= harpoon:latest
 
-.PHONY: run run-light build FORCE test setup lint unit pg mlx e2e mcp browser dashboard-screenshot fuzz router-check router python-fusion bench bench-router bench-health bench-gateway bench-tokens bench-deployments bench-fusion bench-hosted docker clean
+.PHONY: run run-light build FORCE test setup lint unit pg mlx e2e mcp browser dashboard-screenshot cluster fuzz router-check router python-fusion bench bench-router bench-health bench-gateway bench-tokens bench-deployments bench-fusion bench-hosted docker clean
 
 # Offline Hugging Face settings for everything that touches mlx-lm.
 HF_ENV := HF_HUB_OFFLINE=1 HF_HUB_CACHE=$(CURDIR)/target/hf-cache
@@ -43,7 +43,7 @@ build:
 	$(CARGO) build --release --locked -p service
 
 ## Install what the tests need, then lint and run the whole suite.
-test: setup lint unit pg router-check python-fusion mlx e2e mcp browser fuzz
+test: setup lint unit pg router-check python-fusion mlx e2e mcp browser cluster fuzz
 # A one-off full run gains nothing from incremental caches, which would cost
 # gigabytes of disk (prerequisites inherit this).
 test: export CARGO_INCREMENTAL = 0
@@ -66,6 +66,11 @@ unit:
 mcp:
 	$(CARGO) build --locked -p service -p hostedai-emulator
 	cd tests/mcp && HARPOON_SERVICE_BIN=$(CURDIR)/target/debug/service ../../.venv/bin/python -m pytest -q
+
+## Three replicas behind HAProxy on one throwaway PostgreSQL: a rolling restart under load (tests/cluster).
+cluster:
+	$(CARGO) build --locked -p service
+	./scripts/with-postgres.sh -- sh -c 'cd tests/cluster && HARPOON_SERVICE_BIN=$(CURDIR)/target/debug/service ../../.venv/bin/python -m pytest -q'
 
 ## The dashboard in a real browser: Debian's Chromium driven by playwright-core
 ## (tests/browser; `make setup` installs both). Screenshots go to target/browser/.

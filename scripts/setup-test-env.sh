@@ -54,6 +54,12 @@ if [ ! -x "${promtool}" ]; then
   rm -rf "${tmp}"
 fi
 
+# The cluster test (tests/cluster, `make cluster`): HAProxy in front of replicas.
+if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
+  say "installing haproxy"
+  apt_install haproxy
+fi
+
 # The dashboard's browser test (tests/browser, `make browser`): Debian's
 # Chromium, Node.js, and playwright-core as pinned in package-lock.json.
 if [ ! -x /usr/bin/chromium ]; then
