@@ -33,6 +33,8 @@ from openai_peer import DEFAULT_MODELS, running_openai_peer  # noqa: E402
 BINARY = Path(os.environ.get("HARPOON_SERVICE_BIN", ROOT / "target" / "debug" / "service"))
 HAPROXY_CFG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 DRAIN_DELAY_SECS = 2
+# The first key, from the environment, as a deployment sets it on every replica.
+ADMIN_KEY = "hk_" + "Cl4" * 13 + "x"
 
 
 class Replica:
@@ -41,7 +43,7 @@ class Replica:
     def __init__(self, port, env, data):
         self.port, self.env, self.data, self.proc = port, env, data, None
 
-    def start(self):
+    def start(self, wait=True):
         env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": str(self.data),
@@ -51,6 +53,10 @@ class Replica:
             **self.env,
         }
         self.proc = subprocess.Popen([str(BINARY)], env=env)
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self):
         wait_http(f"http://127.0.0.1:{self.port}/ready", timeout=60)
 
     def terminate_and_wait(self, limit):
@@ -70,7 +76,9 @@ def cluster():
         env = {"HARPOON__SERVICE__DRAIN_DELAY_SECS": str(DRAIN_DELAY_SECS),
                "HARPOON__SERVICE__SHUTDOWN_GRACE_SECS": "10",
                "HARPOON__QUOTAS__REQUESTS_PER_MINUTE": "1000000",
-               "HARPOON__QUOTAS__MAX_CONCURRENT": "1000"}
+               "HARPOON__QUOTAS__MAX_CONCURRENT": "1000",
+               "HARPOON__AUTH__MODE": "required",
+               "HARPOON_ADMIN_KEY": ADMIN_KEY}
         if os.environ.get("DATABASE_URL"):
             env["DATABASE_URL"] = os.environ["DATABASE_URL"]
         for model in ("GEMMA", "QWEN"):
@@ -82,9 +90,13 @@ def cluster():
             data = Path(tmp) / f"replica{i + 1}"
             data.mkdir()
             replica = Replica(free_port(), env, data)
-            replica.start()
+            # All at once, as a deployment starts them: migrations and the
+            # first key on one database must not trip over each other.
+            replica.start(wait=False)
             stack.callback(replica.stop)
             replicas.append(replica)
+        for replica in replicas:
+            replica.wait_ready()
         lb_port = free_port()
         lb_env = {**os.environ, "HARPOON_LB_BIND": f"127.0.0.1:{lb_port}"}
         for i, replica in enumerate(replicas):
@@ -114,7 +126,8 @@ class Load:
                     "messages": [{"role": "user", "content": f"hello {worker}-{n}"}]}
             req = urllib.request.Request(f"{self.base}/v1/chat/completions",
                                          data=json.dumps(body).encode(),
-                                         headers={"content-type": "application/json"})
+                                         headers={"content-type": "application/json",
+                                                  "authorization": f"Bearer {ADMIN_KEY}"})
             try:
                 with urllib.request.urlopen(req, timeout=30) as r:
                     text = r.read().decode()

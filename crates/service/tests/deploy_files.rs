@@ -73,3 +73,76 @@ fn railway_builds_the_dockerfile_and_probes_health() {
     assert!(railway.contains("builder = \"DOCKERFILE\""));
     assert!(railway.contains("healthcheckPath = \"/health\""));
 }
+
+/// `${NAME}` and `${NAME:?message}` references in `text`.
+fn references(text: &str) -> Vec<String> {
+    text.split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split('}').next())
+        .map(|inner| inner.split([':', '-']).next().unwrap_or(inner).to_owned())
+        .collect()
+}
+
+#[test]
+fn the_compose_file_references_what_exists_and_its_settings_load() {
+    use yaml_rust2::{Yaml, YamlLoader};
+    let text = read("deploy/compose/compose.yaml");
+    let compose = YamlLoader::load_from_str(&text).unwrap().remove(0);
+    let dir = root().join("deploy/compose");
+    let services = compose["services"].as_hash().unwrap();
+    let s = |v: &Yaml| v.as_str().unwrap_or_default().to_owned();
+
+    // Three replicas of the image, with settings the service accepts.
+    let replicas: Vec<(&Yaml, &Yaml)> = services
+        .iter()
+        .filter(|(_, svc)| !svc["build"].is_badvalue())
+        .collect();
+    assert_eq!(replicas.len(), 3, "three replicas");
+    for (name, svc) in &replicas {
+        let context = dir.join(s(&svc["build"]["context"]));
+        assert!(context.join(s(&svc["build"]["dockerfile"])).is_file());
+        let mut env = std::collections::HashMap::new();
+        for (k, v) in svc["environment"].as_hash().unwrap() {
+            let value = match s(k).as_str() {
+                "DATABASE_URL" => "postgres://harpoon:secret@postgres:5432/harpoon".to_owned(),
+                "HARPOON_ADMIN_KEY" => format!("hk_{}", "A1b2".repeat(10)),
+                _ => s(v),
+            };
+            env.insert(s(k), value);
+        }
+        let loaded = service::settings::Settings::load(None, &env)
+            .unwrap_or_else(|e| panic!("{}: {e}", s(name)));
+        let service = &loaded.settings.service;
+        assert!(service.drain_delay_secs > 0, "replicas drain before closing");
+        let stop_grace = s(&svc["stop_grace_period"]);
+        let stop_grace: u64 = stop_grace.trim_end_matches('s').parse().unwrap();
+        assert!(
+            stop_grace > service.drain_delay_secs + service.shutdown_grace_secs,
+            "compose waits for the drain and the grace period before SIGKILL"
+        );
+    }
+
+    // HAProxy: its configuration file exists, and every address it reads
+    // from the environment is set, pointing at a replica's port.
+    let haproxy = &compose["services"]["haproxy"];
+    let volume = s(&haproxy["volumes"][0]);
+    let source = volume.split(':').next().unwrap();
+    let cfg = std::fs::read_to_string(dir.join(source)).unwrap();
+    assert!(cfg.contains("option httpchk GET /ready"), "it probes /ready");
+    for var in references(&cfg) {
+        let value = s(&haproxy["environment"][var.as_str()]);
+        assert!(!value.is_empty(), "{var} is not set for HAProxy");
+        if let Some(replica) = var.strip_prefix("HARPOON_REPLICA_") {
+            let host = value.split(':').next().unwrap();
+            assert!(
+                replicas.iter().any(|(n, _)| s(n) == host) && value.ends_with(":8080"),
+                "HARPOON_REPLICA_{replica}={value} is a replica on the image's port"
+            );
+        }
+    }
+    // Every variable the compose file needs from its user is named in the docs.
+    let docs = read("docs/scale-out.md");
+    for var in references(&text) {
+        assert!(docs.contains(&var), "docs/scale-out.md does not mention {var}");
+    }
+}
