@@ -52,9 +52,10 @@ pub(crate) fn same_secret(a: &str, b: &str) -> bool {
 }
 
 /// How long a resolved caller is reused without asking the database. Admin
-/// changes made through this process clear the cache at once; changes made
-/// elsewhere (the CLI, another replica) take effect within this time plus
-/// one lookup.
+/// changes made through this process clear the cache at once, and on
+/// PostgreSQL so do those of every other replica and of the CLI (announced
+/// through LISTEN/NOTIFY, `storage::notify`); otherwise they take effect
+/// within this time plus one lookup.
 const CALLER_TTL: Duration = Duration::from_secs(2);
 
 /// How long an expired caller may still be served while one background

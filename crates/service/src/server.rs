@@ -49,6 +49,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     // Only the server recovers strikes: an MCP stdio process beside it must
     // not mark the server's running strikes interrupted.
     state.bridge.recover().await?;
+    // Another replica's revocation or suspension reaches this one's cache at once.
+    let callers = state.callers.clone();
+    state.storage.watch_callers(move || callers.clear());
     let _pr_monitor = state.bridge.spawn_pr_monitor();
     let listener = TcpListener::bind(addr)
         .await

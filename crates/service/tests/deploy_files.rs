@@ -113,7 +113,10 @@ fn the_compose_file_references_what_exists_and_its_settings_load() {
         let loaded = service::settings::Settings::load(None, &env)
             .unwrap_or_else(|e| panic!("{}: {e}", s(name)));
         let service = &loaded.settings.service;
-        assert!(service.drain_delay_secs > 0, "replicas drain before closing");
+        assert!(
+            service.drain_delay_secs > 0,
+            "replicas drain before closing"
+        );
         let stop_grace = s(&svc["stop_grace_period"]);
         let stop_grace: u64 = stop_grace.trim_end_matches('s').parse().unwrap();
         assert!(
@@ -128,7 +131,10 @@ fn the_compose_file_references_what_exists_and_its_settings_load() {
     let volume = s(&haproxy["volumes"][0]);
     let source = volume.split(':').next().unwrap();
     let cfg = std::fs::read_to_string(dir.join(source)).unwrap();
-    assert!(cfg.contains("option httpchk GET /ready"), "it probes /ready");
+    assert!(
+        cfg.contains("option httpchk GET /ready"),
+        "it probes /ready"
+    );
     for var in references(&cfg) {
         let value = s(&haproxy["environment"][var.as_str()]);
         assert!(!value.is_empty(), "{var} is not set for HAProxy");
@@ -143,6 +149,9 @@ fn the_compose_file_references_what_exists_and_its_settings_load() {
     // Every variable the compose file needs from its user is named in the docs.
     let docs = read("docs/scale-out.md");
     for var in references(&text) {
-        assert!(docs.contains(&var), "docs/scale-out.md does not mention {var}");
+        assert!(
+            docs.contains(&var),
+            "docs/scale-out.md does not mention {var}"
+        );
     }
 }

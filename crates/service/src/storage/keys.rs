@@ -204,6 +204,7 @@ impl Storage {
             .fetch_optional(self.pool())
             .await?
             .ok_or(StorageError::NotFound("key"))?;
+        self.announce_callers_changed().await;
         Ok(record(&row)?)
     }
 

@@ -7,6 +7,7 @@
 //! portable: `$n` placeholders, TEXT ids made here, BIGINT Unix milliseconds.
 
 pub mod keys;
+pub mod notify;
 pub mod responses;
 pub mod tenants;
 pub mod usage;
@@ -101,6 +102,8 @@ pub struct Storage {
     pool: AnyPool,
     backend: Backend,
     target: String,
+    /// PostgreSQL's address, for the listener of [`notify`] (never printed).
+    url: Option<orchestrator::Secret>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -164,6 +167,7 @@ impl Storage {
             pool,
             backend,
             target,
+            url: (backend == Backend::Postgres).then(|| orchestrator::Secret::new(url)),
         })
     }
 

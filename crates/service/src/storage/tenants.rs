@@ -155,6 +155,7 @@ impl Storage {
         if done.rows_affected() == 0 {
             return Err(StorageError::NotFound("tenant"));
         }
+        self.announce_callers_changed().await;
         self.find_tenant(id).await
     }
 
