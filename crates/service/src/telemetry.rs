@@ -2,13 +2,13 @@
 //! the per-request layers that feed them are in [`crate::middleware`].
 
 use crate::redact::RedactingWriter;
-use crate::settings::{LogFormat, ServiceSettings};
+use crate::settings::{LogFormat, ServiceSettings, TelemetrySettings};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use orchestrator::registry;
 use orchestrator::router::classifier::{CLASSIFICATION_SECONDS, CLASSIFICATIONS_TOTAL};
 use orchestrator::router::sticky::STICKY_HOLDS_TOTAL;
 use std::{io::IsTerminal, sync::OnceLock};
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 /// Counter of finished requests by method, route template and status.
 pub const REQUESTS_TOTAL: &str = "http_requests_total";
@@ -272,43 +272,83 @@ const TOKENS_PER_SECOND_BUCKETS: &[f64] = &[
     1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 2_500.0, 5_000.0,
 ];
 
-/// Installs the global log subscriber from `service.log_level` and `log_format`.
-pub fn init_logging(settings: &ServiceSettings) -> Result<(), String> {
-    init_logging_to(settings, std::io::stdout, std::io::stdout().is_terminal())
+/// Installs the global log subscriber from `service.log_level` and
+/// `log_format`, with the OpenTelemetry layer when `telemetry` turns traces
+/// on; the returned pipeline is to be shut down after serving (it flushes).
+pub fn init_logging(
+    settings: &ServiceSettings,
+    telemetry: &TelemetrySettings,
+) -> Result<Option<crate::otel::Tracing>, String> {
+    init_logging_to(
+        settings,
+        std::io::stdout,
+        std::io::stdout().is_terminal(),
+        telemetry,
+    )
 }
 
-/// The same on stderr, for `service mcp --stdio`, whose stdout carries the protocol.
+/// The same on stderr, for `service mcp --stdio`, whose stdout carries the
+/// protocol (no traces there).
 pub fn init_logging_stderr(settings: &ServiceSettings) -> Result<(), String> {
-    init_logging_to(settings, std::io::stderr, std::io::stderr().is_terminal())
+    init_logging_to(
+        settings,
+        std::io::stderr,
+        std::io::stderr().is_terminal(),
+        &TelemetrySettings::default(),
+    )
+    .map(drop)
 }
 
-fn init_logging_to<W>(settings: &ServiceSettings, out: W, terminal: bool) -> Result<(), String>
+fn init_logging_to<W>(
+    settings: &ServiceSettings,
+    out: W,
+    terminal: bool,
+    telemetry: &TelemetrySettings,
+) -> Result<Option<crate::otel::Tracing>, String>
 where
     W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Clone + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_new(&settings.log_level).map_err(|e| e.to_string())?;
-    let registry = tracing_subscriber::registry().with(filter);
+    // Spans made only for traces never reach the log; with traces off no
+    // layer wants them, so their callsites stay disabled.
+    let filter = EnvFilter::try_new(&settings.log_level)
+        .map_err(|e| e.to_string())?
+        .add_directive(
+            format!("{}=off", orchestrator::SPANS)
+                .parse()
+                .map_err(|e| format!("{e}"))?,
+        );
     // Every line passes the redactor: whatever a field carries, user text
     // such as emails or keys never reaches the log.
     let writer = || RedactingWriter::new(out.clone());
-    let result = match settings.log_format {
-        LogFormat::Text => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(terminal)
-                    .with_writer(writer()),
-            )
-            .try_init(),
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_writer(writer()),
-            )
-            .try_init(),
+    // The log filter is the log layer's own, so a quiet log level does not
+    // silence the spans traces are made of.
+    let (result, tracing) = match settings.log_format {
+        LogFormat::Text => {
+            let logs = tracing_subscriber::fmt::layer()
+                .with_ansi(terminal)
+                .with_writer(writer())
+                .with_filter(filter);
+            let registry = tracing_subscriber::registry().with(logs);
+            match crate::otel::pipeline(telemetry)? {
+                Some((layer, tracing)) => (registry.with(layer).try_init(), Some(tracing)),
+                None => (registry.try_init(), None),
+            }
+        }
+        LogFormat::Json => {
+            let logs = tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_writer(writer())
+                .with_filter(filter);
+            let registry = tracing_subscriber::registry().with(logs);
+            match crate::otel::pipeline(telemetry)? {
+                Some((layer, tracing)) => (registry.with(layer).try_init(), Some(tracing)),
+                None => (registry.try_init(), None),
+            }
+        }
     };
-    result.map_err(|e| e.to_string())
+    result.map_err(|e| e.to_string())?;
+    Ok(tracing)
 }
 
 /// The process-wide Prometheus recorder, installed on first use.

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokenizers::Tokenizer;
+use tracing::Instrument;
 
 /// Histogram of whole-request time per model, in seconds.
 pub const REQUEST_SECONDS: &str = "harpoon_model_request_seconds";
@@ -233,7 +234,11 @@ impl ModelHandle {
     /// Generates a whole reply, recording the model metrics.
     pub async fn generate(&self, request: GenerationRequest) -> Result<Generation, EngineError> {
         let started = Instant::now();
-        let generation = self.engine()?.generate(request).await;
+        let generation = self
+            .engine()?
+            .generate(request)
+            .instrument(self.engine_span())
+            .await;
         engine_time::add(started.elapsed());
         let generation = generation?;
         record(&self.name, started.elapsed(), &generation.usage);
@@ -248,7 +253,11 @@ impl ModelHandle {
         body: serde_json::Value,
     ) -> Result<crate::engine::Forwarded, EngineError> {
         let started = Instant::now();
-        let forwarded = self.engine()?.forward(endpoint, body).await;
+        let forwarded = self
+            .engine()?
+            .forward(endpoint, body)
+            .instrument(self.engine_span())
+            .await;
         engine_time::add(started.elapsed());
         forwarded
     }
@@ -257,7 +266,15 @@ impl ModelHandle {
     pub async fn stream(&self, request: GenerationRequest) -> Result<ChunkStream, EngineError> {
         let started = Instant::now();
         let name = self.name.clone();
-        let stream = self.engine()?.stream(request).await;
+        let stream = self
+            .engine()?
+            .stream(request)
+            .instrument(self.engine_span())
+            .await;
+        // Held by the stream below, so it ends when the stream is dropped:
+        // after its last chunk went out.
+        let span =
+            tracing::info_span!(target: crate::SPANS, "stream", gen_ai.request.model = %name);
         // Until the stream is open, and then until its first item (a caller
         // that awaits it before answering counts it too; later chunks flow
         // to the client on their own, outside any request's measure).
@@ -268,6 +285,7 @@ impl ModelHandle {
         let inter_token = metrics::histogram!(INTER_TOKEN_SECONDS, "model" => name.clone());
         Ok(stream?
             .inspect(move |_| {
+                let _held = &span;
                 if std::mem::take(&mut first) {
                     engine_time::add(opened.elapsed());
                 }
@@ -283,6 +301,16 @@ impl ModelHandle {
                 Err(_) => {}
             })
             .boxed())
+    }
+}
+
+impl ModelHandle {
+    /// The span of one engine call (a trace's `engine` span): which model
+    /// on which engine.
+    fn engine_span(&self) -> tracing::Span {
+        tracing::info_span!(target: crate::SPANS, "engine",
+            gen_ai.request.model = %self.name,
+            harpoon.engine = self.settings.engine.as_str())
     }
 }
 
