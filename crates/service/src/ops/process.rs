@@ -215,6 +215,7 @@ async fn answer(
         .await?;
     let done = routing.model.generate(generation).await?;
     ledger.finished_because(done.finish_reason);
+    ledger.completed_text(&done.text);
     let c = routing
         .classification
         .as_ref()
