@@ -245,6 +245,18 @@ const CATALOGUE: &[(&str, Kind, Option<metrics::Unit>, &str)] = {
             None,
             "Estimated hosted·ai cost in the pool's currency, by model",
         ),
+        (
+            meter::POOL_VGPU_SECONDS,
+            Gauge,
+            Some(Seconds),
+            "vGPU-seconds metered on hosted·ai, by pool (every model's)",
+        ),
+        (
+            meter::POOL_ESTIMATED_COST,
+            Gauge,
+            None,
+            "Estimated hosted·ai cost in the pool's currency, by pool (every model's)",
+        ),
     ]
 };
 
