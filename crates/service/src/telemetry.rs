@@ -47,6 +47,18 @@ pub const BUILD_INFO: &str = "harpoon_build_info";
 pub const OPEN_CONNECTIONS: &str = "harpoon_open_connections";
 /// Counter of connections refused at `service.max_connections`.
 pub const CONNECTIONS_REFUSED: &str = "harpoon_connections_refused_total";
+/// Counter of fragment hygiene scores given (cycles, refinements' re-scores
+/// and single scorings; from the cache or computed).
+pub const FUSION_SCORED: &str = "harpoon_fusion_fragments_scored_total";
+/// Counter of those scores answered from the score cache.
+pub const FUSION_CACHE_HITS: &str = "harpoon_fusion_score_cache_hits_total";
+/// Gauge of hygiene reports held in the score cache.
+pub const FUSION_CACHE_ENTRIES: &str = "harpoon_fusion_score_cache_entries";
+/// Counter of fragments envelope cycles absorbed.
+pub const FUSION_ABSORBED: &str = "harpoon_fusion_fragments_absorbed_total";
+/// Counter of fragments envelope cycles left pending (below the threshold
+/// after their rounds, or unrefinable).
+pub const FUSION_PENDING: &str = "harpoon_fusion_fragments_pending_total";
 /// Counter of connections the service closed, by reason.
 pub const CONNECTIONS_CLOSED: &str = "harpoon_connections_closed_total";
 
@@ -246,6 +258,36 @@ const CATALOGUE: &[(&str, Kind, Option<metrics::Unit>, &str)] = {
             "Estimated hosted·ai cost in the pool's currency, by model",
         ),
         (
+            FUSION_SCORED,
+            Counter,
+            None,
+            "Fragment hygiene scores given, from the cache or computed",
+        ),
+        (
+            FUSION_CACHE_HITS,
+            Counter,
+            None,
+            "Fragment hygiene scores answered from the score cache",
+        ),
+        (
+            FUSION_CACHE_ENTRIES,
+            Gauge,
+            None,
+            "Hygiene reports held in the score cache",
+        ),
+        (
+            FUSION_ABSORBED,
+            Counter,
+            None,
+            "Fragments absorbed by envelope cycles",
+        ),
+        (
+            FUSION_PENDING,
+            Counter,
+            None,
+            "Fragments envelope cycles left pending",
+        ),
+        (
             meter::POOL_VGPU_SECONDS,
             Gauge,
             Some(Seconds),
@@ -399,7 +441,11 @@ pub fn prometheus() -> Result<PrometheusHandle, String> {
 /// Sets the gauges read from live state rather than counted as things
 /// happen: whether each model can answer at once, and the process's resident
 /// memory. Called before each scrape.
-pub fn sample(registry: &registry::Registry) {
+pub fn sample(registry: &registry::Registry, fusion: &harpoon_core::HarpoonEngine) {
+    let scores = fusion.score_stats();
+    metrics::counter!(FUSION_SCORED).absolute(scores.scored);
+    metrics::counter!(FUSION_CACHE_HITS).absolute(scores.cache_hits);
+    metrics::gauge!(FUSION_CACHE_ENTRIES).set(fusion.cached() as f64);
     for model in registry.iter() {
         let status = model.status();
         let ready = status.available
