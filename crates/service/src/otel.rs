@@ -23,6 +23,11 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::registry::LookupSpan;
 
+/// Target of the request spans (this module's path before traces, kept so
+/// log filters by target still match them); traces take them with the
+/// spans of target [`orchestrator::SPANS`].
+pub const REQUEST_SPAN_TARGET: &str = "service::middleware::trace";
+
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static CAPTURE_CONTENT: AtomicBool = AtomicBool::new(false);
 
@@ -84,8 +89,7 @@ where
             // Spans only (log events stay in the logs): each request's, and
             // those made for traces.
             meta.is_span()
-                && (meta.target() == orchestrator::SPANS
-                    || meta.target() == crate::middleware::trace::REQUEST_SPAN_TARGET)
+                && (meta.target() == orchestrator::SPANS || meta.target() == REQUEST_SPAN_TARGET)
         }));
     ENABLED.store(true, Ordering::Relaxed);
     CAPTURE_CONTENT.store(settings.capture_content, Ordering::Relaxed);

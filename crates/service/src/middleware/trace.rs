@@ -15,10 +15,6 @@ use std::time::Duration;
 use tower_http::trace::{MakeSpan, OnResponse};
 use tracing::Span;
 
-/// Target of the request spans (OpenTelemetry exports them with the spans
-/// of target [`orchestrator::SPANS`]).
-pub const REQUEST_SPAN_TARGET: &str = module_path!();
-
 /// Span per request: method, route template and request id; never the body.
 /// With traces on it continues the caller's W3C trace (`traceparent`).
 #[derive(Clone, Copy)]
@@ -36,6 +32,7 @@ impl<B> MakeSpan<B> for RequestSpan {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         let span = tracing::info_span!(
+            target: crate::otel::REQUEST_SPAN_TARGET,
             "request",
             method = %request.method(),
             route,
