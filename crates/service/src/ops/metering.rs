@@ -88,7 +88,9 @@ impl Metered {
             streamed_text: None,
             span,
         };
-        crate::otel::set(&metered.span, "gen_ai.request.model", metered.model.clone());
+        if crate::otel::enabled() {
+            crate::otel::set(&metered.span, "gen_ai.request.model", metered.model.clone());
+        }
         metered
     }
 
@@ -102,9 +104,11 @@ impl Metered {
         self.model = model.name().to_owned();
         self.tier = tier.map(Tier::as_str);
         self.on_hosted = model.settings().engine == orchestrator::EngineKind::HostedAi;
-        crate::otel::set(&self.span, "gen_ai.response.model", self.model.clone());
-        if let Some(tier) = self.tier {
-            crate::otel::set(&self.span, "harpoon.tier", tier);
+        if crate::otel::enabled() {
+            crate::otel::set(&self.span, "gen_ai.response.model", self.model.clone());
+            if let Some(tier) = self.tier {
+                crate::otel::set(&self.span, "harpoon.tier", tier);
+            }
         }
         let gauge =
             metrics::gauge!(crate::telemetry::REQUESTS_IN_FLIGHT, "model" => self.model.clone());
@@ -117,13 +121,15 @@ impl Metered {
     /// Notes why generation ended (`stop`, `length`, …), for the request counter.
     pub fn finished_because(&mut self, reason: orchestrator::generation::FinishReason) {
         self.finish_reason = Some(reason.as_str());
-        crate::otel::set(
-            &self.span,
-            "gen_ai.response.finish_reasons",
-            opentelemetry::Value::Array(
-                vec![opentelemetry::StringValue::from(reason.as_str())].into(),
-            ),
-        );
+        if crate::otel::enabled() {
+            crate::otel::set(
+                &self.span,
+                "gen_ai.response.finish_reasons",
+                opentelemetry::Value::Array(
+                    vec![opentelemetry::StringValue::from(reason.as_str())].into(),
+                ),
+            );
+        }
     }
 
     /// Puts the completion's text on the trace (only with
