@@ -28,6 +28,10 @@
 # empty folder), so the prompt is not tokenized; TOKENIZER=1 serves the tiny
 # test model's tokenizer (target/test-models/gemma3_text, `make setup`) to
 # both Harpoon sides, TOKENIZER=A2 to A2 only.
+# TRACES=1 turns OpenTelemetry traces on for both Harpoon sides, TRACES=A2
+# for A2 only: spans go over OTLP/HTTP to the upstream nginx, whose
+# /v1/traces answers 200 and drops them (a receiver that costs next to
+# nothing, so the figure is Harpoon's own cost of tracing).
 # The first lines printed name the shape that was run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +63,10 @@ http {
   client_body_temp_path $work;
   server {
     listen 127.0.0.1:$up;
+    location /v1/traces {
+      default_type application/x-protobuf;
+      return 200 '';
+    }
     location /v1/chat/completions {
       default_type application/json;
       return 200 '{"id":"chatcmpl-static","object":"chat.completion","created":0,"model":"static","choices":[{"index":0,"message":{"role":"assistant","content":"Paris is the capital of France."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":8,"total_tokens":20}}';
@@ -109,6 +117,15 @@ case "${TOKENIZER:-0}" in
       tokenizer="absent on A, present on A2 ($repo/tokenizer.json)"
     fi;;
   *) echo "bench: TOKENIZER is 0, 1 or A2" >&2; exit 2;;
+esac
+traces="off"
+case "${TRACES:-0}" in
+  0) ;;
+  1) HARPOON_ENV="${HARPOON_ENV:+$HARPOON_ENV }HARPOON__TELEMETRY__OTLP_ENDPOINT=http://127.0.0.1:$up"
+     traces="on for A and A2 (to nginx on 127.0.0.1:$up/v1/traces)";;
+  A2) HARPOON_ENV_ALT="${HARPOON_ENV_ALT:+$HARPOON_ENV_ALT }HARPOON__TELEMETRY__OTLP_ENDPOINT=http://127.0.0.1:$up"
+     traces="off on A, on for A2 (to nginx on 127.0.0.1:$up/v1/traces)";;
+  *) echo "bench: TRACES is 0, 1 or A2" >&2; exit 2;;
 esac
 # Quotas far above the offered load: this measures the gateway, not the limiter.
 start_harpoon() { # binary port data_dir [NAME=value ...]
@@ -209,7 +226,7 @@ else
   shape="closed loop, $conns connections, each side as fast as it goes"
 fi
 echo "shape: $shape; upstream nginx worker_processes $workers"
-echo "harpoon: A = $bin${alt_pid:+, A2 = $bin_alt}; RUST_LOG=warn${HARPOON_ENV:+ $HARPOON_ENV}${HARPOON_ENV_ALT:+ (A2 also: $HARPOON_ENV_ALT)}; tokenizer $tokenizer"
+echo "harpoon: A = $bin${alt_pid:+, A2 = $bin_alt}; RUST_LOG=warn${HARPOON_ENV:+ $HARPOON_ENV}${HARPOON_ENV_ALT:+ (A2 also: $HARPOON_ENV_ALT)}; tokenizer $tokenizer; traces $traces"
 echo "per round: wrk -t2 -c$conns -d${secs}s --latency -s post.lua http://127.0.0.1:PORT/v1/chat/completions"
 echo "side requests/s p50 p99 harpoon_cpu_us_per_request harpoon_switches_per_request steal_%"
 port_of() { case "$1" in A) echo "$gw";; A2) echo "$gw2";; B) echo "$up";; C) echo "$px";; esac; }

@@ -15,7 +15,10 @@ use crate::{
 use rayon::prelude::*;
 use std::{
     collections::{HashMap, VecDeque},
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 /// Round limit no request can exceed, whatever it asks for.
@@ -28,6 +31,18 @@ type CacheKey = ([u8; 32], Language);
 struct ScoreCache {
     capacity: usize,
     inner: Mutex<(HashMap<CacheKey, Hygiene>, VecDeque<CacheKey>)>,
+    /// Scores answered from the cache, and computed, since start.
+    hits: AtomicU64,
+    computed: AtomicU64,
+}
+
+/// How many fragment scores an engine gave since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScoreStats {
+    /// Scores given (from the cache or computed).
+    pub scored: u64,
+    /// Of those, answered from the cache.
+    pub cache_hits: u64,
 }
 
 impl ScoreCache {
@@ -97,6 +112,8 @@ impl HarpoonEngine {
             cache: ScoreCache {
                 capacity: settings.cache_entries,
                 inner: Mutex::default(),
+                hits: AtomicU64::new(0),
+                computed: AtomicU64::new(0),
             },
         }
     }
@@ -117,6 +134,15 @@ impl HarpoonEngine {
     /// Reports held in the cache.
     pub fn cached(&self) -> usize {
         self.cache.len()
+    }
+
+    /// Scores given since start, and how many came from the cache.
+    pub fn score_stats(&self) -> ScoreStats {
+        let hits = self.cache.hits.load(Ordering::Relaxed);
+        ScoreStats {
+            scored: hits + self.cache.computed.load(Ordering::Relaxed),
+            cache_hits: hits,
+        }
     }
 
     /// Empties the cache (for cold measurements).
@@ -140,8 +166,10 @@ impl HarpoonEngine {
     fn score_as(&self, path: &str, body: &str, language: Language) -> Hygiene {
         let key = (anchor_bytes(body), language);
         if let Some(hit) = self.cache.get(&key) {
+            self.cache.hits.fetch_add(1, Ordering::Relaxed);
             return hit;
         }
+        self.cache.computed.fetch_add(1, Ordering::Relaxed);
         let report = hygiene::score(language, path, body);
         self.cache.put(key, &report);
         report

@@ -23,3 +23,9 @@ pub use registry::settings::{EngineKind, InvalidSetting, ModelSettings, ModelsSe
 pub use router::settings::{RouterSettings, RouterStrategy};
 pub use secret::Secret;
 pub use tier::Tier;
+
+/// Target of the spans that exist for OpenTelemetry traces (engine calls,
+/// streams, hosted·ai calls): the service's logs leave them out, and with
+/// tracing off no layer wants them, so creating one costs a disabled
+/// callsite's check.
+pub const SPANS: &str = "harpoon_spans";

@@ -298,6 +298,16 @@ async fn metered_vgpu_seconds_match_the_panels_billing_through_churn() {
         (emu.billed_vgpu_hours("team-1", 1) + emu.billed_vgpu_hours("team-1", 2)) * 3_600.0;
     let metered = manager.meter().vgpu_seconds("m");
     assert!(billed > 1.0, "billed {billed} vGPU-seconds");
+    // The same seconds, split by the pool they were held on.
+    let (on_1, on_2) = (
+        manager.meter().pool_vgpu_seconds("1"),
+        manager.meter().pool_vgpu_seconds("2"),
+    );
+    assert!(on_1 > 0.0, "pool 1 held the model: {on_1}");
+    assert!(
+        (on_1 + on_2 - metered).abs() < 1e-6,
+        "per pool {on_1} + {on_2} against per model {metered}"
+    );
     let ratio = metered / billed;
     eprintln!("metered {metered:.3} / billed {billed:.3} vGPU-seconds = {ratio:.4}");
     assert!(

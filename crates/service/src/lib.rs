@@ -16,6 +16,7 @@ pub mod mcp;
 pub mod middleware;
 pub mod models_cli;
 pub mod ops;
+pub mod otel;
 pub mod quota;
 pub mod redact;
 pub mod routes;

@@ -129,17 +129,28 @@ fn main() -> ExitCode {
         Some(Command::Mcp { stdio: _, tenant }) => return mcp_stdio(loaded.settings, tenant),
         None => {}
     }
-    if let Err(e) = service::telemetry::init_logging(&loaded.settings.service) {
-        eprintln!("error: logging: {e}");
-        return ExitCode::FAILURE;
-    }
+    let traces = match service::telemetry::init_logging(
+        &loaded.settings.service,
+        &loaded.settings.telemetry,
+    ) {
+        Ok(traces) => traces,
+        Err(e) => {
+            eprintln!("error: logging: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     if let Some(file) = &loaded.file {
         tracing::info!(file = %file.display(), "configuration loaded");
     }
     let Some(runtime) = runtime(tokio::runtime::Builder::new_multi_thread()) else {
         return ExitCode::FAILURE;
     };
-    match runtime.block_on(service::server::serve(loaded.settings)) {
+    let served = runtime.block_on(service::server::serve(loaded.settings));
+    // Outside the runtime: the exporter's last flush blocks.
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "service stopped");

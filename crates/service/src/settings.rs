@@ -57,6 +57,52 @@ pub struct Settings {
     pub mcp: resources::McpSettings,
     /// What `/metrics` exports.
     pub metrics: MetricsSettings,
+    /// OpenTelemetry traces.
+    pub telemetry: TelemetrySettings,
+}
+
+/// The `telemetry` section: OpenTelemetry traces over OTLP/HTTP.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// Base URL of an OTLP/HTTP collector (`http://host:4318`; spans go to
+    /// `/v1/traces` under it), env `OTEL_EXPORTER_OTLP_ENDPOINT` too; unset,
+    /// no traces are made.
+    pub otlp_endpoint: Option<String>,
+    /// Put prompts and completions on spans (redacted as log lines are);
+    /// off, spans carry no text of the conversation.
+    pub capture_content: bool,
+}
+
+impl TelemetrySettings {
+    /// Where spans are posted: the endpoint's `/v1/traces`, if traces are on.
+    pub fn traces_url(&self) -> Option<String> {
+        self.otlp_endpoint
+            .as_deref()
+            .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
+    }
+
+    fn validate(&self) -> Result<(), InvalidSetting> {
+        let Some(endpoint) = &self.otlp_endpoint else {
+            return Ok(());
+        };
+        match url::Url::parse(endpoint) {
+            // The exporter speaks plain HTTP: a collector beside the service
+            // (or a sidecar) terminates TLS to a remote backend.
+            Ok(url) if url.scheme() == "http" && url.host().is_some() => Ok(()),
+            Ok(url) => Err(InvalidSetting::new(
+                "telemetry.otlp_endpoint",
+                format!(
+                    "must be an http:// URL of an OTLP/HTTP collector (such as http://127.0.0.1:4318), not {:?}",
+                    url.scheme()
+                ),
+            )),
+            Err(e) => Err(InvalidSetting::new(
+                "telemetry.otlp_endpoint",
+                format!("must be an http:// URL of an OTLP/HTTP collector: {e}"),
+            )),
+        }
+    }
 }
 
 /// The `metrics` section.
@@ -403,6 +449,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("MCP_WS_HOST", "mcp.host"),
     ("MCP_WS_PORT", "mcp.port"),
     ("MCP_API_KEY", "mcp.api_key"),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
 ];
 
 /// Prefix of the generic names, `HARPOON__SECTION__KEY`.
@@ -590,6 +637,7 @@ impl Settings {
             .map_err(|e| InvalidSetting::new(e.key, e.reason))?;
         self.hosted_ai.validate()?;
         self.bridge.validate()?;
+        self.telemetry.validate()?;
         Ok(())
     }
 

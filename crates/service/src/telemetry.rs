@@ -2,14 +2,14 @@
 //! the per-request layers that feed them are in [`crate::middleware`].
 
 use crate::redact::RedactingWriter;
-use crate::settings::{LogFormat, ServiceSettings};
+use crate::settings::{LogFormat, ServiceSettings, TelemetrySettings};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use orchestrator::registry;
 use orchestrator::registry::deployment;
 use orchestrator::router::classifier::{CLASSIFICATION_SECONDS, CLASSIFICATIONS_TOTAL};
 use orchestrator::router::sticky::STICKY_HOLDS_TOTAL;
 use std::{io::IsTerminal, sync::OnceLock};
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 /// Counter of finished requests by method, route template and status.
 pub const REQUESTS_TOTAL: &str = "http_requests_total";
@@ -48,6 +48,18 @@ pub const BUILD_INFO: &str = "harpoon_build_info";
 pub const OPEN_CONNECTIONS: &str = "harpoon_open_connections";
 /// Counter of connections refused at `service.max_connections`.
 pub const CONNECTIONS_REFUSED: &str = "harpoon_connections_refused_total";
+/// Counter of fragment hygiene scores given (cycles, refinements' re-scores
+/// and single scorings; from the cache or computed).
+pub const FUSION_SCORED: &str = "harpoon_fusion_fragments_scored_total";
+/// Counter of those scores answered from the score cache.
+pub const FUSION_CACHE_HITS: &str = "harpoon_fusion_score_cache_hits_total";
+/// Gauge of hygiene reports held in the score cache.
+pub const FUSION_CACHE_ENTRIES: &str = "harpoon_fusion_score_cache_entries";
+/// Counter of fragments envelope cycles absorbed.
+pub const FUSION_ABSORBED: &str = "harpoon_fusion_fragments_absorbed_total";
+/// Counter of fragments envelope cycles left pending (below the threshold
+/// after their rounds, or unrefinable).
+pub const FUSION_PENDING: &str = "harpoon_fusion_fragments_pending_total";
 /// Counter of connections the service closed, by reason.
 pub const CONNECTIONS_CLOSED: &str = "harpoon_connections_closed_total";
 
@@ -282,6 +294,48 @@ const CATALOGUE: &[(&str, Kind, Option<metrics::Unit>, &str)] = {
             None,
             "Estimated hosted·ai cost in the pool's currency, by model",
         ),
+        (
+            FUSION_SCORED,
+            Counter,
+            None,
+            "Fragment hygiene scores given, from the cache or computed",
+        ),
+        (
+            FUSION_CACHE_HITS,
+            Counter,
+            None,
+            "Fragment hygiene scores answered from the score cache",
+        ),
+        (
+            FUSION_CACHE_ENTRIES,
+            Gauge,
+            None,
+            "Hygiene reports held in the score cache",
+        ),
+        (
+            FUSION_ABSORBED,
+            Counter,
+            None,
+            "Fragments absorbed by envelope cycles",
+        ),
+        (
+            FUSION_PENDING,
+            Counter,
+            None,
+            "Fragments envelope cycles left pending",
+        ),
+        (
+            meter::POOL_VGPU_SECONDS,
+            Gauge,
+            Some(Seconds),
+            "vGPU-seconds metered on hosted·ai, by pool (every model's)",
+        ),
+        (
+            meter::POOL_ESTIMATED_COST,
+            Gauge,
+            None,
+            "Estimated hosted·ai cost in the pool's currency, by pool (every model's)",
+        ),
     ]
 };
 
@@ -309,43 +363,83 @@ const TOKENS_PER_SECOND_BUCKETS: &[f64] = &[
     1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 2_500.0, 5_000.0,
 ];
 
-/// Installs the global log subscriber from `service.log_level` and `log_format`.
-pub fn init_logging(settings: &ServiceSettings) -> Result<(), String> {
-    init_logging_to(settings, std::io::stdout, std::io::stdout().is_terminal())
+/// Installs the global log subscriber from `service.log_level` and
+/// `log_format`, with the OpenTelemetry layer when `telemetry` turns traces
+/// on; the returned pipeline is to be shut down after serving (it flushes).
+pub fn init_logging(
+    settings: &ServiceSettings,
+    telemetry: &TelemetrySettings,
+) -> Result<Option<crate::otel::Tracing>, String> {
+    init_logging_to(
+        settings,
+        std::io::stdout,
+        std::io::stdout().is_terminal(),
+        telemetry,
+    )
 }
 
-/// The same on stderr, for `service mcp --stdio`, whose stdout carries the protocol.
+/// The same on stderr, for `service mcp --stdio`, whose stdout carries the
+/// protocol (no traces there).
 pub fn init_logging_stderr(settings: &ServiceSettings) -> Result<(), String> {
-    init_logging_to(settings, std::io::stderr, std::io::stderr().is_terminal())
+    init_logging_to(
+        settings,
+        std::io::stderr,
+        std::io::stderr().is_terminal(),
+        &TelemetrySettings::default(),
+    )
+    .map(drop)
 }
 
-fn init_logging_to<W>(settings: &ServiceSettings, out: W, terminal: bool) -> Result<(), String>
+fn init_logging_to<W>(
+    settings: &ServiceSettings,
+    out: W,
+    terminal: bool,
+    telemetry: &TelemetrySettings,
+) -> Result<Option<crate::otel::Tracing>, String>
 where
     W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Clone + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_new(&settings.log_level).map_err(|e| e.to_string())?;
-    let registry = tracing_subscriber::registry().with(filter);
+    // Spans made only for traces never reach the log; with traces off no
+    // layer wants them, so their callsites stay disabled.
+    let filter = EnvFilter::try_new(&settings.log_level)
+        .map_err(|e| e.to_string())?
+        .add_directive(
+            format!("{}=off", orchestrator::SPANS)
+                .parse()
+                .map_err(|e| format!("{e}"))?,
+        );
     // Every line passes the redactor: whatever a field carries, user text
     // such as emails or keys never reaches the log.
     let writer = || RedactingWriter::new(out.clone());
-    let result = match settings.log_format {
-        LogFormat::Text => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(terminal)
-                    .with_writer(writer()),
-            )
-            .try_init(),
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_writer(writer()),
-            )
-            .try_init(),
+    // The log filter is the log layer's own, so a quiet log level does not
+    // silence the spans traces are made of.
+    let (result, tracing) = match settings.log_format {
+        LogFormat::Text => {
+            let logs = tracing_subscriber::fmt::layer()
+                .with_ansi(terminal)
+                .with_writer(writer())
+                .with_filter(filter);
+            let registry = tracing_subscriber::registry().with(logs);
+            match crate::otel::pipeline(telemetry)? {
+                Some((layer, tracing)) => (registry.with(layer).try_init(), Some(tracing)),
+                None => (registry.try_init(), None),
+            }
+        }
+        LogFormat::Json => {
+            let logs = tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_writer(writer())
+                .with_filter(filter);
+            let registry = tracing_subscriber::registry().with(logs);
+            match crate::otel::pipeline(telemetry)? {
+                Some((layer, tracing)) => (registry.with(layer).try_init(), Some(tracing)),
+                None => (registry.try_init(), None),
+            }
+        }
     };
-    result.map_err(|e| e.to_string())
+    result.map_err(|e| e.to_string())?;
+    Ok(tracing)
 }
 
 /// The process-wide Prometheus recorder, installed on first use.
@@ -384,7 +478,11 @@ pub fn prometheus() -> Result<PrometheusHandle, String> {
 /// Sets the gauges read from live state rather than counted as things
 /// happen: whether each model can answer at once, and the process's resident
 /// memory. Called before each scrape.
-pub fn sample(registry: &registry::Registry) {
+pub fn sample(registry: &registry::Registry, fusion: &harpoon_core::HarpoonEngine) {
+    let scores = fusion.score_stats();
+    metrics::counter!(FUSION_SCORED).absolute(scores.scored);
+    metrics::counter!(FUSION_CACHE_HITS).absolute(scores.cache_hits);
+    metrics::gauge!(FUSION_CACHE_ENTRIES).set(fusion.cached() as f64);
     for model in registry.iter() {
         let status = model.status();
         let ready = status.available

@@ -199,3 +199,62 @@ async fn the_model_refiner_needs_a_small_tier_that_can_serve() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
 }
+
+/// A label-less sample's value in a Prometheus exposition (0 when absent).
+fn sample(exposition: &str, name: &str) -> f64 {
+    exposition
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+async fn scrape(svc: &Service) -> String {
+    reqwest::get(svc.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Fusion statistics (issue 23): a cycle's absorbed and pending fragments
+/// are counted, and the same cycle again is scored entirely from the cache.
+#[tokio::test]
+async fn fusion_statistics_count_fragments_scores_and_cache_hits() {
+    let svc = Service::start(&[]);
+    let body = json!({
+        "fragments": [
+            {"path": "src/a.rs", "body": CLEAN},
+            {"path": "src/key.rs", "body": LEAKY}
+        ],
+        "hygiene_threshold": 0.9
+    });
+    let (status, first) = post(&svc, "/v2/fragments", body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let after_first = scrape(&svc).await;
+    let scored = sample(&after_first, "harpoon_fusion_fragments_scored_total");
+    assert!(scored >= 2.0, "{after_first}");
+    assert!(sample(&after_first, "harpoon_fusion_score_cache_entries") >= 2.0);
+    let (status, second) = post(&svc, "/v2/fragments", body).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let after = scrape(&svc).await;
+    let count = |env: &Value, key: &str| env[key].as_array().unwrap().len() as f64;
+    assert_eq!(
+        sample(&after, "harpoon_fusion_fragments_absorbed_total"),
+        count(&first, "absorbed") + count(&second, "absorbed")
+    );
+    assert_eq!(
+        sample(&after, "harpoon_fusion_fragments_pending_total"),
+        count(&first, "pending") + count(&second, "pending")
+    );
+    assert!(
+        count(&first, "absorbed") >= 1.0 && count(&first, "pending") >= 1.0,
+        "{first}"
+    );
+    // The second cycle scores what the first did, every score from the cache.
+    let again = sample(&after, "harpoon_fusion_fragments_scored_total") - scored;
+    let hits = sample(&after, "harpoon_fusion_score_cache_hits_total")
+        - sample(&after_first, "harpoon_fusion_score_cache_hits_total");
+    assert_eq!(again, scored, "{after}");
+    assert_eq!(hits, again, "{after}");
+}

@@ -438,3 +438,42 @@ fn typed_values_are_resolved_at_load() {
     .unwrap();
     assert_eq!(any.service.cors_origins, CorsOrigins::Any);
 }
+
+/// Traces (issue 23): off by default; `OTEL_EXPORTER_OTLP_ENDPOINT` or
+/// `telemetry.otlp_endpoint` turns them on, spans going to its `/v1/traces`;
+/// an endpoint the plain-HTTP exporter cannot use is refused by name.
+#[test]
+fn telemetry_endpoint_comes_from_otel_or_harpoon_names_and_must_be_http() {
+    let off = load(None, &[]).unwrap();
+    assert_eq!(off.telemetry.traces_url(), None);
+    assert!(!off.telemetry.capture_content);
+    let otel = load(
+        None,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/")],
+    )
+    .unwrap();
+    assert_eq!(
+        otel.telemetry.traces_url().as_deref(),
+        Some("http://127.0.0.1:4318/v1/traces")
+    );
+    let own = load(
+        None,
+        &[
+            ("HARPOON__TELEMETRY__OTLP_ENDPOINT", "http://collector:4318"),
+            ("HARPOON__TELEMETRY__CAPTURE_CONTENT", "true"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        own.telemetry.traces_url().as_deref(),
+        Some("http://collector:4318/v1/traces")
+    );
+    assert!(own.telemetry.capture_content);
+    for bad in ["https://collector:4318", "collector:4318", "not a url"] {
+        let message = invalid_key(load(None, &[("HARPOON__TELEMETRY__OTLP_ENDPOINT", bad)]));
+        assert!(
+            message.contains("telemetry.otlp_endpoint"),
+            "{bad}: {message}"
+        );
+    }
+}

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// hosted·ai's error code for a subscribe that finds no free vGPU slot.
 pub const INSUFFICIENT_RESOURCES: i64 = 10_189_007;
@@ -469,7 +470,11 @@ impl Client {
                 key,
                 settled: false,
             };
-            let outcome = self.once(&method, &url, query, body).await;
+            let outcome = self
+                .once(&method, &url, query, body)
+                .instrument(tracing::info_span!(target: crate::SPANS, "hosted_ai",
+                    http.request.method = %method, url.path = path, harpoon.attempt = attempt))
+                .await;
             pending.settled = true;
             // Only transient failures count against a pool: a 409 or 10189007 is
             // the pool answering correctly.

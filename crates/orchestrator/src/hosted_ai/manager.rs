@@ -709,6 +709,7 @@ impl PoolManager {
                     // the background, so the next allocation need not wait.
                     let manager = self.clone();
                     let (model, subscription) = (model.to_owned(), subscription.clone());
+                    let pool_id = pool.id.clone();
                     tokio::spawn(async move {
                         let gone = manager
                             .settle(&subscription, Instant::now() + SETTLE_LIMIT)
@@ -716,6 +717,7 @@ impl PoolManager {
                         let secs = gone.duration_since(accepted).as_secs_f64();
                         manager.meter.accrue(
                             &model,
+                            &pool_id,
                             secs * f64::from(vgpus),
                             hourly * secs / 3_600.0,
                         );
@@ -1061,6 +1063,7 @@ impl PoolManager {
         let vgpu_seconds = secs * f64::from(lease.vgpus);
         self.meter.accrue(
             &lease.model,
+            &lease.pool_id,
             vgpu_seconds,
             lease.hourly_cost * secs / 3_600.0,
         );

@@ -12,6 +12,10 @@ pub const UNATTRIBUTED: &str = "_unattributed";
 pub const ESTIMATED_COST: &str = "harpoon_hosted_ai_estimated_cost";
 /// Gauge: vGPU-seconds held so far per model.
 pub const VGPU_SECONDS: &str = "harpoon_hosted_ai_vgpu_seconds";
+/// Gauge: vGPU-seconds held so far per pool (all models).
+pub const POOL_VGPU_SECONDS: &str = "harpoon_hosted_ai_pool_vgpu_seconds";
+/// Gauge: estimated cost so far per pool (all models).
+pub const POOL_ESTIMATED_COST: &str = "harpoon_hosted_ai_pool_estimated_cost";
 
 /// One tenant's use of one hosted_ai model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -36,6 +40,8 @@ struct Inner {
     /// Token weights per model since its last accrual, by tenant.
     pending: BTreeMap<String, BTreeMap<String, f64>>,
     totals: BTreeMap<String, (f64, f64)>,
+    /// vGPU-seconds and cost per pool.
+    pool_totals: BTreeMap<String, (f64, f64)>,
 }
 
 /// The meter.
@@ -72,9 +78,9 @@ impl Meter {
             .or_default() += weight;
     }
 
-    /// Splits `vgpu_seconds` held for `model` (costing `cost`) across the
-    /// tenants that used it since the last accrual.
-    pub fn accrue(&self, model: &str, vgpu_seconds: f64, cost: f64) {
+    /// Splits `vgpu_seconds` held for `model` on `pool` (costing `cost`)
+    /// across the tenants that used it since the last accrual.
+    pub fn accrue(&self, model: &str, pool: &str, vgpu_seconds: f64, cost: f64) {
         if vgpu_seconds <= 0.0 {
             return;
         }
@@ -103,6 +109,21 @@ impl Meter {
         let (secs, spent) = *totals;
         metrics::gauge!(VGPU_SECONDS, "model" => model.to_owned()).set(secs);
         metrics::gauge!(ESTIMATED_COST, "model" => model.to_owned()).set(spent);
+        let totals = inner.pool_totals.entry(pool.to_owned()).or_default();
+        totals.0 += vgpu_seconds;
+        totals.1 += cost;
+        let (secs, spent) = *totals;
+        let label = crate::hosted_ai::pool_label(pool);
+        metrics::gauge!(POOL_VGPU_SECONDS, "pool" => label.clone()).set(secs);
+        metrics::gauge!(POOL_ESTIMATED_COST, "pool" => label).set(spent);
+    }
+
+    /// vGPU-seconds held on `pool` in all, every model's.
+    pub fn pool_vgpu_seconds(&self, pool: &str) -> f64 {
+        self.lock()
+            .pool_totals
+            .get(pool)
+            .map_or(0.0, |(secs, _)| *secs)
     }
 
     /// vGPU-seconds held for `model` in all, as the panel bills them.

@@ -27,6 +27,7 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tracing::Instrument;
 
 /// Routing decisions kept per model for `GET /v2/deployments`.
 const DECISIONS_KEPT: usize = 32;
@@ -362,12 +363,19 @@ impl Deployments {
             }
             self.note(&d, why, reason);
             let guard = d.begin();
+            // A trace's `engine` span: one per attempt, naming the deployment.
+            let span = tracing::info_span!(target: crate::SPANS, "engine",
+                gen_ai.request.model = %d.model(),
+                harpoon.engine = d.settings().engine.as_str(),
+                harpoon.deployment = %d.id(),
+                harpoon.fallback = !tried.is_empty());
             let outcome = attempt(Attempt {
                 deployment: d.clone(),
                 ticket,
                 guard,
                 started: Instant::now(),
             })
+            .instrument(span)
             .await;
             match outcome {
                 Ok(out) => {

@@ -343,6 +343,10 @@ impl ModelHandle {
         let name = self.name.clone();
         let demand = Demand::of(&request, self.settings.context_limit, &any_engine);
         let stream = self.deployments.stream(request, &demand).await;
+        // Held by the stream below, so it ends when the stream is dropped:
+        // after its last chunk went out.
+        let span =
+            tracing::info_span!(target: crate::SPANS, "stream", gen_ai.request.model = %name);
         // Until the stream is open, and then until its first item (a caller
         // that awaits it before answering counts it too; later chunks flow
         // to the client on their own, outside any request's measure).
@@ -353,6 +357,7 @@ impl ModelHandle {
         let inter_token = metrics::histogram!(INTER_TOKEN_SECONDS, "model" => name.clone());
         Ok(stream?
             .inspect(move |_| {
+                let _held = &span;
                 if std::mem::take(&mut first) {
                     engine_time::add(opened.elapsed());
                 }

@@ -23,19 +23,29 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
     let Some(caller) = request.extensions().get::<Caller>() else {
         return next.run(request).await;
     };
-    if let Err(refused) = take_request(&state, caller) {
-        return refused.into_response();
-    }
-    let Some(slot) = state.quotas.take_slot(&caller.tenant.id, &caller.limits) else {
-        metrics::counter!(QUOTA_REFUSALS, "kind" => "max_concurrent").increment(1);
-        return ApiError::too_many_requests(
-            format!(
-                "tenant {:?} already has {} requests in flight",
-                caller.tenant.name, caller.limits.max_concurrent
-            ),
-            Duration::from_secs(1),
-        )
-        .into_response();
+    // A trace's `quota` span: the checks only, not the work they admit.
+    let span = tracing::info_span!(target: orchestrator::SPANS, "quota",
+        harpoon.tenant = %caller.tenant.id);
+    let admitted = span.in_scope(|| {
+        take_request(&state, caller)?;
+        state
+            .quotas
+            .take_slot(&caller.tenant.id, &caller.limits)
+            .ok_or_else(|| {
+                metrics::counter!(QUOTA_REFUSALS, "kind" => "max_concurrent").increment(1);
+                ApiError::too_many_requests(
+                    format!(
+                        "tenant {:?} already has {} requests in flight",
+                        caller.tenant.name, caller.limits.max_concurrent
+                    ),
+                    Duration::from_secs(1),
+                )
+            })
+    });
+    drop(span);
+    let slot = match admitted {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
     };
     let response = next.run(request).await;
     let streaming = response

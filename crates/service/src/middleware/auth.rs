@@ -15,6 +15,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use tracing::Instrument;
 
 /// The authenticated caller of an admin route, or 403 `admin_required`.
 ///
@@ -94,7 +95,12 @@ pub async fn authenticate(
             Err(refused) => refused.into_response(),
         };
     }
-    match state.callers.identify(key.as_deref()).await {
+    let identified = state
+        .callers
+        .identify(key.as_deref())
+        .instrument(tracing::info_span!(target: orchestrator::SPANS, "auth"))
+        .await;
+    match identified {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await

@@ -16,6 +16,7 @@ use tower_http::trace::{MakeSpan, OnResponse};
 use tracing::Span;
 
 /// Span per request: method, route template and request id; never the body.
+/// With traces on it continues the caller's W3C trace (`traceparent`).
 #[derive(Clone, Copy)]
 pub struct RequestSpan;
 
@@ -30,7 +31,8 @@ impl<B> MakeSpan<B> for RequestSpan {
             .get(&REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        tracing::info_span!(
+        let span = tracing::info_span!(
+            target: crate::otel::REQUEST_SPAN_TARGET,
             "request",
             method = %request.method(),
             route,
@@ -38,7 +40,9 @@ impl<B> MakeSpan<B> for RequestSpan {
             status = tracing::field::Empty,
             code = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
-        )
+        );
+        crate::otel::continue_trace(&span, request.headers(), request.method().as_str(), route);
+        span
     }
 }
 
@@ -49,6 +53,7 @@ pub struct LogResponse;
 impl<B> OnResponse<B> for LogResponse {
     fn on_response(self, response: &Response<B>, latency: Duration, span: &Span) {
         span.record("status", response.status().as_u16());
+        crate::otel::responded(span, response.status().as_u16());
         if let Some(code) = response.extensions().get::<ErrorCode>() {
             span.record("code", code.as_str());
         }

@@ -507,7 +507,7 @@ impl Streaming {
                 let out: Vec<ChatStreamItem> = match item {
                     Ok(Chunk::Delta(text)) => {
                         if let Some(l) = ledger.as_mut() {
-                            l.streamed_delta();
+                            l.streamed_delta(&text);
                         }
                         vec![ChatStreamItem::Chunk(envelope(own(
                             json!({"content": text}),
@@ -518,7 +518,7 @@ impl Streaming {
                         if !text.is_empty()
                             && let Some(l) = ledger.as_mut()
                         {
-                            l.streamed_delta();
+                            l.streamed_delta(&text);
                         }
                         finished_upstream |= choices
                             .as_array()
@@ -589,6 +589,7 @@ async fn answer(
     if !request.stream {
         let done = routing.model.generate(generation).await?;
         ledger.finished_because(done.finish_reason);
+        ledger.completed_text(&done.text);
         let choices = match done.choices {
             Some(upstream) => Choices::Upstream(completed_choices(upstream)),
             None => Choices::Own([Choice {

@@ -181,6 +181,7 @@ pub async fn run_cycle(
             engine.envelope_cycle(fragments, hygiene_threshold, max_iterations)
         })
         .await
+        .map(counted)
         .map_err(fusion_failed);
     }
     let model = state
@@ -237,7 +238,15 @@ pub async fn run_cycle(
     .await
     .map_err(fusion_failed)?;
     cancel.disarm();
-    Ok(envelope)
+    Ok(counted(envelope))
+}
+
+/// Counts a cycle's absorbed and pending fragments in the fusion metrics.
+fn counted(envelope: Envelope) -> Envelope {
+    use crate::telemetry::{FUSION_ABSORBED, FUSION_PENDING};
+    metrics::counter!(FUSION_ABSORBED).increment(envelope.absorbed.len() as u64);
+    metrics::counter!(FUSION_PENDING).increment(envelope.pending.len() as u64);
+    envelope
 }
 
 /// The envelope of a validated request: `POST /v2/fragments` and MCP's

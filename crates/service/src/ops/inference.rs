@@ -107,12 +107,23 @@ impl Routing {
         needs: &[Need],
     ) -> Result<Self, ApiError> {
         let routed = requested.is_empty() || requested == AUTO;
+        let span = tracing::info_span!(target: orchestrator::SPANS, "routing",
+            harpoon.routed = routed,
+            harpoon.tier = tracing::field::Empty,
+            harpoon.complexity = tracing::field::Empty,
+            harpoon.model = tracing::field::Empty)
+        .entered();
         let classification = if routed {
             Some(selector.route_conversation(owner, conversation))
         } else {
             always_classify.then(|| selector.classify_conversation(conversation))
         };
         let model = selector.resolve_for(requested, classification.as_ref(), needs)?;
+        if let Some(c) = &classification {
+            span.record("harpoon.tier", c.tier.as_str());
+            span.record("harpoon.complexity", f64::from(c.complexity));
+        }
+        span.record("harpoon.model", model.name());
         Ok(Self {
             model,
             classification,

@@ -49,13 +49,22 @@ pub struct Metered {
     in_flight: Option<metrics::Gauge>,
     /// Why generation ended, when it did (a label of the request counter).
     finish_reason: Option<&'static str>,
+    /// The request's trace span, for its GenAI attributes (disabled when
+    /// traces are off).
+    span: tracing::Span,
+    /// The streamed completion, gathered only with `telemetry.capture_content`.
+    streamed_text: Option<String>,
 }
 
 impl Metered {
     /// Begins metering a request to `route` (the matched route, or the MCP
     /// tool's label) that asked for `model`.
     pub fn begin(state: &AppState, caller: &Caller, route: &str, model: &str) -> Self {
-        Self {
+        let span = crate::otel::request_span();
+        if let Some(operation) = gen_ai_operation(route) {
+            crate::otel::set(&span, "gen_ai.operation.name", operation);
+        }
+        let metered = Self {
             state: state.clone(),
             tenant: TenantBudget::of(caller),
             route: route.to_owned(),
@@ -76,7 +85,13 @@ impl Metered {
             reservation: None,
             in_flight: None,
             finish_reason: None,
+            streamed_text: None,
+            span,
+        };
+        if crate::otel::enabled() {
+            crate::otel::set(&metered.span, "gen_ai.request.model", metered.model.clone());
         }
+        metered
     }
 
     /// Notes the model the request was routed to.
@@ -89,6 +104,12 @@ impl Metered {
         self.model = model.name().to_owned();
         self.tier = tier.map(Tier::as_str);
         self.on_hosted = model.settings().engine == orchestrator::EngineKind::HostedAi;
+        if crate::otel::enabled() {
+            crate::otel::set(&self.span, "gen_ai.response.model", self.model.clone());
+            if let Some(tier) = self.tier {
+                crate::otel::set(&self.span, "harpoon.tier", tier);
+            }
+        }
         let gauge =
             metrics::gauge!(crate::telemetry::REQUESTS_IN_FLIGHT, "model" => self.model.clone());
         gauge.increment(1.0);
@@ -100,6 +121,26 @@ impl Metered {
     /// Notes why generation ended (`stop`, `length`, …), for the request counter.
     pub fn finished_because(&mut self, reason: orchestrator::generation::FinishReason) {
         self.finish_reason = Some(reason.as_str());
+        if crate::otel::enabled() {
+            crate::otel::set(
+                &self.span,
+                "gen_ai.response.finish_reasons",
+                opentelemetry::Value::Array(
+                    vec![opentelemetry::StringValue::from(reason.as_str())].into(),
+                ),
+            );
+        }
+    }
+
+    /// Puts the completion's text on the trace (only with
+    /// `telemetry.capture_content`, redacted).
+    pub fn completed_text(&self, text: &str) {
+        if crate::otel::capturing_content() {
+            let messages = serde_json::json!([{"role": "assistant",
+                "parts": [{"type": "text", "content": text}],
+                "finish_reason": self.finish_reason}]);
+            crate::otel::set_content(&self.span, "gen_ai.output.messages", &messages.to_string());
+        }
     }
 
     /// Prepares the generation (the prompt tokenized once) and admits it:
@@ -110,6 +151,7 @@ impl Metered {
         model: &Arc<ModelHandle>,
         params: Params,
     ) -> Result<GenerationRequest, ApiError> {
+        self.trace_request(&params);
         let text: usize = params.messages.iter().map(|m| m.content.len()).sum();
         // `n` choices generate up to n times the completion.
         let choices = params
@@ -152,8 +194,48 @@ impl Metered {
     }
 
     /// Counts one streamed delta (about one token) towards the partial usage.
-    pub fn streamed_delta(&mut self) {
+    pub fn streamed_delta(&mut self, text: &str) {
         self.partial.completion_tokens = self.partial.completion_tokens.saturating_add(1);
+        if crate::otel::capturing_content() {
+            self.streamed_text
+                .get_or_insert_with(String::new)
+                .push_str(text);
+        }
+    }
+
+    /// The request's GenAI attributes: what it asks of the model and, with
+    /// `telemetry.capture_content`, its messages (redacted).
+    fn trace_request(&self, params: &Params) {
+        if !crate::otel::enabled() {
+            return;
+        }
+        if let Some(max) = params.max_tokens {
+            crate::otel::set(&self.span, "gen_ai.request.max_tokens", i64::from(max));
+        }
+        if let Some(t) = params.temperature {
+            crate::otel::set(&self.span, "gen_ai.request.temperature", f64::from(t));
+        }
+        if let Some(p) = params.top_p {
+            crate::otel::set(&self.span, "gen_ai.request.top_p", f64::from(p));
+        }
+        if let Some(seed) = params.seed {
+            crate::otel::set(&self.span, "gen_ai.request.seed", seed.cast_signed());
+        }
+        if crate::otel::capturing_content() {
+            let messages: Vec<serde_json::Value> = params
+                .messages
+                .iter()
+                .map(|m| {
+                    serde_json::json!({"role": m.role,
+                    "parts": [{"type": "text", "content": m.content}]})
+                })
+                .collect();
+            crate::otel::set_content(
+                &self.span,
+                "gen_ai.input.messages",
+                &serde_json::Value::Array(messages).to_string(),
+            );
+        }
     }
 
     /// Writes the row for a finished request and passes its outcome on.
@@ -177,6 +259,23 @@ impl Metered {
 
     fn write(&mut self, status: u16, usage: Option<&Usage>) {
         self.done = true;
+        if let Some(text) = self.streamed_text.take()
+            && status == 200
+        {
+            self.completed_text(&text);
+        }
+        if let Some(u) = usage {
+            crate::otel::set(
+                &self.span,
+                "gen_ai.usage.input_tokens",
+                i64::from(u.prompt_tokens),
+            );
+            crate::otel::set(
+                &self.span,
+                "gen_ai.usage.output_tokens",
+                i64::from(u.completion_tokens),
+            );
+        }
         self.count(status, usage);
         if let (Some(manager), Some(u), true) = (&self.state.hosted_ai, usage, self.on_hosted) {
             manager.meter().record(
@@ -261,6 +360,16 @@ impl Drop for Metered {
             let partial = self.partial;
             self.write(499, Some(&partial));
         }
+    }
+}
+
+/// The GenAI operation (`gen_ai.operation.name`) a route performs.
+fn gen_ai_operation(route: &str) -> Option<&'static str> {
+    match route {
+        "/v1/chat/completions" | "/v1/responses" | "/run" | "/v2/process" => Some("chat"),
+        "/v1/completions" => Some("text_completion"),
+        "/v1/embeddings" => Some("embeddings"),
+        _ => None,
     }
 }
 

@@ -311,7 +311,7 @@ async fn forward(
                                 return;
                             }
                             if let Some(l) = ledger.as_mut() {
-                                l.streamed_delta();
+                                l.streamed_delta("");
                             }
                             yield Ok(value);
                         }

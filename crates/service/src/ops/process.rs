@@ -228,6 +228,7 @@ async fn answer(
         .generate_on(generation, &move |e| deployment.allows(e))
         .await?;
     ledger.finished_because(done.finish_reason);
+    ledger.completed_text(&done.text);
     let c = routing
         .classification
         .as_ref()

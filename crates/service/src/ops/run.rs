@@ -139,6 +139,7 @@ async fn answer(
         .await?;
     let done = routing.model.generate(generation).await?;
     ledger.finished_because(done.finish_reason);
+    ledger.completed_text(&done.text);
     let (category, complexity) = routing
         .classification
         .as_ref()

@@ -18,7 +18,7 @@ use axum::{extract::State, http::header, response::IntoResponse};
     )
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    crate::telemetry::sample(&state.selector.registry);
+    crate::telemetry::sample(&state.selector.registry, &state.fusion);
     (
         [(
             header::CONTENT_TYPE,
