@@ -170,3 +170,37 @@ def test_a_rolling_restart_under_load_fails_no_request():
           f"{len(load.failures)} failed")
     assert load.failures == [], load.failures[:5]
     assert load.ok > before + 50, "the load went on through the restarts"
+
+
+def call(url, key, body=None):
+    """(status, JSON) of a GET, or of a POST when a body is given."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={
+        "content-type": "application/json", "authorization": f"Bearer {key}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def test_a_key_revoked_through_one_replica_is_refused_on_all_within_a_second():
+    with cluster() as (_, replicas):
+        first = f"http://127.0.0.1:{replicas[0].port}"
+        status, tenant = call(f"{first}/v2/admin/tenants", ADMIN_KEY, {"name": "acme"})
+        assert status == 201, tenant
+        status, created = call(f"{first}/v2/admin/tenants/{tenant['id']}/keys", ADMIN_KEY, {})
+        assert status == 201, created
+        key, key_id = created["key"], created["record"]["id"]
+        # Every replica has the caller cached (a 2 s cache, served stale up to 10 s).
+        for replica in replicas:
+            assert call(f"http://127.0.0.1:{replica.port}/v1/models", key)[0] == 200
+        status, _ = call(f"{first}/v2/admin/keys/{key_id}/revoke", ADMIN_KEY, {})
+        assert status == 200
+        revoked = time.monotonic()
+        for replica in replicas[1:]:
+            url = f"http://127.0.0.1:{replica.port}/v1/models"
+            while call(url, key)[0] != 401:
+                assert time.monotonic() - revoked < 1.0, f"replica on {replica.port} still takes the key"
+                time.sleep(0.02)
+        print(f"revocation reached every replica within {time.monotonic() - revoked:.3f} s")
