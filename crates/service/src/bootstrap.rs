@@ -66,6 +66,14 @@ pub async fn open_state(
     let storage = Storage::open(&settings.storage).await?;
     tracing::info!(backend = ?storage.backend(), database = %storage.target(), "storage ready");
     warn_if_the_database_is_ephemeral(&settings, &storage);
+    if storage.backend() == crate::storage::Backend::Postgres {
+        // A shared database suggests several replicas: say what they do not share yet.
+        tracing::warn!(
+            "storage is PostgreSQL: tenants, keys, revocations and the ledger are shared between replicas, \
+             but request-rate and concurrency quotas, breakers and the hosted·ai pool manager are per \
+             replica (docs/scale-out.md)"
+        );
+    }
     let local_tenant = storage.ensure_tenant(&settings.auth.local_tenant).await?;
     if let Some(key) = &settings.auth.admin_key {
         let rec = storage
