@@ -413,30 +413,21 @@ where
     let writer = || RedactingWriter::new(out.clone());
     // The log filter is the log layer's own, so a quiet log level does not
     // silence the spans traces are made of.
-    let (result, tracing) = match settings.log_format {
-        LogFormat::Text => {
-            let logs = tracing_subscriber::fmt::layer()
-                .with_ansi(terminal)
-                .with_writer(writer())
-                .with_filter(filter);
-            let registry = tracing_subscriber::registry().with(logs);
-            match crate::otel::pipeline(telemetry)? {
-                Some((layer, tracing)) => (registry.with(layer).try_init(), Some(tracing)),
-                None => (registry.try_init(), None),
-            }
-        }
-        LogFormat::Json => {
-            let logs = tracing_subscriber::fmt::layer()
-                .json()
-                .flatten_event(true)
-                .with_writer(writer())
-                .with_filter(filter);
-            let registry = tracing_subscriber::registry().with(logs);
-            match crate::otel::pipeline(telemetry)? {
-                Some((layer, tracing)) => (registry.with(layer).try_init(), Some(tracing)),
-                None => (registry.try_init(), None),
-            }
-        }
+    let logs = match settings.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(terminal)
+            .with_writer(writer())
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(writer())
+            .boxed(),
+    };
+    let registry = tracing_subscriber::registry().with(logs.with_filter(filter));
+    let (result, tracing) = match crate::otel::pipeline(telemetry)? {
+        Some((layer, tracing)) => (registry.with(layer).try_init(), Some(tracing)),
+        None => (registry.try_init(), None),
     };
     result.map_err(|e| e.to_string())?;
     Ok(tracing)

@@ -121,12 +121,7 @@ impl ModelHandle {
         settings: ModelSettings,
         engine: Result<Arc<dyn Engine>, String>,
     ) -> Self {
-        let resolved = ResolvedDeployment {
-            name: settings.engine.as_str().to_owned(),
-            role: settings::Role::Primary,
-            settings: settings.clone(),
-        };
-        let only = Deployment::new(name, resolved, engine, None);
+        let only = Deployment::new(name, ResolvedDeployment::only(&settings), engine, None);
         Self::with_deployments(name, settings, vec![Arc::new(only)])
     }
 
@@ -136,7 +131,9 @@ impl ModelHandle {
         settings: ModelSettings,
         deployments: Vec<Arc<Deployment>>,
     ) -> Self {
-        let tokenizer = model_dir(&settings.repo)
+        let files = model_dir(&settings.repo);
+        let tokenizer = files
+            .as_ref()
             .map(|dir| dir.join("tokenizer.json"))
             .filter(|p| p.is_file())
             .and_then(|p| Tokenizer::from_file(p).ok());
@@ -147,7 +144,7 @@ impl ModelHandle {
             .unwrap_or_else(|| {
                 Capabilities::detect(
                     &settings.capabilities,
-                    &TemplateFacts::read(model_dir(&settings.repo).as_deref()),
+                    &TemplateFacts::read(files.as_deref()),
                     settings.engine != EngineKind::Mlx,
                 )
             });
@@ -179,12 +176,6 @@ impl ModelHandle {
     /// The window over which its deployments' recent time to first token is taken.
     pub fn overflow_window(&self) -> Duration {
         self.deployments.window()
-    }
-
-    fn primary(&self) -> Option<&Arc<Deployment>> {
-        self.deployments
-            .iter()
-            .find(|d| d.role() == settings::Role::Primary)
     }
 
     /// What the model can take beyond plain chat.
@@ -220,7 +211,9 @@ impl ModelHandle {
         let window = self.deployments.window();
         let statuses: Vec<DeploymentStatus> =
             self.deployments.iter().map(|d| d.status(window)).collect();
-        let primary = self.primary().map(|p| p.status(window));
+        let primary = statuses
+            .iter()
+            .find(|d| d.role == settings::Role::Primary.as_str());
         let detail = match statuses.as_slice() {
             [only] => only.detail.clone(),
             all => all
@@ -232,10 +225,8 @@ impl ModelHandle {
         ModelStatus {
             name: self.name.clone(),
             tier: self.settings.tier,
-            engine: primary
-                .as_ref()
-                .map_or(self.settings.engine.as_str(), |p| p.engine),
-            available: self.is_available(),
+            engine: primary.map_or(self.settings.engine.as_str(), |p| p.engine),
+            available: statuses.iter().any(|d| d.available),
             load_state: primary.and_then(|p| p.load_state),
             detail,
             capabilities: self.capabilities,

@@ -211,6 +211,17 @@ pub struct ResolvedDeployment {
     pub settings: ModelSettings,
 }
 
+impl ResolvedDeployment {
+    /// The one primary of a model configured with a single engine, named after it.
+    pub fn only(model: &ModelSettings) -> Self {
+        Self {
+            name: model.engine.as_str().to_owned(),
+            role: Role::Primary,
+            settings: model.clone(),
+        }
+    }
+}
+
 impl Default for ModelSettings {
     fn default() -> Self {
         Self {
@@ -248,11 +259,7 @@ impl ModelSettings {
     /// own engine.
     pub fn resolved_deployments(&self) -> Vec<ResolvedDeployment> {
         if self.deployments.is_empty() {
-            return vec![ResolvedDeployment {
-                name: self.engine.as_str().to_owned(),
-                role: Role::Primary,
-                settings: self.clone(),
-            }];
+            return vec![ResolvedDeployment::only(self)];
         }
         let mut taken: Vec<String> = Vec::new();
         self.deployments
