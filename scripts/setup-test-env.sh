@@ -60,6 +60,13 @@ if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
   apt_install haproxy
 fi
 
+# Shared quotas across replicas (crates/service/tests/shared_quotas.rs and
+# the cluster test): Redis from Debian, started by each test on its own port.
+if ! command -v redis-server >/dev/null; then
+  say "installing redis-server"
+  apt_install redis-server
+fi
+
 # The dashboard's browser test (tests/browser, `make browser`): Debian's
 # Chromium, Node.js, and playwright-core as pinned in package-lock.json.
 if [ ! -x /usr/bin/chromium ]; then

@@ -24,13 +24,19 @@ pub enum OpenError {
     /// The bridge (covenants and strikes) could not be set up.
     #[error("bridge: {0}")]
     Bridge(#[from] harpoon_bridge::BridgeError),
+    /// The shared quota store's URL is not usable.
+    #[error("cluster.redis_url: {0}")]
+    SharedCounters(crate::cluster::CounterError),
 }
 
 impl OpenError {
     /// Whether the operator's configuration is at fault (exit code 78):
     /// the router artefact, or the database it names (settings are checked at load).
     pub fn is_configuration(&self) -> bool {
-        matches!(self, Self::Router(_) | Self::Storage(_))
+        matches!(
+            self,
+            Self::Router(_) | Self::Storage(_) | Self::SharedCounters(_)
+        )
     }
 }
 
@@ -66,14 +72,7 @@ pub async fn open_state(
     let storage = Storage::open(&settings.storage).await?;
     tracing::info!(backend = ?storage.backend(), database = %storage.target(), "storage ready");
     warn_if_the_database_is_ephemeral(&settings, &storage);
-    if storage.backend() == crate::storage::Backend::Postgres {
-        // A shared database suggests several replicas: say what they do not share yet.
-        tracing::warn!(
-            "storage is PostgreSQL: tenants, keys, revocations and the ledger are shared between replicas, \
-             but request-rate and concurrency quotas, breakers and the hosted·ai pool manager are per \
-             replica (docs/scale-out.md)"
-        );
-    }
+    let shared_counters = shared_counters(&settings, &storage)?;
     let local_tenant = storage.ensure_tenant(&settings.auth.local_tenant).await?;
     if let Some(key) = &settings.auth.admin_key {
         let rec = storage
@@ -87,7 +86,10 @@ pub async fn open_state(
             "authentication is disabled (loopback bind): every request runs as the built-in tenant"
         );
     }
-    let (usage, usage_writer) = UsageRecorder::start(storage.clone());
+    let (mut usage, usage_writer) = UsageRecorder::start(storage.clone());
+    if let Some(counters) = &shared_counters {
+        usage = usage.share_budgets(counters.clone());
+    }
     let fusion = Arc::new(harpoon_core::HarpoonEngine::new(&settings.harpoon));
     let bridge = crate::bridge_gate::build(
         &settings,
@@ -107,8 +109,36 @@ pub async fn open_state(
         bridge,
         fusion,
         hosted_ai,
+        shared_counters,
     );
     Ok((state, usage_writer))
+}
+
+/// The counters shared with the other replicas, with `cluster.redis_url`;
+/// on PostgreSQL without it (several replicas, likely), a warning that each
+/// counts its own quotas.
+fn shared_counters(
+    settings: &Settings,
+    storage: &Storage,
+) -> Result<Option<Arc<crate::cluster::SharedCounters>>, OpenError> {
+    let Some(url) = &settings.cluster.redis_url else {
+        if storage.backend() == crate::storage::Backend::Postgres {
+            tracing::warn!(
+                "storage is PostgreSQL but cluster.redis_url (REDIS_URL) is unset: request-rate and \
+                 concurrency quotas and daily token budgets are counted per replica, so N replicas \
+                 allow up to N times each tenant's limits (docs/scale-out.md)"
+            );
+        }
+        return Ok(None);
+    };
+    let counters = crate::cluster::SharedCounters::connect(
+        url.expose(),
+        settings.cluster.on_redis_error,
+        std::time::Duration::from_secs(settings.cluster.lease_secs),
+    )
+    .map_err(OpenError::SharedCounters)?;
+    tracing::info!(on_redis_error = ?settings.cluster.on_redis_error, "quotas are counted in the shared store (cluster.redis_url)");
+    Ok(Some(Arc::new(counters)))
 }
 
 /// Off loopback (a deployment, not a laptop), SQLite on the container's own

@@ -60,48 +60,7 @@ pub struct Settings {
     /// OpenTelemetry traces.
     pub telemetry: TelemetrySettings,
     /// State shared between replicas (Redis/Valkey).
-    pub cluster: ClusterSettings,
-}
-
-/// What admission does when the shared quota store cannot be reached.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnRedisError {
-    /// Refuse the request with 503 naming the store (the default): quotas
-    /// are never silently lifted.
-    #[default]
-    Closed,
-    /// Admit under this replica's own limits (the single-process counters),
-    /// logging and counting each time: per-replica limits, never none.
-    Open,
-}
-
-/// The `cluster` section: replicas sharing quotas through Redis or Valkey.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ClusterSettings {
-    /// `redis://host:port[/db]` (or `rediss://`), env `REDIS_URL`: request
-    /// rates, concurrency slots and daily token budgets are counted there,
-    /// once for every replica; unset, each process counts its own.
-    pub redis_url: Option<orchestrator::Secret>,
-    /// `closed` (503 while the store is unreachable) or `open` (this
-    /// replica's own limits meanwhile).
-    pub on_redis_error: OnRedisError,
-}
-
-impl ClusterSettings {
-    fn validate(&self) -> Result<(), InvalidSetting> {
-        let Some(url) = &self.redis_url else {
-            return Ok(());
-        };
-        match url::Url::parse(url.expose()) {
-            Ok(u) if matches!(u.scheme(), "redis" | "rediss") && u.host().is_some() => Ok(()),
-            _ => Err(InvalidSetting::new(
-                "cluster.redis_url",
-                "must be a redis:// or rediss:// URL with a host (such as redis://127.0.0.1:6379/0)",
-            )),
-        }
-    }
+    pub cluster: crate::cluster::ClusterSettings,
 }
 
 /// The `telemetry` section: OpenTelemetry traces over OTLP/HTTP.
@@ -682,7 +641,7 @@ impl Settings {
         self.hosted_ai.validate()?;
         self.bridge.validate()?;
         self.telemetry.validate()?;
-        self.cluster.validate()?;
+        validate_cluster(&self.cluster)?;
         Ok(())
     }
 
@@ -761,5 +720,25 @@ fn refusal(error: &ConfigError, expected: Option<Expected>, raw: Option<String>)
             None => format!("{message}; expected {expected}"),
         },
         _ => message,
+    }
+}
+
+/// `cluster`: the lease time in range, the URL a Redis one.
+fn validate_cluster(cluster: &crate::cluster::ClusterSettings) -> Result<(), InvalidSetting> {
+    if !(3..=3_600).contains(&cluster.lease_secs) {
+        return Err(InvalidSetting::new(
+            "cluster.lease_secs",
+            "must be between 3 and 3600 seconds",
+        ));
+    }
+    let Some(url) = &cluster.redis_url else {
+        return Ok(());
+    };
+    match url::Url::parse(url.expose()) {
+        Ok(u) if matches!(u.scheme(), "redis" | "rediss") && u.host().is_some() => Ok(()),
+        _ => Err(InvalidSetting::new(
+            "cluster.redis_url",
+            "must be a redis:// or rediss:// URL with a host (such as redis://127.0.0.1:6379/0)",
+        )),
     }
 }

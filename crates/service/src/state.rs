@@ -71,6 +71,7 @@ impl AppState {
         bridge: harpoon_bridge::Bridge,
         fusion: Arc<harpoon_core::HarpoonEngine>,
         hosted_ai: Option<Arc<orchestrator::hosted_ai::PoolManager>>,
+        shared_counters: Option<Arc<crate::cluster::SharedCounters>>,
     ) -> Self {
         let callers = Arc::new(Callers::new(
             storage.clone(),
@@ -83,7 +84,7 @@ impl AppState {
             bridge,
             storage,
             usage,
-            quotas: Arc::new(Quotas::default()),
+            quotas: Arc::new(shared_counters.map(Quotas::shared).unwrap_or_default()),
             auth_mode,
             local_tenant,
             fusion,

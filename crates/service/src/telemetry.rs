@@ -144,6 +144,12 @@ const CATALOGUE: &[(&str, Kind, Option<metrics::Unit>, &str)] = {
             "Requests refused by a tenant quota, by kind",
         ),
         (
+            crate::cluster::STORE_ERRORS,
+            Counter,
+            None,
+            "Calls to the shared quota store (Redis/Valkey) that failed, by step and what admission did then",
+        ),
+        (
             MODEL_LOADED,
             Gauge,
             None,

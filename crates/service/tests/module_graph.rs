@@ -159,6 +159,10 @@ impl<'ast> Visit<'ast> for Paths<'_> {
         self.use_tree(&mut Vec::new(), &item.tree);
     }
 
+    /// `pub(super)` / `pub(in crate::a)` say who may use an item, not what
+    /// the module uses: no edge.
+    fn visit_visibility(&mut self, _: &'ast syn::Visibility) {}
+
     /// Paths inside a macro call (`routes!(a::b)`, `matches!(x, crate::…)`,
     /// `format!` arguments) when its body reads as expressions; bodies that
     /// do not (tracing's `field = %value`) are skipped.

@@ -213,13 +213,32 @@ impl From<orchestrator::selector::SelectError> for ApiError {
     }
 }
 
+impl From<crate::cluster::CounterError> for ApiError {
+    fn from(e: crate::cluster::CounterError) -> Self {
+        // The detail (the store's address, its error) goes to the log only.
+        tracing::error!(error = %e, "quota store failure");
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                ErrorCode::QuotaStoreUnavailable,
+                "the shared quota store (cluster.redis_url) does not answer, and \
+                 cluster.on_redis_error is closed: requests are refused until it does",
+            )
+        }
+    }
+}
+
 impl From<crate::storage::StorageError> for ApiError {
     fn from(e: crate::storage::StorageError) -> Self {
         use crate::storage::StorageError as E;
+        let e = match e {
+            E::SharedCounters(e) => return e.into(),
+            other => other,
+        };
         match &e {
             E::NotFound(_) => Self::new(ErrorCode::NotFound, e.to_string()),
             E::Conflict(_) => Self::new(ErrorCode::Conflict, e.to_string()),
-            E::Open { .. } | E::Query(_) => {
+            E::Open { .. } | E::Query(_) | E::SharedCounters(_) => {
                 // The detail may name files or servers; log it, answer plainly.
                 tracing::error!(error = %e, "storage failure");
                 Self::new(

@@ -127,6 +127,9 @@ error_codes! {
     UpstreamUnavailable = "upstream_unavailable", SERVICE_UNAVAILABLE, Server;
     /// The database does not answer.
     StorageUnavailable = "storage_unavailable", SERVICE_UNAVAILABLE, Server;
+    /// The shared quota store (`cluster.redis_url`) does not answer and
+    /// `cluster.on_redis_error` is `closed`.
+    QuotaStoreUnavailable = "quota_store_unavailable", SERVICE_UNAVAILABLE, Server;
     /// The router made no classification.
     RouterUnavailable = "router_unavailable", SERVICE_UNAVAILABLE, Server;
     /// Refiner `model` and no small-tier model can serve.

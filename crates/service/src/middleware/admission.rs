@@ -5,6 +5,7 @@
 
 use crate::callers::Caller;
 use crate::error::ApiError;
+use crate::quota::{Refused, Slot};
 use crate::state::AppState;
 use crate::telemetry::QUOTA_REFUSALS;
 use axum::{
@@ -16,6 +17,7 @@ use axum::{
 };
 use futures_util::StreamExt;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Applies the caller's request-rate and concurrency quotas; requests without
 /// a caller (public routes, `/metrics`) pass as they are.
@@ -26,24 +28,7 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
     // A trace's `quota` span: the checks only, not the work they admit.
     let span = tracing::info_span!(target: orchestrator::SPANS, "quota",
         harpoon.tenant = %caller.tenant.id);
-    let admitted = span.in_scope(|| {
-        take_request(&state, caller)?;
-        state
-            .quotas
-            .take_slot(&caller.tenant.id, &caller.limits)
-            .ok_or_else(|| {
-                metrics::counter!(QUOTA_REFUSALS, "kind" => "max_concurrent").increment(1);
-                ApiError::too_many_requests(
-                    format!(
-                        "tenant {:?} already has {} requests in flight",
-                        caller.tenant.name, caller.limits.max_concurrent
-                    ),
-                    Duration::from_secs(1),
-                )
-            })
-    });
-    drop(span);
-    let slot = match admitted {
+    let slot = match take(&state, caller).instrument(span).await {
         Ok(slot) => slot,
         Err(refused) => return refused.into_response(),
     };
@@ -64,19 +49,42 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
     Response::from_parts(parts, body)
 }
 
-/// One request from the caller's per-minute bucket, or 429 with `Retry-After`.
-fn take_request(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
-    state
-        .quotas
-        .take_request(&caller.tenant.id, &caller.limits)
-        .map_err(|wait| {
+/// One request from the caller's per-minute bucket and one of its slots, or
+/// 429 with `Retry-After` (503 when the shared store cannot say).
+async fn take(state: &AppState, caller: &Caller) -> Result<Slot, ApiError> {
+    let tenant = &caller.tenant;
+    let limits = &caller.limits;
+    let refusal = |refused: Refused| match refused {
+        Refused::Rate(wait) => {
             metrics::counter!(QUOTA_REFUSALS, "kind" => "requests_per_minute").increment(1);
             ApiError::too_many_requests(
                 format!(
                     "tenant {:?} is over its {} requests per minute",
-                    caller.tenant.name, caller.limits.requests_per_minute
+                    tenant.name, limits.requests_per_minute
                 ),
                 wait,
             )
-        })
+        }
+        Refused::Concurrency => {
+            metrics::counter!(QUOTA_REFUSALS, "kind" => "max_concurrent").increment(1);
+            ApiError::too_many_requests(
+                format!(
+                    "tenant {:?} already has {} requests in flight",
+                    tenant.name, limits.max_concurrent
+                ),
+                Duration::from_secs(1),
+            )
+        }
+        Refused::StoreUnavailable(e) => ApiError::from(e),
+    };
+    state
+        .quotas
+        .take_request(&tenant.id, limits)
+        .await
+        .map_err(&refusal)?;
+    state
+        .quotas
+        .take_slot(&tenant.id, limits)
+        .await
+        .map_err(refusal)
 }

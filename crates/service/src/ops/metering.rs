@@ -290,21 +290,24 @@ impl Metered {
             Some(u) if status < 400 => crate::storage::usage::timings(u),
             _ => (None, None),
         };
-        self.state.usage.record(UsageRow {
-            tenant_id: self.tenant.id.clone(),
-            route: self.route.clone(),
-            model: self.model.clone(),
-            tier: self.tier.map(str::to_owned),
-            prompt_tokens: usage.map_or(0, |u| i64::from(u.prompt_tokens)),
-            completion_tokens: usage.map_or(0, |u| i64::from(u.completion_tokens)),
-            latency_ms: self.started.elapsed().as_secs_f64() * 1_000.0,
-            status: i64::from(status),
-            created_at: now_ms(),
-            ttft_ms,
-            tokens_per_second,
-        });
         // Recorded first: the tokens are never free in between.
-        self.reservation = None;
+        let reservation = self.reservation.take();
+        self.state.usage.record_settling(
+            UsageRow {
+                tenant_id: self.tenant.id.clone(),
+                route: self.route.clone(),
+                model: self.model.clone(),
+                tier: self.tier.map(str::to_owned),
+                prompt_tokens: usage.map_or(0, |u| i64::from(u.prompt_tokens)),
+                completion_tokens: usage.map_or(0, |u| i64::from(u.completion_tokens)),
+                latency_ms: self.started.elapsed().as_secs_f64() * 1_000.0,
+                status: i64::from(status),
+                created_at: now_ms(),
+                ttft_ms,
+                tokens_per_second,
+            },
+            reservation,
+        );
     }
 }
 

@@ -84,6 +84,9 @@ pub enum StorageError {
     /// A unique value is taken.
     #[error("{0}")]
     Conflict(String),
+    /// The shared store of budgets (`cluster.redis_url`) did not answer.
+    #[error(transparent)]
+    SharedCounters(#[from] crate::cluster::CounterError),
 }
 
 /// Which database is behind the pool.

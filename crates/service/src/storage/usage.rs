@@ -7,6 +7,7 @@
 //! acknowledged to a client depends on these rows.
 
 use super::{Storage, StorageError};
+use crate::cluster::{BudgetCheck, Lease, SharedCounters};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::collections::HashMap;
@@ -389,6 +390,8 @@ pub fn day_start(ms: i64) -> i64 {
 pub struct UsageRecorder {
     queue: Arc<Queue>,
     meter: Arc<DayMeter>,
+    /// With `cluster.redis_url`: budgets counted once for every replica.
+    shared: Option<Arc<SharedCounters>>,
 }
 
 /// How long a tenant's day total read from the ledger is used before it is
@@ -507,11 +510,33 @@ impl UsageRecorder {
             task,
         };
         let meter = Arc::new(DayMeter::default());
-        (Self { queue, meter }, writer)
+        let recorder = Self {
+            queue,
+            meter,
+            shared: None,
+        };
+        (recorder, writer)
+    }
+
+    /// Counts daily budgets in the shared store (for every replica) from now on.
+    pub fn share_budgets(mut self, counters: Arc<SharedCounters>) -> Self {
+        self.shared = Some(counters);
+        self
     }
 
     /// Queues a row (never blocks on I/O, never wakes the writer).
     pub fn record(&self, row: UsageRow) {
+        self.record_settling(row, None);
+    }
+
+    /// Queues a request's row and lets its reservation go: in the shared
+    /// store, the tokens are added and the reservation released in one step.
+    pub fn record_settling(&self, row: UsageRow, reservation: Option<Reservation>) {
+        if let Some(shared) = &self.shared {
+            let lease = reservation.and_then(Reservation::into_lease);
+            let tokens = row.prompt_tokens + row.completion_tokens;
+            shared.settle(&row.tenant_id, day_start(row.created_at), tokens, lease);
+        }
         if self.queue.writer_gone.load(Ordering::Relaxed) {
             tracing::error!("usage writer has stopped; a usage row was dropped");
             return;
@@ -603,14 +628,39 @@ impl UsageRecorder {
 /// released when dropped: after its usage row is recorded, so the tokens are
 /// never counted as free in between.
 #[derive(Debug)]
-pub struct Reservation {
+pub struct Reservation(Held);
+
+/// Where the tokens are held.
+#[derive(Debug)]
+enum Held {
+    /// In this process's meter.
+    Local(#[expect(dead_code, reason = "held for its Drop")] LocalHold),
+    /// In the shared store, for every replica.
+    Shared(Lease),
+    /// Nothing: a check of 0 tokens.
+    Nothing,
+}
+
+impl Reservation {
+    /// The shared store's lease, if that is where the tokens are held.
+    fn into_lease(self) -> Option<Lease> {
+        match self.0 {
+            Held::Shared(lease) => Some(lease),
+            Held::Local(_) | Held::Nothing => None,
+        }
+    }
+}
+
+/// Tokens held in this process's meter.
+#[derive(Debug)]
+struct LocalHold {
     meter: Arc<DayMeter>,
     tenant_id: String,
     day: i64,
     tokens: i64,
 }
 
-impl Drop for Reservation {
+impl Drop for LocalHold {
     fn drop(&mut self) {
         let mut tenants = self.meter.lock();
         if let Some(spent) = tenants.get_mut(&self.tenant_id)
@@ -642,6 +692,15 @@ impl UsageRecorder {
         tokens: u64,
         now_ms: i64,
     ) -> Result<Result<Reservation, BudgetSpent>, StorageError> {
+        if let Some(shared) = &self.shared {
+            match self
+                .reserve_shared(shared, storage, tenant_id, budget, tokens, now_ms)
+                .await
+            {
+                Ok(reserved) => return Ok(reserved),
+                Err(e) => shared.fall_back("reserve", e)?,
+            }
+        }
         // Brings the tenant's day into the meter (read at most once a second).
         self.tokens_today(storage, tenant_id, now_ms).await?;
         let day = day_start(now_ms);
@@ -656,12 +715,48 @@ impl UsageRecorder {
         }
         let tokens = i64::try_from(tokens).unwrap_or(i64::MAX);
         spent.reserved = spent.reserved.saturating_add(tokens);
-        Ok(Ok(Reservation {
+        Ok(Ok(Reservation(Held::Local(LocalHold {
             meter: self.meter.clone(),
             tenant_id: tenant_id.to_owned(),
             day,
             tokens,
-        }))
+        }))))
+    }
+
+    /// [`Self::reserve`] in the shared store: the day's counter is seeded
+    /// with the ledger's total the first time any replica reserves that day.
+    async fn reserve_shared(
+        &self,
+        shared: &SharedCounters,
+        storage: &Storage,
+        tenant_id: &str,
+        budget: u64,
+        tokens: u64,
+        now_ms: i64,
+    ) -> Result<Result<Reservation, BudgetSpent>, crate::cluster::CounterError> {
+        let day = (day_start(now_ms), now_ms);
+        let mut check = shared.reserve(tenant_id, day, budget, tokens, None).await?;
+        if matches!(check, BudgetCheck::NeedsSeed) {
+            // Counted towards the budget if the ledger cannot be read: erring
+            // towards refusing, as the meter does.
+            let seed = match self.tokens_today(storage, tenant_id, now_ms).await {
+                Ok(total) => total,
+                Err(e) => {
+                    tracing::error!(error = %e, "the ledger could not be read to seed a shared budget");
+                    i64::try_from(budget).unwrap_or(i64::MAX)
+                }
+            };
+            check = shared
+                .reserve(tenant_id, day, budget, tokens, Some(seed))
+                .await?;
+        }
+        Ok(match check {
+            BudgetCheck::Reserved(lease) => {
+                Ok(Reservation(lease.map_or(Held::Nothing, Held::Shared)))
+            }
+            BudgetCheck::Committed(committed) => Err(BudgetSpent { committed }),
+            BudgetCheck::NeedsSeed => Err(BudgetSpent { committed: budget }),
+        })
     }
 }
 

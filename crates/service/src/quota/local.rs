@@ -1,44 +1,13 @@
-//! Per-tenant limits: a token bucket of requests per minute (`governor`),
-//! a cap on requests in flight, and a budget of tokens per UTC day.
+//! This process's own counters: a token bucket of requests per minute per
+//! tenant (`governor`) and a semaphore of its requests in flight.
 
-use crate::settings::QuotaSettings;
-use crate::storage::tenants::Quota;
+use super::limits::Limits;
 use governor::{DefaultDirectRateLimiter, Quota as Rate, RateLimiter, clock::Clock};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-/// Limits in force for one tenant: its own quota over the configured defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Requests per minute.
-    pub requests_per_minute: u32,
-    /// Requests in flight.
-    pub max_concurrent: u32,
-    /// Tokens per UTC day; `None` is unlimited.
-    pub tokens_per_day: Option<u64>,
-}
-
-impl Limits {
-    /// `quota` where set, `defaults` elsewhere (non-positive values count as unset).
-    pub fn resolve(quota: &Quota, defaults: &QuotaSettings) -> Self {
-        let positive = |v: Option<i64>| v.filter(|v| *v > 0);
-        Self {
-            requests_per_minute: positive(quota.requests_per_minute)
-                .map_or(defaults.requests_per_minute, |v| {
-                    u32::try_from(v).unwrap_or(u32::MAX)
-                }),
-            max_concurrent: positive(quota.max_concurrent).map_or(defaults.max_concurrent, |v| {
-                u32::try_from(v).unwrap_or(u32::MAX)
-            }),
-            tokens_per_day: positive(quota.tokens_per_day)
-                .map(|v| v as u64)
-                .or(defaults.tokens_per_day),
-        }
-    }
-}
 
 struct Bucket {
     rate: u32,
@@ -52,18 +21,18 @@ struct Slots {
 
 /// The live counters of every tenant seen since start.
 #[derive(Default)]
-pub struct Quotas {
+pub struct LocalQuotas {
     buckets: Mutex<HashMap<String, Arc<Bucket>>>,
     slots: Mutex<HashMap<String, Arc<Slots>>>,
 }
 
-impl std::fmt::Debug for Quotas {
+impl std::fmt::Debug for LocalQuotas {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Quotas").finish_non_exhaustive()
+        f.debug_struct("LocalQuotas").finish_non_exhaustive()
     }
 }
 
-impl Quotas {
+impl LocalQuotas {
     /// Takes one request from the tenant's bucket, or says how long to wait.
     pub fn take_request(&self, tenant: &str, limits: &Limits) -> Result<(), Duration> {
         let bucket = {
@@ -125,7 +94,7 @@ mod tests {
 
     #[test]
     fn the_bucket_empties_then_says_when_it_refills() {
-        let q = Quotas::default();
+        let q = LocalQuotas::default();
         let l = limits(3, 1);
         for _ in 0..3 {
             assert!(q.take_request("t", &l).is_ok());
@@ -144,27 +113,12 @@ mod tests {
 
     #[test]
     fn slots_are_returned_when_dropped() {
-        let q = Quotas::default();
+        let q = LocalQuotas::default();
         let l = limits(10, 2);
         let a = q.take_slot("t", &l).unwrap();
         let _b = q.take_slot("t", &l).unwrap();
         assert!(q.take_slot("t", &l).is_none());
         drop(a);
         assert!(q.take_slot("t", &l).is_some());
-    }
-
-    #[test]
-    fn tenant_quota_overrides_defaults() {
-        let d = QuotaSettings::default();
-        let own = Quota {
-            requests_per_minute: Some(5),
-            max_concurrent: None,
-            tokens_per_day: Some(1000),
-        };
-        let l = Limits::resolve(&own, &d);
-        assert_eq!(
-            (l.requests_per_minute, l.max_concurrent, l.tokens_per_day),
-            (5, d.max_concurrent, Some(1000))
-        );
     }
 }

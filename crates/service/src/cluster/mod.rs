@@ -1,0 +1,12 @@
+//! State replicas share: each tenant's request rate, concurrency slots and
+//! daily token budget counted once in Redis or Valkey (`cluster.redis_url`),
+//! by server-side scripts that decide atomically on the server's clock.
+//! Without a URL nothing here runs and each process counts its own.
+
+mod config;
+mod counters;
+mod leases;
+
+pub use config::{ClusterSettings, OnRedisError};
+pub use counters::{BudgetCheck, CounterError, SharedCounters};
+pub use leases::{Lease, STORE_ERRORS};
