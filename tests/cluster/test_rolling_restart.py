@@ -70,9 +70,12 @@ class Replica:
 
 
 @contextmanager
-def cluster():
+def cluster(extra_env=None, upstream_delay=0.0):
+    """Three replicas on one PostgreSQL behind HAProxy, the OpenAI stand-in
+    (answering after `upstream_delay` s) as every model; yields the
+    balancer's URL and the replicas."""
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="harpoon-cluster-") as tmp:
-        upstream = stack.enter_context(running_openai_peer())
+        upstream = stack.enter_context(running_openai_peer(delay=upstream_delay))
         env = {"HARPOON__SERVICE__DRAIN_DELAY_SECS": str(DRAIN_DELAY_SECS),
                "HARPOON__SERVICE__SHUTDOWN_GRACE_SECS": "10",
                "HARPOON__QUOTAS__REQUESTS_PER_MINUTE": "1000000",
@@ -85,6 +88,7 @@ def cluster():
             env[f"HARPOON__MODELS__{model}__ENGINE"] = "openai"
             env[f"HARPOON__MODELS__{model}__BASE_URL"] = upstream
             env[f"HARPOON__MODELS__{model}__SERVED_MODEL"] = DEFAULT_MODELS[0]
+        env.update(extra_env or {})
         replicas = []
         for i in range(3):
             data = Path(tmp) / f"replica{i + 1}"

@@ -28,7 +28,10 @@ including the ones the tiny random-weight test models cannot produce:
 
 Every body it received is recorded: `GET /_requests` returns them as a JSON
 list (parsed JSON, or the raw text where it was not JSON), `DELETE /_requests`
-forgets them.  Its answers validate against tests/fixtures/openai-schemas.json
+forgets them.  With `delay` each chat completion is held that many seconds
+before it is answered, and `GET /_stats` tells how many were in flight at
+most (`max_in_flight`; `DELETE /_stats` starts counting again): what a
+gateway's concurrency limit let through.  Its answers validate against tests/fixtures/openai-schemas.json
 (tests/fixtures/test_openai_schema.py checks that).
 
     python tests/e2e/openai_peer.py --port 8081      # serves until killed
@@ -360,6 +363,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if route == "/_requests":
             with self.server.lock:
                 self._send_json(200, list(self.server.requests))
+        elif route == "/_stats":
+            with self.server.lock:
+                self._send_json(200, {"in_flight": self.server.in_flight,
+                                      "max_in_flight": self.server.max_in_flight})
         elif route == "/v1/models":
             self._send_json(200, {"object": "list", "data": [self._model(m) for m in self.server.models]})
         elif route.startswith("/v1/models/"):
@@ -377,6 +384,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with self.server.lock:
                 self.server.requests.clear()
             self._send_json(200, [])
+        elif self._route() == "/_stats":
+            with self.server.lock:
+                self.server.max_in_flight = self.server.in_flight
+                self._send_json(200, {"in_flight": self.server.in_flight,
+                                      "max_in_flight": self.server.max_in_flight})
         else:
             self._unknown()
 
@@ -422,10 +434,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._send_json(*_error(400, "Invalid 'top_logprobs': expected an integer from 0 to 20.",
                                            param="top_logprobs", code="invalid_value"))
         completion = Completion(body)
-        if body.get("stream") is True:
-            self._send_stream(completion.chunks())
-        else:
-            self._send_json(200, completion.response())
+        with self.server.lock:
+            self.server.in_flight += 1
+            self.server.max_in_flight = max(self.server.max_in_flight, self.server.in_flight)
+        try:
+            if self.server.delay:
+                time.sleep(self.server.delay)
+            if body.get("stream") is True:
+                self._send_stream(completion.chunks())
+            else:
+                self._send_json(200, completion.response())
+        finally:
+            with self.server.lock:
+                self.server.in_flight -= 1
 
     def _embeddings(self, body):
         """Deterministic unit vectors (8 floats, or `dimensions`), one per input."""
@@ -480,12 +501,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class PeerServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port=0, models=DEFAULT_MODELS, verbose=False):
+    def __init__(self, port=0, models=DEFAULT_MODELS, verbose=False, delay=0.0):
         super().__init__((HOST, port), Handler)
         self.models = list(models)
         self.verbose = verbose
+        self.delay = delay
         self.requests = []
         self.lock = threading.Lock()
+        self.in_flight = self.max_in_flight = 0
 
     @property
     def base_url(self):
@@ -493,10 +516,11 @@ class PeerServer(http.server.ThreadingHTTPServer):
 
 
 @contextmanager
-def running_openai_peer(port=0, models=DEFAULT_MODELS):
-    """Serve the stand-in on 127.0.0.1 (port 0: any free one) in a thread;
-    yield its base URL, `http://127.0.0.1:PORT/v1`; stop it on exit."""
-    server = PeerServer(port, models)
+def running_openai_peer(port=0, models=DEFAULT_MODELS, delay=0.0):
+    """Serve the stand-in on 127.0.0.1 (port 0: any free one) in a thread,
+    holding each chat completion `delay` seconds; yield its base URL,
+    `http://127.0.0.1:PORT/v1`; stop it on exit."""
+    server = PeerServer(port, models, delay=delay)
     thread = threading.Thread(target=server.serve_forever, name="openai-peer", daemon=True)
     thread.start()
     try:
