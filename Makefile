@@ -67,7 +67,8 @@ mcp:
 	$(CARGO) build --locked -p service -p hostedai-emulator
 	cd tests/mcp && HARPOON_SERVICE_BIN=$(CURDIR)/target/debug/service ../../.venv/bin/python -m pytest -q
 
-## Three replicas behind HAProxy on one throwaway PostgreSQL: a rolling restart under load (tests/cluster).
+## Three replicas behind HAProxy on one throwaway PostgreSQL (and a redis-server of the
+## test's own): a rolling restart under load, shared quotas (tests/cluster).
 cluster:
 	$(CARGO) build --locked -p service
 	./scripts/with-postgres.sh -- sh -c 'cd tests/cluster && HARPOON_SERVICE_BIN=$(CURDIR)/target/debug/service ../../.venv/bin/python -m pytest -q'

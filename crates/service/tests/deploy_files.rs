@@ -117,6 +117,23 @@ fn the_compose_file_references_what_exists_and_its_settings_load() {
             service.drain_delay_secs > 0,
             "replicas drain before closing"
         );
+        // Quotas are shared through the Valkey service of this file.
+        let redis = loaded.settings.cluster.redis_url.as_ref().map(|u| {
+            url::Url::parse(u.expose())
+                .unwrap()
+                .host_str()
+                .unwrap()
+                .to_owned()
+        });
+        let redis = redis.unwrap_or_else(|| panic!("{}: no REDIS_URL", s(name)));
+        assert!(
+            services.contains_key(&Yaml::String(redis.clone())),
+            "REDIS_URL names the service {redis}, which is not in the file"
+        );
+        assert!(
+            !svc["depends_on"][redis.as_str()].is_badvalue(),
+            "replicas wait for {redis}"
+        );
         let stop_grace = s(&svc["stop_grace_period"]);
         let stop_grace: u64 = stop_grace.trim_end_matches('s').parse().unwrap();
         assert!(
