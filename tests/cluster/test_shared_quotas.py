@@ -48,7 +48,10 @@ def redis_url():
 
 @pytest.fixture(scope="module")
 def shared(redis_url):
-    with cluster({"REDIS_URL": redis_url}, upstream_delay=UPSTREAM_DELAY) as (base, replicas):
+    # Three debug replicas and a dozen callers on two cores: a command can
+    # wait on the CPU well past the default 1 s, which is not what is tested.
+    env = {"REDIS_URL": redis_url, "HARPOON__CLUSTER__REDIS_TIMEOUT_MS": "5000"}
+    with cluster(env, upstream_delay=UPSTREAM_DELAY) as (base, replicas):
         yield base, replicas
 
 
@@ -146,7 +149,7 @@ def test_four_in_flight_at_most_across_three_replicas(shared):
     refused = sum(1 for s, c in statuses if s == 429 and c == "rate_limited")
     print(f"max_concurrent 4, 12 callers through 3 replicas for 8 s: {ok} answered, "
           f"{refused} refused, at most {stats['max_in_flight']} in flight at the upstream")
-    assert all(s in (200, 429) for s, _ in statuses), statuses[:5]
+    assert all(s in (200, 429) for s, _ in statuses), [x for x in statuses if x[0] not in (200, 429)][:5]
     assert stats["max_in_flight"] <= 4, stats
     assert stats["max_in_flight"] == 4, "the limit is reached, not undercut"
     assert refused > 0 and ok > 0

@@ -121,24 +121,21 @@ fn shared_counters(
     settings: &Settings,
     storage: &Storage,
 ) -> Result<Option<Arc<crate::cluster::SharedCounters>>, OpenError> {
-    let Some(url) = &settings.cluster.redis_url else {
-        if storage.backend() == crate::storage::Backend::Postgres {
-            tracing::warn!(
-                "storage is PostgreSQL but cluster.redis_url (REDIS_URL) is unset: request-rate and \
-                 concurrency quotas and daily token budgets are counted per replica, so N replicas \
-                 allow up to N times each tenant's limits (docs/scale-out.md)"
-            );
-        }
-        return Ok(None);
-    };
-    let counters = crate::cluster::SharedCounters::connect(
-        url.expose(),
-        settings.cluster.on_redis_error,
-        std::time::Duration::from_secs(settings.cluster.lease_secs),
-    )
-    .map_err(OpenError::SharedCounters)?;
-    tracing::info!(on_redis_error = ?settings.cluster.on_redis_error, "quotas are counted in the shared store (cluster.redis_url)");
-    Ok(Some(Arc::new(counters)))
+    let counters = crate::cluster::SharedCounters::connect(&settings.cluster)
+        .map_err(OpenError::SharedCounters)?;
+    match &counters {
+        Some(_) => tracing::info!(
+            on_redis_error = ?settings.cluster.on_redis_error,
+            "quotas are counted in the shared store (cluster.redis_url)"
+        ),
+        None if storage.backend() == crate::storage::Backend::Postgres => tracing::warn!(
+            "storage is PostgreSQL but cluster.redis_url (REDIS_URL) is unset: request-rate and \
+             concurrency quotas and daily token budgets are counted per replica, so N replicas \
+             allow up to N times each tenant's limits (docs/scale-out.md)"
+        ),
+        None => {}
+    }
+    Ok(counters.map(Arc::new))
 }
 
 /// Off loopback (a deployment, not a laptop), SQLite on the container's own

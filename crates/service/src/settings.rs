@@ -723,8 +723,14 @@ fn refusal(error: &ConfigError, expected: Option<Expected>, raw: Option<String>)
     }
 }
 
-/// `cluster`: the lease time in range, the URL a Redis one.
+/// `cluster`: the times in range, the URL a Redis one.
 fn validate_cluster(cluster: &crate::cluster::ClusterSettings) -> Result<(), InvalidSetting> {
+    if !(10..=60_000).contains(&cluster.redis_timeout_ms) {
+        return Err(InvalidSetting::new(
+            "cluster.redis_timeout_ms",
+            "must be between 10 and 60000 milliseconds",
+        ));
+    }
     if !(3..=3_600).contains(&cluster.lease_secs) {
         return Err(InvalidSetting::new(
             "cluster.lease_secs",

@@ -6,7 +6,7 @@
 
 mod common;
 
-use service::cluster::{OnRedisError, SharedCounters};
+use service::cluster::{ClusterSettings, OnRedisError, SharedCounters};
 use service::quota::{Limits, Quotas, Refused, Slot};
 use service::storage::tenants::Quota;
 use service::storage::usage::{UsageRecorder, UsageRow};
@@ -42,8 +42,19 @@ impl Redis {
     }
 
     fn counters(&self, on_error: OnRedisError, lease: Duration) -> Arc<SharedCounters> {
-        Arc::new(SharedCounters::connect(&self.url, on_error, lease).unwrap())
+        connect(&self.url, on_error, lease)
     }
+}
+
+/// Counters at `url` with a lease of `lease` (whole seconds).
+fn connect(url: &str, on_error: OnRedisError, lease: Duration) -> Arc<SharedCounters> {
+    let settings = ClusterSettings {
+        redis_url: Some(orchestrator::Secret::new(url.to_owned())),
+        on_redis_error: on_error,
+        lease_secs: lease.as_secs(),
+        ..ClusterSettings::default()
+    };
+    Arc::new(SharedCounters::connect(&settings).unwrap().unwrap())
 }
 
 impl Drop for Redis {
@@ -73,8 +84,8 @@ async fn two_replicas_share_one_request_bucket() {
     let mut waits = Vec::new();
     for i in 0..12 {
         let replica = if i % 2 == 0 { &a } else { &b };
-        match replica.take_request("acme", &l).await {
-            Ok(()) => admitted += 1,
+        match replica.admit("acme", &l).await {
+            Ok(_slot) => admitted += 1,
             Err(Refused::Rate(wait)) => waits.push(wait),
             Err(other) => panic!("{other:?}"),
         }
@@ -89,7 +100,7 @@ async fn two_replicas_share_one_request_bucket() {
         "{waits:?}"
     );
     assert!(
-        a.take_request("globex", &l).await.is_ok(),
+        a.admit("globex", &l).await.is_ok(),
         "tenants have their own buckets"
     );
 }
@@ -100,15 +111,12 @@ async fn slots_are_leases_that_replicas_share_and_that_outlive_a_dead_one_briefl
     let a = Quotas::shared(redis.counters(OnRedisError::Closed, LEASE));
     let b = Quotas::shared(redis.counters(OnRedisError::Closed, LEASE));
     let l = limits(1_000, 2);
-    let held_a = a.take_slot("acme", &l).await.unwrap();
+    let held_a = a.admit("acme", &l).await.unwrap();
     assert!(matches!(held_a, Slot::Shared(_)));
-    let held_b = b.take_slot("acme", &l).await.unwrap();
+    let held_b = b.admit("acme", &l).await.unwrap();
     for replica in [&a, &b] {
         assert!(
-            matches!(
-                replica.take_slot("acme", &l).await,
-                Err(Refused::Concurrency)
-            ),
+            matches!(replica.admit("acme", &l).await, Err(Refused::Concurrency)),
             "2 in flight across both replicas"
         );
     }
@@ -120,7 +128,7 @@ async fn slots_are_leases_that_replicas_share_and_that_outlive_a_dead_one_briefl
     // Held longer than the lease time: renewed, so still counted.
     tokio::time::sleep(LEASE * 2).await;
     assert!(
-        matches!(a.take_slot("acme", &l).await, Err(Refused::Concurrency)),
+        matches!(a.admit("acme", &l).await, Err(Refused::Concurrency)),
         "held slots are renewed past the lease time"
     );
 
@@ -130,7 +138,7 @@ async fn slots_are_leases_that_replicas_share_and_that_outlive_a_dead_one_briefl
     drop(again);
     let died = Instant::now();
     assert!(matches!(
-        a.take_slot("acme", &l).await,
+        a.admit("acme", &l).await,
         Err(Refused::Concurrency)
     ));
     let _slot = wait_for_slot(&a, &l, LEASE * 2).await;
@@ -144,7 +152,7 @@ async fn slots_are_leases_that_replicas_share_and_that_outlive_a_dead_one_briefl
 async fn wait_for_slot(quotas: &Quotas, l: &Limits, within: Duration) -> Slot {
     let deadline = Instant::now() + within;
     loop {
-        match quotas.take_slot("acme", l).await {
+        match quotas.admit("acme", l).await {
             Ok(slot) => return slot,
             Err(Refused::Concurrency) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -231,18 +239,14 @@ async fn an_unreachable_store_refuses_when_closed_and_counts_locally_when_open()
     let nothing = format!("redis://127.0.0.1:{}/0", common::free_port());
     let l = limits(2, 1);
 
-    let closed = Quotas::shared(Arc::new(
-        SharedCounters::connect(&nothing, OnRedisError::Closed, LEASE).unwrap(),
-    ));
+    let closed = Quotas::shared(connect(&nothing, OnRedisError::Closed, LEASE));
     let started = Instant::now();
-    assert!(matches!(
-        closed.take_request("acme", &l).await,
-        Err(Refused::StoreUnavailable(_))
-    ));
-    assert!(matches!(
-        closed.take_slot("acme", &l).await,
-        Err(Refused::StoreUnavailable(_))
-    ));
+    for _ in 0..3 {
+        assert!(matches!(
+            closed.admit("acme", &l).await,
+            Err(Refused::StoreUnavailable(_))
+        ));
+    }
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "refused promptly: {:?}",
@@ -250,21 +254,18 @@ async fn an_unreachable_store_refuses_when_closed_and_counts_locally_when_open()
     );
 
     // Open: this process's own limits, never none.
-    let open = Quotas::shared(Arc::new(
-        SharedCounters::connect(&nothing, OnRedisError::Open, LEASE).unwrap(),
-    ));
-    assert!(open.take_request("acme", &l).await.is_ok());
-    assert!(open.take_request("acme", &l).await.is_ok());
-    assert!(matches!(
-        open.take_request("acme", &l).await,
-        Err(Refused::Rate(_))
-    ));
-    let slot = open.take_slot("acme", &l).await.unwrap();
+    let open = Quotas::shared(connect(&nothing, OnRedisError::Open, LEASE));
+    let slot = open.admit("acme", &l).await.unwrap();
     assert!(matches!(slot, Slot::Local(_)));
     assert!(matches!(
-        open.take_slot("acme", &l).await,
+        open.admit("acme", &l).await,
         Err(Refused::Concurrency)
     ));
+    drop(slot);
+    assert!(
+        matches!(open.admit("acme", &l).await, Err(Refused::Rate(_))),
+        "2 a minute, both taken"
+    );
 }
 
 /// Through the real binary: with the store down, a request is refused with

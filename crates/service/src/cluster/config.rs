@@ -30,6 +30,9 @@ pub struct ClusterSettings {
     /// renewal by the replica holding it (renewed every third of it): how
     /// soon a dead replica's slots come back.
     pub lease_secs: u64,
+    /// Milliseconds one command to the store may take before the store
+    /// counts as unreachable (admission waits on it).
+    pub redis_timeout_ms: u64,
 }
 
 impl Default for ClusterSettings {
@@ -38,6 +41,7 @@ impl Default for ClusterSettings {
             redis_url: None,
             on_redis_error: OnRedisError::Closed,
             lease_secs: 30,
+            redis_timeout_ms: 1_000,
         }
     }
 }

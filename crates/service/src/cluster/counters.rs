@@ -1,7 +1,7 @@
 //! The counters themselves: one connection (reconnecting by itself) and the
 //! scripts that take a request, a slot or a reservation in one round trip.
 
-use super::config::OnRedisError;
+use super::config::{ClusterSettings, OnRedisError};
 use super::leases::{Inner, Lease, STORE_ERRORS, keep_renewing};
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -10,12 +10,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-/// How long one command may take before the store counts as unreachable:
-/// admission waits on it, so a hung store must not hold requests for long.
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
-
-static RATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/rate.lua")));
-static SLOT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/slot.lua")));
+static ADMIT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/admit.lua")));
 static RESERVE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/reserve.lua")));
 static SETTLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/settle.lua")));
@@ -26,6 +21,17 @@ pub enum CounterError {
     /// The store could not be reached, or the command failed there.
     #[error("the shared quota store (cluster.redis_url) did not answer: {0}")]
     Redis(#[from] redis::RedisError),
+}
+
+/// What admitting a request came to.
+#[derive(Debug)]
+pub enum Admission {
+    /// Admitted: the lease is its concurrency slot.
+    Admitted(Lease),
+    /// Over the rate: the next request may go after this long.
+    OverRate(Duration),
+    /// Every slot is held.
+    NoSlot,
 }
 
 /// What a reservation of daily tokens came to.
@@ -53,18 +59,22 @@ impl std::fmt::Debug for SharedCounters {
 }
 
 impl SharedCounters {
-    /// Counters at `url`, connected on first use (a store that is down at
-    /// start is the same as one that goes down later), doing `on_error`
-    /// when it does not answer. Needs a Tokio runtime.
-    pub fn connect(
-        url: &str,
-        on_error: OnRedisError,
-        lease: Duration,
-    ) -> Result<Self, CounterError> {
-        let client = redis::Client::open(url)?;
+    /// Counters as `settings` say, connected on first use (a store that is
+    /// down at start is the same as one that goes down later). Needs a
+    /// Tokio runtime.
+    pub fn connect(settings: &ClusterSettings) -> Result<Option<Self>, CounterError> {
+        let Some(url) = &settings.redis_url else {
+            return Ok(None);
+        };
+        let client = redis::Client::open(url.expose())?;
+        // Admission waits on each command: a hung store must not hold
+        // requests for long.
+        let timeout = Duration::from_millis(settings.redis_timeout_ms);
+        let lease = Duration::from_secs(settings.lease_secs);
+        let on_error = settings.on_redis_error;
         let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+            .set_response_timeout(Some(timeout))
+            .set_connection_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(1));
         let connection = ConnectionManager::new_lazy_with_config(client, config)?;
@@ -75,7 +85,7 @@ impl SharedCounters {
             lease,
         });
         keep_renewing(&inner);
-        Ok(Self { inner, on_error })
+        Ok(Some(Self { inner, on_error }))
     }
 
     /// After the store failed at `step` of admitting a request: the error
@@ -94,45 +104,40 @@ impl SharedCounters {
         }
     }
 
-    /// One request from the tenant's bucket of `per_minute` (burst as
-    /// large), or how long until the next one may go.
-    pub async fn take_request(
+    /// One request from the tenant's bucket of `limits.0` a minute (burst
+    /// as large), then one of its `limits.1` concurrent slots, held until
+    /// the lease is dropped (or, if this replica dies, until it expires).
+    pub async fn admit(
         &self,
         tenant: &str,
-        per_minute: u32,
-    ) -> Result<Result<(), Duration>, CounterError> {
+        (per_minute, max_concurrent): (u32, u32),
+    ) -> Result<Admission, CounterError> {
         let interval_ms = 60_000.0 / f64::from(per_minute.max(1));
-        let wait_ms: u64 = RATE
+        let lease = Lease::new(
+            &self.inner,
+            format!("harpoon:{{{tenant}}}:slots"),
+            uuid::Uuid::new_v4().simple().to_string(),
+        );
+        let (outcome, wait_ms): (i64, u64) = ADMIT
             .key(format!("harpoon:{{{tenant}}}:rate"))
+            .key(lease.key())
             .arg(interval_ms)
             .arg(per_minute.max(1))
-            .invoke_async(&mut self.inner.connection.clone())
-            .await?;
-        Ok(if wait_ms == 0 {
-            Ok(())
-        } else {
-            Err(Duration::from_millis(wait_ms))
-        })
-    }
-
-    /// One of the tenant's `max` concurrent slots, held until the lease is
-    /// dropped (or, if this replica dies, until it expires); `None` when
-    /// every slot is taken.
-    pub async fn take_slot(&self, tenant: &str, max: u32) -> Result<Option<Lease>, CounterError> {
-        let key = format!("harpoon:{{{tenant}}}:slots");
-        let lease = Lease::new(&self.inner, key, uuid::Uuid::new_v4().simple().to_string());
-        let taken: i64 = SLOT
-            .key(lease.key())
-            .arg(max)
+            .arg(max_concurrent)
             .arg(lease.member())
             .arg(self.inner.lease_ms())
             .invoke_async(&mut self.inner.connection.clone())
             .await?;
-        Ok(if taken == 1 {
-            Some(lease.hold())
-        } else {
-            lease.forget();
-            None
+        Ok(match outcome {
+            2 => Admission::Admitted(lease.hold()),
+            1 => {
+                lease.forget();
+                Admission::NoSlot
+            }
+            _ => {
+                lease.forget();
+                Admission::OverRate(Duration::from_millis(wait_ms))
+            }
         })
     }
 

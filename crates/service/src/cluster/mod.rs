@@ -8,5 +8,5 @@ mod counters;
 mod leases;
 
 pub use config::{ClusterSettings, OnRedisError};
-pub use counters::{BudgetCheck, CounterError, SharedCounters};
+pub use counters::{Admission, BudgetCheck, CounterError, SharedCounters};
 pub use leases::{Lease, STORE_ERRORS};

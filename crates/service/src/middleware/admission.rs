@@ -79,12 +79,7 @@ async fn take(state: &AppState, caller: &Caller) -> Result<Slot, ApiError> {
     };
     state
         .quotas
-        .take_request(&tenant.id, limits)
-        .await
-        .map_err(&refusal)?;
-    state
-        .quotas
-        .take_slot(&tenant.id, limits)
+        .admit(&tenant.id, limits)
         .await
         .map_err(refusal)
 }

@@ -8,7 +8,7 @@ mod local;
 
 pub use limits::Limits;
 
-use crate::cluster::{CounterError, Lease, SharedCounters};
+use crate::cluster::{Admission, CounterError, Lease, SharedCounters};
 use local::LocalQuotas;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,14 +51,15 @@ impl Quotas {
         }
     }
 
-    /// Takes one request from the tenant's bucket.
-    pub async fn take_request(&self, tenant: &str, limits: &Limits) -> Result<(), Refused> {
+    /// Takes one request from the tenant's bucket, then one of its
+    /// concurrency slots, held until dropped.
+    pub async fn admit(&self, tenant: &str, limits: &Limits) -> Result<Slot, Refused> {
         if let Some(shared) = &self.shared {
-            match shared
-                .take_request(tenant, limits.requests_per_minute)
-                .await
-            {
-                Ok(taken) => return taken.map_err(Refused::Rate),
+            let asked = (limits.requests_per_minute, limits.max_concurrent);
+            match shared.admit(tenant, asked).await {
+                Ok(Admission::Admitted(lease)) => return Ok(Slot::Shared(lease)),
+                Ok(Admission::OverRate(wait)) => return Err(Refused::Rate(wait)),
+                Ok(Admission::NoSlot) => return Err(Refused::Concurrency),
                 Err(e) => shared
                     .fall_back("admit", e)
                     .map_err(Refused::StoreUnavailable)?,
@@ -66,20 +67,7 @@ impl Quotas {
         }
         self.local
             .take_request(tenant, limits)
-            .map_err(Refused::Rate)
-    }
-
-    /// A slot among the tenant's concurrent requests, held until dropped.
-    pub async fn take_slot(&self, tenant: &str, limits: &Limits) -> Result<Slot, Refused> {
-        if let Some(shared) = &self.shared {
-            match shared.take_slot(tenant, limits.max_concurrent).await {
-                Ok(Some(lease)) => return Ok(Slot::Shared(lease)),
-                Ok(None) => return Err(Refused::Concurrency),
-                Err(e) => shared
-                    .fall_back("admit", e)
-                    .map_err(Refused::StoreUnavailable)?,
-            }
-        }
+            .map_err(Refused::Rate)?;
         self.local
             .take_slot(tenant, limits)
             .map(Slot::Local)
