@@ -392,6 +392,10 @@ pub struct UsageRecorder {
     meter: Arc<DayMeter>,
     /// With `cluster.redis_url`: budgets counted once for every replica.
     shared: Option<Arc<SharedCounters>>,
+    /// Tenants this replica reserved for in the shared store, by the day it
+    /// did: only their rows are added to the store's counters (a tenant
+    /// without a budget has none there to add to).
+    budgeted: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 /// How long a tenant's day total read from the ledger is used before it is
@@ -514,6 +518,7 @@ impl UsageRecorder {
             queue,
             meter,
             shared: None,
+            budgeted: Arc::default(),
         };
         (recorder, writer)
     }
@@ -534,8 +539,17 @@ impl UsageRecorder {
     pub fn record_settling(&self, row: UsageRow, reservation: Option<Reservation>) {
         if let Some(shared) = &self.shared {
             let lease = reservation.and_then(Reservation::into_lease);
-            let tokens = row.prompt_tokens + row.completion_tokens;
-            shared.settle(&row.tenant_id, day_start(row.created_at), tokens, lease);
+            let day = day_start(row.created_at);
+            let budgeted = self
+                .budgeted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&row.tenant_id)
+                == Some(&day);
+            if lease.is_some() || budgeted {
+                let tokens = row.prompt_tokens + row.completion_tokens;
+                shared.settle(&row.tenant_id, day, tokens, lease);
+            }
         }
         if self.queue.writer_gone.load(Ordering::Relaxed) {
             tracing::error!("usage writer has stopped; a usage row was dropped");
@@ -750,6 +764,10 @@ impl UsageRecorder {
                 .reserve(tenant_id, day, budget, tokens, Some(seed))
                 .await?;
         }
+        self.budgeted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(tenant_id.to_owned(), day.0);
         Ok(match check {
             BudgetCheck::Reserved(lease) => {
                 Ok(Reservation(lease.map_or(Held::Nothing, Held::Shared)))
