@@ -48,7 +48,7 @@ pub enum BudgetCheck {
 
 /// Counters every replica shares, in Redis or Valkey.
 pub struct SharedCounters {
-    pub(super) inner: Arc<Inner>,
+    inner: Arc<Inner>,
     on_error: OnRedisError,
 }
 
