@@ -122,6 +122,10 @@ async fn set_status(
 ) -> Result<Json<Tenant>, ApiError> {
     let tenant = state.storage.find_tenant(id).await?;
     let tenant = state.storage.set_tenant_status(&tenant.id, status).await?;
+    if status == TenantStatus::Suspended {
+        // Its people's sessions end now, on every replica (each reads the row).
+        crate::signin::session::end_tenant_sessions(&state.storage, &tenant.id).await?;
+    }
     state.callers.clear();
     Ok(Json(tenant))
 }
