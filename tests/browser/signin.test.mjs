@@ -30,6 +30,7 @@ const GITHUB_USERS = {
   bob: { id: 1, orgs: ["acme"], teams: [] },
   alice: { id: 2, orgs: ["acme"], teams: ["acme/platform"] },
   mallory: { id: 3, orgs: ["initech"], teams: ["initech/ops"] },
+  erin: { id: 4, orgs: [], teams: [] },
 };
 
 let base, admin, github, oidc, service, browser, dataDir, attacker;
@@ -253,6 +254,23 @@ test("a person of an unmapped organisation is refused with a page saying why", a
   assert.match(reason, /auth\.github\.org_tenants/);
   assert.equal(await sessionCookie(context), undefined, "no session is opened");
   await context.close();
+});
+
+test("GitHub: a person a tenant's admin invited by login is let in without an organisation rule", async () => {
+  let { context, page } = await githubSignIn("erin");
+  assert.equal(await page.getAttribute("#reason", "data-outcome"), "not_mapped", "not before the invitation");
+  assert.match(await page.textContent("#reason"), /none were given/);
+  await context.close();
+  const invited = await api("POST", "/v2/admin/tenants/globex/invitations",
+    { key: admin, body: { github_login: "Erin" } });
+  assert.equal(invited.status, 201, JSON.stringify(invited.body));
+  assert.deepEqual([invited.body.github_login, invited.body.role], ["erin", "member"]);
+  ({ context, page } = await githubSignIn("erin"));
+  assert.equal(new URL(page.url()).pathname, "/dashboard");
+  await page.waitForFunction(() => /github:erin · globex \(member\)/.test(document.querySelector("#who").textContent));
+  await context.close();
+  const withdrawn = await api("DELETE", "/v2/admin/tenants/globex/invitations/erin", { key: admin });
+  assert.equal(withdrawn.status, 204);
 });
 
 test("a forged state is refused: a callback begun in another browser does not sign this one in", async () => {

@@ -54,6 +54,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::activate_tenant))
         .routes(routes!(admin::create_key, admin::list_keys))
         .routes(routes!(admin::revoke_key))
+        .routes(routes!(admin::invite, admin::list_invitations))
+        .routes(routes!(admin::withdraw_invitation))
         .routes(routes!(covenants::create_covenant))
         .routes(routes!(covenants::get_covenant, covenants::delete_covenant))
         .routes(routes!(covenants::list_covenants))

@@ -513,6 +513,8 @@ async fn openapi_documents_every_route_and_the_error_shape() {
             "/v2/admin/keys/{id}/revoke",
             "/v2/admin/tenants",
             "/v2/admin/tenants/{id}/activate",
+            "/v2/admin/tenants/{id}/invitations",
+            "/v2/admin/tenants/{id}/invitations/{login}",
             "/v2/admin/tenants/{id}/keys",
             "/v2/admin/tenants/{id}/suspend",
             "/v2/cables",

@@ -140,6 +140,60 @@ async fn writes_with_the_cookie_need_the_csrf_token_and_the_own_origin() {
 }
 
 #[tokio::test]
+async fn an_admin_invites_github_logins_into_a_tenant() {
+    let (state, app, _dir) = start(&[]).await;
+    state
+        .storage
+        .create_tenant("globex", Default::default())
+        .await
+        .unwrap();
+    let (admin, csrf) = signed_in(&state, "ops", Role::Admin).await;
+    let call = |method: &str, uri: &str, body: Option<&str>| {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", "127.0.0.1:8080")
+            .header("cookie", &admin)
+            .header("x-csrf-token", &csrf)
+            .header("content-type", "application/json")
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
+            .unwrap()
+    };
+    let path = "/v2/admin/tenants/globex/invitations";
+    let (status, body) = send(
+        &app,
+        call("POST", path, Some(r#"{"github_login":"-bad-"}"#)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("github_login")
+    );
+    let (status, body) = send(
+        &app,
+        call(
+            "POST",
+            path,
+            Some(r#"{"github_login":"Octo-Cat","role":"admin"}"#),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["github_login"], "octo-cat");
+    let (_, body) = send(&app, call("GET", path, None)).await;
+    assert_eq!(body.as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body[0]["role"], "admin");
+    let one = format!("{path}/OCTO-CAT");
+    let (status, _) = send(&app, call("DELETE", &one, None)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = send(&app, call("DELETE", &one, None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+#[tokio::test]
 async fn suspending_a_tenant_ends_its_sessions_for_good() {
     let (state, app, _dir) = start(&[]).await;
     let (member, _) = signed_in(&state, "acme", Role::Member).await;

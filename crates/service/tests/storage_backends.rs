@@ -373,6 +373,33 @@ async fn sessions(storage: &Storage, settings: &StorageSettings, tenant_id: &str
             .is_none(),
         "a callback's attempt is claimed once"
     );
+    use service::signin::invitations;
+    invitations::invite(storage, "Octocat", tenant_id, Role::Member)
+        .await
+        .unwrap();
+    invitations::invite(&replica, "octocat", tenant_id, Role::Admin)
+        .await
+        .unwrap();
+    let invited = invitations::find(storage, "OCTOCAT")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (invited.github_login.as_str(), invited.role),
+        ("octocat", Role::Admin),
+        "a second invitation replaces the first"
+    );
+    assert!(
+        invitations::withdraw(&replica, tenant_id, "octocat")
+            .await
+            .unwrap()
+    );
+    assert!(
+        invitations::find(storage, "octocat")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(session::end_session(&replica, &token).await.unwrap());
     assert!(
         session::find_session(storage, &token)

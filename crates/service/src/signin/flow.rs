@@ -7,6 +7,7 @@
 use super::config::{GithubSettings, OidcProviderSettings, Role, TenantGrant};
 use super::github;
 use super::grant::{Exchange, Identity, ProviderError, grant_for};
+use super::invitations;
 use super::oidc::Discovery;
 use super::session::{self, ATTEMPT_COOKIE, Attempt, SESSION_COOKIE, Session};
 use crate::storage::tenants::Tenant;
@@ -551,11 +552,34 @@ impl SignIn {
         };
         let subject = identity.subject.clone();
         let with_subject = |e: SignInError| (e, Some(subject.clone()));
-        let Some((rule, grant)) = grant_for(rules, &identity.memberships, case_insensitive) else {
+        let mut granted = grant_for(rules, &identity.memberships, case_insensitive);
+        // No rule: a GitHub user a tenant's admin invited by login.
+        if granted.is_none()
+            && let Provider::Github = provider
+            && let Some(login) = subject.strip_prefix("github:")
+            && let Some(invited) = invitations::find(&self.storage, login)
+                .await
+                .map_err(|e| with_subject(e.into()))?
+        {
+            granted = Some((
+                format!("the invitation of {subject}"),
+                TenantGrant {
+                    tenant: invited.tenant_id,
+                    role: invited.role,
+                },
+            ));
+        }
+        let Some((rule, grant)) = granted else {
             let memberships = if identity.memberships.is_empty() {
                 "your organisations, teams or groups (none were given)".to_owned()
             } else {
                 identity.memberships.join(", ")
+            };
+            let setting = match provider {
+                Provider::Github => {
+                    format!("{setting} (or for a tenant's admin to invite {subject})")
+                }
+                Provider::Oidc(_) => setting,
             };
             return Err(with_subject(SignInError::NotMapped {
                 subject: subject.clone(),

@@ -3,7 +3,7 @@
 //!
 //! One module per concern, none of them knowing axum: [`config`] (the
 //! settings and their checks), [`grant`] (who maps to which tenant and
-//! role), [`github`] and [`oidc`] (talking to the providers), [`session`]
+//! role; [`invitations`]: people let in by their GitHub login), [`github`] and [`oidc`] (talking to the providers), [`session`]
 //! (rows in the database and the signed cookies), [`csrf`] (what a
 //! cookie-authenticated write must carry) and [`flow`] (the use cases the
 //! handlers in `routes::signin` call).
@@ -13,5 +13,6 @@ pub mod csrf;
 pub mod flow;
 pub mod github;
 pub mod grant;
+pub mod invitations;
 pub mod oidc;
 pub mod session;
