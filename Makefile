@@ -77,7 +77,7 @@ cluster:
 ## (tests/browser; `make setup` installs both). Screenshots go to target/browser/.
 browser:
 	$(CARGO) build --locked -p service
-	cd tests/browser && HARPOON_SERVICE_BIN=$(CURDIR)/target/debug/service node --test dashboard.test.mjs
+	cd tests/browser && HARPOON_SERVICE_BIN=$(CURDIR)/target/debug/service node --test dashboard.test.mjs signin.test.mjs
 
 ## Regenerates docs/dashboard.png (shown in docs/observability.md) from the browser test.
 dashboard-screenshot:

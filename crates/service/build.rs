@@ -14,6 +14,9 @@ fn main() {
             println!("cargo:rerun-if-changed={}", path.display());
         }
     }
+    // `sqlx::migrate!` embeds migrations/ at compile time: an added or edited
+    // .sql file alone must rebuild the crate, or the binary keeps the old set.
+    println!("cargo:rerun-if-changed=migrations");
     println!("cargo:rerun-if-env-changed=HARPOON_GIT_SHA");
     if std::env::var_os("HARPOON_GIT_SHA").is_some() {
         return;

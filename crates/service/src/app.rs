@@ -8,7 +8,7 @@ use crate::{
         admin, chat, classify, covenants, dashboard, deployments, fragments, health, metrics,
         models,
         openapi::{self, ApiDoc, OpenApiJson},
-        passthrough, pools, process, responses, run, usage,
+        passthrough, pools, process, responses, run, signin, usage,
     },
     state::AppState,
 };
@@ -40,6 +40,13 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(dashboard::asset))
         .routes(routes!(dashboard::panels))
         .routes(routes!(dashboard::router))
+        .routes(routes!(signin::providers))
+        .routes(routes!(signin::github_login))
+        .routes(routes!(signin::github_callback))
+        .routes(routes!(signin::oidc_login))
+        .routes(routes!(signin::oidc_callback))
+        .routes(routes!(signin::session))
+        .routes(routes!(signin::logout))
         .routes(routes!(pools::pools))
         .routes(routes!(deployments::deployments))
         .routes(routes!(admin::create_tenant, admin::list_tenants))
@@ -47,6 +54,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::activate_tenant))
         .routes(routes!(admin::create_key, admin::list_keys))
         .routes(routes!(admin::revoke_key))
+        .routes(routes!(admin::invite, admin::list_invitations))
+        .routes(routes!(admin::withdraw_invitation))
         .routes(routes!(covenants::create_covenant))
         .routes(routes!(covenants::get_covenant, covenants::delete_covenant))
         .routes(routes!(covenants::list_covenants))

@@ -23,6 +23,7 @@ pub mod redact;
 pub mod routes;
 pub mod server;
 pub mod settings;
+pub mod signin;
 pub mod state;
 pub mod storage;
 pub mod telemetry;

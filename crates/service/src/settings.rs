@@ -144,6 +144,12 @@ pub struct AuthSettings {
     /// so a deploy without a shell can create its first tenants over HTTP.
     /// Changing it replaces the previous bootstrap key.
     pub admin_key: Option<orchestrator::Secret>,
+    /// Sign-in with GitHub (docs/sign-in.md).
+    pub github: crate::signin::config::GithubSettings,
+    /// Sign-in with OpenID Connect providers, by name.
+    pub oidc: std::collections::BTreeMap<String, crate::signin::config::OidcProviderSettings>,
+    /// How long a sign-in session lasts, in hours.
+    pub session_hours: u32,
 }
 
 impl Default for AuthSettings {
@@ -153,6 +159,20 @@ impl Default for AuthSettings {
             metrics_token: None,
             local_tenant: "local".into(),
             admin_key: None,
+            github: Default::default(),
+            oidc: Default::default(),
+            session_hours: 12,
+        }
+    }
+}
+
+impl AuthSettings {
+    /// The sign-in settings, for `signin`.
+    pub fn signin(&self) -> crate::signin::config::SignInSettings<'_> {
+        crate::signin::config::SignInSettings {
+            github: &self.github,
+            oidc: &self.oidc,
+            session_hours: self.session_hours,
         }
     }
 }
@@ -290,6 +310,10 @@ pub struct ServiceSettings {
     pub body_read_timeout_secs: u64,
     /// Time a keep-alive connection may sit idle between requests before it is closed.
     pub keep_alive_timeout_secs: u64,
+    /// The address people reach the service at (`https://harpoon.example.com`):
+    /// sign-in's redirect URIs and cookie origin. Unset, sign-in works on a
+    /// loopback bind only (from the request's `Host`).
+    pub public_url: Option<String>,
 }
 
 impl Default for ServiceSettings {
@@ -310,11 +334,19 @@ impl Default for ServiceSettings {
             header_read_timeout_secs: 15,
             body_read_timeout_secs: 60,
             keep_alive_timeout_secs: 60,
+            public_url: None,
         }
     }
 }
 
 impl ServiceSettings {
+    /// `service.public_url`, parsed (loading checked it).
+    pub fn public_url(&self) -> Option<url::Url> {
+        self.public_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+    }
+
     /// The address to bind, with `localhost` the IPv4 loopback.
     pub fn bind_ip(&self) -> IpAddr {
         self.host.ip()
@@ -383,6 +415,17 @@ impl ServiceSettings {
                 format!("{} is out of range 1..=3600", self.keep_alive_timeout_secs),
             ));
         }
+        if let Some(public) = &self.public_url {
+            let url = crate::signin::config::http_url("service.public_url", public)?;
+            if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+                return Err(InvalidSetting::new(
+                    "service.public_url",
+                    format!(
+                        "{public:?} must be an origin such as https://harpoon.example.com (no path, query or fragment)"
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -447,6 +490,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("DATABASE_URL", "storage.database_url"),
     ("HARPOON_METRICS_TOKEN", "auth.metrics_token"),
     ("HARPOON_ADMIN_KEY", "auth.admin_key"),
+    ("GITHUB_CLIENT_ID", "auth.github.client_id"),
+    ("GITHUB_CLIENT_SECRET", "auth.github.client_secret"),
     ("GITHUB_TOKEN", "bridge.github_token"),
     ("MCP_WS_HOST", "mcp.host"),
     ("MCP_WS_PORT", "mcp.port"),
@@ -642,6 +687,7 @@ impl Settings {
         self.bridge.validate()?;
         self.telemetry.validate()?;
         validate_cluster(&self.cluster)?;
+        self.auth.signin().validate()?;
         Ok(())
     }
 

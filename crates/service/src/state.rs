@@ -38,6 +38,8 @@ pub struct Shared {
     pub callers: Arc<Callers>,
     /// Authentication in force.
     pub auth_mode: AuthMode,
+    /// Sign-in for people (GitHub, OIDC) and their sessions.
+    pub signin: Arc<crate::signin::flow::SignIn>,
     /// Owner of requests when auth is disabled.
     pub local_tenant: Tenant,
     /// Covenants, harmony reviews, strikes and cables.
@@ -79,7 +81,16 @@ impl AppState {
             local_tenant.clone(),
             settings.quotas.clone(),
         ));
+        let signin = Arc::new(crate::signin::flow::SignIn::new(
+            settings.auth.github.clone(),
+            settings.auth.oidc.clone(),
+            settings.auth.session_hours,
+            settings.service.public_url(),
+            settings.service.bind_ip().is_loopback(),
+            storage.clone(),
+        ));
         Self(Arc::new(Shared {
+            signin,
             callers,
             bridge,
             storage,

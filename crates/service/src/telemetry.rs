@@ -63,6 +63,9 @@ pub const FUSION_PENDING: &str = "harpoon_fusion_fragments_pending_total";
 /// Counter of connections the service closed, by reason.
 pub const CONNECTIONS_CLOSED: &str = "harpoon_connections_closed_total";
 
+/// Counter of sign-in events (sign-ins, sign-outs, refusals), by provider and outcome.
+pub const SIGNIN_EVENTS: &str = "harpoon_signin_events_total";
+
 /// Every exported metric's name and help text (docs/observability.md lists them all).
 pub fn catalogue() -> impl Iterator<Item = (&'static str, &'static str)> {
     CATALOGUE.iter().map(|(name, _, _, help)| (*name, *help))
@@ -83,6 +86,12 @@ const CATALOGUE: &[(&str, Kind, Option<metrics::Unit>, &str)] = {
     use metrics::Unit::{Bytes, Seconds};
     use orchestrator::hosted_ai::{client, manager, meter};
     &[
+        (
+            SIGNIN_EVENTS,
+            Counter,
+            None,
+            "Sign-in events of people by provider and outcome (signed_in, signed_out, or the refusal)",
+        ),
         (
             REQUESTS_TOTAL,
             Counter,

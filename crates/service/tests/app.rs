@@ -486,6 +486,13 @@ async fn openapi_documents_every_route_and_the_error_shape() {
     assert_eq!(
         listed,
         [
+            "/auth/github/callback",
+            "/auth/github/login",
+            "/auth/logout",
+            "/auth/oidc/{provider}/callback",
+            "/auth/oidc/{provider}/login",
+            "/auth/providers",
+            "/auth/session",
             "/classify",
             "/dashboard",
             "/dashboard/assets/{name}",
@@ -506,6 +513,8 @@ async fn openapi_documents_every_route_and_the_error_shape() {
             "/v2/admin/keys/{id}/revoke",
             "/v2/admin/tenants",
             "/v2/admin/tenants/{id}/activate",
+            "/v2/admin/tenants/{id}/invitations",
+            "/v2/admin/tenants/{id}/invitations/{login}",
             "/v2/admin/tenants/{id}/keys",
             "/v2/admin/tenants/{id}/suspend",
             "/v2/cables",
@@ -566,6 +575,15 @@ async fn openapi_documents_every_route_and_the_error_shape() {
     ] {
         assert!(paths[path][method]["security"].is_array(), "{path}");
     }
+    // Sign-in's redirects and callbacks are public; the session's routes are not.
+    for path in [
+        "/auth/providers",
+        "/auth/github/login",
+        "/auth/oidc/{provider}/callback",
+    ] {
+        assert!(paths[path]["get"].get("security").is_none(), "{path}");
+    }
+    assert!(paths["/auth/logout"]["post"]["security"].is_array());
     for status in ["400", "413", "415", "422"] {
         assert!(
             paths["/run"]["post"]["responses"][status].is_object(),

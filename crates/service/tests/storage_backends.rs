@@ -308,6 +308,7 @@ async fn lifecycle(settings: &StorageSettings) {
         storage.response(&t.id, &response_id).await,
         Err(StorageError::NotFound("response"))
     ));
+    sessions(&storage, settings, &t.id, &suffix).await;
     storage.close().await;
 
     // Reopening (and re-running the migrations) keeps everything.
@@ -315,6 +316,98 @@ async fn lifecycle(settings: &StorageSettings) {
     assert_eq!(again.find_tenant(&t.id).await.unwrap().name, name);
     assert_eq!(again.list_keys(&t.id).await.unwrap().len(), 1);
     again.close().await;
+}
+
+/// Sign-in (migration 0006) across two pools, as two replicas: the same
+/// cookie-signing key, a session opened on one read and ended on the other,
+/// a sign-in attempt claimed once.
+async fn sessions(storage: &Storage, settings: &StorageSettings, tenant_id: &str, suffix: &str) {
+    use service::signin::config::Role;
+    use service::signin::session;
+    let replica = Storage::open(settings).await.unwrap();
+    let (k1, k2) = (
+        session::signing_key(storage).await.unwrap(),
+        session::signing_key(&replica).await.unwrap(),
+    );
+    let signed = session::sign(&k1, session::SESSION_COOKIE, "token");
+    assert_eq!(
+        session::verify(&k2, session::SESSION_COOKIE, &signed).as_deref(),
+        Some("token"),
+        "every replica signs with the same key"
+    );
+    let (token, csrf) = session::create_session(
+        storage,
+        tenant_id,
+        Role::Admin,
+        "github",
+        "github:octocat",
+        60_000,
+    )
+    .await
+    .unwrap();
+    let found = session::find_session(&replica, &token)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.role, found.csrf_token), (Role::Admin, csrf));
+    let state = format!("state-{suffix}");
+    let attempt = session::Attempt {
+        provider: "github".into(),
+        pkce_verifier: "v".into(),
+        nonce: String::new(),
+        redirect_uri: "http://127.0.0.1:8080/auth/github/callback".into(),
+    };
+    session::begin_attempt(storage, &state, &attempt)
+        .await
+        .unwrap();
+    assert!(
+        session::claim_attempt(&replica, &state)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        session::claim_attempt(storage, &state)
+            .await
+            .unwrap()
+            .is_none(),
+        "a callback's attempt is claimed once"
+    );
+    use service::signin::invitations;
+    invitations::invite(storage, "Octocat", tenant_id, Role::Member)
+        .await
+        .unwrap();
+    invitations::invite(&replica, "octocat", tenant_id, Role::Admin)
+        .await
+        .unwrap();
+    let invited = invitations::find(storage, "OCTOCAT")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (invited.github_login.as_str(), invited.role),
+        ("octocat", Role::Admin),
+        "a second invitation replaces the first"
+    );
+    assert!(
+        invitations::withdraw(&replica, tenant_id, "octocat")
+            .await
+            .unwrap()
+    );
+    assert!(
+        invitations::find(storage, "octocat")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(session::end_session(&replica, &token).await.unwrap());
+    assert!(
+        session::find_session(storage, &token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    replica.close().await;
 }
 
 fn uuid_suffix() -> String {

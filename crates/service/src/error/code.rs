@@ -77,6 +77,12 @@ error_codes! {
     InvalidMetricsToken = "invalid_metrics_token", UNAUTHORIZED, Authentication;
     /// The dedicated MCP listener was called without `mcp.api_key`.
     InvalidMcpKey = "invalid_mcp_key", UNAUTHORIZED, Authentication;
+    /// The sign-in session cookie is altered, or its session has ended.
+    InvalidSession = "invalid_session", UNAUTHORIZED, Authentication;
+    /// A route for programs was called with a session cookie instead of a key.
+    ApiKeyRequired = "api_key_required", UNAUTHORIZED, Authentication;
+    /// A cookie-authenticated write without the session's CSRF token, or from another origin.
+    CsrfRefused = "csrf_refused", FORBIDDEN, Permission;
     /// A layer refused the request as unauthenticated.
     Unauthorized = "unauthorized", UNAUTHORIZED, Authentication;
     /// The route needs an admin key.
@@ -89,6 +95,8 @@ error_codes! {
     NotFound = "not_found", NOT_FOUND, NotFound;
     /// No configured model has the requested name.
     ModelNotFound = "model_not_found", NOT_FOUND, NotFound;
+    /// The sign-in provider named is not configured.
+    SignInNotConfigured = "signin_not_configured", NOT_FOUND, NotFound;
     /// The route does not take this method (see `Allow`).
     MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED, InvalidRequest;
     /// The client took too long to send its request.
@@ -142,6 +150,8 @@ error_codes! {
     HostedAiNotManagedHere = "hosted_ai_not_managed_here", SERVICE_UNAVAILABLE, Server;
     /// Strikes run in the server, not in an MCP stdio process.
     StrikesRunInTheServer = "strikes_run_in_the_server", SERVICE_UNAVAILABLE, Server;
+    /// Sign-in needs `service.public_url` on this bind.
+    PublicUrlRequired = "public_url_required", SERVICE_UNAVAILABLE, Server;
     /// A layer answered 503.
     Unavailable = "unavailable", SERVICE_UNAVAILABLE, Server;
     /// The upstream did not answer in time.

@@ -110,9 +110,17 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
 /// Largest plain-text error body carried over into the JSON message.
 const MAX_CARRIED_MESSAGE: usize = 1024;
 
+/// Marks an error response that is a page for a person's browser on
+/// purpose (a refused sign-in), which [`ensure_json_errors`] leaves as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct PageForPeople;
+
 /// Middleware that turns every non-JSON error response into the JSON envelope,
 /// keeping the status and headers (such as `Allow` on a 405).
 pub async fn ensure_json_errors(response: Response) -> Response {
+    if response.extensions().get::<PageForPeople>().is_some() {
+        return response;
+    }
     let status = response.status();
     let is_json = response
         .headers()

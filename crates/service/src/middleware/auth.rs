@@ -1,8 +1,10 @@
 //! Authentication as a layer: reads the API key (`Authorization: Bearer …`
 //! or `X-API-Key: …`), asks [`Callers`](crate::callers::Callers) who it is,
-//! and puts the [`Caller`] into the request's extensions. Public routes and
-//! `/metrics` have their own rules here; quotas are the next layer's
-//! ([`super::admission`]).
+//! and puts the [`Caller`] into the request's extensions. Without a key, the
+//! dashboard, the admin API and `/auth/*` also take a person's sign-in
+//! session cookie (with CSRF checks on writes, `signin::csrf`); routes for
+//! programs keep requiring keys. Public routes and `/metrics` have their own
+//! rules here; quotas are the next layer's ([`super::admission`]).
 
 use crate::callers::{Caller, same_secret};
 use crate::error::{ApiError, ErrorCode};
@@ -51,7 +53,26 @@ pub const PUBLIC: &[&str] = &[
     "/openapi.json",
     "/dashboard",
     "/dashboard/assets/{name}",
+    "/auth/providers",
+    "/auth/github/login",
+    "/auth/github/callback",
+    "/auth/oidc/{provider}/login",
+    "/auth/oidc/{provider}/callback",
 ];
+
+/// The route saying whether the browser is signed in.
+const SESSION_STATUS: &str = "/auth/session";
+
+/// Whether a route (template) takes a sign-in session instead of a key:
+/// the dashboard's fragments, its JSON report, the admin API and the
+/// session's own routes. Every other route is for programs: keys only.
+pub fn accepts_session(route: &str) -> bool {
+    route == "/v2/dashboard"
+        || route == "/auth/session"
+        || route == "/auth/logout"
+        || route.starts_with("/dashboard/")
+        || route.starts_with("/v2/admin/")
+}
 /// The route guarded by `auth.metrics_token` instead of API keys.
 pub const METRICS: &str = "/metrics";
 
@@ -89,6 +110,47 @@ pub async fn authenticate(
     // Owned: a borrow of the request (its body is not `Sync`) must not be
     // held across the key lookup.
     let key = key_in(request.headers()).map(str::to_owned);
+    let session_cookie = key
+        .is_none()
+        .then(|| {
+            crate::signin::session::cookie_in(
+                request
+                    .headers()
+                    .get_all(header::COOKIE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok()),
+                crate::signin::session::SESSION_COOKIE,
+            )
+        })
+        .flatten()
+        .map(str::to_owned);
+    if let Some(cookie) = session_cookie {
+        if route.as_deref().is_some_and(accepts_session) {
+            // Owned: the request (its body is not `Sync`) is not held across the lookup.
+            let sent = Sent::of(&request);
+            return match session_caller(&state, &sent, &cookie).await {
+                Ok((caller, signed_in)) => {
+                    request.extensions_mut().insert(caller);
+                    request.extensions_mut().insert(signed_in);
+                    next.run(request).await
+                }
+                Err(refused) => refused.into_response(),
+            };
+        }
+        if state.auth_mode == AuthMode::Required && route.as_deref() != Some(METRICS) {
+            return ApiError::new(
+                ErrorCode::ApiKeyRequired,
+                "this route is for programs and needs an API key (`Authorization: Bearer <key>`); \
+                 a sign-in session is taken by the dashboard, /auth/session and the admin API only",
+            )
+            .into_response();
+        }
+    }
+    // The page asks whether it is signed in before anyone is: no cookie and
+    // no key is an answer there, not a refusal.
+    if route.as_deref() == Some(SESSION_STATUS) && key.is_none() {
+        return next.run(request).await;
+    }
     if route.as_deref() == Some(METRICS) {
         return match metrics_access(&state, key.as_deref()).await {
             Ok(()) => next.run(request).await,
@@ -107,6 +169,73 @@ pub async fn authenticate(
         }
         Err(error) => error.into_response(),
     }
+}
+
+/// What the CSRF checks read from a request.
+struct Sent {
+    method: axum::http::Method,
+    host: Option<String>,
+    origin: Option<String>,
+    token: Option<String>,
+}
+
+impl Sent {
+    fn of(request: &Request) -> Self {
+        let text = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Self {
+            method: request.method().clone(),
+            host: text("host"),
+            origin: text("origin"),
+            token: text(crate::signin::csrf::HEADER),
+        }
+    }
+}
+
+/// The caller behind a session cookie, its CSRF checks passed for a write.
+async fn session_caller(
+    state: &AppState,
+    sent: &Sent,
+    cookie: &str,
+) -> Result<(Caller, crate::signin::flow::SignedIn), ApiError> {
+    use crate::signin::{config::Role, csrf, flow::SessionRefusal, flow::record};
+    let signed_in = state.signin.session(cookie).await.map_err(|e| match e {
+        SessionRefusal::Tampered => {
+            record("session", "invalid_cookie", None, &e.to_string());
+            ApiError::new(ErrorCode::InvalidSession, e.to_string())
+        }
+        SessionRefusal::Ended => ApiError::new(ErrorCode::InvalidSession, e.to_string()),
+        SessionRefusal::Suspended(_) => ApiError::new(ErrorCode::TenantSuspended, e.to_string()),
+        SessionRefusal::Storage(e) => e.into(),
+    })?;
+    let own_origin = state.signin.own_origin(sent.host.as_deref()).ok();
+    csrf::check(
+        &sent.method,
+        sent.origin.as_deref(),
+        own_origin.as_deref(),
+        sent.token.as_deref(),
+        &signed_in.session.csrf_token,
+    )
+    .map_err(|e| {
+        record(
+            &signed_in.session.provider,
+            "csrf",
+            Some(&signed_in.session.subject),
+            &e.to_string(),
+        );
+        ApiError::new(ErrorCode::CsrfRefused, e.to_string())
+    })?;
+    let mut caller = state.callers.for_tenant(signed_in.tenant.clone()).await?;
+    caller.scope = match signed_in.session.role {
+        Role::Admin => Scope::Admin,
+        Role::Member => Scope::Tenant,
+    };
+    Ok((caller, signed_in))
 }
 
 /// Who may scrape `/metrics`: the holder of `auth.metrics_token` when one is

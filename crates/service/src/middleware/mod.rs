@@ -39,6 +39,9 @@ pub fn around(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             HeaderName::from_static("x-api-key"),
+            // Session cookies and their CSRF tokens are credentials too.
+            header::COOKIE,
+            HeaderName::from_static("x-csrf-token"),
         ]))
         .layer(map_request(request_id::drop_unusable_request_id))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

@@ -2,6 +2,10 @@
 //! handler takes [`AdminCaller`] first, so the scope is checked before a body
 //! or path is looked at.
 
+use crate::signin::{
+    config::Role,
+    invitations::{self, Invitation},
+};
 use crate::{
     error::{ApiError, ErrorBody},
     extract::ApiJson,
@@ -74,6 +78,30 @@ impl Validate for NewKey {
     }
 }
 
+/// Body of `POST /v2/admin/tenants/{id}/invitations`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewInvitation {
+    /// The person's GitHub login.
+    #[schema(pattern = "^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}$")]
+    pub github_login: String,
+    /// `member` (default) or `admin`.
+    #[schema(value_type = Option<String>)]
+    pub role: Option<Role>,
+}
+
+impl Validate for NewInvitation {
+    fn validate(&self) -> Result<(), ApiError> {
+        if invitations::is_github_login(&self.github_login) {
+            Ok(())
+        } else {
+            Err(ApiError::validation(
+                "github_login: 1-39 letters, digits or single hyphens, not at either end",
+            ))
+        }
+    }
+}
+
 /// A new key: shown this once, never again.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedKey {
@@ -122,6 +150,10 @@ async fn set_status(
 ) -> Result<Json<Tenant>, ApiError> {
     let tenant = state.storage.find_tenant(id).await?;
     let tenant = state.storage.set_tenant_status(&tenant.id, status).await?;
+    if status == TenantStatus::Suspended {
+        // Its people's sessions end now, on every replica (each reads the row).
+        crate::signin::session::end_tenant_sessions(&state.storage, &tenant.id).await?;
+    }
     state.callers.clear();
     Ok(Json(tenant))
 }
@@ -214,4 +246,76 @@ pub async fn revoke_key(
     let record = state.storage.revoke_key(&id).await?;
     state.callers.clear();
     Ok(Json(record))
+}
+
+/// Invites a person by GitHub login into a tenant: GitHub sign-in lets them
+/// in as this tenant and role even when no `auth.github.org_tenants` rule
+/// maps them. A second invitation of the same login replaces the first.
+#[utoipa::path(post, path = "/v2/admin/tenants/{id}/invitations", tag = "admin", request_body = NewInvitation,
+    params(("id" = String, Path, description = "Tenant id or name")),
+    responses(
+        (status = 201, description = "Invited", body = Invitation),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 422, description = "Not a GitHub login, or an unknown role", body = ErrorBody),
+    ))]
+pub async fn invite(
+    State(state): State<AppState>,
+    _admin: AdminCaller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NewInvitation>,
+) -> Result<(StatusCode, Json<Invitation>), ApiError> {
+    let tenant = state.storage.find_tenant(&id).await?;
+    let invitation = invitations::invite(
+        &state.storage,
+        &body.github_login,
+        &tenant.id,
+        body.role.unwrap_or(Role::Member),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(invitation)))
+}
+
+/// A tenant's invitations.
+#[utoipa::path(get, path = "/v2/admin/tenants/{id}/invitations", tag = "admin",
+    params(("id" = String, Path, description = "Tenant id or name")),
+    responses(
+        (status = 200, description = "By login", body = [Invitation]),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+    ))]
+pub async fn list_invitations(
+    State(state): State<AppState>,
+    _admin: AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Invitation>>, ApiError> {
+    let tenant = state.storage.find_tenant(&id).await?;
+    Ok(Json(invitations::list(&state.storage, &tenant.id).await?))
+}
+
+/// Withdraws an invitation (a session already open stays until signed out or suspended).
+#[utoipa::path(delete, path = "/v2/admin/tenants/{id}/invitations/{login}", tag = "admin",
+    params(
+        ("id" = String, Path, description = "Tenant id or name"),
+        ("login" = String, Path, description = "The GitHub login"),
+    ),
+    responses(
+        (status = 204, description = "Withdrawn"),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such tenant or invitation", body = ErrorBody),
+    ))]
+pub async fn withdraw_invitation(
+    State(state): State<AppState>,
+    _admin: AdminCaller,
+    Path((id, login)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let tenant = state.storage.find_tenant(&id).await?;
+    if invitations::withdraw(&state.storage, &tenant.id, &login).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            crate::error::ErrorCode::NotFound,
+            format!("tenant {:?} has no invitation of {login:?}", tenant.name),
+        ))
+    }
 }

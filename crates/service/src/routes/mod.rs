@@ -18,4 +18,5 @@ pub mod pools;
 pub mod process;
 pub mod responses;
 pub mod run;
+pub mod signin;
 pub mod usage;

@@ -19,6 +19,7 @@ use utoipa::OpenApi;
         (name = "fusion", description = "Code-fragment hygiene scoring and envelopes"),
         (name = "tenancy", description = "The caller's own usage"),
         (name = "admin", description = "Tenants and API keys (admin keys only)"),
+        (name = "signin", description = "Sign-in for people: GitHub, OpenID Connect, sessions"),
         (name = "covenants", description = "Covenants, harmony reviews, strikes and cables across repositories"),
     )
 )]

@@ -1,20 +1,59 @@
-// The dashboard's script: keeps the API key in this tab's sessionStorage,
-// fetches the server-drawn panels with it, and refreshes them. No cookie is
-// ever set, so the browser sends nothing on its own (no CSRF surface).
+// The dashboard's script. Two ways in: an API key kept in this tab's
+// sessionStorage and sent as Authorization (no cookie: nothing for another
+// site to forge), or a person's sign-in session (GitHub, OpenID Connect),
+// whose HttpOnly cookie the browser sends and whose CSRF token this script
+// adds to every request (/auth/session gives it). Then it fetches the
+// server-drawn panels and refreshes them.
 "use strict";
 
 const KEY = "harpoon.dashboard.key";
 const REFRESH_MS = 30000;
 const $ = (id) => document.getElementById(id);
 let timer = null;
+// The sign-in session ({subject, tenant, role, csrf_token, …}) when signed in with a cookie.
+let session = null;
 
 function key() {
   return sessionStorage.getItem(KEY);
 }
 
+function signedIn() {
+  return session !== null || key() !== null;
+}
+
 async function call(path, options = {}) {
+  if (session) {
+    const headers = { "X-CSRF-Token": session.csrf_token, ...(options.headers || {}) };
+    return fetch(path, { ...options, headers, cache: "no-store", credentials: "same-origin" });
+  }
   const headers = { Authorization: "Bearer " + key(), ...(options.headers || {}) };
   return fetch(path, { ...options, headers, cache: "no-store", credentials: "omit" });
+}
+
+// The sign-in buttons of the configured providers.
+async function showProviders() {
+  const response = await fetch("/auth/providers", { cache: "no-store", credentials: "omit" });
+  if (!response.ok) return;
+  const { providers } = await response.json();
+  const links = providers.map((p) => {
+    const a = document.createElement("a");
+    a.href = p.login;
+    a.className = "provider";
+    a.textContent = "Sign in with " + p.label;
+    return a;
+  });
+  $("providers").replaceChildren(...links);
+  $("providers").hidden = links.length === 0;
+}
+
+// The session behind this browser's cookie, if any.
+async function readSession() {
+  const response = await fetch("/auth/session", { cache: "no-store", credentials: "same-origin" });
+  const body = response.ok ? await response.json() : null;
+  session = body && body.signed_in ? body.session : null;
+  $("who").textContent = session
+    ? session.subject + " · " + session.tenant + " (" + session.role + ")"
+    : "";
 }
 
 async function errorText(response) {
@@ -32,7 +71,13 @@ function show(signedIn) {
   $("controls").hidden = !signedIn;
 }
 
-function signOut(message) {
+async function signOut(message, ask) {
+  if (session && ask) {
+    // Ends the session on the server (every replica), which deletes the cookie.
+    await call("/auth/logout", { method: "POST" });
+  }
+  session = null;
+  $("who").textContent = "";
   sessionStorage.removeItem(KEY);
   clearInterval(timer);
   timer = null;
@@ -43,7 +88,7 @@ function signOut(message) {
 }
 
 async function load() {
-  if (!key()) {
+  if (!signedIn()) {
     show(false);
     return;
   }
@@ -97,15 +142,17 @@ document.addEventListener("DOMContentLoaded", () => {
     await load();
     schedule();
   });
-  $("signout").addEventListener("click", () => signOut(""));
+  $("signout").addEventListener("click", () => signOut("", true));
   $("refresh").addEventListener("click", load);
   $("window").addEventListener("change", load);
   $("tenant").addEventListener("change", load);
   $("auto").addEventListener("change", schedule);
   $("router-form").addEventListener("submit", classify);
-  if (key()) {
-    load().then(schedule);
-  } else {
-    show(false);
-  }
+  Promise.all([showProviders(), readSession()]).then(() => {
+    if (signedIn()) {
+      load().then(schedule);
+    } else {
+      show(false);
+    }
+  });
 });
