@@ -69,10 +69,27 @@ pub async fn open_state(
     if storage.backend() == crate::storage::Backend::Postgres {
         // A shared database suggests several replicas: say what they do not share yet.
         tracing::warn!(
-            "storage is PostgreSQL: tenants, keys, revocations and the ledger are shared between replicas, \
-             but request-rate and concurrency quotas, breakers and the hosted·ai pool manager are per \
-             replica (docs/scale-out.md)"
+            "storage is PostgreSQL: tenants, keys, revocations, the ledger and the hosted·ai pool manager \
+             (one owner at a time) are shared between replicas, but request-rate and concurrency quotas \
+             and breakers are per replica (docs/scale-out.md)"
         );
+    }
+    // Only the server takes part: a companion process beside it is no replica.
+    let membership = if owns_pools {
+        crate::cluster::Membership::join(
+            &storage,
+            std::time::Duration::from_secs(settings.cluster.lease_secs),
+        )
+    } else {
+        None
+    };
+    if let (Some(manager), Some(membership), Some(team)) = (
+        &hosted_ai,
+        &membership,
+        settings.hosted_ai.team_id.as_deref(),
+    ) {
+        let (directory, config) = membership.hosted_ai_directory(team);
+        manager.join_cluster(directory, config);
     }
     let local_tenant = storage.ensure_tenant(&settings.auth.local_tenant).await?;
     if let Some(key) = &settings.auth.admin_key {
@@ -107,6 +124,7 @@ pub async fn open_state(
         bridge,
         fusion,
         hosted_ai,
+        membership,
     );
     Ok((state, usage_writer))
 }

@@ -7,6 +7,7 @@ pub mod app;
 pub mod bootstrap;
 pub mod bridge_gate;
 pub mod callers;
+pub mod cluster;
 pub mod connections;
 pub mod dashboard;
 pub mod error;

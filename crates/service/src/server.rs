@@ -132,6 +132,10 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             tracing::warn!("hosted·ai subscriptions not all released within {limit:?}");
         }
     }
+    if let Some(membership) = &state.membership {
+        // After the hand-over above: the others stop counting this replica now.
+        membership.leave().await;
+    }
     // Let the usage writer drain what was queued, then close the database.
     drop(state);
     if tokio::time::timeout(Duration::from_secs(5), usage_writer.finish())

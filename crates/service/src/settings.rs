@@ -77,7 +77,7 @@ pub enum OnRedisError {
 }
 
 /// The `cluster` section: replicas sharing quotas through Redis or Valkey.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterSettings {
     /// `redis://host:port[/db]` (or `rediss://`), env `REDIS_URL`: request
@@ -87,10 +87,35 @@ pub struct ClusterSettings {
     /// `closed` (503 while the store is unreachable) or `open` (this
     /// replica's own limits meanwhile).
     pub on_redis_error: OnRedisError,
+    /// Seconds a replica's leases (its heartbeat, the hosted·ai pool
+    /// manager's ownership) last without renewal; renewed every third of it.
+    /// A dead replica's duties pass to another after at most this long.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+}
+
+fn default_lease_secs() -> u64 {
+    10
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            on_redis_error: OnRedisError::default(),
+            lease_secs: default_lease_secs(),
+        }
+    }
 }
 
 impl ClusterSettings {
     fn validate(&self) -> Result<(), InvalidSetting> {
+        if !(1..=300).contains(&self.lease_secs) {
+            return Err(InvalidSetting::new(
+                "cluster.lease_secs",
+                format!("{} is out of range 1..=300", self.lease_secs),
+            ));
+        }
         let Some(url) = &self.redis_url else {
             return Ok(());
         };

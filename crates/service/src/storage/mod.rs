@@ -7,6 +7,7 @@
 //! portable: `$n` placeholders, TEXT ids made here, BIGINT Unix milliseconds.
 
 pub mod keys;
+pub mod leases;
 pub mod notify;
 pub mod responses;
 pub mod tenants;
