@@ -113,6 +113,11 @@ pub async fn open_state(
         fusion.clone(),
         usage.clone(),
     )?;
+    // Shared strikes: each has this replica as owner, under a lease it renews.
+    let bridge = match &membership {
+        Some(m) => bridge.with_owner(m.replica_id(), m.lease()),
+        None => bridge,
+    };
     let state = AppState::new(
         settings,
         selector,

@@ -53,6 +53,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let callers = state.callers.clone();
     state.storage.watch_callers(move || callers.clear());
     let _pr_monitor = state.bridge.spawn_pr_monitor();
+    // Several replicas: renew this one's strike leases, take cancels asked elsewhere.
+    let _strike_leases = state.bridge.spawn_lease_keeper();
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
