@@ -133,7 +133,8 @@ def test_one_owner_subscribes_once_and_a_survivor_adopts_when_it_dies(tmp_path):
             took_over = time.monotonic() - killed
             print(f"owner SIGKILLed: another replica owns after {took_over:.2f} s "
                   f"(lease {LEASE_SECS} s)")
-            assert took_over <= LEASE_SECS + 1.5
+            # The lease, plus one renewal period (a third of it), plus the probe's own time.
+            assert took_over <= LEASE_SECS + LEASE_SECS / 3 + 1.0
             # Both survivors still serve, through the adopted subscription.
             for i, replica in enumerate(survivors * 5):
                 status, answer = chat(replica, 1000 + i)
