@@ -67,10 +67,11 @@ mcp:
 	$(CARGO) build --locked -p service -p hostedai-emulator
 	cd tests/mcp && HARPOON_SERVICE_BIN=$(CURDIR)/target/debug/service ../../.venv/bin/python -m pytest -q
 
-## Three replicas behind HAProxy on one throwaway PostgreSQL (and a redis-server of the
-## test's own): a rolling restart under load, shared quotas (tests/cluster).
+## Three replicas on one throwaway PostgreSQL (tests/cluster): a rolling restart under load
+## behind HAProxy, revocation heard by all, shared quotas in a redis-server of the test's own,
+## one hosted·ai owner (the emulator) and its takeover, strike leases, MCP across replicas.
 cluster:
-	$(CARGO) build --locked -p service
+	$(CARGO) build --locked -p service -p hostedai-emulator
 	./scripts/with-postgres.sh -- sh -c 'cd tests/cluster && HARPOON_SERVICE_BIN=$(CURDIR)/target/debug/service ../../.venv/bin/python -m pytest -q'
 
 ## The dashboard in a real browser: Debian's Chromium driven by playwright-core

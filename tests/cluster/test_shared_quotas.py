@@ -7,19 +7,15 @@ stopped by its PID.
 
 import json
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_rolling_restart import ADMIN_KEY, call, cluster  # noqa: E402
-from harpoon_http import free_port  # noqa: E402
+from harness import ADMIN_KEY, call, cluster
+from harpoon_http import free_port
 
 UPSTREAM_DELAY = 0.3
 

@@ -13,6 +13,7 @@ pub mod generate;
 pub mod git;
 pub mod github;
 pub mod harmony;
+mod lease;
 pub mod remote;
 pub mod scan;
 pub mod settings;
@@ -65,6 +66,8 @@ struct Inner {
     /// must not fetch into it at once, and nothing else has to wait for them.
     mirrors: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
     live: Mutex<HashMap<String, Live>>,
+    /// This replica, when several share strikes (see `lease.rs`).
+    owner: std::sync::OnceLock<store::StrikeOwner>,
 }
 
 /// The bridge: cheap to clone, everything inside is shared.
@@ -288,6 +291,7 @@ impl Bridge {
                 git: GitEnv::from_settings(settings),
                 mirrors: Mutex::new(HashMap::new()),
                 live: Mutex::new(HashMap::new()),
+                owner: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -760,6 +764,8 @@ impl Bridge {
         // Subscribe first so no event between the snapshot and the receiver is lost.
         let rx = self.live_events(run_id);
         let status = self.strike_status(tenant, run_id).await?;
+        // Running on another replica: its progress, read back from storage.
+        let rx = rx.or_else(|| self.follow_remote(tenant, &status));
         Ok((status, rx))
     }
 
@@ -780,13 +786,8 @@ impl Bridge {
         run_id: &str,
     ) -> Result<StrikeStatus, BridgeError> {
         let status = self.strike_status(tenant, run_id).await?;
-        let signalled = self
-            .inner
-            .live
-            .lock()
-            .ok()
-            .and_then(|l| l.get(run_id).map(|l| l.cancel.send_replace(true)))
-            .is_some();
+        // Here, or through the database to the replica that runs it.
+        let signalled = self.signal_cancel(run_id) || self.cancel_elsewhere(run_id).await?;
         if !signalled {
             return Err(BridgeError::Conflict(format!(
                 "strike {run_id} is not running (state {})",
@@ -797,9 +798,14 @@ impl Bridge {
     }
 
     /// Marks strikes that were running when the service stopped as
-    /// `interrupted`; call once at start-up. Returns their ids.
+    /// `interrupted` (shared between replicas: only those whose owner's lease
+    /// expired); call once at start-up. Returns their ids.
     pub async fn recover(&self) -> Result<Vec<String>, BridgeError> {
-        let ids = self.inner.store.mark_interrupted().await?;
+        // Shared: only strikes of replicas whose lease expired; alone: all of them.
+        let ids = match self.owner() {
+            Some(_) => self.inner.store.mark_expired_interrupted().await?,
+            None => self.inner.store.mark_interrupted().await?,
+        };
         if !ids.is_empty() {
             tracing::warn!(strikes = ?ids, "strikes interrupted by the last stop; resume them with POST /v2/strike/{{run_id}}/resume");
         }

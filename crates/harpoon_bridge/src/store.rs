@@ -60,12 +60,40 @@ pub struct PlannedRepo {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// The database's "now" in Unix milliseconds, as SQL: strike leases are
+    /// judged by one clock, whatever the replicas' clocks say.
+    now_sql: &'static str,
+}
+
+/// Who runs a strike: a replica id and how long its lease lasts unrenewed.
+#[derive(Debug, Clone)]
+pub struct StrikeOwner {
+    /// The replica.
+    pub replica: String,
+    /// Lease length.
+    pub lease: std::time::Duration,
+}
+
+impl StrikeOwner {
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
+    }
 }
 
 impl Store {
     /// Wraps a migrated pool.
     pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+        let postgres = pool
+            .connect_options()
+            .database_url
+            .scheme()
+            .starts_with("postgres");
+        let now_sql = if postgres {
+            "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+        } else {
+            "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+        };
+        Self { pool, now_sql }
     }
 
     /// Saves a new covenant.
@@ -324,21 +352,27 @@ impl Store {
         run_id: &str,
         plan: &Plan,
         branch: &str,
+        owner: Option<&StrikeOwner>,
     ) -> Result<(), BridgeError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO strikes (id, tenant_id, covenant_id, state, plan, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6)",
-        )
-        .bind(run_id)
-        .bind(tenant)
-        .bind(&plan.covenant.covenant_id)
-        .bind("running")
-        .bind(serde_json::to_string(plan)?)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let sql = format!(
+            "INSERT INTO strikes (id, tenant_id, covenant_id, state, plan, created_at, updated_at, \
+               owner, lease_expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, CASE WHEN $7 IS NULL THEN NULL ELSE {} + $8 END)",
+            self.now_sql
+        );
+        sqlx::query(&sql)
+            .bind(run_id)
+            .bind(tenant)
+            .bind(&plan.covenant.covenant_id)
+            .bind("running")
+            .bind(serde_json::to_string(plan)?)
+            .bind(now)
+            .bind(owner.map(|o| o.replica.clone()))
+            .bind(owner.map_or(0, StrikeOwner::lease_ms))
+            .execute(&mut *tx)
+            .await?;
         for (i, p) in plan.repos.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO strike_repos (strike_id, repo, position, role, phase, branch, updated_at) \
@@ -526,35 +560,129 @@ impl Store {
         Ok(())
     }
 
+    /// Takes a strike that is not running (or whose owner's lease expired)
+    /// for `owner` to run: false when a live replica runs it.
+    pub async fn claim_strike(
+        &self,
+        run_id: &str,
+        owner: &StrikeOwner,
+    ) -> Result<bool, BridgeError> {
+        let now = self.now_sql;
+        let sql = format!(
+            "UPDATE strikes SET state = 'running', owner = $2, lease_expires_at = {now} + $3, \
+               cancel_requested_at = NULL, updated_at = $4 \
+             WHERE id = $1 AND (state <> 'running' OR lease_expires_at IS NULL \
+               OR lease_expires_at < {now})"
+        );
+        let done = sqlx::query(&sql)
+            .bind(run_id)
+            .bind(&owner.replica)
+            .bind(owner.lease_ms())
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Renews `owner`'s lease on the running strikes `run_ids`.
+    pub async fn renew_strikes(
+        &self,
+        owner: &StrikeOwner,
+        run_ids: &[String],
+    ) -> Result<(), BridgeError> {
+        let sql = format!(
+            "UPDATE strikes SET lease_expires_at = {} + $2 \
+             WHERE id = $1 AND owner = $3 AND state = 'running'",
+            self.now_sql
+        );
+        for id in run_ids {
+            sqlx::query(&sql)
+                .bind(id)
+                .bind(owner.lease_ms())
+                .bind(&owner.replica)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Asks the replica running `run_id` to cancel it: false when it is not running.
+    pub async fn request_cancel(&self, run_id: &str) -> Result<bool, BridgeError> {
+        let sql = format!(
+            "UPDATE strikes SET cancel_requested_at = {} WHERE id = $1 AND state = 'running'",
+            self.now_sql
+        );
+        let done = sqlx::query(&sql).bind(run_id).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Running strikes of `owner` that another replica asked to cancel.
+    pub async fn cancels_for(&self, owner: &StrikeOwner) -> Result<Vec<String>, BridgeError> {
+        let rows = sqlx::query(
+            "SELECT id FROM strikes WHERE owner = $1 AND state = 'running' \
+             AND cancel_requested_at IS NOT NULL",
+        )
+        .bind(&owner.replica)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("id"))
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// Marks every running strike and its unfinished repositories as
-    /// interrupted; returns the strikes touched.
+    /// interrupted (one process, just started: none of them runs); returns
+    /// the strikes touched.
     pub async fn mark_interrupted(&self) -> Result<Vec<String>, BridgeError> {
-        let rows = sqlx::query("SELECT id FROM strikes WHERE state = $1")
-            .bind("running")
+        self.interrupt_where("state = 'running'").await
+    }
+
+    /// Marks running strikes whose owner's lease expired (or that have no
+    /// owner) as interrupted; a strike whose owner is alive keeps running.
+    pub async fn mark_expired_interrupted(&self) -> Result<Vec<String>, BridgeError> {
+        let condition = format!(
+            "state = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < {})",
+            self.now_sql
+        );
+        self.interrupt_where(&condition).await
+    }
+
+    async fn interrupt_where(&self, condition: &str) -> Result<Vec<String>, BridgeError> {
+        let rows = sqlx::query(&format!("SELECT id FROM strikes WHERE {condition}"))
             .fetch_all(&self.pool)
             .await?;
-        let ids = rows
+        let candidates = rows
             .iter()
             .map(|r| r.try_get::<String, _>("id"))
             .collect::<Result<Vec<_>, _>>()?;
-        for id in &ids {
+        let mut ids = Vec::new();
+        for id in candidates {
             let mut tx = self.pool.begin().await?;
+            // Checked again in the transaction: a lease renewed meanwhile keeps its strike.
+            let taken = sqlx::query(&format!(
+                "UPDATE strikes SET state = $1, updated_at = $2 WHERE id = $3 AND {condition}"
+            ))
+            .bind("interrupted")
+            .bind(now_ms())
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+            if taken.rows_affected() == 0 {
+                tx.rollback().await?;
+                continue;
+            }
             sqlx::query(
                 "UPDATE strike_repos SET phase = $1, updated_at = $2 WHERE strike_id = $3 \
                  AND phase NOT IN ('done', 'failed', 'cancelled')",
             )
             .bind(Phase::Interrupted.as_str())
             .bind(now_ms())
-            .bind(id)
+            .bind(&id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("UPDATE strikes SET state = $1, updated_at = $2 WHERE id = $3")
-                .bind("interrupted")
-                .bind(now_ms())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
             tx.commit().await?;
+            ids.push(id);
         }
         Ok(ids)
     }

@@ -287,7 +287,7 @@ impl Bridge {
         let branch = format!("harpoon/{}-{short}", plan.covenant.slug);
         self.inner
             .store
-            .insert_strike(tenant, &run_id, &plan, &branch)
+            .insert_strike(tenant, &run_id, &plan, &branch, self.owner())
             .await?;
         let reservation = self.reserve(&run_id)?;
         self.launch(tenant.to_owned(), reservation);
@@ -315,6 +315,15 @@ impl Bridge {
         if redo.is_empty() {
             return Err(BridgeError::Conflict(format!(
                 "strike {run_id} has nothing left to do"
+            )));
+        }
+        // Shared: taken atomically, so a strike a live replica runs (or that
+        // another replica resumes at the same moment) is not run twice.
+        if let Some(owner) = self.owner()
+            && !self.inner.store.claim_strike(run_id, owner).await?
+        {
+            return Err(BridgeError::Conflict(format!(
+                "strike {run_id} is running on another replica"
             )));
         }
         for r in redo {

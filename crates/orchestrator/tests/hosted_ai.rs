@@ -1112,3 +1112,203 @@ async fn bench_engine_overhead_on_the_warm_path() {
     }
     manager.shutdown().await;
 }
+
+/// The directory two replicas share, in memory: one owner lease, endpoints, requests.
+#[derive(Debug, Default)]
+struct MemoryDirectory {
+    state: std::sync::Mutex<MemoryState>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryState {
+    owner: Option<(String, Instant)>,
+    endpoints: Vec<orchestrator::hosted_ai::EndpointRecord>,
+    requests: Vec<orchestrator::hosted_ai::CapacityRequest>,
+    asked: usize,
+}
+
+#[async_trait::async_trait]
+impl orchestrator::hosted_ai::PoolDirectory for MemoryDirectory {
+    async fn claim(
+        &self,
+        replica: &str,
+        ttl: Duration,
+    ) -> Result<bool, orchestrator::hosted_ai::DirectoryError> {
+        let mut s = self.state.lock().unwrap();
+        let free = match &s.owner {
+            None => true,
+            Some((who, until)) => who == replica || *until < Instant::now(),
+        };
+        if free {
+            s.owner = Some((replica.to_owned(), Instant::now() + ttl));
+        }
+        Ok(free)
+    }
+    async fn resign(&self, replica: &str) -> Result<(), orchestrator::hosted_ai::DirectoryError> {
+        let mut s = self.state.lock().unwrap();
+        if s.owner.as_ref().is_some_and(|(who, _)| who == replica) {
+            s.owner = None;
+        }
+        Ok(())
+    }
+    async fn others_alive(&self, _: &str) -> Result<bool, orchestrator::hosted_ai::DirectoryError> {
+        Ok(false)
+    }
+    async fn endpoints(
+        &self,
+    ) -> Result<Vec<orchestrator::hosted_ai::EndpointRecord>, orchestrator::hosted_ai::DirectoryError>
+    {
+        Ok(self.state.lock().unwrap().endpoints.clone())
+    }
+    async fn publish(
+        &self,
+        record: &orchestrator::hosted_ai::EndpointRecord,
+    ) -> Result<(), orchestrator::hosted_ai::DirectoryError> {
+        let mut s = self.state.lock().unwrap();
+        s.endpoints.retain(|e| e.model != record.model);
+        s.endpoints.push(record.clone());
+        Ok(())
+    }
+    async fn withdraw(
+        &self,
+        model: &str,
+        subscription: &str,
+    ) -> Result<(), orchestrator::hosted_ai::DirectoryError> {
+        let mut s = self.state.lock().unwrap();
+        s.endpoints
+            .retain(|e| !(e.model == model && e.subscription_id == subscription));
+        Ok(())
+    }
+    async fn touch(&self, _: &str) -> Result<(), orchestrator::hosted_ai::DirectoryError> {
+        Ok(())
+    }
+    async fn ask(
+        &self,
+        model: &str,
+        vgpus: u32,
+        failed_subscription: Option<&str>,
+    ) -> Result<(), orchestrator::hosted_ai::DirectoryError> {
+        let mut s = self.state.lock().unwrap();
+        s.asked += 1;
+        s.requests.retain(|r| r.model != model);
+        s.requests.push(orchestrator::hosted_ai::CapacityRequest {
+            model: model.to_owned(),
+            vgpus,
+            failed_subscription: failed_subscription.map(str::to_owned),
+            error: None,
+        });
+        Ok(())
+    }
+    async fn requests(
+        &self,
+    ) -> Result<
+        Vec<orchestrator::hosted_ai::CapacityRequest>,
+        orchestrator::hosted_ai::DirectoryError,
+    > {
+        let s = self.state.lock().unwrap();
+        Ok(s.requests
+            .iter()
+            .filter(|r| r.error.is_none())
+            .cloned()
+            .collect())
+    }
+    async fn request(
+        &self,
+        model: &str,
+    ) -> Result<
+        Option<orchestrator::hosted_ai::CapacityRequest>,
+        orchestrator::hosted_ai::DirectoryError,
+    > {
+        let s = self.state.lock().unwrap();
+        Ok(s.requests.iter().find(|r| r.model == model).cloned())
+    }
+    async fn answer(
+        &self,
+        model: &str,
+        error: Option<&str>,
+    ) -> Result<(), orchestrator::hosted_ai::DirectoryError> {
+        let mut s = self.state.lock().unwrap();
+        match error {
+            None => s.requests.retain(|r| r.model != model),
+            Some(e) => {
+                for r in s.requests.iter_mut().filter(|r| r.model == model) {
+                    r.error = Some(e.to_owned());
+                }
+            }
+        }
+        Ok(())
+    }
+    async fn add_usage(
+        &self,
+        _: &str,
+        _: &str,
+        _: f64,
+        _: f64,
+    ) -> Result<(), orchestrator::hosted_ai::DirectoryError> {
+        Ok(())
+    }
+}
+
+/// Two managers sharing a directory: the owner subscribes once for both;
+/// the other asks through the directory, serves through the published
+/// endpoint, and releases nothing at its shutdown; the owner, last out, does.
+#[tokio::test]
+async fn a_replica_that_does_not_own_asks_the_owner_and_never_subscribes() {
+    use orchestrator::hosted_ai::ClusterConfig;
+    let emu = emulator(
+        vec![pool(1, 2, 1.0, 1.0)],
+        Delays {
+            ready_ms: 100,
+            expose_ms: 50,
+            unsubscribe_ms: 50,
+            ..Delays::default()
+        },
+    )
+    .await;
+    let directory = Arc::new(MemoryDirectory::default());
+    let owner = PoolManager::new(&settings(&emu)).unwrap();
+    let other = PoolManager::new(&settings(&emu)).unwrap();
+    let lease = Duration::from_millis(900);
+    owner.join_cluster(
+        directory.clone(),
+        ClusterConfig {
+            replica_id: "owner".into(),
+            lease,
+        },
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !owner.snapshot().cluster.is_some_and(|c| c.owner) {
+        assert!(Instant::now() < deadline, "the first replica never owned");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    other.join_cluster(
+        directory.clone(),
+        ClusterConfig {
+            replica_id: "other".into(),
+            lease,
+        },
+    );
+    let served = other.acquire("m", None).await.unwrap();
+    assert_eq!(
+        directory.state.lock().unwrap().asked,
+        1,
+        "it asked the owner"
+    );
+    assert_eq!(emu.calls("subscribe"), 1);
+    let owned = owner.acquire("m", None).await.unwrap();
+    assert_eq!(served.subscription_id, owned.subscription_id);
+    assert_eq!(served.endpoint, owned.endpoint);
+    let answer = served.engine().generate(request()).await.unwrap();
+    assert!(answer.usage.completion_tokens > 0);
+    assert!(!other.snapshot().cluster.unwrap().owner);
+
+    other.shutdown().await;
+    assert_eq!(
+        emu.live_subscriptions(),
+        1,
+        "not the owner: releases nothing"
+    );
+    owner.shutdown().await;
+    assert_eq!(emu.live_subscriptions(), 0, "the last owner out releases");
+    assert_eq!(emu.calls("subscribe"), 1);
+}

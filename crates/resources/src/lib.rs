@@ -18,4 +18,4 @@ pub mod tools;
 
 pub use backend::{BackendError, HarpoonBackend};
 pub use server::{HarpoonMcp, HttpOptions, McpHttpService, StdioError, http_service, serve_stdio};
-pub use settings::McpSettings;
+pub use settings::{McpSettings, SessionMode};

@@ -598,6 +598,9 @@ pub struct HttpOptions {
     pub max_body_bytes: usize,
     /// Cancelled when the service shuts down: open sessions and streams end.
     pub shutdown: CancellationToken,
+    /// No sessions: each request stands alone (any replica can answer it),
+    /// answered as JSON.
+    pub stateless: bool,
 }
 
 /// The Streamable HTTP endpoint over a backend, with its sessions bound to
@@ -703,6 +706,11 @@ pub fn http_service<B: HarpoonBackend>(backend: Arc<B>, options: HttpOptions) ->
     let mut config = StreamableHttpServerConfig::default()
         .with_max_request_body_bytes(options.max_body_bytes)
         .with_cancellation_token(options.shutdown);
+    if options.stateless {
+        config = config
+            .with_legacy_session_mode(false)
+            .with_json_response(true);
+    }
     if !options.loopback_hosts_only {
         config = config.disable_allowed_hosts();
     }

@@ -76,6 +76,24 @@ impl<'de> Deserialize<'de> for BindHost {
     }
 }
 
+/// Whether Streamable HTTP keeps sessions in the process that opened them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionMode {
+    /// Stateless where several replicas may serve one client (storage on
+    /// PostgreSQL), sessions otherwise.
+    #[default]
+    Auto,
+    /// Sessions in this process: server-initiated notifications (resource
+    /// subscriptions) work, but a session's next request must reach the same
+    /// replica.
+    Stateful,
+    /// No sessions: every request stands alone, authenticated by its own
+    /// key, so any replica answers it; JSON answers; no resource
+    /// subscriptions.
+    Stateless,
+}
+
 /// The dedicated MCP listener (`/mcp` on the service port is always served).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -90,6 +108,8 @@ pub struct McpSettings {
     pub port: u16,
     /// Shared key the second listener requires when set (env `MCP_API_KEY`).
     pub api_key: Option<Secret>,
+    /// Sessions on `/mcp` (both listeners): `auto`, `stateful` or `stateless`.
+    pub sessions: SessionMode,
 }
 
 impl Default for McpSettings {
@@ -99,6 +119,7 @@ impl Default for McpSettings {
             host: BindHost::loopback(),
             port: 3002,
             api_key: None,
+            sessions: SessionMode::Auto,
         }
     }
 }

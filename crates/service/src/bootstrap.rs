@@ -26,7 +26,7 @@ pub enum OpenError {
     Bridge(#[from] harpoon_bridge::BridgeError),
     /// The shared quota store's URL is not usable.
     #[error("cluster.redis_url: {0}")]
-    SharedCounters(crate::cluster::CounterError),
+    SharedCounters(crate::quota_store::CounterError),
 }
 
 impl OpenError {
@@ -73,6 +73,23 @@ pub async fn open_state(
     tracing::info!(backend = ?storage.backend(), database = %storage.target(), "storage ready");
     warn_if_the_database_is_ephemeral(&settings, &storage);
     let shared_counters = shared_counters(&settings, &storage)?;
+    // Only the server takes part: a companion process beside it is no replica.
+    let membership = if owns_pools {
+        crate::cluster::Membership::join(
+            &storage,
+            std::time::Duration::from_secs(settings.cluster.lease_secs),
+        )
+    } else {
+        None
+    };
+    if let (Some(manager), Some(membership), Some(team)) = (
+        &hosted_ai,
+        &membership,
+        settings.hosted_ai.team_id.as_deref(),
+    ) {
+        let (directory, config) = membership.hosted_ai_directory(team);
+        manager.join_cluster(directory, config);
+    }
     let local_tenant = storage.ensure_tenant(&settings.auth.local_tenant).await?;
     if let Some(key) = &settings.auth.admin_key {
         let rec = storage
@@ -98,6 +115,11 @@ pub async fn open_state(
         fusion.clone(),
         usage.clone(),
     )?;
+    // Shared strikes: each has this replica as owner, under a lease it renews.
+    let bridge = match &membership {
+        Some(m) => bridge.with_owner(m.replica_id(), m.lease()),
+        None => bridge,
+    };
     let state = AppState::new(
         settings,
         selector,
@@ -110,6 +132,7 @@ pub async fn open_state(
         fusion,
         hosted_ai,
         shared_counters,
+        membership,
     );
     Ok((state, usage_writer))
 }
@@ -120,8 +143,8 @@ pub async fn open_state(
 fn shared_counters(
     settings: &Settings,
     storage: &Storage,
-) -> Result<Option<Arc<crate::cluster::SharedCounters>>, OpenError> {
-    let counters = crate::cluster::SharedCounters::connect(&settings.cluster)
+) -> Result<Option<Arc<crate::quota_store::SharedCounters>>, OpenError> {
+    let counters = crate::quota_store::SharedCounters::connect(&settings.cluster)
         .map_err(OpenError::SharedCounters)?;
     match &counters {
         Some(_) => tracing::info!(

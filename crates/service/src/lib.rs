@@ -19,6 +19,7 @@ pub mod models_cli;
 pub mod ops;
 pub mod otel;
 pub mod quota;
+pub mod quota_store;
 pub mod redact;
 pub mod routes;
 pub mod server;

@@ -53,6 +53,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let callers = state.callers.clone();
     state.storage.watch_callers(move || callers.clear());
     let _pr_monitor = state.bridge.spawn_pr_monitor();
+    // Several replicas: renew this one's strike leases, take cancels asked elsewhere.
+    let _strike_leases = state.bridge.spawn_lease_keeper();
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
@@ -131,6 +133,10 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         {
             tracing::warn!("hosted·ai subscriptions not all released within {limit:?}");
         }
+    }
+    if let Some(membership) = &state.membership {
+        // After the hand-over above: the others stop counting this replica now.
+        membership.leave().await;
     }
     // Let the usage writer drain what was queued, then close the database.
     drop(state);

@@ -13,6 +13,7 @@
 //! names the key, the source that set it ([`Origin`]: the environment
 //! variable, the file and line, or the default) and what is allowed.
 
+pub mod cluster;
 mod expected;
 mod origin;
 
@@ -60,7 +61,7 @@ pub struct Settings {
     /// OpenTelemetry traces.
     pub telemetry: TelemetrySettings,
     /// State shared between replicas (Redis/Valkey).
-    pub cluster: crate::cluster::ClusterSettings,
+    pub cluster: cluster::ClusterSettings,
 }
 
 /// The `telemetry` section: OpenTelemetry traces over OTLP/HTTP.
@@ -770,17 +771,17 @@ fn refusal(error: &ConfigError, expected: Option<Expected>, raw: Option<String>)
 }
 
 /// `cluster`: the times in range, the URL a Redis one.
-fn validate_cluster(cluster: &crate::cluster::ClusterSettings) -> Result<(), InvalidSetting> {
+fn validate_cluster(cluster: &cluster::ClusterSettings) -> Result<(), InvalidSetting> {
     if !(10..=60_000).contains(&cluster.redis_timeout_ms) {
         return Err(InvalidSetting::new(
             "cluster.redis_timeout_ms",
             "must be between 10 and 60000 milliseconds",
         ));
     }
-    if !(3..=3_600).contains(&cluster.lease_secs) {
+    if !(1..=300).contains(&cluster.lease_secs) {
         return Err(InvalidSetting::new(
             "cluster.lease_secs",
-            "must be between 3 and 3600 seconds",
+            format!("{} is out of range 1..=300", cluster.lease_secs),
         ));
     }
     let Some(url) = &cluster.redis_url else {

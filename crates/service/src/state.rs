@@ -48,6 +48,8 @@ pub struct Shared {
     pub fusion: Arc<harpoon_core::HarpoonEngine>,
     /// The hosted·ai pool manager, when hosted·ai is configured.
     pub hosted_ai: Option<Arc<orchestrator::hosted_ai::PoolManager>>,
+    /// This replica in a cluster on PostgreSQL (none on SQLite).
+    pub membership: Option<crate::cluster::Membership>,
     draining: watch::Sender<bool>,
 }
 
@@ -73,7 +75,8 @@ impl AppState {
         bridge: harpoon_bridge::Bridge,
         fusion: Arc<harpoon_core::HarpoonEngine>,
         hosted_ai: Option<Arc<orchestrator::hosted_ai::PoolManager>>,
-        shared_counters: Option<Arc<crate::cluster::SharedCounters>>,
+        shared_counters: Option<Arc<crate::quota_store::SharedCounters>>,
+        membership: Option<crate::cluster::Membership>,
     ) -> Self {
         let callers = Arc::new(Callers::new(
             storage.clone(),
@@ -100,6 +103,7 @@ impl AppState {
             local_tenant,
             fusion,
             hosted_ai,
+            membership,
             settings: Arc::new(settings),
             started_at: Instant::now(),
             prometheus,

@@ -153,7 +153,7 @@ const CATALOGUE: &[(&str, Kind, Option<metrics::Unit>, &str)] = {
             "Requests refused by a tenant quota, by kind",
         ),
         (
-            crate::cluster::STORE_ERRORS,
+            crate::quota_store::STORE_ERRORS,
             Counter,
             None,
             "Calls to the shared quota store (Redis/Valkey) that failed, by step and what admission did then",

@@ -6,8 +6,9 @@
 
 mod common;
 
-use service::cluster::{ClusterSettings, OnRedisError, SharedCounters};
 use service::quota::{Limits, Quotas, Refused, Slot};
+use service::quota_store::SharedCounters;
+use service::settings::cluster::{ClusterSettings, OnRedisError};
 use service::storage::tenants::Quota;
 use service::storage::usage::{UsageRecorder, UsageRow};
 use service::storage::{Storage, StorageSettings, now_ms};

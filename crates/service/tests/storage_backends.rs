@@ -309,6 +309,7 @@ async fn lifecycle(settings: &StorageSettings) {
         Err(StorageError::NotFound("response"))
     ));
     sessions(&storage, settings, &t.id, &suffix).await;
+    leases(&storage, &suffix).await;
     storage.close().await;
 
     // Reopening (and re-running the migrations) keeps everything.
@@ -408,6 +409,146 @@ async fn sessions(storage: &Storage, settings: &StorageSettings, tenant_id: &str
             .is_none()
     );
     replica.close().await;
+}
+
+/// Leases go to one holder until they expire (by the database's clock) or
+/// are given up; the hosted·ai directory keeps one endpoint and one request per model.
+async fn leases(storage: &Storage, suffix: &str) {
+    use orchestrator::hosted_ai::EndpointRecord;
+    use std::time::Duration;
+    let name = format!("hosted_ai:team-{suffix}");
+    let long = Duration::from_secs(60);
+    assert!(storage.claim_lease(&name, "a", long).await.unwrap());
+    assert!(
+        !storage.claim_lease(&name, "b", long).await.unwrap(),
+        "held by a"
+    );
+    assert!(
+        storage.claim_lease(&name, "a", long).await.unwrap(),
+        "a renews"
+    );
+    storage.release_lease(&name, "b").await.unwrap();
+    assert!(
+        !storage.claim_lease(&name, "b", long).await.unwrap(),
+        "only a gives it up"
+    );
+    storage.release_lease(&name, "a").await.unwrap();
+    assert!(
+        storage
+            .claim_lease(&name, "b", Duration::from_millis(50))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        storage.claim_lease(&name, "a", long).await.unwrap(),
+        "b's lease expired"
+    );
+
+    let me = format!("me-{suffix}");
+    let other = format!("other-{suffix}");
+    let beat = |who: &str| format!("replica:{who}");
+    assert!(storage.claim_lease(&beat(&me), &me, long).await.unwrap());
+    storage.release_lease(&beat(&other), &other).await.unwrap();
+    let alive_before = storage.other_replicas_alive(&me).await.unwrap();
+    assert!(
+        storage
+            .claim_lease(&beat(&other), &other, long)
+            .await
+            .unwrap()
+    );
+    assert!(storage.other_replicas_alive(&me).await.unwrap());
+    storage.release_lease(&beat(&other), &other).await.unwrap();
+    assert_eq!(
+        storage.other_replicas_alive(&me).await.unwrap(),
+        alive_before
+    );
+    storage.release_lease(&beat(&me), &me).await.unwrap();
+
+    let team = format!("team-{suffix}");
+    let record = EndpointRecord {
+        model: "gemma".into(),
+        pool_id: "1".into(),
+        subscription_id: "100".into(),
+        service_id: Some("7".into()),
+        vgpus: 1,
+        hourly_cost: 2.0,
+        endpoint: "http://127.0.0.1:1/v1".into(),
+        idle_ms: 0,
+    };
+    storage
+        .publish_hosted_endpoint(&team, &record)
+        .await
+        .unwrap();
+    let listed = storage.hosted_endpoints(&team).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (
+            listed[0].subscription_id.as_str(),
+            listed[0].service_id.as_deref()
+        ),
+        ("100", Some("7"))
+    );
+    assert!(listed[0].idle_ms < 5_000, "{}", listed[0].idle_ms);
+    storage.touch_hosted_endpoint(&team, "gemma").await.unwrap();
+    storage
+        .withdraw_hosted_endpoint(&team, "gemma", "99")
+        .await
+        .unwrap();
+    assert_eq!(
+        storage.hosted_endpoints(&team).await.unwrap().len(),
+        1,
+        "another subscription's"
+    );
+    storage
+        .withdraw_hosted_endpoint(&team, "gemma", "100")
+        .await
+        .unwrap();
+    assert!(storage.hosted_endpoints(&team).await.unwrap().is_empty());
+
+    storage
+        .ask_hosted_capacity(&team, "gemma", 2, None)
+        .await
+        .unwrap();
+    storage
+        .ask_hosted_capacity(&team, "gemma", 2, Some("100"))
+        .await
+        .unwrap();
+    let pending = storage.hosted_requests(&team, None).await.unwrap();
+    assert_eq!(pending.len(), 1, "one request per model");
+    assert_eq!(pending[0].failed_subscription.as_deref(), Some("100"));
+    storage
+        .answer_hosted_request(&team, "gemma", Some("full"))
+        .await
+        .unwrap();
+    assert!(
+        storage
+            .hosted_requests(&team, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let answered = storage.hosted_requests(&team, Some("gemma")).await.unwrap();
+    assert_eq!(answered[0].error.as_deref(), Some("full"));
+    storage
+        .answer_hosted_request(&team, "gemma", None)
+        .await
+        .unwrap();
+    assert!(
+        storage
+            .hosted_requests(&team, Some("gemma"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    storage
+        .add_hosted_usage(&team, "gemma", "1", 10.0, 0.5)
+        .await
+        .unwrap();
+    storage
+        .add_hosted_usage(&team, "gemma", "1", 5.0, 0.25)
+        .await
+        .unwrap();
 }
 
 fn uuid_suffix() -> String {

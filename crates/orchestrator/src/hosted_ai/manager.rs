@@ -6,14 +6,15 @@
 //! released; shutdown releases everything.
 
 use super::client::{AvailablePool, BreakerState, Client, HostedAiError, PANEL, SubscriptionRow};
+use super::cluster::{ClusterConfig, ClusterView, EndpointRecord, PoolDirectory};
 use super::meter::Meter;
 use super::pool_label;
 use crate::engine::openai::{OpenAiConfig, OpenAiEngine};
 use crate::{HostedAiSettings, Tier};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex as AsyncMutex, Semaphore};
 
@@ -57,6 +58,9 @@ pub struct Lease {
     healthy: AtomicBool,
     /// Requests in a row that failed as if the pod were gone.
     failures: AtomicU32,
+    /// Served through another replica's subscription (it owns the pool
+    /// manager): never metered, released or repaired here.
+    remote: bool,
 }
 
 impl Lease {
@@ -204,6 +208,8 @@ pub struct PoolsSnapshot {
     pub last_refresh_error: Option<String>,
     /// Shutting down: no new subscriptions.
     pub shutting_down: bool,
+    /// This replica's part in a cluster, when replicas share the team's subscriptions.
+    pub cluster: Option<ClusterView>,
 }
 
 /// The pool manager.
@@ -223,7 +229,30 @@ pub struct PoolManager {
     touched: Mutex<Vec<String>>,
     /// Per model: time allowed between bytes of a pod's answer.
     read_timeouts: Mutex<BTreeMap<String, Duration>>,
+    /// Set when replicas share the team's subscriptions (PostgreSQL).
+    cluster: OnceLock<Cluster>,
 }
+
+/// This replica's part in a cluster sharing the team's subscriptions.
+#[derive(Debug)]
+struct Cluster {
+    directory: Arc<dyn PoolDirectory>,
+    config: ClusterConfig,
+    /// Holds the owner lease (and it has not lapsed by `owner_until`).
+    owner: AtomicBool,
+    /// When the lease we hold lapses if not renewed, by our own clock.
+    owner_until: Mutex<Instant>,
+    /// Models whose requests the owner is answering now.
+    answering: Mutex<BTreeSet<String>>,
+    /// Usage metered since the last flush to the directory: model, pool, vGPU-seconds, cost.
+    usage: Mutex<Vec<(String, String, f64, f64)>>,
+    /// When this replica last told the directory which endpoints it used.
+    touched_at: Mutex<Instant>,
+}
+
+/// How often a replica waiting for the owner looks for the endpoint, and
+/// how often the owner looks for requests.
+const DIRECTORY_POLL: Duration = Duration::from_millis(200);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -264,6 +293,7 @@ impl PoolManager {
             generations: AtomicU64::new(1),
             touched: Mutex::new(Vec::new()),
             read_timeouts: Mutex::new(BTreeMap::new()),
+            cluster: OnceLock::new(),
         }))
     }
 
@@ -323,6 +353,20 @@ impl PoolManager {
                 "the service is shutting down".into(),
             ));
         }
+        let vgpus = self.settings.vgpus.for_tier(tier);
+        if let Some(cluster) = self.cluster.get()
+            && !self.owns(cluster)
+        {
+            return self.acquire_remote(cluster, model, vgpus).await;
+        }
+        self.acquire_owned(model, vgpus).await
+    }
+
+    async fn acquire_owned(
+        self: &Arc<Self>,
+        model: &str,
+        vgpus: u32,
+    ) -> Result<Arc<Lease>, HostedAiError> {
         let (provisioning, waiters, seen) = {
             let mut slots = lock(&self.slots);
             let slot = slots.entry(model.to_owned()).or_insert_with(|| Slot {
@@ -386,14 +430,12 @@ impl PoolManager {
         // leak a subscription; it holds the slot's lock until it is done.
         let manager = self.clone();
         let name = model.to_owned();
-        let vgpus = self.settings.vgpus.for_tier(tier);
         let task = tokio::spawn(async move {
             let _guard = guard;
             manager.set_state(&name, "provisioning");
             let outcome = manager.provision(&name, vgpus, deadline).await;
             let generation = manager.generations.fetch_add(1, Ordering::SeqCst);
-            let mut slots = lock(&manager.slots);
-            if let Some(slot) = slots.get_mut(&name) {
+            if let Some(slot) = lock(&manager.slots).get_mut(&name) {
                 slot.generation = generation;
                 match &outcome {
                     Ok(lease) => {
@@ -407,8 +449,10 @@ impl PoolManager {
                     }
                 }
             }
-            drop(slots);
             manager.publish_count();
+            if let Ok(lease) = &outcome {
+                manager.announce(lease).await;
+            }
             outcome
         });
         match tokio::time::timeout_at(waited_until.into(), task).await {
@@ -715,7 +759,7 @@ impl PoolManager {
                             .settle(&subscription, Instant::now() + SETTLE_LIMIT)
                             .await;
                         let secs = gone.duration_since(accepted).as_secs_f64();
-                        manager.meter.accrue(
+                        manager.book(
                             &model,
                             &pool_id,
                             secs * f64::from(vgpus),
@@ -844,13 +888,35 @@ impl PoolManager {
             }
             tokio::time::sleep(self.poll()).await;
         }
+        let record = EndpointRecord {
+            model: model.to_owned(),
+            pool_id: pool.to_owned(),
+            subscription_id: subscription.to_owned(),
+            service_id,
+            vgpus,
+            hourly_cost: hourly,
+            endpoint: base,
+            idle_ms: 0,
+        };
+        self.lease_at(&record, adopted, billed_since, false)
+    }
+
+    /// A lease on `record`'s endpoint (no calls): billed from `billed_since`,
+    /// `remote` when another replica owns the subscription.
+    fn lease_at(
+        &self,
+        record: &EndpointRecord,
+        adopted: bool,
+        billed_since: Instant,
+        remote: bool,
+    ) -> Result<Arc<Lease>, HostedAiError> {
         let engine = OpenAiEngine::new(OpenAiConfig {
-            base_url: base.clone(),
+            base_url: record.endpoint.clone(),
             api_key: None,
             served_model: None,
             connect_timeout: Duration::from_secs(5),
             read_timeout: lock(&self.read_timeouts)
-                .get(model)
+                .get(&record.model)
                 .copied()
                 .unwrap_or(Duration::from_secs(120)),
             // The hosted_ai engine decides about retries: a lost pod needs a new lease, not the same URL.
@@ -858,22 +924,24 @@ impl PoolManager {
         })
         .map_err(|e| HostedAiError::Unavailable(e.to_string()))?;
         let now = Instant::now();
+        let idle = Duration::from_millis(record.idle_ms);
         Ok(Arc::new(Lease {
-            model: model.to_owned(),
-            pool_id: pool.to_owned(),
-            subscription_id: subscription.to_owned(),
-            vgpus,
-            hourly_cost: hourly,
-            endpoint: base,
+            model: record.model.clone(),
+            pool_id: record.pool_id.clone(),
+            subscription_id: record.subscription_id.clone(),
+            vgpus: record.vgpus,
+            hourly_cost: record.hourly_cost,
+            endpoint: record.endpoint.clone(),
             adopted,
-            service_id,
+            service_id: record.service_id.clone(),
             engine,
             created: billed_since,
-            last_used: Mutex::new(now),
+            last_used: Mutex::new(now.checked_sub(idle).unwrap_or(now)),
             accrued_until: Mutex::new(billed_since),
             in_flight: AtomicUsize::new(0),
             healthy: AtomicBool::new(true),
             failures: AtomicU32::new(0),
+            remote,
         }))
     }
 
@@ -891,6 +959,13 @@ impl PoolManager {
         let failures = lease.failures.fetch_add(1, Ordering::SeqCst) + 1;
         let row = self.row(&lease.subscription_id).await;
         let pod_gone = matches!(row, Ok(None)) || matches!(row, Ok(Some(ref r)) if !r.is_ready());
+        if lease.remote {
+            // Not ours to repair: forget it here and tell the owner.
+            if pod_gone || failures >= FAILURES_BEFORE_REPAIR {
+                self.forget_remote(lease).await;
+            }
+            return;
+        }
         if pod_gone {
             self.recover(lease).await;
         } else if failures >= FAILURES_BEFORE_REPAIR {
@@ -974,7 +1049,9 @@ impl PoolManager {
                         }
                     };
                     self.publish_count();
-                    if !installed {
+                    if installed {
+                        self.announce(&repaired).await;
+                    } else {
                         self.release_later(repaired);
                     }
                     return;
@@ -1035,6 +1112,14 @@ impl PoolManager {
         }
         self.unsubscribe_quietly(&lease.pool_id, &lease.subscription_id)
             .await;
+        if let Some(cluster) = self.cluster.get()
+            && let Err(e) = cluster
+                .directory
+                .withdraw(&lease.model, &lease.subscription_id)
+                .await
+        {
+            tracing::warn!(model = %lease.model, error = %e, "could not withdraw a released endpoint");
+        }
         self.settle(&lease.subscription_id, until).await;
         self.accrue(lease);
         tracing::info!(model = %lease.model, pool = %lease.pool_id, subscription = %lease.subscription_id, "hosted·ai subscription released");
@@ -1061,7 +1146,7 @@ impl PoolManager {
         *until = now;
         drop(until);
         let vgpu_seconds = secs * f64::from(lease.vgpus);
-        self.meter.accrue(
+        self.book(
             &lease.model,
             &lease.pool_id,
             vgpu_seconds,
@@ -1069,13 +1154,29 @@ impl PoolManager {
         );
     }
 
+    /// Meters held vGPU-seconds here and, in a cluster, in the shared usage.
+    fn book(&self, model: &str, pool: &str, vgpu_seconds: f64, cost: f64) {
+        self.meter.accrue(model, pool, vgpu_seconds, cost);
+        if let Some(cluster) = self.cluster.get()
+            && vgpu_seconds > 0.0
+        {
+            lock(&cluster.usage).push((model.to_owned(), pool.to_owned(), vgpu_seconds, cost));
+        }
+    }
+
     async fn upkeep(self: &Arc<Self>) {
+        // Idle release is the owner's alone: a lease here may serve other replicas.
+        if let Some(cluster) = self.cluster.get()
+            && !self.owns(cluster)
+        {
+            return;
+        }
         let idle_limit = Duration::from_secs(self.settings.idle_release_secs);
         let mut to_release = Vec::new();
         {
             let mut slots = lock(&self.slots);
             for slot in slots.values_mut() {
-                let Some(lease) = slot.lease.clone() else {
+                let Some(lease) = slot.lease.clone().filter(|l| !l.remote) else {
                     continue;
                 };
                 self.accrue(&lease);
@@ -1101,6 +1202,11 @@ impl PoolManager {
     pub async fn shutdown(&self) {
         let deadline = Instant::now() + Duration::from_secs(self.settings.call_timeout_secs * 2);
         self.shutting_down.store(true, Ordering::SeqCst);
+        if let Some(cluster) = self.cluster.get()
+            && !self.last_one_out(cluster).await
+        {
+            return;
+        }
         let locks: Vec<Arc<AsyncMutex<()>>> = lock(&self.slots)
             .values()
             .map(|s| s.provisioning.clone())
@@ -1116,7 +1222,7 @@ impl PoolManager {
                 .values_mut()
                 .filter_map(|s| {
                     s.state = "released";
-                    s.lease.take()
+                    s.lease.take().filter(|l| !l.remote)
                 })
                 .collect()
         };
@@ -1249,7 +1355,444 @@ impl PoolManager {
             billing: lock(&self.billing).clone(),
             last_refresh_error: lock(&self.refresh_error).clone(),
             shutting_down: self.shutting_down.load(Ordering::SeqCst),
+            cluster: self.cluster.get().map(|c| ClusterView {
+                replica_id: c.config.replica_id.clone(),
+                owner: self.owns(c),
+                lease_secs: c.config.lease.as_secs_f64(),
+            }),
         }
+    }
+}
+
+/// Replicas sharing the team's subscriptions (see `cluster.rs`).
+impl PoolManager {
+    /// Joins the replicas that share this team's subscriptions through
+    /// `directory`: starts the task that claims or renews the owner lease,
+    /// answers other replicas' requests while owner, and keeps this replica's
+    /// view of the published endpoints current. Once per manager.
+    pub fn join_cluster(
+        self: &Arc<Self>,
+        directory: Arc<dyn PoolDirectory>,
+        config: ClusterConfig,
+    ) {
+        let period = (config.lease / 3).max(Duration::from_millis(100));
+        let cluster = Cluster {
+            directory,
+            config,
+            owner: AtomicBool::new(false),
+            owner_until: Mutex::new(Instant::now()),
+            answering: Mutex::new(BTreeSet::new()),
+            usage: Mutex::new(Vec::new()),
+            touched_at: Mutex::new(Instant::now()),
+        };
+        if self.cluster.set(cluster).is_err() {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut renew_at = Instant::now();
+            loop {
+                let Some(manager) = weak.upgrade() else {
+                    return;
+                };
+                if manager.shutting_down.load(Ordering::SeqCst) {
+                    return;
+                }
+                if Instant::now() >= renew_at {
+                    manager.renew().await;
+                    renew_at = Instant::now() + period;
+                }
+                manager.serve_directory().await;
+                drop(manager);
+                tokio::time::sleep(DIRECTORY_POLL).await;
+            }
+        });
+    }
+
+    /// Whether this replica holds the owner lease now (and it has not lapsed).
+    fn owns(&self, cluster: &Cluster) -> bool {
+        cluster.owner.load(Ordering::SeqCst) && Instant::now() < *lock(&cluster.owner_until)
+    }
+
+    /// Claims or renews the owner lease; adopts on taking it, steps down on losing it.
+    async fn renew(self: &Arc<Self>) {
+        let Some(cluster) = self.cluster.get() else {
+            return;
+        };
+        let asked_at = Instant::now();
+        match cluster
+            .directory
+            .claim(&cluster.config.replica_id, cluster.config.lease)
+            .await
+        {
+            Ok(true) => {
+                *lock(&cluster.owner_until) = asked_at + cluster.config.lease;
+                if !cluster.owner.load(Ordering::SeqCst) {
+                    self.adopt(cluster).await;
+                    cluster.owner.store(true, Ordering::SeqCst);
+                    tracing::info!(replica = %cluster.config.replica_id, "this replica now owns the hosted·ai pool manager");
+                }
+            }
+            Ok(false) => {
+                if cluster.owner.swap(false, Ordering::SeqCst) {
+                    tracing::warn!(replica = %cluster.config.replica_id, "another replica owns the hosted·ai pool manager now");
+                    self.step_down();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot renew the hosted·ai owner lease");
+                if !self.owns(cluster) && cluster.owner.swap(false, Ordering::SeqCst) {
+                    self.step_down();
+                }
+            }
+        }
+    }
+
+    /// Takes over the published endpoints whose subscriptions hosted·ai
+    /// still lists (no new subscription), withdraws the others, and counts the
+    /// team's live subscriptions as ours to release at the last shutdown.
+    async fn adopt(&self, cluster: &Cluster) {
+        let records = match cluster.directory.endpoints().await {
+            Ok(records) => records,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the published hosted·ai endpoints");
+                Vec::new()
+            }
+        };
+        let listed = self.client.subscriptions().await.ok();
+        if let Some(rows) = &listed {
+            let mut touched = lock(&self.touched);
+            for row in rows.iter().filter(|r| !r.is_ending()) {
+                if !touched.contains(&row.pool_id) {
+                    touched.push(row.pool_id.clone());
+                }
+            }
+        }
+        for record in records {
+            let alive = listed.as_ref().is_none_or(|rows| {
+                rows.iter()
+                    .any(|r| r.id == record.subscription_id && !r.is_ending())
+            });
+            if !alive {
+                let _ = cluster
+                    .directory
+                    .withdraw(&record.model, &record.subscription_id)
+                    .await;
+                continue;
+            }
+            let Ok(lease) = self.lease_at(&record, true, Instant::now(), false) else {
+                continue;
+            };
+            tracing::info!(model = %record.model, subscription = %record.subscription_id, "adopted a hosted·ai subscription");
+            let mut slots = lock(&self.slots);
+            let slot = self.slot(&mut slots, &record.model);
+            slot.lease = Some(lease);
+            slot.state = "ready";
+        }
+        self.publish_count();
+    }
+
+    /// Forgets the leases this replica owned without releasing them: the
+    /// new owner adopts them.
+    fn step_down(&self) {
+        for slot in lock(&self.slots).values_mut() {
+            if slot.lease.as_ref().is_some_and(|l| !l.remote) {
+                slot.lease = None;
+                slot.state = "idle";
+            }
+        }
+        self.publish_count();
+    }
+
+    fn slot<'a>(&self, slots: &'a mut BTreeMap<String, Slot>, model: &str) -> &'a mut Slot {
+        slots.entry(model.to_owned()).or_insert_with(|| Slot {
+            lease: None,
+            state: "idle",
+            last_error: None,
+            generation: 0,
+            provisioning: Arc::new(AsyncMutex::new(())),
+            waiters: Arc::new(Semaphore::new(self.settings.max_waiters as usize)),
+        })
+    }
+
+    /// Publishes an endpoint this replica (the owner) serves.
+    async fn announce(&self, lease: &Lease) {
+        let Some(cluster) = self.cluster.get() else {
+            return;
+        };
+        let record = EndpointRecord {
+            model: lease.model.clone(),
+            pool_id: lease.pool_id.clone(),
+            subscription_id: lease.subscription_id.clone(),
+            service_id: lease.service_id.clone(),
+            vgpus: lease.vgpus,
+            hourly_cost: lease.hourly_cost,
+            endpoint: lease.endpoint.clone(),
+            idle_ms: 0,
+        };
+        if let Err(e) = cluster.directory.publish(&record).await {
+            tracing::warn!(model = %lease.model, error = %e, "could not publish a hosted·ai endpoint");
+        }
+    }
+
+    /// A lease on the endpoint the owner published for `model`; asks the
+    /// owner for one when there is none, and waits (bounded) for it.
+    async fn acquire_remote(
+        self: &Arc<Self>,
+        cluster: &Cluster,
+        model: &str,
+        vgpus: u32,
+    ) -> Result<Arc<Lease>, HostedAiError> {
+        let (provisioning, waiters) = {
+            let mut slots = lock(&self.slots);
+            let slot = self.slot(&mut slots, model);
+            if let Some(lease) = slot
+                .lease
+                .as_ref()
+                .filter(|l| l.healthy.load(Ordering::SeqCst))
+            {
+                return Ok(lease.clone());
+            }
+            (slot.provisioning.clone(), slot.waiters.clone())
+        };
+        let Ok(_permit) = waiters.try_acquire() else {
+            return Err(HostedAiError::Busy(self.settings.max_waiters));
+        };
+        let wait = Duration::from_secs(self.settings.request_wait_secs);
+        let until = Instant::now() + wait;
+        // One caller per model looks; the others find its lease after it.
+        let _looking = tokio::time::timeout_at(until.into(), provisioning.lock())
+            .await
+            .map_err(|_| HostedAiError::StillAllocating(wait))?;
+        if let Some(lease) = lock(&self.slots)
+            .get(model)
+            .and_then(|s| s.lease.clone())
+            .filter(|l| l.healthy.load(Ordering::SeqCst))
+        {
+            return Ok(lease);
+        }
+        let mut asked = false;
+        loop {
+            if self.owns(cluster) {
+                // Became the owner meanwhile: provide it ourselves.
+                drop(_looking);
+                return self.acquire_owned(model, vgpus).await;
+            }
+            match cluster.directory.endpoints().await {
+                Ok(records) => {
+                    if let Some(record) = records.into_iter().find(|r| r.model == model) {
+                        let lease = self.lease_at(&record, true, Instant::now(), true)?;
+                        let mut slots = lock(&self.slots);
+                        let slot = self.slot(&mut slots, model);
+                        slot.lease = Some(lease.clone());
+                        slot.state = "ready";
+                        slot.last_error = None;
+                        return Ok(lease);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the published hosted·ai endpoints")
+                }
+            }
+            if asked {
+                if let Ok(Some(request)) = cluster.directory.request(model).await
+                    && let Some(error) = request.error
+                {
+                    return Err(HostedAiError::NoCapacity(error));
+                }
+            } else {
+                match cluster.directory.ask(model, vgpus, None).await {
+                    Ok(()) => asked = true,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot ask the owner for hosted·ai capacity")
+                    }
+                }
+            }
+            if self.shutting_down.load(Ordering::SeqCst) {
+                return Err(HostedAiError::Unavailable(
+                    "the service is shutting down".into(),
+                ));
+            }
+            if Instant::now() + DIRECTORY_POLL >= until {
+                return Err(HostedAiError::StillAllocating(wait));
+            }
+            tokio::time::sleep(DIRECTORY_POLL).await;
+        }
+    }
+
+    /// Drops a failing remote lease here and asks the owner to repair or replace it.
+    async fn forget_remote(&self, lease: &Arc<Lease>) {
+        lease.healthy.store(false, Ordering::SeqCst);
+        if let Some(slot) = lock(&self.slots).get_mut(&lease.model)
+            && slot.lease.as_ref().is_some_and(|l| Arc::ptr_eq(l, lease))
+        {
+            slot.lease = None;
+            slot.state = "idle";
+        }
+        if let Some(cluster) = self.cluster.get()
+            && let Err(e) = cluster
+                .directory
+                .ask(&lease.model, lease.vgpus, Some(&lease.subscription_id))
+                .await
+        {
+            tracing::warn!(model = %lease.model, error = %e, "cannot report a failing endpoint to the owner");
+        }
+    }
+
+    /// One pass over the directory: the owner answers requests and folds in
+    /// other replicas' use; every replica drops endpoints withdrawn, reports
+    /// its own use, and flushes usage.
+    async fn serve_directory(self: &Arc<Self>) {
+        let Some(cluster) = self.cluster.get() else {
+            return;
+        };
+        let owner = self.owns(cluster);
+        if owner {
+            match cluster.directory.requests().await {
+                Ok(requests) => {
+                    for request in requests {
+                        if !lock(&cluster.answering).insert(request.model.clone()) {
+                            continue;
+                        }
+                        let manager = self.clone();
+                        tokio::spawn(async move { manager.answer(request).await });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read requests for hosted·ai capacity"),
+            }
+        }
+        let due = lock(&cluster.touched_at).elapsed() >= cluster.config.lease / 3;
+        if !due {
+            return;
+        }
+        *lock(&cluster.touched_at) = Instant::now();
+        let Ok(records) = cluster.directory.endpoints().await else {
+            return;
+        };
+        let mut used = Vec::new();
+        {
+            let mut slots = lock(&self.slots);
+            for slot in slots.values_mut() {
+                let Some(lease) = slot.lease.clone() else {
+                    continue;
+                };
+                let record = records
+                    .iter()
+                    .find(|r| r.model == lease.model && r.subscription_id == lease.subscription_id);
+                if lease.remote {
+                    if record.is_none_or(|r| r.endpoint != lease.endpoint) {
+                        // Withdrawn or replaced by the owner: look it up again on next use.
+                        lease.healthy.store(false, Ordering::SeqCst);
+                        slot.lease = None;
+                        slot.state = "idle";
+                    } else if lease.in_flight.load(Ordering::SeqCst) > 0
+                        || lease.idle_for() < cluster.config.lease / 3 + DIRECTORY_POLL
+                    {
+                        used.push(lease.model.clone());
+                    }
+                } else if let Some(record) = record {
+                    // Other replicas' use keeps the owner's lease from idle release.
+                    let others = Instant::now()
+                        .checked_sub(Duration::from_millis(record.idle_ms))
+                        .unwrap_or_else(Instant::now);
+                    let mut last = lock(&lease.last_used);
+                    if others > *last {
+                        *last = others;
+                    }
+                }
+            }
+        }
+        for model in used {
+            if let Err(e) = cluster.directory.touch(&model).await {
+                tracing::debug!(model, error = %e, "cannot mark an endpoint used");
+            }
+        }
+        let usage = std::mem::take(&mut *lock(&cluster.usage));
+        for (model, pool, vgpu_seconds, cost) in usage {
+            if let Err(e) = cluster
+                .directory
+                .add_usage(&model, &pool, vgpu_seconds, cost)
+                .await
+            {
+                tracing::warn!(model, error = %e, "cannot record hosted·ai usage in the database");
+            }
+        }
+    }
+
+    /// The owner answers one replica's request: capacity published, or why not.
+    async fn answer(self: Arc<Self>, request: super::cluster::CapacityRequest) {
+        let Some(cluster) = self.cluster.get() else {
+            return;
+        };
+        if let Some(failed) = &request.failed_subscription {
+            let current = lock(&self.slots)
+                .get(&request.model)
+                .and_then(|s| s.lease.clone())
+                .filter(|l| !l.remote && l.subscription_id == *failed);
+            if let Some(lease) = current {
+                self.recover(&lease).await;
+            }
+        }
+        let outcome = self.acquire_owned(&request.model, request.vgpus).await;
+        let error = match &outcome {
+            Ok(lease) => {
+                self.announce(lease).await;
+                None
+            }
+            // Still coming: the asker keeps looking for the endpoint.
+            Err(HostedAiError::StillAllocating(_)) => {
+                lock(&cluster.answering).remove(&request.model);
+                return;
+            }
+            Err(e) => Some(e.to_string()),
+        };
+        if let Err(e) = cluster
+            .directory
+            .answer(&request.model, error.as_deref())
+            .await
+        {
+            tracing::warn!(model = %request.model, error = %e, "cannot answer a request for hosted·ai capacity");
+        }
+        lock(&cluster.answering).remove(&request.model);
+    }
+
+    /// At shutdown: whether this replica releases the team's subscriptions.
+    /// Only the owner does, and only when no other replica is alive to take
+    /// them over; otherwise it hands the lease over at once.
+    async fn last_one_out(&self, cluster: &Cluster) -> bool {
+        let replica = &cluster.config.replica_id;
+        let owner = match cluster.directory.claim(replica, cluster.config.lease).await {
+            Ok(owner) => owner,
+            // The database is gone: releasing what we hold is all we can do.
+            Err(_) => self.owns(cluster),
+        };
+        if !owner {
+            self.step_down();
+            return false;
+        }
+        let others = match cluster.directory.others_alive(replica).await {
+            Ok(others) => others,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell whether other replicas are alive; releasing the subscriptions held");
+                false
+            }
+        };
+        if others {
+            self.step_down();
+            cluster.owner.store(false, Ordering::SeqCst);
+            if let Err(e) = cluster.directory.resign(replica).await {
+                tracing::warn!(error = %e, "could not hand the hosted·ai owner lease over; it lapses by itself");
+            }
+            tracing::info!(
+                "other replicas are alive: hosted·ai subscriptions handed over, not released"
+            );
+            return false;
+        }
+        if !cluster.owner.load(Ordering::SeqCst) {
+            // Owner only now (the last replica standing): take over what was published.
+            self.adopt(cluster).await;
+        }
+        true
     }
 }
 

@@ -3,12 +3,16 @@
 //! See `docs/hosted-ai.md`.
 
 pub mod client;
+pub mod cluster;
 pub mod engine;
 pub mod manager;
 pub mod meter;
 pub mod settings;
 
 pub use client::{BreakerState, Client, ClientConfig, HostedAiError};
+pub use cluster::{
+    CapacityRequest, ClusterConfig, ClusterView, DirectoryError, EndpointRecord, PoolDirectory,
+};
 pub use engine::HostedAiEngine;
 pub use manager::{ModelSlotView, PoolManager, PoolsSnapshot, SubscriptionView};
 pub use meter::{Meter, ModelUsage};

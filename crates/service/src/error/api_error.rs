@@ -213,8 +213,8 @@ impl From<orchestrator::selector::SelectError> for ApiError {
     }
 }
 
-impl From<crate::cluster::CounterError> for ApiError {
-    fn from(e: crate::cluster::CounterError) -> Self {
+impl From<crate::quota_store::CounterError> for ApiError {
+    fn from(e: crate::quota_store::CounterError) -> Self {
         // The detail (the store's address, its error) goes to the log only.
         tracing::error!(error = %e, "quota store failure");
         Self {

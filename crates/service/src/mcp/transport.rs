@@ -24,8 +24,21 @@ pub fn http_service(state: &AppState, loopback_hosts_only: bool) -> resources::M
             loopback_hosts_only,
             max_body_bytes: state.settings.service.body_limit_bytes,
             shutdown,
+            stateless: stateless(state),
         },
     )
+}
+
+/// Whether `/mcp` runs without sessions: as configured, or (`auto`) when
+/// storage is PostgreSQL, where several replicas may answer one client.
+fn stateless(state: &AppState) -> bool {
+    match state.settings.mcp.sessions {
+        resources::SessionMode::Stateless => true,
+        resources::SessionMode::Stateful => false,
+        resources::SessionMode::Auto => {
+            state.storage.backend() == crate::storage::Backend::Postgres
+        }
+    }
 }
 
 /// The dedicated MCP listener (`mcp.enabled`): `/mcp` guarded by

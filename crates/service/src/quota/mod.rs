@@ -8,7 +8,7 @@ mod local;
 
 pub use limits::Limits;
 
-use crate::cluster::{Admission, CounterError, Lease, SharedCounters};
+use crate::quota_store::{Admission, CounterError, Lease, SharedCounters};
 use local::LocalQuotas;
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,6 +7,7 @@
 //! portable: `$n` placeholders, TEXT ids made here, BIGINT Unix milliseconds.
 
 pub mod keys;
+pub mod leases;
 pub mod notify;
 pub mod responses;
 pub mod tenants;
@@ -86,7 +87,7 @@ pub enum StorageError {
     Conflict(String),
     /// The shared store of budgets (`cluster.redis_url`) did not answer.
     #[error(transparent)]
-    SharedCounters(#[from] crate::cluster::CounterError),
+    SharedCounters(#[from] crate::quota_store::CounterError),
 }
 
 /// Which database is behind the pool.

@@ -7,7 +7,7 @@
 //! acknowledged to a client depends on these rows.
 
 use super::{Storage, StorageError};
-use crate::cluster::{BudgetCheck, Lease, SharedCounters};
+use crate::quota_store::{BudgetCheck, Lease, SharedCounters};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::collections::HashMap;
@@ -747,7 +747,7 @@ impl UsageRecorder {
         budget: u64,
         tokens: u64,
         now_ms: i64,
-    ) -> Result<Result<Reservation, BudgetSpent>, crate::cluster::CounterError> {
+    ) -> Result<Result<Reservation, BudgetSpent>, crate::quota_store::CounterError> {
         let day = (day_start(now_ms), now_ms);
         let mut check = shared.reserve(tenant_id, day, budget, tokens, None).await?;
         if matches!(check, BudgetCheck::NeedsSeed) {

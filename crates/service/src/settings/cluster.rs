@@ -1,4 +1,4 @@
-//! The `cluster` section of the configuration.
+//! The `cluster` section: what replicas share and how long their leases last.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,9 +26,11 @@ pub struct ClusterSettings {
     /// `closed` (503 while the store is unreachable) or `open` (this
     /// replica's own limits meanwhile).
     pub on_redis_error: OnRedisError,
-    /// Seconds a concurrency slot or budget reservation outlives the last
-    /// renewal by the replica holding it (renewed every third of it): how
-    /// soon a dead replica's slots come back.
+    /// Seconds a replica's leases last without renewal (renewed every third
+    /// of it): its heartbeat and duties on PostgreSQL (the hosted·ai pool
+    /// manager's ownership, its running strikes) and its concurrency slots
+    /// and budget reservations in the shared store. A dead replica's duties
+    /// pass to another, and its slots come back, after at most this long.
     pub lease_secs: u64,
     /// Milliseconds one command to the store may take before the store
     /// counts as unreachable (admission waits on it).
@@ -40,7 +42,7 @@ impl Default for ClusterSettings {
         Self {
             redis_url: None,
             on_redis_error: OnRedisError::Closed,
-            lease_secs: 30,
+            lease_secs: 10,
             redis_timeout_ms: 1_000,
         }
     }

@@ -1,8 +1,8 @@
 //! The counters themselves: one connection (reconnecting by itself) and the
 //! scripts that take a request, a slot or a reservation in one round trip.
 
-use super::config::{ClusterSettings, OnRedisError};
 use super::leases::{Inner, Lease, STORE_ERRORS, keep_renewing};
+use crate::settings::cluster::{ClusterSettings, OnRedisError};
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::collections::HashMap;
