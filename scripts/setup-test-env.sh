@@ -78,11 +78,12 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   apt_install nodejs npm
 fi
 browser="${root}/tests/browser"
-pinned="$(node -p "require('${browser}/package-lock.json').packages['node_modules/playwright-core'].version")"
-installed="$(node -p "try { require('${browser}/node_modules/playwright-core/package.json').version } catch (_) { '' }")"
-if [ "${pinned}" != "${installed}" ]; then
-  say "installing playwright-core ${pinned} (npm ci)"
+# npm ci again whenever package-lock.json changed since the last install (a
+# copy of it is kept beside node_modules), not only when playwright moved.
+if ! cmp -s "${browser}/package-lock.json" "${browser}/node_modules/.harpoon-installed-lock"; then
+  say "installing the browser tests' packages as pinned (npm ci)"
   (cd "${browser}" && npm ci --no-audit --no-fund)
+  cp "${browser}/package-lock.json" "${browser}/node_modules/.harpoon-installed-lock"
 fi
 
 say "ready"
