@@ -8,6 +8,7 @@ use orchestrator::hosted_ai::{
     CapacityRequest, ClusterConfig, DirectoryError, EndpointRecord, PoolDirectory,
 };
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// This replica in the cluster.
@@ -16,6 +17,8 @@ pub struct Membership {
     storage: Storage,
     replica_id: String,
     lease: Duration,
+    /// Set by [`Self::leave`]: the heartbeat stops beating.
+    left: Arc<AtomicBool>,
 }
 
 impl Membership {
@@ -36,11 +39,12 @@ impl Membership {
             storage: storage.clone(),
             replica_id,
             lease,
+            left: Arc::new(AtomicBool::new(false)),
         };
         let beating = membership.clone();
         tokio::spawn(async move {
             let period = (beating.lease / 3).max(Duration::from_millis(100));
-            loop {
+            while !beating.left.load(Ordering::Acquire) {
                 if let Err(e) = beating
                     .storage
                     .claim_lease(
@@ -51,6 +55,11 @@ impl Membership {
                     .await
                 {
                     tracing::warn!(error = %e, "cannot renew this replica's heartbeat");
+                }
+                if beating.left.load(Ordering::Acquire) {
+                    // Left while this beat was on its way: take it back.
+                    beating.end_heartbeat().await;
+                    return;
                 }
                 tokio::time::sleep(period).await;
             }
@@ -73,8 +82,15 @@ impl Membership {
         format!("{REPLICA_PREFIX}{}", self.replica_id)
     }
 
-    /// Ends the heartbeat at shutdown, so the others stop counting this replica at once.
+    /// Ends the heartbeat as shutdown begins, so the others stop counting
+    /// this replica at once (replicas stopped together then see each other
+    /// go, and the last hosted·ai owner releases instead of handing over).
     pub async fn leave(&self) {
+        self.left.store(true, Ordering::Release);
+        self.end_heartbeat().await;
+    }
+
+    async fn end_heartbeat(&self) {
         if let Err(e) = self
             .storage
             .release_lease(&self.heartbeat_name(), &self.replica_id)

@@ -113,6 +113,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
                 "shutting down: /ready says 503, then the listener closes and in-flight requests finish"
             );
             state.begin_drain();
+            if let Some(membership) = &state.membership {
+                membership.leave().await;
+            }
         }
     };
     let workers = crate::workers::Workers::start(listener, workers, app, connections, stop)?;
@@ -133,10 +136,6 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         {
             tracing::warn!("hosted·ai subscriptions not all released within {limit:?}");
         }
-    }
-    if let Some(membership) = &state.membership {
-        // After the hand-over above: the others stop counting this replica now.
-        membership.leave().await;
     }
     // Let the usage writer drain what was queued, then close the database.
     drop(state);

@@ -323,3 +323,48 @@ async fn the_service_refuses_with_503_while_its_store_is_down() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A request that leaves (or times out) while its admission is on its way
+/// does not keep the slot the store gave it until the lease lapses.
+#[tokio::test]
+async fn a_slot_taken_for_a_request_that_left_is_given_back() {
+    let redis = Redis::start();
+    let a = Quotas::shared(redis.counters(OnRedisError::Closed, Duration::from_secs(30)));
+    let l = limits(1_000, 1);
+    // The script is loaded (EVALSHA finds it), so what is sent is what runs.
+    drop(a.admit("warm-up", &l).await.unwrap());
+    // The store stops answering for a while (CLIENT PAUSE from a connection
+    // of its own): the admission is sent, and its caller gives up before the
+    // store runs it.
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut sleeper = client.get_multiplexed_async_connection().await.unwrap();
+    let asleep = tokio::spawn(async move {
+        let _: Result<(), _> = redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(1_500)
+            .arg("ALL")
+            .query_async(&mut sleeper)
+            .await;
+    });
+    let mut probe = client.get_multiplexed_async_connection().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ping = redis::cmd("PING");
+        let ping = ping.query_async::<String>(&mut probe);
+        if tokio::time::timeout(Duration::from_millis(50), ping)
+            .await
+            .is_err()
+        {
+            break; // asleep
+        }
+        assert!(Instant::now() < deadline, "the store never slept");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let gave_up = tokio::time::timeout(Duration::from_millis(200), a.admit("acme", &l)).await;
+    assert!(gave_up.is_err(), "the store was asleep");
+    asleep.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await; // the pause is over
+    // Long before the 30 s lease lapses, the slot is free again.
+    let slot = wait_for_slot(&a, &l, Duration::from_secs(2)).await;
+    assert!(matches!(slot, Slot::Shared(_)));
+}

@@ -1460,11 +1460,14 @@ impl PoolManager {
             }
         };
         let listed = self.client.subscriptions().await.ok();
-        if let Some(rows) = &listed {
+        {
+            // Only pools Harpoon published a subscription on are swept at the
+            // last shutdown: the team's other subscriptions (a GPU rented by
+            // hand) are none of ours.
             let mut touched = lock(&self.touched);
-            for row in rows.iter().filter(|r| !r.is_ending()) {
-                if !touched.contains(&row.pool_id) {
-                    touched.push(row.pool_id.clone());
+            for record in &records {
+                if !touched.contains(&record.pool_id) {
+                    touched.push(record.pool_id.clone());
                 }
             }
         }

@@ -184,14 +184,18 @@ impl SharedCounters {
     }
 
     /// Adds `tokens` spent by the tenant on the day starting at `day_ms` and
-    /// lets `reservation` go, in one step, in the background: the request is
+    /// lets `reservation` go (from the day it was made on), in one step, in the background: the request is
     /// answered already, and a reservation that cannot be let go expires.
     pub fn settle(&self, tenant: &str, day_ms: i64, tokens: i64, reservation: Option<Lease>) {
         if tokens <= 0 && reservation.is_none() {
             return;
         }
-        let (spent, held) = day_keys(tenant, day_ms);
-        let member = reservation.map(Lease::into_member).unwrap_or_default();
+        let (spent, today_held) = day_keys(tenant, day_ms);
+        // A reservation is let go from its own day's set (one made before
+        // midnight and settled after it is in yesterday's).
+        let (held, member) = reservation
+            .map(Lease::into_parts)
+            .unwrap_or((today_held, String::new()));
         let mut connection = self.inner.connection.clone();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;

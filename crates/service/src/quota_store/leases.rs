@@ -44,19 +44,22 @@ pub struct Lease {
     id: u64,
     key: String,
     member: String,
-    /// Whether it is registered for renewal and must be let go when dropped.
-    held: bool,
+    /// Whether it must be let go when dropped: from before the script that
+    /// takes it is sent (a request that leaves, or a timeout, while the store
+    /// already took it must not hold a slot until it lapses) until it is
+    /// known not taken or handed to a settle.
+    armed: bool,
 }
 
 impl Lease {
-    /// A lease not taken yet: `key`'s member `member`.
+    /// `key`'s member `member`, about to be asked for: let go if dropped.
     pub(super) fn new(inner: &Arc<Inner>, key: String, member: String) -> Self {
         Self {
             inner: Arc::downgrade(inner),
             id: inner.next_lease.fetch_add(1, Ordering::Relaxed),
             key,
             member,
-            held: false,
+            armed: true,
         }
     }
 
@@ -71,28 +74,31 @@ impl Lease {
     }
 
     /// Taken: renewed from now on, let go when dropped.
-    pub(super) fn hold(mut self) -> Self {
+    pub(super) fn hold(self) -> Self {
         if let Some(inner) = self.inner.upgrade() {
             inner
                 .held
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(self.id, (self.key.clone(), self.member.clone()));
-            self.held = true;
         }
         self
     }
 
     /// Not taken: nothing to let go.
     pub(super) fn forget(mut self) {
-        self.held = false;
+        self.armed = false;
     }
 
-    /// Stops renewing it and hands its member over to be let go by the caller.
-    pub(super) fn into_member(mut self) -> String {
+    /// Stops renewing it and hands its set and member over to be let go by
+    /// the caller.
+    pub(super) fn into_parts(mut self) -> (String, String) {
         self.stop_renewing();
-        self.held = false;
-        std::mem::take(&mut self.member)
+        self.armed = false;
+        (
+            std::mem::take(&mut self.key),
+            std::mem::take(&mut self.member),
+        )
     }
 
     fn stop_renewing(&self) -> Option<Arc<Inner>> {
@@ -108,7 +114,7 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if !self.held {
+        if !self.armed {
             return;
         }
         let Some(inner) = self.stop_renewing() else {

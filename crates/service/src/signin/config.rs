@@ -138,7 +138,9 @@ pub struct OidcProviderSettings {
     /// puts group membership behind one).
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
-    /// The ID token claim mapped to tenants (a string or a list of strings).
+    /// The ID token claim mapped to tenants (a string or a list of strings):
+    /// a top-level name, or a dotted path into nested objects
+    /// (`realm_access.roles`).
     #[serde(default = "default_claim")]
     pub claim: String,
     /// Value of `claim` → tenant and role; an admin grant wins over a member one.

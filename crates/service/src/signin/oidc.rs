@@ -175,7 +175,7 @@ impl Discovery {
             })
             .and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok())
             .ok_or_else(|| invalid("the payload does not decode".into()))?;
-        let memberships = match payload.get(&settings.claim) {
+        let memberships = match claim(&payload, &settings.claim) {
             Some(serde_json::Value::String(s)) => vec![s.clone()],
             Some(serde_json::Value::Array(values)) => values
                 .iter()
@@ -188,5 +188,39 @@ impl Discovery {
             subject: format!("{name}:{subject}"),
             memberships,
         })
+    }
+}
+
+/// The claim called `name`: a top-level one of that name (namespaced claims
+/// such as `https://example.com/groups` contain dots), else the dotted path
+/// into nested objects (Keycloak's `realm_access.roles`).
+fn claim<'a>(payload: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    payload.get(name).or_else(|| {
+        name.split('.')
+            .try_fold(payload, |value, part| value.get(part))
+    })
+}
+
+#[cfg(test)]
+mod claim_tests {
+    use super::claim;
+
+    #[test]
+    fn a_claim_is_found_by_its_name_or_its_dotted_path() {
+        let payload = serde_json::json!({
+            "groups": ["a"],
+            "https://example.com/roles": ["b"],
+            "realm_access": {"roles": ["c"]}
+        });
+        assert_eq!(claim(&payload, "groups"), Some(&serde_json::json!(["a"])));
+        assert_eq!(
+            claim(&payload, "https://example.com/roles"),
+            Some(&serde_json::json!(["b"]))
+        );
+        assert_eq!(
+            claim(&payload, "realm_access.roles"),
+            Some(&serde_json::json!(["c"]))
+        );
+        assert_eq!(claim(&payload, "realm_access.missing"), None);
     }
 }

@@ -712,7 +712,8 @@ impl UsageRecorder {
                 .await
             {
                 Ok(reserved) => return Ok(reserved),
-                Err(e) => shared.fall_back("reserve", e)?,
+                Err(StorageError::SharedCounters(e)) => shared.fall_back("reserve", e)?,
+                Err(e) => return Err(e),
             }
         }
         // Brings the tenant's day into the meter (read at most once a second).
@@ -747,22 +748,17 @@ impl UsageRecorder {
         budget: u64,
         tokens: u64,
         now_ms: i64,
-    ) -> Result<Result<Reservation, BudgetSpent>, crate::quota_store::CounterError> {
+    ) -> Result<Result<Reservation, BudgetSpent>, StorageError> {
         let day = (day_start(now_ms), now_ms);
         let mut check = shared.reserve(tenant_id, day, budget, tokens, None).await?;
         if matches!(check, BudgetCheck::NeedsSeed) {
-            // Counted towards the budget if the ledger cannot be read: erring
-            // towards refusing, as the meter does.
-            let seed = match self.tokens_today(storage, tenant_id, now_ms).await {
-                Ok(total) => total,
-                Err(e) => {
-                    tracing::error!(error = %e, "the ledger could not be read to seed a shared budget");
-                    i64::try_from(budget).unwrap_or(i64::MAX)
-                }
-            };
+            // A ledger that cannot be read fails this request (503); a guess
+            // would stay in the store as the day's total until midnight.
+            let seed = self.tokens_today(storage, tenant_id, now_ms).await?;
             check = shared
                 .reserve(tenant_id, day, budget, tokens, Some(seed))
-                .await?;
+                .await
+                .map_err(StorageError::from)?;
         }
         self.budgeted
             .lock()
