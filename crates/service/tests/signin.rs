@@ -303,3 +303,45 @@ fn sign_in_settings_are_checked_with_the_key_named() {
     );
     assert!(refused(&[("HARPOON__AUTH__SESSION_HOURS", "0")]).contains("auth.session_hours"));
 }
+
+/// A callback whose query no provider sends (found by the API fuzzer: an
+/// unknown parameter got axum's JSON refusal where a page is documented)
+/// is refused with the same kind of page as every other callback refusal.
+#[tokio::test]
+async fn a_callback_with_a_query_no_provider_sends_gets_a_page() {
+    let (_state, app, _dir) = start(&[
+        ("GITHUB_CLIENT_ID", "Iv1.test"),
+        ("GITHUB_CLIENT_SECRET", "secret"),
+    ])
+    .await;
+    for uri in [
+        "/auth/github/callback?state=&x-unknown=42",
+        "/auth/oidc/nope/callback?state=&x-unknown=42",
+    ] {
+        let response = app.clone().oneshot(get(uri, "")).await.unwrap();
+        let status = response.status();
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let page = String::from_utf8_lossy(&body);
+        if uri.starts_with("/auth/github") {
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert!(
+                content_type.starts_with("text/html"),
+                "{content_type} {page}"
+            );
+            assert!(page.contains("data-outcome=\"bad_callback\""), "{page}");
+        } else {
+            // As documented for an unknown provider on any callback: JSON.
+            assert_eq!(status, StatusCode::NOT_FOUND, "an unknown provider");
+            assert!(
+                content_type.starts_with("application/json"),
+                "{content_type}"
+            );
+        }
+    }
+}

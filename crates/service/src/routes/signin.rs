@@ -12,7 +12,7 @@ use crate::{
 };
 use axum::{
     Extension, Json,
-    extract::{Path, Query, State},
+    extract::{Path, Query, State, rejection::QueryRejection},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -134,10 +134,16 @@ async fn callback(
             }
             response
         }
-        Err(e @ (SignInError::NotConfigured(_) | SignInError::Storage(_))) => {
-            api_refusal(e).into_response()
-        }
-        Err(e) => page_refusal(&e),
+        Err(e) => callback_refusal(e),
+    }
+}
+
+/// A refused callback: JSON for what a program might meet (no such provider,
+/// storage down), a page for what a person's browser lands on.
+fn callback_refusal(e: SignInError) -> Response {
+    match e {
+        SignInError::NotConfigured(_) | SignInError::Storage(_) => api_refusal(e).into_response(),
+        e => page_refusal(&e),
     }
 }
 
@@ -162,7 +168,7 @@ pub async fn github_login(State(state): State<AppState>, headers: HeaderMap) -> 
     ),
     responses(
         (status = 303, description = "Signed in: to /dashboard, with the session cookie"),
-        (status = 400, description = "Forged state, replayed or expired sign-in, refused code (a page)", content_type = "text/html", body = String),
+        (status = 400, description = "Forged state, replayed or expired sign-in, refused code, a query no provider sends (a page)", content_type = "text/html", body = String),
         (status = 403, description = "Not mapped to a tenant, or its tenant is missing or suspended (a page)", content_type = "text/html", body = String),
         (status = 404, description = "GitHub sign-in is not configured", body = ErrorBody),
         (status = 502, description = "GitHub could not be asked (a page)", content_type = "text/html", body = String),
@@ -170,9 +176,16 @@ pub async fn github_login(State(state): State<AppState>, headers: HeaderMap) -> 
 pub async fn github_callback(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<Callback>,
+    query: Result<Query<Callback>, QueryRejection>,
 ) -> Response {
-    callback(&state, Provider::Github, &headers, &query).await
+    match query {
+        Ok(Query(query)) => callback(&state, Provider::Github, &headers, &query).await,
+        Err(e) => callback_refusal(
+            state
+                .signin
+                .refuse_callback(Provider::Github, e.body_text()),
+        ),
+    }
 }
 
 /// Begins OpenID Connect sign-in with a configured provider (state, nonce, PKCE).
@@ -202,7 +215,7 @@ pub async fn oidc_login(
     ),
     responses(
         (status = 303, description = "Signed in: to /dashboard, with the session cookie"),
-        (status = 400, description = "Forged state, replayed or expired sign-in, refused code (a page)", content_type = "text/html", body = String),
+        (status = 400, description = "Forged state, replayed or expired sign-in, refused code, a query no provider sends (a page)", content_type = "text/html", body = String),
         (status = 403, description = "Invalid ID token, not mapped, or tenant missing or suspended (a page)", content_type = "text/html", body = String),
         (status = 404, description = "No such provider", body = ErrorBody),
         (status = 502, description = "The provider could not be asked (a page)", content_type = "text/html", body = String),
@@ -211,9 +224,13 @@ pub async fn oidc_callback(
     State(state): State<AppState>,
     Path(provider): Path<String>,
     headers: HeaderMap,
-    Query(query): Query<Callback>,
+    query: Result<Query<Callback>, QueryRejection>,
 ) -> Response {
-    callback(&state, Provider::Oidc(&provider), &headers, &query).await
+    let provider = Provider::Oidc(&provider);
+    match query {
+        Ok(Query(query)) => callback(&state, provider, &headers, &query).await,
+        Err(e) => callback_refusal(state.signin.refuse_callback(provider, e.body_text())),
+    }
 }
 
 /// The signed-in person's session.

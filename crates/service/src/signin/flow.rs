@@ -66,6 +66,11 @@ pub enum SignInError {
         "this sign-in was already used or has expired (a callback works once, within 10 minutes); start again from the dashboard"
     )]
     UnknownAttempt,
+    /// The callback's query is not one a provider sends.
+    #[error(
+        "this is not a sign-in callback a provider sends ({0}); start again from the dashboard"
+    )]
+    BadCallback(String),
     /// The callback came back with the provider's `error`.
     #[error("{provider} did not sign you in: {error}")]
     ProviderDenied {
@@ -127,6 +132,7 @@ impl SignInError {
             SignInError::PublicUrlRequired | SignInError::BadHost(_) => "no_public_url",
             SignInError::ForgedState => "forged_state",
             SignInError::UnknownAttempt => "unknown_attempt",
+            SignInError::BadCallback(_) => "bad_callback",
             SignInError::ProviderDenied { .. } => "provider_denied",
             SignInError::Provider(ProviderError::CodeRefused { .. }) => "code_refused",
             SignInError::Provider(ProviderError::InvalidIdToken { .. }) => "invalid_id_token",
@@ -146,6 +152,7 @@ impl SignInError {
             SignInError::BadHost(_)
             | SignInError::ForgedState
             | SignInError::UnknownAttempt
+            | SignInError::BadCallback(_)
             | SignInError::Provider(ProviderError::CodeRefused { .. }) => 400,
             SignInError::ProviderDenied { .. }
             | SignInError::NotMapped { .. }
@@ -376,6 +383,17 @@ impl SignIn {
             Provider::Github => Ok(()),
             Provider::Oidc(name) => self.oidc_settings(name).map(|_| ()),
         }
+    }
+
+    /// Refuses a callback whose query could not be read (`reason`),
+    /// counted and logged like every refusal.
+    pub fn refuse_callback(&self, provider: Provider<'_>, reason: String) -> SignInError {
+        let e = match self.check_configured(provider) {
+            Ok(()) => SignInError::BadCallback(reason),
+            Err(not_configured) => not_configured,
+        };
+        record(label(provider, &e), e.outcome(), None, &e.to_string());
+        e
     }
 
     /// Begins a sign-in: records the attempt and returns the provider's URL.
