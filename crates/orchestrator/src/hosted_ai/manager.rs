@@ -369,14 +369,7 @@ impl PoolManager {
     ) -> Result<Arc<Lease>, HostedAiError> {
         let (provisioning, waiters, seen) = {
             let mut slots = lock(&self.slots);
-            let slot = slots.entry(model.to_owned()).or_insert_with(|| Slot {
-                lease: None,
-                state: "idle",
-                last_error: None,
-                generation: 0,
-                provisioning: Arc::new(AsyncMutex::new(())),
-                waiters: Arc::new(Semaphore::new(self.settings.max_waiters as usize)),
-            });
+            let slot = self.slot(&mut slots, model);
             if let Some(lease) = slot
                 .lease
                 .as_ref()

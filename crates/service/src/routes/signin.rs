@@ -104,12 +104,18 @@ async fn login(state: &AppState, provider: Provider<'_>, headers: &HeaderMap) ->
     }
 }
 
+/// A callback: the session opened and the browser sent to the dashboard,
+/// or the refusal (a query no provider sends included).
 async fn callback(
     state: &AppState,
     provider: Provider<'_>,
     headers: &HeaderMap,
-    query: &Callback,
+    query: Result<Query<Callback>, QueryRejection>,
 ) -> Response {
+    let query = match query {
+        Ok(Query(query)) => query,
+        Err(e) => return callback_refusal(state.signin.refuse_callback(provider, e.body_text())),
+    };
     let cookie = crate::signin::session::cookie_in(
         headers
             .get_all(header::COOKIE)
@@ -117,7 +123,7 @@ async fn callback(
             .filter_map(|v| v.to_str().ok()),
         ATTEMPT_COOKIE,
     );
-    match state.signin.finish(provider, query, cookie).await {
+    match state.signin.finish(provider, &query, cookie).await {
         Ok(done) => {
             let mut response = (
                 StatusCode::SEE_OTHER,
@@ -178,14 +184,7 @@ pub async fn github_callback(
     headers: HeaderMap,
     query: Result<Query<Callback>, QueryRejection>,
 ) -> Response {
-    match query {
-        Ok(Query(query)) => callback(&state, Provider::Github, &headers, &query).await,
-        Err(e) => callback_refusal(
-            state
-                .signin
-                .refuse_callback(Provider::Github, e.body_text()),
-        ),
-    }
+    callback(&state, Provider::Github, &headers, query).await
 }
 
 /// Begins OpenID Connect sign-in with a configured provider (state, nonce, PKCE).
@@ -226,11 +225,7 @@ pub async fn oidc_callback(
     headers: HeaderMap,
     query: Result<Query<Callback>, QueryRejection>,
 ) -> Response {
-    let provider = Provider::Oidc(&provider);
-    match query {
-        Ok(Query(query)) => callback(&state, provider, &headers, &query).await,
-        Err(e) => callback_refusal(state.signin.refuse_callback(provider, e.body_text())),
-    }
+    callback(&state, Provider::Oidc(&provider), &headers, query).await
 }
 
 /// The signed-in person's session.
